@@ -1,0 +1,16 @@
+// The spool subcommands. Each lives in its own file (src/tools/<name>.cpp) and registers itself on the
+// top-level CLI11 app; its callback throws spool::Error on failure, which main() reports.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace spool::tools {
+
+void register_inspect(CLI::App& app);
+void register_quantize(CLI::App& app);
+void register_synth(CLI::App& app);
+void register_tokenize(CLI::App& app);
+
+}  // namespace spool::tools
