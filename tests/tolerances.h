@@ -16,4 +16,25 @@ inline constexpr LogitTolerance kLogitsBF16{0.8, 0.2, 0.6};
 inline constexpr LogitTolerance kLogitsQ8_0{3.5, 0.7, 2.5};
 inline constexpr LogitTolerance kLogitsQuantized{5.5, 1.1, 3.5};  // Q6_K ... Q2_K
 
+// K-quant round trip on N(mean, sigma^2) data, as RMSE / sigma. Estimate: uniform noise step/sqrt(12), with the step
+// of the type's sub-block (range of 16 or 32 normals, or max |x| for the symmetric types, over its levels), plus ~15%
+// for the spread between rows of one super-block. Measured on 256..256000 values: Q2_K 0.29-0.34, Q3_K 0.15-0.17,
+// Q4_K 0.069-0.084, Q5_K 0.035-0.043, Q6_K 0.018-0.021, Q8_K 0.0069-0.0087. Dequantized llama.cpp files obey them too.
+inline constexpr double kRmseOverSigmaQ2_K = 0.37;
+inline constexpr double kRmseOverSigmaQ3_K = 0.19;
+inline constexpr double kRmseOverSigmaQ4_K = 0.095;
+inline constexpr double kRmseOverSigmaQ5_K = 0.048;
+inline constexpr double kRmseOverSigmaQ6_K = 0.023;
+inline constexpr double kRmseOverSigmaQ8_K = 0.0098;
+// A row of one repeated value c comes back within this fraction of |c| (fp16 scale rounding, 2^-11, at most twice).
+inline constexpr double kKQuantConstantRowRel = 1e-3;
+// K-quant vec_dot against the float64 dot of the dequantized rows, relative to sum|a_i| * max|w_i|: the integer sums
+// are exact, so only float rounding of a few products per super-block remains (about 20 float ulps at 11 blocks).
+inline constexpr double kKQuantDotVsDequantized = 1e-5;
+// K-quant vec_dot against the float64 dot of the original rows: this many standard deviations of the sum of n
+// independent rounding errors, sqrt(n) * sigma_w * sigma_a * sqrt(rmse_w^2 + rmse_q8k^2) (RMSEs as above).
+inline constexpr double kKQuantDotSigmas = 6.0;
+// llama-quantize's own tensors against the F16 source: spool's RMSE may exceed llama.cpp's by at most this factor.
+inline constexpr double kQuantizerRmseOverLlama = 1.05;
+
 }  // namespace spool::tolerance
