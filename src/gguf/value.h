@@ -29,6 +29,8 @@ struct Array {
                  std::vector<double>>
         items;
     size_t size() const noexcept;
+    // Same element type and equal items (floats compare with ==, so NaN != NaN).
+    bool operator==(const Array& other) const;
 };
 
 class Value {
@@ -61,6 +63,9 @@ public:
     std::vector<float> as_f32s(std::string_view key = "value") const;    // any numeric array, converted
     std::vector<int64_t> as_i64s(std::string_view key = "value") const;  // any integer array
     const std::vector<Value>& as_values(std::string_view key = "value") const;  // array of arrays
+
+    // Same type and equal contents (nested arrays compared element by element).
+    bool operator==(const Value& other) const { return storage_ == other.storage_; }
 
     // Human-readable rendering; arrays longer than max_items show their first items and the count.
     std::string to_display(size_t max_items = 8) const;
