@@ -37,4 +37,20 @@ inline constexpr double kKQuantDotSigmas = 6.0;
 // llama-quantize's own tensors against the F16 source: spool's RMSE may exceed llama.cpp's by at most this factor.
 inline constexpr double kQuantizerRmseOverLlama = 1.05;
 
+// tests/parity: a backend's op against the ref backend (float64 loops) on the same inputs, as NMSE
+// (sum of squared errors / sum of squared reference values, llama.cpp test-backend-ops' measure).
+// Float32 arithmetic against float64: rms_norm, glu, add, embed (measured about 1e-14 on the cpu backend).
+inline constexpr double kParityNmseFloatOps = 1e-10;
+// Rope angles in float32 as llama.cpp computes them, positions up to 1500 (measured 8e-11 on the cpu backend).
+inline constexpr double kParityNmseRope = 1e-9;
+// Attention over the same stored cache rows (each backend rounds k/v to the cache type the same way).
+inline constexpr double kParityNmseAttention = 1e-10;
+// Matmul: float32 weights and activations; activations rounded to F16 / BF16; to 8-bit Q8_0/Q8_1/Q8_K blocks
+// (the last is llama.cpp test-backend-ops' default NMSE limit). Measured on the cpu backend: 4e-14, 5e-8,
+// 4e-6 and 3e-5..9e-5.
+inline constexpr double kParityNmseMatmulF32 = 1e-10;
+inline constexpr double kParityNmseMatmulF16Act = 1e-6;
+inline constexpr double kParityNmseMatmulBF16Act = 5e-5;
+inline constexpr double kParityNmseMatmulQ8Act = 5e-4;
+
 }  // namespace spool::tolerance

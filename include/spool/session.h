@@ -1,0 +1,73 @@
+// A Session runs one sequence on an Engine: its KV cache, scratch activations, position and sampling RNG.
+// Prefill a prompt (in chunks), decode one token at a time, read logits, sample, and rewind with truncate().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace spool {
+
+class Engine;
+namespace sampling {
+class SamplerChain;
+class Rng;
+}
+
+enum class KvCacheType { f32, f16, q8_0 };
+// "f32", "f16", "q8_0" (any case). Throws UsageError listing the accepted names.
+KvCacheType parse_kv_cache_type(std::string_view name);
+
+struct SessionOptions {
+    int64_t n_ctx = 0;                      // positions the KV cache holds; 0 = the model's, at most 4096
+    KvCacheType kv_type = KvCacheType::f16;
+    int64_t batch_size = 512;               // prefill runs in chunks of at most this many tokens
+    uint64_t seed = 0;                      // sampling RNG seed: the same seed gives the same text
+};
+
+// Which logit rows a prefill keeps.
+enum class Logits { last, all };
+
+class Session {
+public:
+    // Throws UsageError (bad option), UnsupportedError (KV type), ResourceError (memory).
+    explicit Session(const Engine& engine, const SessionOptions& options = {});
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Runs tokens at positions n_past() .. n_past() + size - 1 and appends them to the cache. With Logits::all
+    // logits() then holds one row per token, else one row for the last token.
+    // Throws UsageError for an empty span, an id outside [0, n_vocab), or a context overflow
+    // (n_past() + size > n_ctx()); the session is unchanged then.
+    void prefill(std::span<const int32_t> tokens, Logits want = Logits::last);
+    // One decode step: prefill of a single token, keeping its logit row. Same errors.
+    void decode(int32_t token);
+
+    // The rows the last prefill/decode kept: [n_logit_rows(), n_vocab], row-major. Empty before any call.
+    std::span<const float> logits() const noexcept;
+    std::span<const float> logits_row(int64_t row) const;  // throws UsageError when out of range
+    std::span<const float> last_logits() const;            // throws UsageError when there are none
+    int64_t n_logit_rows() const noexcept;
+
+    int64_t n_past() const noexcept;            // tokens in the cache
+    int64_t n_ctx() const noexcept;
+    int64_t n_vocab() const noexcept;
+    std::span<const int32_t> tokens() const noexcept;  // the cached sequence, [n_past()]
+    // Drops every position >= n (for speculative decoding and retries); logits are cleared.
+    // Throws UsageError when n > n_past() or n < 0.
+    void truncate(int64_t n);
+
+    // Draws the next token from last_logits() with `chain`, using tokens() as the penalty history and this
+    // session's RNG. Throws UsageError when there are no logits.
+    int32_t sample(sampling::SamplerChain& chain);
+    sampling::Rng& rng() noexcept;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace spool

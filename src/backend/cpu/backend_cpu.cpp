@@ -1,0 +1,161 @@
+// The cpu backend's ops: each splits its rows (or tokens, or heads) over the pool and calls a kernel.
+#include "backend/cpu/backend_cpu.h"
+
+#include <algorithm>
+
+#include "backend/cpu/ops.h"
+#include "backend/supported_types.h"
+
+namespace spool {
+
+namespace {
+// Below this many float32 elements an element-wise op runs inline: waking the pool costs more than the work.
+constexpr int64_t kInlineElements = 1 << 15;
+}  // namespace
+
+CpuBackend::CpuBackend(const CpuBackendOptions& options)
+    : pool_(options.n_threads), isa_(cpu::resolve_cpu_isa(options.isa)) {}
+
+bool CpuBackend::supports(Op op, GgmlType type) const {
+    if (op == Op::matmul) return cpu::cpu_matmul_kernels(type, isa_) != nullptr && host_supports(op, type);
+    return host_supports(op, type);
+}
+
+template <class Body>
+void CpuBackend::parallel(int64_t n, int64_t grain, const Body& body) {
+    if (n <= grain || pool_.size() == 1) {
+        body(int64_t{0}, n);
+        return;
+    }
+    pool_.parallel_for(n, grain, body);
+}
+
+void CpuBackend::embed(const WeightView& table, const int32_t* ids, int64_t n_tokens, float* out) {
+    const DequantizeRowFn dequantize = type_info(table.type).dequantize_row;
+    const auto* base = static_cast<const uint8_t*>(table.data);
+    parallel(n_tokens, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+            dequantize(base + static_cast<size_t>(ids[t]) * table.row_bytes, out + t * table.n_cols, table.n_cols);
+        }
+    });
+}
+
+void CpuBackend::rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) {
+    const int64_t grain = std::max<int64_t>(1, kInlineElements / std::max<int64_t>(n, 1));
+    parallel(n_rows, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) cpu::rms_norm_row(x + r * n, weight, n, eps, out + r * n);
+    });
+}
+
+void CpuBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) {
+    const cpu::MatmulKernels& kernel = *cpu::cpu_matmul_kernels(w.type, isa_);  // supports() checked at bind time
+    const int64_t n_in = w.n_cols, n_out = w.n_rows;
+
+    // 1. Activation rows in the kernel's input format (llama.cpp's vec_dot_type), once for all weight rows.
+    const size_t act_row_bytes = row_bytes(kernel.act_type, n_in);
+    const auto* act = reinterpret_cast<const uint8_t*>(x);
+    if (kernel.act_type != GgmlType::F32) {
+        const size_t needed = act_row_bytes * static_cast<size_t>(n_tokens);
+        if (act_scratch_.size() < needed) act_scratch_.resize(needed);
+        uint8_t* scratch = act_scratch_.data();
+        parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
+            for (int64_t t = begin; t < end; ++t) kernel.quantize_act(x + t * n_in, scratch + t * act_row_bytes, n_in);
+        });
+        act = scratch;
+    }
+
+    // 2. Blocks of output rows split over the threads. A block's weights stay in cache while every token is
+    // dotted with them, so a prefill streams the weights from memory once.
+    const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+    const int64_t per_thread = std::max<int64_t>(1, n_out / static_cast<int64_t>(pool_.size()));
+    const int64_t grain = n_out * n_in * n_tokens < kInlineElements ? n_out : std::min<int64_t>(64, per_thread);
+    parallel(n_out, grain, [&](int64_t begin, int64_t end) {
+        const uint8_t* w_block = w_bytes + static_cast<size_t>(begin) * w.row_bytes;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            float* y_block = y + t * n_out + begin;
+            kernel.vec_dot_rows(n_in, w_block, w.row_bytes, end - begin, act + static_cast<size_t>(t) * act_row_bytes,
+                                y_block);
+            if (bias != nullptr) {
+                for (int64_t r = begin; r < end; ++r) y_block[r - begin] += bias[r];
+            }
+        }
+    });
+}
+
+void CpuBackend::rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
+                      const RopeParams& params) {
+    parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
+        constexpr int kMaxPairs = 256;
+        float cos_theta[kMaxPairs], sin_theta[kMaxPairs];
+        for (int64_t t = begin; t < end; ++t) {
+            cpu::rope_angles(positions[t], params, cos_theta, sin_theta);
+            for (int h = 0; h < n_heads; ++h) {
+                cpu::rope_head(x + (t * n_heads + h) * head_dim, params.mode, params.n_dims, cos_theta,
+                                        sin_theta);
+            }
+        }
+    });
+}
+
+void CpuBackend::kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
+                           int64_t n_tokens) {
+    const QuantizeRowFn quantize = type_info(cache.type).quantize_row;
+    parallel(n_tokens, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+            const size_t offset = static_cast<size_t>(positions[t]) * cache.row_bytes;
+            quantize(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + offset, cache.row_width);
+            quantize(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + offset, cache.row_width);
+        }
+    });
+}
+
+void CpuBackend::attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
+                           const AttentionParams& params, float* out) {
+    // One task per (token, KV head, slice of at most kMaxGroup query heads): each cache row is converted once
+    // per task and shared by the query heads of its group.
+    const int group = params.n_head / params.n_head_kv;
+    const int slices = (group + cpu::kMaxGroup - 1) / cpu::kMaxGroup;
+    const int64_t q_width = static_cast<int64_t>(params.n_head) * params.head_dim;
+    const int64_t tasks_per_token = static_cast<int64_t>(params.n_head_kv) * slices;
+    parallel(n_tokens * tasks_per_token, 2, [&](int64_t begin, int64_t end) {
+        for (int64_t task = begin; task < end; ++task) {
+            const int64_t t = task / tasks_per_token;
+            const int kv_head = static_cast<int>(task % tasks_per_token) / slices;
+            const int slice = static_cast<int>(task % tasks_per_token) % slices;
+            const int first_head = kv_head * group + slice * cpu::kMaxGroup;
+            const int n_q = std::min(cpu::kMaxGroup, group - slice * cpu::kMaxGroup);
+            const int64_t last = positions[t];
+            const int64_t first = params.window > 0 ? std::max<int64_t>(0, last - params.window + 1) : 0;
+            const int64_t offset = t * q_width + static_cast<int64_t>(first_head) * params.head_dim;
+            cpu::attention_group(q + offset, n_q, cache, static_cast<int64_t>(kv_head) * params.head_dim, first, last,
+                                 params.head_dim, params.scale, out + offset);
+        }
+    });
+}
+
+void CpuBackend::glu(const float* gate, const float* up, int64_t n, Activation act, float* out) {
+    parallel(n, kInlineElements, [&](int64_t begin, int64_t end) {
+        cpu::glu_span(gate + begin, up + begin, end - begin, act, out + begin);
+    });
+}
+
+void CpuBackend::add(const float* a, const float* b, int64_t n, float* out) {
+    parallel(n, kInlineElements, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) out[i] = a[i] + b[i];
+    });
+}
+
+void CpuBackend::argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out) {
+    parallel(n_rows, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const float* xr = x + r * n;
+            int64_t best = 0;
+            for (int64_t i = 1; i < n; ++i) {
+                if (xr[i] > xr[best]) best = i;
+            }
+            out[r] = static_cast<int32_t>(best);
+        }
+    });
+}
+
+}  // namespace spool

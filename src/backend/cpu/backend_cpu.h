@@ -1,0 +1,56 @@
+// The cpu backend: the Backend interface on host memory, multithreaded with a ThreadPool. Matmul rounds each
+// activation row to the weight type's vec_dot type first (as llama.cpp does) and parallelizes over output rows.
+#pragma once
+
+#include <string>
+#include <cstdint>
+#include <vector>
+
+#include "backend/cpu/kernels/dispatch.h"
+#include "backend/host_backend.h"
+#include "core/thread_pool.h"
+
+namespace spool {
+
+struct CpuBackendOptions {
+    size_t n_threads = 0;  // 0: one per hardware thread
+    std::string isa;       // kernel set: "" or "auto" = the best this CPU runs, else "scalar", "avx2", "avx512"
+};
+
+class CpuBackend final : public HostBackend {
+public:
+    // Throws SystemError if the worker threads cannot start, UsageError / UnsupportedError for an unknown
+    // kernel set or one this CPU cannot run (resolve_cpu_isa).
+    explicit CpuBackend(const CpuBackendOptions& options = {});
+
+    std::string name() const override { return "cpu"; }
+    bool supports(Op op, GgmlType type) const override;
+    size_t n_threads() const noexcept { return pool_.size(); }
+    cpu::CpuIsa isa() const noexcept { return isa_; }
+
+    void embed(const WeightView& table, const int32_t* ids, int64_t n_tokens, float* out) override;
+    void rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) override;
+    void matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) override;
+    void rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
+              const RopeParams& params) override;
+    void kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
+                   int64_t n_tokens) override;
+    void attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
+                   const AttentionParams& params, float* out) override;
+    void glu(const float* gate, const float* up, int64_t n, Activation act, float* out) override;
+    void add(const float* a, const float* b, int64_t n, float* out) override;
+    void argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out) override;
+
+private:
+    // Runs body over [0, n) in chunks of `grain`, inline when the whole job is one chunk.
+    template <class Body>
+    void parallel(int64_t n, int64_t grain, const Body& body);
+
+    ThreadPool pool_;
+    cpu::CpuIsa isa_;
+    // Activation rows rounded to a vec_dot type: [n_tokens][row bytes]. Grows to the largest batch seen,
+    // so steady decoding does not allocate.
+    std::vector<uint8_t> act_scratch_;
+};
+
+}  // namespace spool

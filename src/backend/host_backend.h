@@ -1,0 +1,23 @@
+// The memory half of the Backend interface for backends that compute on host memory (ref, cpu):
+// 64-byte aligned allocations, memcpy uploads, no-op registration and synchronization.
+#pragma once
+
+#include "backend/backend.h"
+
+namespace spool {
+
+class HostBackend : public Backend {
+public:
+    MemoryInfo memory() const override;  // free and total RAM, from sysinfo(2)
+    bool uses_host_memory() const override { return true; }
+    Buffer allocate(size_t bytes) override;  // throws ResourceError
+    void upload(void* dst, const void* host_src, size_t bytes) override;
+    void download(void* host_dst, const void* src, size_t bytes) override;
+    Buffer register_host(void* host_ptr, size_t bytes) override;  // nothing to pin: a non-owning Buffer
+    void synchronize() override {}
+
+protected:
+    void release(void* data, size_t bytes, bool host_registration) noexcept override;
+};
+
+}  // namespace spool

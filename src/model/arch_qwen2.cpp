@@ -1,0 +1,99 @@
+// The qwen2 architecture (Qwen2, Qwen2.5): llama's block with biases on the q, k and v projections and
+// rotary embeddings on halves (llama.cpp's rope "NEOX"); output tied (small models) or separate.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "model/blocks.h"
+#include "model/registry.h"
+
+namespace spool::model {
+namespace {
+
+struct Qwen2Layer {
+    const float* attn_norm;  // [n_embd]
+    WeightView wq;           // [n_head * head_dim, n_embd]
+    WeightView wk;           // [n_head_kv * head_dim, n_embd]
+    WeightView wv;           // [n_head_kv * head_dim, n_embd]
+    const float* bq;         // [n_head * head_dim]
+    const float* bk;         // [n_head_kv * head_dim]
+    const float* bv;         // [n_head_kv * head_dim]
+    WeightView wo;           // [n_embd, n_head * head_dim]
+    FeedForwardWeights ffn;
+};
+
+class Qwen2 final : public Model {
+public:
+    explicit Qwen2(const WeightBinder& w) : hp_(read_hparams(w.file(), RopeMode::neox)) {
+        token_embd_ = w.table("token_embd.weight", hp_.n_embd, hp_.n_vocab);
+        output_norm_ = w.vector("output_norm.weight", hp_.n_embd);
+        output_ = w.has("output.weight") ? w.matrix("output.weight", hp_.n_embd, hp_.n_vocab)
+                                         : w.matrix("token_embd.weight", hp_.n_embd, hp_.n_vocab);
+        rope_ = RopeParams{RopeMode::neox, static_cast<int>(hp_.n_rot), hp_.rope_freq_base, hp_.rope_freq_scale,
+                           nullptr};
+        attn_ = AttentionParams{static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
+                                static_cast<int>(hp_.head_dim), 1.0f / std::sqrt(static_cast<float>(hp_.head_dim)), 0};
+        for (int64_t l = 0; l < hp_.n_layer; ++l) {
+            const std::string p = "blk." + std::to_string(l) + ".";
+            Qwen2Layer layer;
+            layer.attn_norm = w.vector(p + "attn_norm.weight", hp_.n_embd);
+            layer.wq = w.matrix(p + "attn_q.weight", hp_.n_embd, hp_.q_width());
+            layer.wk = w.matrix(p + "attn_k.weight", hp_.n_embd, hp_.kv_width());
+            layer.wv = w.matrix(p + "attn_v.weight", hp_.n_embd, hp_.kv_width());
+            layer.bq = w.vector(p + "attn_q.bias", hp_.q_width());
+            layer.bk = w.vector(p + "attn_k.bias", hp_.kv_width());
+            layer.bv = w.vector(p + "attn_v.bias", hp_.kv_width());
+            layer.wo = w.matrix(p + "attn_output.weight", hp_.q_width(), hp_.n_embd);
+            layer.ffn.norm = w.vector(p + "ffn_norm.weight", hp_.n_embd);
+            layer.ffn.gate = w.matrix(p + "ffn_gate.weight", hp_.n_embd, hp_.n_ff);
+            layer.ffn.up = w.matrix(p + "ffn_up.weight", hp_.n_embd, hp_.n_ff);
+            layer.ffn.down = w.matrix(p + "ffn_down.weight", hp_.n_ff, hp_.n_embd);
+            layers_.push_back(layer);
+        }
+    }
+
+    const HParams& hparams() const noexcept override { return hp_; }
+
+    void forward(Backend& be, const ForwardBatch& batch, std::span<const KvView> kv, Activations& act) const override {
+        const int64_t n = batch.n_tokens;
+        be.embed(token_embd_, batch.token_ids, n, act.residual);
+        observe(batch, -1, "embd", act.residual, hp_.n_embd);
+        for (int64_t l = 0; l < hp_.n_layer; ++l) {
+            const Qwen2Layer& layer = layers_[l];
+            // Attention: x += wo · attention(rope(wq n + bq), rope(wk n + bk), wv n + bv).
+            be.rms_norm(act.residual, layer.attn_norm, n, hp_.n_embd, hp_.rms_eps, act.normed);
+            observe(batch, l, "attn_norm", act.normed, hp_.n_embd);
+            be.matmul(layer.wq, act.normed, n, layer.bq, act.q);
+            be.matmul(layer.wk, act.normed, n, layer.bk, act.k);
+            be.matmul(layer.wv, act.normed, n, layer.bv, act.v);
+            be.rope(act.q, batch.positions, n, attn_.n_head, attn_.head_dim, rope_);
+            be.rope(act.k, batch.positions, n, attn_.n_head_kv, attn_.head_dim, rope_);
+            observe(batch, l, "q_rope", act.q, hp_.q_width());
+            observe(batch, l, "k_rope", act.k, hp_.kv_width());
+            observe(batch, l, "v", act.v, hp_.kv_width());
+            be.kv_append(kv[l], act.k, act.v, batch.positions, n);
+            be.attention(act.q, kv[l], batch.positions, n, attn_, act.attn_out);
+            observe(batch, l, "attn_out_pre_proj", act.attn_out, hp_.q_width());
+            be.matmul(layer.wo, act.attn_out, n, nullptr, act.proj);
+            be.add(act.residual, act.proj, n * hp_.n_embd, act.residual);
+            observe(batch, l, "resid_after_attn", act.residual, hp_.n_embd);
+            feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, act);
+        }
+        output_head(be, output_norm_, output_, hp_, batch, act);
+    }
+
+private:
+    HParams hp_;
+    WeightView token_embd_;       // [n_vocab, n_embd]
+    const float* output_norm_{};  // [n_embd]
+    WeightView output_;           // [n_vocab, n_embd]
+    RopeParams rope_;
+    AttentionParams attn_;
+    std::vector<Qwen2Layer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_qwen2(const WeightBinder& binder) { return std::make_unique<Qwen2>(binder); }
+
+}  // namespace spool::model

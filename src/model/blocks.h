@@ -1,0 +1,29 @@
+// Pieces the llama-family forward passes share: the SwiGLU feed-forward block, the output head and
+// stage reporting for traces. Each architecture's forward() still reads top to bottom in its own file.
+#pragma once
+
+#include <string_view>
+
+#include "model/model.h"
+
+namespace spool::model {
+
+// The feed-forward half of a layer: x += down(act(gate(n)) * up(n)), n = rms_norm(x) * norm.
+struct FeedForwardWeights {
+    const float* norm = nullptr;  // [n_embd]
+    WeightView gate;              // [n_ff, n_embd]
+    WeightView up;                // [n_ff, n_embd]
+    WeightView down;              // [n_embd, n_ff]
+};
+
+// Reports a stage to batch.observer, if any, as "l<layer>.<stage>" (or just <stage> when layer < 0).
+void observe(const ForwardBatch& batch, int64_t layer, std::string_view stage, const float* data, int64_t n_cols);
+
+void feed_forward(Backend& backend, const FeedForwardWeights& w, const HParams& hp, const ForwardBatch& batch,
+                  int64_t layer, Activation act_fn, Activations& act);
+
+// logits = output · (rms_norm(x) * norm), for the last batch.n_outputs rows of the residual stream.
+void output_head(Backend& backend, const float* norm, const WeightView& output, const HParams& hp,
+                 const ForwardBatch& batch, Activations& act);
+
+}  // namespace spool::model

@@ -1,0 +1,48 @@
+// Engine: opens a GGUF model and assembles the pieces every session shares, in dependency order
+// (file, then tokenizer and backend, then weights placed for that backend, then the bound model).
+#include "spool/engine.h"
+
+#include "backend/registry.h"
+#include "gguf/file.h"
+#include "model/registry.h"
+#include "runtime/weight_store.h"
+#include "spool/errors.h"
+#include "tokenizer/tokenizer.h"
+
+namespace spool {
+
+struct Engine::Parts {
+    // Declaration order is destruction order reversed: the model points into the store and the file.
+    gguf::GgufFile file;
+    tokenizer::Tokenizer tokenizer;
+    std::unique_ptr<Backend> backend;
+    runtime::WeightStore weights;
+    std::unique_ptr<model::Model> model;
+
+    Parts(gguf::GgufFile f, const EngineOptions& options)
+        : file(std::move(f)),
+          tokenizer(file),
+          backend(make_backend(options.backend, BackendOptions{options.n_threads, options.cpu_isa})),
+          weights(*backend),
+          model(model::load_model(file, *backend, weights.placer())) {
+        const model::HParams& hp = model->hparams();
+        if (tokenizer.n_vocab() != hp.n_vocab) {
+            throw FormatError(file.path(), 0, "tokenizer.ggml.tokens",
+                              "the tokenizer has " + std::to_string(tokenizer.n_vocab()) +
+                                  " tokens but the embedding table has " + std::to_string(hp.n_vocab) + " rows");
+        }
+    }
+};
+
+Engine::Engine(const std::filesystem::path& model_path, const EngineOptions& options)
+    : parts_(std::make_unique<Parts>(gguf::GgufFile::open(model_path), options)) {}
+
+Engine::~Engine() = default;
+
+const gguf::GgufFile& Engine::file() const noexcept { return parts_->file; }
+const tokenizer::Tokenizer& Engine::tokenizer() const noexcept { return parts_->tokenizer; }
+const model::Model& Engine::model() const noexcept { return *parts_->model; }
+const model::HParams& Engine::hparams() const noexcept { return parts_->model->hparams(); }
+Backend& Engine::backend() const noexcept { return *parts_->backend; }
+
+}  // namespace spool

@@ -1,0 +1,31 @@
+// The KV cache of one sequence: per layer, one row of keys and one of values per position, in backend memory,
+// stored as F32, F16 (default) or Q8_0.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace spool::runtime {
+
+class KvCache {
+public:
+    // Throws UnsupportedError when the backend lacks `type` for attention or a head is not a whole number of
+    // the type's blocks (Q8_0 needs head_dim % 32 == 0); ResourceError when the memory cannot be allocated.
+    KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType type);
+
+    std::span<const KvView> layers() const noexcept { return layers_; }  // [n_layer]
+    int64_t n_ctx() const noexcept { return n_ctx_; }
+    GgmlType type() const noexcept { return type_; }
+    size_t bytes() const noexcept { return buffer_.bytes(); }
+
+private:
+    int64_t n_ctx_;
+    GgmlType type_;
+    Buffer buffer_;               // all layers: [n_layer][2][n_ctx][row_bytes]
+    std::vector<KvView> layers_;
+};
+
+}  // namespace spool::runtime

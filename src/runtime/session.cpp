@@ -1,0 +1,190 @@
+// Session: one sequence's KV cache, scratch and RNG; prefill in chunks, decode steps, truncate, sample.
+#include "spool/session.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "backend/backend.h"
+#include "model/activations.h"
+#include "model/model.h"
+#include "quant/types.h"
+#include "runtime/kv_cache.h"
+#include "sampling/chain.h"
+#include "sampling/rng.h"
+#include "spool/engine.h"
+#include "spool/errors.h"
+
+namespace spool {
+namespace {
+
+constexpr int64_t kDefaultMaxContext = 4096;  // a default that fits small machines; ask for more explicitly
+
+GgmlType to_ggml(KvCacheType t) {
+    switch (t) {
+        case KvCacheType::f32: return GgmlType::F32;
+        case KvCacheType::q8_0: return GgmlType::Q8_0;
+        default: return GgmlType::F16;
+    }
+}
+
+// Checks the options and returns the context size they ask for.
+int64_t resolve_n_ctx(const SessionOptions& options, const model::HParams& hp) {
+    if (options.n_ctx < 0) throw UsageError("n_ctx = " + std::to_string(options.n_ctx) + " is negative");
+    if (options.batch_size < 1) {
+        throw UsageError("batch_size = " + std::to_string(options.batch_size) + " must be at least 1");
+    }
+    return options.n_ctx > 0 ? options.n_ctx : std::min(hp.n_ctx_train, kDefaultMaxContext);
+}
+
+}  // namespace
+
+KvCacheType parse_kv_cache_type(std::string_view name) {
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "f32") return KvCacheType::f32;
+    if (lower == "f16") return KvCacheType::f16;
+    if (lower == "q8_0") return KvCacheType::q8_0;
+    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: f32, f16, q8_0");
+}
+
+struct Session::State {
+    Backend& backend;
+    const model::Model& model;
+    const model::HParams& hp;
+    int64_t batch_size;
+    runtime::KvCache kv;
+    model::Activations act;
+    Buffer ids;        // [batch_size] int32
+    Buffer positions;  // [batch_size] int32
+    Buffer logits_device;  // [rows, n_vocab]: 1 row, or batch_size rows once Logits::all is asked for
+    int64_t logits_device_rows = 0;
+    std::vector<int32_t> tokens;      // the cached sequence
+    std::vector<float> logits;        // [n_logit_rows, n_vocab]
+    int64_t n_logit_rows = 0;
+    std::vector<int32_t> positions_host;
+    sampling::Rng rng;
+
+    State(const Engine& e, const SessionOptions& options, int64_t n_ctx)
+        : backend(e.backend()),
+          model(e.model()),
+          hp(e.hparams()),
+          batch_size(std::clamp<int64_t>(options.batch_size, 1, n_ctx)),
+          kv(backend, hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx, to_ggml(options.kv_type)),
+          act(backend, hp, batch_size),
+          ids(backend.allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
+          positions(backend.allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
+          rng(options.seed) {
+        ensure_logit_rows(1);
+    }
+
+    void ensure_logit_rows(int64_t rows) {
+        if (rows <= logits_device_rows) return;
+        logits_device = backend.allocate(static_cast<size_t>(rows * hp.n_vocab) * sizeof(float));
+        logits_device_rows = rows;
+    }
+
+    // Runs one chunk already validated; n_outputs rows of logits are appended to `logits` from `out_row`.
+    void run_chunk(std::span<const int32_t> chunk, int64_t n_outputs, int64_t out_row) {
+        const int64_t n = static_cast<int64_t>(chunk.size());
+        const int64_t first_pos = static_cast<int64_t>(tokens.size());
+        positions_host.resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) positions_host[static_cast<size_t>(i)] = static_cast<int32_t>(first_pos + i);
+        const bool step = n == 1;
+        if (step) backend.begin_step();
+        backend.upload(ids.data(), chunk.data(), chunk.size_bytes());
+        backend.upload(positions.data(), positions_host.data(), positions_host.size() * sizeof(int32_t));
+        model::ForwardBatch batch;
+        batch.n_tokens = n;
+        batch.token_ids = ids.as<const int32_t>();
+        batch.positions = positions.as<const int32_t>();
+        batch.n_outputs = n_outputs;
+        batch.logits = logits_device.as<float>();
+        model.forward(backend, batch, kv.layers(), act);
+        if (step) backend.end_step();
+        backend.download(logits.data() + out_row * hp.n_vocab, logits_device.data(),
+                         static_cast<size_t>(n_outputs * hp.n_vocab) * sizeof(float));
+        tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+    }
+};
+
+Session::Session(const Engine& engine, const SessionOptions& options)
+    : state_(std::make_unique<State>(engine, options, resolve_n_ctx(options, engine.hparams()))) {}
+
+Session::~Session() = default;
+
+void Session::prefill(std::span<const int32_t> tokens, Logits want) {
+    State& s = *state_;
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    if (n == 0) throw UsageError("prefill needs at least one token");
+    if (n_past() + n > n_ctx()) {
+        throw UsageError("context overflow: the session holds " + std::to_string(n_past()) + " of " +
+                         std::to_string(n_ctx()) + " positions and " + std::to_string(n) +
+                         " more tokens were given; use a larger context (n_ctx) or truncate the session");
+    }
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= s.hp.n_vocab) {
+            throw UsageError("token " + std::to_string(i) + " has id " + std::to_string(tokens[i]) +
+                             ", outside the vocabulary [0, " + std::to_string(s.hp.n_vocab) + ")");
+        }
+    }
+    const bool all = want == Logits::all;
+    if (all) s.ensure_logit_rows(std::min(n, s.batch_size));
+    s.n_logit_rows = all ? n : 1;
+    s.logits.assign(static_cast<size_t>(s.n_logit_rows * s.hp.n_vocab), 0.0f);
+    for (int64_t begin = 0; begin < n; begin += s.batch_size) {
+        const int64_t count = std::min(s.batch_size, n - begin);
+        const bool last_chunk = begin + count == n;
+        if (!all && !last_chunk) {
+            // Earlier chunks of a Logits::last prefill only fill the cache; their one logit row is discarded.
+            s.run_chunk(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)), 1, 0);
+            continue;
+        }
+        s.run_chunk(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)), all ? count : 1,
+                    all ? begin : 0);
+    }
+}
+
+void Session::decode(int32_t token) { prefill(std::span<const int32_t>(&token, 1), Logits::last); }
+
+std::span<const float> Session::logits() const noexcept { return state_->logits; }
+
+std::span<const float> Session::logits_row(int64_t row) const {
+    const State& s = *state_;
+    if (row < 0 || row >= s.n_logit_rows) {
+        throw UsageError("logit row " + std::to_string(row) + " requested, but the last call kept " +
+                         std::to_string(s.n_logit_rows) + " rows");
+    }
+    return std::span<const float>(s.logits).subspan(static_cast<size_t>(row * s.hp.n_vocab),
+                                                    static_cast<size_t>(s.hp.n_vocab));
+}
+
+std::span<const float> Session::last_logits() const {
+    if (state_->n_logit_rows == 0) throw UsageError("no logits yet: call prefill or decode first");
+    return logits_row(state_->n_logit_rows - 1);
+}
+
+int64_t Session::n_logit_rows() const noexcept { return state_->n_logit_rows; }
+int64_t Session::n_past() const noexcept { return static_cast<int64_t>(state_->tokens.size()); }
+int64_t Session::n_ctx() const noexcept { return state_->kv.n_ctx(); }
+int64_t Session::n_vocab() const noexcept { return state_->hp.n_vocab; }
+std::span<const int32_t> Session::tokens() const noexcept { return state_->tokens; }
+
+void Session::truncate(int64_t n) {
+    if (n < 0 || n > n_past()) {
+        throw UsageError("cannot truncate to " + std::to_string(n) + " tokens: the session holds " +
+                         std::to_string(n_past()));
+    }
+    // Cache rows >= n are simply overwritten later: attention never reads past a query's position.
+    state_->tokens.resize(static_cast<size_t>(n));
+    state_->logits.clear();
+    state_->n_logit_rows = 0;
+}
+
+int32_t Session::sample(sampling::SamplerChain& chain) {
+    return chain.sample(last_logits(), state_->tokens, state_->rng);
+}
+
+sampling::Rng& Session::rng() noexcept { return state_->rng; }
+
+}  // namespace spool

@@ -1,0 +1,22 @@
+// Weight placement: in place for host backends, one upload per tensor otherwise.
+#include "runtime/weight_store.h"
+
+namespace spool::runtime {
+
+model::TensorPlacer WeightStore::placer() {
+    return [this](const gguf::TensorInfo& tensor) { return place(tensor); };
+}
+
+const void* WeightStore::place(const gguf::TensorInfo& tensor) {
+    if (backend_.uses_host_memory()) return tensor.data;
+    auto it = uploads_.find(&tensor);
+    if (it == uploads_.end()) {
+        Buffer buffer = backend_.allocate(tensor.n_bytes);
+        backend_.upload(buffer.data(), tensor.data, tensor.n_bytes);
+        uploaded_bytes_ += tensor.n_bytes;
+        it = uploads_.emplace(&tensor, std::move(buffer)).first;
+    }
+    return it->second.data();
+}
+
+}  // namespace spool::runtime

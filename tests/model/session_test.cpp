@@ -1,0 +1,159 @@
+// Session behaviour on the tiny models: rows do not depend on how a sequence is batched (prefill, chunks or
+// decode steps), truncate rewinds exactly, errors leave the session usable, every KV cache type runs, and the
+// same seed gives the same sampled text.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "model/reference.h"
+#include "sampling/chain.h"
+#include "spool/engine.h"
+#include "spool/errors.h"
+#include "spool/session.h"
+#include "tokenizer/tokenizer.h"
+
+namespace spool::testing {
+namespace {
+
+std::vector<int32_t> prompt_tokens() {
+    // A prompt of 20 ids (BOS first), from the tiny models' vocabulary.
+    return {1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889, 13, 1576, 338, 263, 1243,
+            310, 29871};
+}
+
+class SessionOnTiny : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        SPOOL_REQUIRE_SHARED("models/tiny/tiny-" + GetParam() + ".gguf");
+        engine_ = std::make_unique<Engine>(tiny_model_path(GetParam()));
+    }
+    std::unique_ptr<Engine> engine_;
+};
+
+// The property the model tests rely on: a row computed in a batch of 20, in chunks of 7, or by decode steps
+// is the same bits, so teacher-forced rows equal free-running ones.
+TEST_P(SessionOnTiny, DecodeRowsEqualPrefillRows) {
+    const std::vector<int32_t> tokens = prompt_tokens();
+    Session whole(*engine_);
+    whole.prefill(tokens, Logits::all);
+
+    SessionOptions chunked_options;
+    chunked_options.batch_size = 7;
+    Session chunked(*engine_, chunked_options);
+    chunked.prefill(tokens, Logits::all);
+    ASSERT_EQ(chunked.n_logit_rows(), static_cast<int64_t>(tokens.size()));
+
+    Session stepwise(*engine_);
+    stepwise.prefill(std::span<const int32_t>(tokens).first(5), Logits::all);
+    for (size_t i = 0; i < 5; ++i) {
+        const auto a = whole.logits_row(static_cast<int64_t>(i)), b = stepwise.logits_row(static_cast<int64_t>(i));
+        ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "row " << i << " of a shorter prefill";
+    }
+    for (size_t i = 5; i < tokens.size(); ++i) {
+        stepwise.decode(tokens[i]);
+        const auto a = whole.logits_row(static_cast<int64_t>(i)), b = stepwise.last_logits();
+        ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "decode step at position " << i;
+        const auto c = chunked.logits_row(static_cast<int64_t>(i));
+        ASSERT_TRUE(std::equal(a.begin(), a.end(), c.begin())) << "chunked prefill row " << i;
+    }
+    EXPECT_EQ(stepwise.n_past(), static_cast<int64_t>(tokens.size()));
+}
+
+TEST_P(SessionOnTiny, TruncateRewindsExactly) {
+    const std::vector<int32_t> tokens = prompt_tokens();
+    Session session(*engine_);
+    session.prefill(tokens);
+    const std::vector<float> first(session.last_logits().begin(), session.last_logits().end());
+    session.decode(42);
+    session.decode(43);
+    session.truncate(static_cast<int64_t>(tokens.size()) - 1);
+    EXPECT_EQ(session.n_logit_rows(), 0);
+    EXPECT_THROW(session.last_logits(), UsageError);
+    session.decode(tokens.back());
+    const auto again = session.last_logits();
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), again.begin()));
+    EXPECT_THROW(session.truncate(session.n_past() + 1), UsageError);
+}
+
+TEST_P(SessionOnTiny, ErrorsLeaveTheSessionUsable) {
+    SessionOptions options;
+    options.n_ctx = 24;
+    Session session(*engine_, options);
+    const std::vector<int32_t> tokens = prompt_tokens();
+    session.prefill(tokens);
+    const std::vector<int32_t> too_many(5, 100);
+    try {
+        session.prefill(too_many);
+        ADD_FAILURE() << "a context overflow did not throw";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("context overflow"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(session.decode(-1), UsageError);
+    EXPECT_THROW(session.decode(static_cast<int32_t>(session.n_vocab())), UsageError);
+    EXPECT_THROW(session.prefill({}), UsageError);
+    EXPECT_EQ(session.n_past(), static_cast<int64_t>(tokens.size()));
+    session.decode(100);  // still fits: 21 of 24
+    EXPECT_EQ(session.n_past(), 21);
+}
+
+// Each KV cache type runs and stays close to the f32 cache. On the F32 file the rounding of f16 / q8_0 keys and
+// values moves the last row by less than the F16 / Q8_0 file tolerances; on a quantized file the 8-bit rounding
+// of activations amplifies it (../shared/reference/README.md §6), so that file's own tolerance applies.
+TEST_P(SessionOnTiny, EveryKvCacheTypeRuns) {
+    const std::vector<int32_t> tokens = prompt_tokens();
+    std::vector<std::vector<float>> rows;
+    for (const KvCacheType type : {KvCacheType::f32, KvCacheType::f16, KvCacheType::q8_0}) {
+        SessionOptions options;
+        options.kv_type = type;
+        Session session(*engine_, options);
+        session.prefill(tokens);
+        rows.emplace_back(session.last_logits().begin(), session.last_logits().end());
+    }
+    const Comparison f16 = compare(std::span<const float>(rows[0]), std::span<const float>(rows[1]));
+    const Comparison q8 = compare(std::span<const float>(rows[0]), std::span<const float>(rows[2]));
+    const bool float_file = GetParam() == "F32";
+    const double f16_limit = float_file ? tolerance::kLogitsF16.max_abs : tiny_tolerance(GetParam()).max_abs;
+    const double q8_limit = float_file ? tolerance::kLogitsQ8_0.max_abs : tiny_tolerance(GetParam()).max_abs;
+    EXPECT_LT(f16.max_abs, f16_limit) << "f16 cache vs f32: " << f16.report();
+    EXPECT_LT(q8.max_abs, q8_limit) << "q8_0 cache vs f32: " << q8.report();
+    EXPECT_GT(q8.max_abs, 0.0) << "a q8_0 cache that changes nothing was not used";
+}
+
+TEST_P(SessionOnTiny, SameSeedSameText) {
+    auto generate = [&](uint64_t seed) {
+        SessionOptions options;
+        options.seed = seed;
+        Session session(*engine_, options);
+        sampling::SamplingParams params;
+        params.temperature = 20.0f;  // the random tiny model's logits spread about 16, so flatten them
+        params.top_k = 0;
+        params.top_p = 1.0f;
+        params.min_p = 0.0f;
+        sampling::SamplerChain chain(params);
+        session.prefill(engine_->tokenizer().encode("Once upon a time", true));
+        std::vector<int32_t> out;
+        for (int i = 0; i < 12; ++i) {
+            out.push_back(session.sample(chain));
+            session.decode(out.back());
+        }
+        return engine_->tokenizer().decode(out);
+    };
+    const std::string a = generate(11);
+    EXPECT_EQ(a, generate(11));
+    EXPECT_NE(a, generate(12));
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, SessionOnTiny, ::testing::Values("F32", "Q4_K_M"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST(SessionOptions, KvCacheTypeNames) {
+    EXPECT_EQ(parse_kv_cache_type("F16"), KvCacheType::f16);
+    EXPECT_EQ(parse_kv_cache_type("q8_0"), KvCacheType::q8_0);
+    EXPECT_EQ(parse_kv_cache_type("f32"), KvCacheType::f32);
+    EXPECT_THROW(parse_kv_cache_type("q4_0"), UsageError);
+}
+
+}  // namespace
+}  // namespace spool::testing

@@ -1,0 +1,276 @@
+// Every op of every built backend against the ref backend (float64 loops) on seeded random data at odd sizes:
+// n_tokens 1, 3 and 17, odd row counts, every weight type for matmul and embed, every KV cache type.
+// One test body per op, instantiated for each backend (cpu now; cuda when built).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/backend_cpu.h"
+#include "parity/parity_support.h"
+#include "quant/types.h"
+#include "tolerances.h"
+
+namespace spool::testing {
+namespace {
+
+using tolerance::kParityNmseAttention;
+using tolerance::kParityNmseFloatOps;
+using tolerance::kParityNmseRope;
+
+constexpr int64_t kTokenCounts[] = {1, 3, 17};
+
+// Weight types the ref backend can multiply (the quant table has a vec_dot and an activation quantizer).
+std::vector<GgmlType> matmul_types(const Backend& backend) {
+    std::vector<GgmlType> out;
+    for (const TypeInfo& info : all_type_infos()) {
+        if (backend.supports(Op::matmul, info.type)) out.push_back(info.type);
+    }
+    return out;
+}
+
+// Rows of random weights stored as `type` (quantized from N(0, 1) floats by the type's reference quantizer).
+std::vector<uint8_t> random_weights(GgmlType type, int64_t n_cols, int64_t n_rows, uint64_t seed) {
+    const std::vector<float> values = random_floats(static_cast<size_t>(n_cols * n_rows), seed);
+    const size_t row = row_bytes(type, n_cols);
+    std::vector<uint8_t> bytes(row * static_cast<size_t>(n_rows));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        type_info(type).quantize_row(values.data() + r * n_cols, bytes.data() + static_cast<size_t>(r) * row, n_cols);
+    }
+    return bytes;
+}
+
+// The NMSE limit for a matmul whose activations a backend may round to the weight type's vec_dot type.
+double matmul_limit(GgmlType type) {
+    switch (type_info(type).vec_dot_type) {
+        case GgmlType::F32: return tolerance::kParityNmseMatmulF32;
+        case GgmlType::F16: return tolerance::kParityNmseMatmulF16Act;
+        case GgmlType::BF16: return tolerance::kParityNmseMatmulBF16Act;
+        default: return tolerance::kParityNmseMatmulQ8Act;  // Q8_0, Q8_1, Q8_K
+    }
+}
+
+class Parity : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override { backend_ = make_parity_backend(GetParam()); }
+    Backend& test() { return *backend_; }
+    Backend& ref() { return ref_; }
+
+    std::unique_ptr<Backend> backend_;
+    RefBackend ref_;
+};
+
+TEST_P(Parity, MatmulEveryWeightType) {
+    if (const auto* cpu = dynamic_cast<const CpuBackend*>(&test())) {
+        std::printf("[ parity %s ] cpu kernel set: %s\n", GetParam().c_str(),
+                    std::string(cpu::cpu_isa_name(cpu->isa())).c_str());
+    }
+    for (GgmlType type : matmul_types(ref())) {
+        if (!test().supports(Op::matmul, type)) {
+            ADD_FAILURE() << GetParam() << " cannot multiply " << type_name(type) << " weights, ref can";
+            continue;
+        }
+        WorstCase worst{"matmul " + std::string(type_name(type)), {}, {}};
+        for (const int64_t n_in : {256, 768}) {
+            for (const int64_t n_tokens : kTokenCounts) {
+                const int64_t n_out = n_tokens == 17 ? 131 : 37;  // odd row counts
+                const uint64_t seed = 1000 + static_cast<uint64_t>(type) * 10 + static_cast<uint64_t>(n_tokens);
+                const std::vector<uint8_t> w = random_weights(type, n_in, n_out, seed);
+                const std::vector<float> x = random_floats(static_cast<size_t>(n_tokens * n_in), seed + 1);
+                const std::vector<float> bias = random_floats(static_cast<size_t>(n_out), seed + 2);
+                std::vector<std::vector<float>> results;
+                for (Backend* b : {&ref(), &test()}) {
+                    DeviceBytes wd(*b, w);
+                    DeviceArray<float> xd(*b, std::span<const float>(x)), bd(*b, std::span<const float>(bias));
+                    DeviceArray<float> y(*b, static_cast<size_t>(n_tokens * n_out));
+                    const WeightView view{wd.data(), type, n_in, n_out, row_bytes(type, n_in)};
+                    b->matmul(view, xd.data(), n_tokens, n_tokens == 3 ? bd.data() : nullptr, y.data());
+                    results.push_back(y.download());
+                }
+                const std::string what = std::string(type_name(type)) + " n_in " + std::to_string(n_in) +
+                                          " n_tokens " + std::to_string(n_tokens) + " n_out " + std::to_string(n_out);
+                worst.add(what, expect_parity(what, results[0], results[1], matmul_limit(type)));
+            }
+        }
+        worst.print(matmul_limit(type));
+    }
+}
+
+TEST_P(Parity, EmbedEveryTableType) {
+    WorstCase worst{"embed", {}, {}};
+    for (const TypeInfo& info : all_type_infos()) {
+        if (!ref().supports(Op::embed, info.type)) continue;
+        ASSERT_TRUE(test().supports(Op::embed, info.type)) << type_name(info.type);
+        const int64_t n_cols = 256, n_rows = 101;
+        const std::vector<uint8_t> table = random_weights(info.type, n_cols, n_rows, 77);
+        for (const int64_t n_tokens : kTokenCounts) {
+            std::vector<int32_t> ids(static_cast<size_t>(n_tokens));
+            std::mt19937 rng(static_cast<uint32_t>(n_tokens));
+            for (int32_t& id : ids) id = static_cast<int32_t>(rng() % n_rows);
+            std::vector<std::vector<float>> results;
+            for (Backend* b : {&ref(), &test()}) {
+                DeviceBytes td(*b, table);
+                DeviceArray<int32_t> idd(*b, std::span<const int32_t>(ids));
+                DeviceArray<float> out(*b, static_cast<size_t>(n_tokens * n_cols));
+                b->embed(WeightView{td.data(), info.type, n_cols, n_rows, row_bytes(info.type, n_cols)}, idd.data(),
+                         n_tokens, out.data());
+                results.push_back(out.download());
+            }
+            const std::string what = std::string(info.name) + " n_tokens " + std::to_string(n_tokens);
+            worst.add(what, expect_parity(what, results[0], results[1], kParityNmseFloatOps));
+        }
+    }
+    worst.print(kParityNmseFloatOps);
+}
+
+TEST_P(Parity, RmsNorm) {
+    WorstCase worst{"rms_norm", {}, {}};
+    for (const int64_t n_rows : kTokenCounts) {
+        for (const int64_t n : {32, 333}) {
+            const std::vector<float> x = random_floats(static_cast<size_t>(n_rows * n), 5 + n_rows, 3.0f);
+            const std::vector<float> w = random_floats(static_cast<size_t>(n), 6, 0.1f, 1.0f);
+            std::vector<std::vector<float>> results;
+            for (Backend* b : {&ref(), &test()}) {
+                DeviceArray<float> xd(*b, std::span<const float>(x)), wd(*b, std::span<const float>(w));
+                DeviceArray<float> out(*b, x.size());
+                b->rms_norm(xd.data(), wd.data(), n_rows, n, 1e-5f, out.data());
+                results.push_back(out.download());
+            }
+            const std::string what = "rows " + std::to_string(n_rows) + " n " + std::to_string(n);
+            worst.add(what, expect_parity(what, results[0], results[1], kParityNmseFloatOps));
+        }
+    }
+    worst.print(kParityNmseFloatOps);
+}
+
+TEST_P(Parity, RopeBothModesScalingAndFactors) {
+    WorstCase worst{"rope", {}, {}};
+    const int head_dim = 64;
+    for (const RopeMode mode : {RopeMode::norm, RopeMode::neox}) {
+        for (const int n_dims : {64, 32}) {  // 32: partial rotation, the rest passes through
+            for (const bool factors : {false, true}) {
+                for (const int64_t n_tokens : kTokenCounts) {
+                    const int n_heads = 3;
+                    const std::vector<float> x =
+                        random_floats(static_cast<size_t>(n_tokens * n_heads * head_dim), 9 + n_tokens);
+                    std::vector<float> freq_factors(static_cast<size_t>(n_dims / 2));
+                    for (size_t i = 0; i < freq_factors.size(); ++i) freq_factors[i] = 1.0f + 0.37f * static_cast<float>(i % 5);
+                    std::vector<int32_t> pos(static_cast<size_t>(n_tokens));
+                    for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int32_t>(i * 97 % 1500);
+                    std::vector<std::vector<float>> results;
+                    for (Backend* b : {&ref(), &test()}) {
+                        DeviceArray<float> xd(*b, std::span<const float>(x));
+                        DeviceArray<float> fd(*b, std::span<const float>(freq_factors));
+                        DeviceArray<int32_t> pd(*b, std::span<const int32_t>(pos));
+                        const RopeParams params{mode, n_dims, 10000.0f, factors ? 0.25f : 1.0f,
+                                                factors ? fd.data() : nullptr};
+                        b->rope(xd.data(), pd.data(), n_tokens, n_heads, head_dim, params);
+                        results.push_back(xd.download());
+                    }
+                    const std::string what = std::string(mode == RopeMode::norm ? "norm" : "neox") + " n_dims " +
+                                             std::to_string(n_dims) + (factors ? " factors+scale" : "") +
+                                             " n_tokens " + std::to_string(n_tokens);
+                    worst.add(what, expect_parity(what, results[0], results[1], kParityNmseRope));
+                }
+            }
+        }
+    }
+    worst.print(kParityNmseRope);
+}
+
+TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
+    struct Shape {
+        int n_head, n_head_kv, window;
+    };
+    // Grouped (4 per KV head), plain (1 per KV head), a group wider than the cpu kernel's slice (16), a window.
+    const Shape shapes[] = {{8, 2, 0}, {4, 4, 0}, {16, 1, 0}, {8, 2, 5}};
+    const int head_dim = 64;
+    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+        ASSERT_TRUE(test().supports(Op::attention, cache_type)) << type_name(cache_type);
+        WorstCase worst{"attn " + std::string(type_name(cache_type)), {}, {}};
+        for (const Shape& shape : shapes) {
+            for (const int64_t n_tokens : kTokenCounts) {
+                const int64_t n_past = 11, n_ctx = 40;
+                const int64_t kv_width = static_cast<int64_t>(shape.n_head_kv) * head_dim;
+                const int64_t q_width = static_cast<int64_t>(shape.n_head) * head_dim;
+                const uint64_t seed = 300 + static_cast<uint64_t>(n_tokens) + static_cast<uint64_t>(shape.n_head);
+                // Earlier positions 0..n_past-1 go in first, then the batch at n_past.. (a prefill after a prompt).
+                const std::vector<float> k_old = random_floats(static_cast<size_t>(n_past * kv_width), seed);
+                const std::vector<float> v_old = random_floats(static_cast<size_t>(n_past * kv_width), seed + 1);
+                const std::vector<float> k = random_floats(static_cast<size_t>(n_tokens * kv_width), seed + 2);
+                const std::vector<float> v = random_floats(static_cast<size_t>(n_tokens * kv_width), seed + 3);
+                const std::vector<float> q = random_floats(static_cast<size_t>(n_tokens * q_width), seed + 4);
+                std::vector<int32_t> pos_old(static_cast<size_t>(n_past)), pos(static_cast<size_t>(n_tokens));
+                for (size_t i = 0; i < pos_old.size(); ++i) pos_old[i] = static_cast<int32_t>(i);
+                for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int32_t>(n_past + static_cast<int64_t>(i));
+                const size_t row = row_bytes(cache_type, kv_width);
+                std::vector<std::vector<float>> results;
+                for (Backend* b : {&ref(), &test()}) {
+                    Buffer cache = b->allocate(row * static_cast<size_t>(n_ctx) * 2);
+                    const KvView view{cache.data(), static_cast<uint8_t*>(cache.data()) + row * static_cast<size_t>(n_ctx),
+                                      cache_type, n_ctx, kv_width, row};
+                    DeviceArray<float> kod(*b, std::span<const float>(k_old)), vod(*b, std::span<const float>(v_old));
+                    DeviceArray<float> kd(*b, std::span<const float>(k)), vd(*b, std::span<const float>(v));
+                    DeviceArray<float> qd(*b, std::span<const float>(q));
+                    DeviceArray<int32_t> pod(*b, std::span<const int32_t>(pos_old)), pd(*b, std::span<const int32_t>(pos));
+                    DeviceArray<float> out(*b, q.size());
+                    b->kv_append(view, kod.data(), vod.data(), pod.data(), n_past);
+                    b->kv_append(view, kd.data(), vd.data(), pd.data(), n_tokens);
+                    const AttentionParams params{shape.n_head, shape.n_head_kv, head_dim,
+                                                 1.0f / std::sqrt(static_cast<float>(head_dim)), shape.window};
+                    b->attention(qd.data(), view, pd.data(), n_tokens, params, out.data());
+                    results.push_back(out.download());
+                }
+                const std::string what = "heads " + std::to_string(shape.n_head) + "/" +
+                                         std::to_string(shape.n_head_kv) + " window " + std::to_string(shape.window) +
+                                         " n_tokens " + std::to_string(n_tokens);
+                worst.add(what, expect_parity(what, results[0], results[1], kParityNmseAttention));
+            }
+        }
+        worst.print(kParityNmseAttention);
+    }
+}
+
+TEST_P(Parity, GluAddArgmax) {
+    WorstCase glu{"glu", {}, {}}, add{"add", {}, {}};
+    for (const int64_t n_tokens : kTokenCounts) {
+        const int64_t n = n_tokens * 515;  // odd widths
+        const std::vector<float> a = random_floats(static_cast<size_t>(n), 40 + n_tokens, 3.0f);
+        const std::vector<float> b_in = random_floats(static_cast<size_t>(n), 50 + n_tokens);
+        for (const Activation act : {Activation::silu, Activation::gelu}) {
+            std::vector<std::vector<float>> results;
+            for (Backend* b : {&ref(), &test()}) {
+                DeviceArray<float> ad(*b, std::span<const float>(a)), bd(*b, std::span<const float>(b_in));
+                DeviceArray<float> out(*b, a.size());
+                b->glu(ad.data(), bd.data(), n, act, out.data());
+                results.push_back(out.download());
+            }
+            const std::string what = std::string(act == Activation::silu ? "silu" : "gelu") + " n " + std::to_string(n);
+            glu.add(what, expect_parity(what, results[0], results[1], kParityNmseFloatOps));
+        }
+        std::vector<std::vector<float>> sums;
+        std::vector<std::vector<int32_t>> maxima;
+        for (Backend* b : {&ref(), &test()}) {
+            DeviceArray<float> ad(*b, std::span<const float>(a)), bd(*b, std::span<const float>(b_in));
+            DeviceArray<float> out(*b, a.size());
+            DeviceArray<int32_t> idx(*b, static_cast<size_t>(n_tokens));
+            b->add(ad.data(), bd.data(), n, out.data());
+            b->argmax(ad.data(), n_tokens, 515, idx.data());
+            sums.push_back(out.download());
+            maxima.push_back(idx.download());
+        }
+        add.add("n " + std::to_string(n), expect_parity("add", sums[0], sums[1], kParityNmseFloatOps));
+        EXPECT_EQ(maxima[0], maxima[1]) << "argmax, n_tokens " << n_tokens;
+    }
+    glu.print(kParityNmseFloatOps);
+    add.print(kParityNmseFloatOps);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Parity, ::testing::ValuesIn(parity_backends()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace spool::testing
