@@ -67,8 +67,13 @@ void CpuBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens, c
     // 2. Blocks of output rows split over the threads. A block's weights stay in cache while every token is
     // dotted with them, so a prefill streams the weights from memory once.
     const auto* w_bytes = static_cast<const uint8_t*>(w.data);
-    const int64_t per_thread = std::max<int64_t>(1, n_out / static_cast<int64_t>(pool_.size()));
-    const int64_t grain = n_out * n_in * n_tokens < kInlineElements ? n_out : std::min<int64_t>(64, per_thread);
+    // Decode (one token) gives each thread one contiguous range: vec_dot_rows keeps four long memory streams
+    // per range, which measured 2-3x faster from DRAM than 64-row chunks (src/backend/cpu/kernels notes).
+    const int64_t n_threads = static_cast<int64_t>(pool_.size());
+    const int64_t per_thread = std::max<int64_t>(1, (n_out + n_threads - 1) / n_threads);
+    const int64_t grain = n_out * n_in * n_tokens < kInlineElements ? n_out
+                          : n_tokens == 1                            ? per_thread
+                                                                     : std::min<int64_t>(64, per_thread);
     parallel(n_out, grain, [&](int64_t begin, int64_t end) {
         const uint8_t* w_block = w_bytes + static_cast<size_t>(begin) * w.row_bytes;
         for (int64_t t = 0; t < n_tokens; ++t) {
