@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
     spool::tools::register_quantize(app);
     spool::tools::register_synth(app);
     spool::tools::register_tokenize(app);
+    spool::tools::register_bench(app);
+    spool::tools::register_sweep(app);
+    spool::tools::register_run(app);
+    spool::tools::register_chat(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,90 @@
+// The bench harness on a fake target: warm-up excluded, one sample per repetition, the quality run, reloads,
+// and the prompt tokens it times.
+#include <gtest/gtest.h>
+
+#include "bench/harness.h"
+#include "bench/quality_hash.h"
+#include "fake_target.h"
+#include "spool/errors.h"
+
+namespace spool::bench {
+namespace {
+
+TEST(Harness, CountsSamplesAndCalls) {
+    testing::FakeCounters c;
+    BenchSettings s;
+    s.n_prompt = 20;
+    s.n_gen = 7;
+    s.reps = 4;
+    s.batch_size = 8;
+    s.progress = false;
+    const BenchResult r =
+        run_bench([&] { return std::make_unique<testing::FakeTarget>(&c); }, {}, s, BuildInfo{"v", "c"});
+    EXPECT_EQ(c.loads, 1 + 4);  // first load + warm reloads
+    EXPECT_EQ(r.reload_ms.size(), 4u);
+    EXPECT_EQ(r.prefill_tok_s.size(), 4u);
+    EXPECT_EQ(r.decode_tok_s.size(), 4u);
+    EXPECT_EQ(r.ttft_ms.size(), 4u);
+    // Warm-up: 2 decodes; reps: 4 * 7; quality: 15.
+    EXPECT_EQ(c.decodes, 2 + 4 * 7 + kQualityTokens - 1);
+    EXPECT_EQ(c.prefills, 1 + 4 + 1);
+    for (size_t i = 0; i < r.ttft_ms.size(); ++i) {
+        EXPECT_GE(r.ttft_ms[i], r.prefill_ms[i]);
+        EXPECT_GT(r.prefill_tok_s[i], 0);
+    }
+    EXPECT_EQ(r.quality_ids.size(), static_cast<size_t>(kQualityTokens));
+    EXPECT_EQ(r.quality_hash, quality_hash(r.quality_ids));
+    EXPECT_EQ(r.quality_pieces.front(), "<" + std::to_string(r.quality_ids.front()) + ">");
+    EXPECT_EQ(r.device.n_threads, 3u);
+    EXPECT_EQ(r.build.commit, "c");
+    EXPECT_EQ(r.prefill_chunks(), 3);  // ceil(20 / 8)
+    EXPECT_GT(r.peak_rss_bytes, 0u);
+    // Every sequence is sized for the longer of the timing run and the quality run.
+    for (const SequenceOptions& o : c.reset_options) {
+        EXPECT_EQ(o.n_ctx, std::max<int64_t>(20 + 7 + 1, static_cast<int64_t>(std::string(kQualityPrompt).size()) + 1 + 16));
+        EXPECT_EQ(o.batch_size, 8);
+        EXPECT_LE(o.temperature, 0.0f);
+    }
+}
+
+TEST(Harness, QualityHashIsReproducible) {
+    testing::FakeCounters c1, c2;
+    BenchSettings s;
+    s.n_prompt = 4;
+    s.n_gen = 2;
+    s.reps = 1;
+    s.reload = false;
+    s.progress = false;
+    const BenchResult a = run_bench([&] { return std::make_unique<testing::FakeTarget>(&c1); }, {}, s, {});
+    s.n_prompt = 9;  // timing settings do not touch the quality run
+    const BenchResult b = run_bench([&] { return std::make_unique<testing::FakeTarget>(&c2); }, {}, s, {});
+    EXPECT_EQ(a.quality_ids, b.quality_ids);
+    EXPECT_EQ(a.quality_hash, b.quality_hash);
+    EXPECT_TRUE(a.reload_ms.empty());
+}
+
+TEST(Harness, RejectsEmptyRuns) {
+    testing::FakeCounters c;
+    BenchSettings s;
+    s.progress = false;
+    s.reps = 0;
+    EXPECT_THROW(run_bench([&] { return std::make_unique<testing::FakeTarget>(&c); }, {}, s, {}), UsageError);
+    EXPECT_EQ(c.loads, 0);
+}
+
+TEST(Harness, TimingPromptIsFixedAndInRange) {
+    const std::vector<int32_t> a = timing_prompt(32000, 1, 50);
+    ASSERT_EQ(a.size(), 50u);
+    EXPECT_EQ(a[0], 1);
+    EXPECT_EQ(a, timing_prompt(32000, 1, 50));
+    for (const int32_t id : a) {
+        EXPECT_GE(id, 0);
+        EXPECT_LT(id, 32000);
+    }
+    const std::vector<int32_t> no_bos = timing_prompt(10, -1, 5);
+    EXPECT_EQ(no_bos.size(), 5u);
+    EXPECT_TRUE(timing_prompt(100, 1, 0).empty());
+}
+
+}  // namespace
+}  // namespace spool::bench
