@@ -140,12 +140,12 @@ std::vector<std::pair<std::string, std::string>> log_metrics(const BenchResult& 
             (r.cache_dropped ? " after --drop-cache" : "");
     m.emplace_back("Load Time", load);
     std::string prefill = format_mean_sd(r.prefill_stats(), 2) + " tok/s (n=" + std::to_string(r.prefill_tok_s.size()) +
-                          "; " + fmt("%.2f GB/s", f.prefill_gb_s) + " of weights";
+                          "; " + format_gbs(f.prefill_gb_s) + " of weights";
     if (f.prefill_fraction) prefill += ", " + fmt("%.1f%%", 100.0 * *f.prefill_fraction) + " of the bandwidth";
     m.emplace_back("Prefill", prefill + ")");
     std::string gen = format_mean_sd(r.decode_stats(), 2) + " tok/s (n=" + std::to_string(r.decode_tok_s.size()) +
                       ", greedy sampling included; forward only " + format_mean_sd(r.forward_stats(), 2) + " tok/s = " +
-                      fmt("%.2f GB/s", f.decode_gb_s) + " of weights";
+                      format_gbs(f.decode_gb_s) + " of weights";
     if (f.decode_fraction) {
         gen += ", " + fmt("%.1f%%", 100.0 * *f.decode_fraction) + " of the " +
                fmt("%.1f tok/s", *f.decode_roofline_tok_s) + " roofline";

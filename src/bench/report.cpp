@@ -37,6 +37,8 @@ std::string residency_text(const Residency& r) {
 
 }  // namespace
 
+std::string format_gbs(double v) { return fmt(v < 1.0 ? "%.3g GB/s" : "%.2f GB/s", v); }
+
 std::string format_mib(uint64_t bytes) { return fmt("%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
 
 Roofline roofline(const BenchResult& r) {
@@ -97,7 +99,7 @@ std::string format_report(const BenchResult& r) {
     if (r.peak_device_bytes) mem += "; GPU " + format_mib(*r.peak_device_bytes) + " in use at most (sampled)";
     line("peak memory", mem);
     std::string bytes = "decode reads " + format_mib(r.model.weight_bytes_per_token) + " of weights per token: forward " +
-                        fmt("%.2f GB/s", f.decode_gb_s) + "; prefill " + fmt("%.2f GB/s", f.prefill_gb_s) +
+                        format_gbs(f.decode_gb_s) + "; prefill " + format_gbs(f.prefill_gb_s) +
                         " of weights (" + std::to_string(r.prefill_chunks()) + " chunk(s) per prompt)";
     line("bytes moved", bytes);
     if (f.bandwidth_gb_s) {

@@ -25,6 +25,9 @@ Roofline roofline(const BenchResult& r);
 std::string format_report(const BenchResult& r);   // several aligned lines, for a terminal
 nlohmann::json to_json(const BenchResult& r);      // every field and every sample
 
+// "12.34 GB/s", or three significant digits below 1 GB/s ("0.00342 GB/s"), so small rates do not read as zero.
+std::string format_gbs(double gb_per_s);
+
 // "12.34 MiB" with two decimals, always in MiB (BENCHMARKS.md and --compare read this unit).
 std::string format_mib(uint64_t bytes);
 
