@@ -257,14 +257,8 @@ void vec_dot(int64_t n, float* out, const void* w, const void* act) {
 
 template <class K>
 void vec_dot_rows(int64_t n, const void* w, size_t stride, int64_t n_rows, const void* act, float* out) {
-    for_row_groups<kRowGroup>(n_rows, [&]<int R>(const int64_t* idx) {
-        const void* rows[R];
-        float sums[R];
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) rows[r] = row_at(w, stride, idx[r]);
+    dot_all_rows<kRowGroup>(w, stride, n_rows, out, [&]<int R>(const void* const* rows, float* sums) {
         dot_rows<K, R>(n / kQK_K, rows, act, sums);
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) out[idx[r]] = sums[r];
     });
 }
 

@@ -29,5 +29,20 @@ inline const void* row_at(const void* w, size_t stride, int64_t r) {
     return static_cast<const unsigned char*>(w) + static_cast<size_t>(r) * stride;
 }
 
+// Dots every row of a matrix (rows `stride` bytes apart) with one activation row, in the groups above:
+// dot.template operator()<R>(rows, sums) fills sums[0..R) for the R row pointers given; sums land in out[row].
+template <int kGroup, class DotRows>
+inline void dot_all_rows(const void* w, size_t stride, int64_t n_rows, float* out, DotRows&& dot) {
+    for_row_groups<kGroup>(n_rows, [&]<int R>(const int64_t* idx) {
+        const void* rows[R];
+        float sums[R];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) rows[r] = row_at(w, stride, idx[r]);
+        dot.template operator()<R>(rows, sums);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) out[idx[r]] = sums[r];
+    });
+}
+
 }  // namespace
 }  // namespace spool::cpu
