@@ -4,14 +4,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "gguf/file.h"
@@ -19,6 +16,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 #include "tools/commands.h"
+#include "tools/generation_flags.h"
 
 namespace spool::tools {
 namespace {
@@ -33,15 +31,6 @@ struct TokenizeOptions {
     bool parse_special = false;
     bool json = false;
 };
-
-std::string read_file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw UsageError("cannot read prompt file '" + path + "': " + std::strerror(errno));
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    if (in.bad()) throw UsageError("error while reading prompt file '" + path + "'");
-    return bytes.str();
-}
 
 // A piece as a double-quoted literal that Python and (for valid UTF-8) JSON both read back: quotes,
 // backslashes and control bytes escaped, ill-formed UTF-8 bytes as \xNN.
@@ -92,7 +81,7 @@ void run_tokenize(const TokenizeOptions& opt) {
     if (opt.ids && opt.pieces) throw UsageError("--ids and --pieces exclude each other");
     if (!std::filesystem::exists(opt.model)) throw UsageError("model file '" + opt.model + "' does not exist");
 
-    const std::string text = has_file ? read_file_bytes(opt.file) : opt.prompt;
+    const std::string text = has_file ? read_prompt_file(opt.file) : opt.prompt;
     const gguf::GgufFile file = gguf::GgufFile::open(opt.model);
     const tokenizer::Tokenizer tok(file);
     const std::vector<int32_t> ids = tok.encode(text, !opt.no_bos, opt.parse_special);
