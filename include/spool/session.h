@@ -47,7 +47,9 @@ public:
     void decode(int32_t token);
 
     // The rows the last prefill/decode kept: [n_logit_rows(), n_vocab], row-major. Empty before any call.
-    std::span<const float> logits() const noexcept;
+    // On a GPU backend the last row is copied to the host on the first call that reads it (sample() with a
+    // greedy chain never needs it); a failing copy throws spool::Error.
+    std::span<const float> logits() const;
     std::span<const float> logits_row(int64_t row) const;  // throws UsageError when out of range
     std::span<const float> last_logits() const;            // throws UsageError when there are none
     int64_t n_logit_rows() const noexcept;
@@ -61,7 +63,8 @@ public:
     void truncate(int64_t n);
 
     // Draws the next token from last_logits() with `chain`, using tokens() as the penalty history and this
-    // session's RNG. Throws UsageError when there are no logits.
+    // session's RNG. Throws UsageError when there are no logits. A greedy chain without bias or penalties runs
+    // on the backend (an argmax on the GPU: 4 bytes come back instead of the logit row).
     int32_t sample(sampling::SamplerChain& chain);
     sampling::Rng& rng() noexcept;
 

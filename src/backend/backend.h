@@ -166,6 +166,48 @@ public:
                         int64_t n_rows, int64_t n,
                         int32_t* out) = 0;  // [n_rows]
 
+    // --- Fused ops: one pass (one launch on a GPU) where a backend can. The defaults compose the ops above, so a
+    // backend overrides only what it speeds up; results equal the composition within float rounding.
+    // Scratch pointers are backend memory the caller owns.
+    // residual[t] += W x[t].
+    virtual void matmul_add(const WeightView& w,
+                            const float* x,      // [n_tokens, w.n_cols]
+                            int64_t n_tokens,
+                            float* scratch,      // [n_tokens, w.n_rows]
+                            float* residual) {   // [n_tokens, w.n_rows]; must not alias x
+        matmul(w, x, n_tokens, nullptr, scratch);
+        add(residual, scratch, n_tokens * w.n_rows, residual);
+    }
+    // ys[i][t] = W_i x[t] (+ biases[i]) for i < count: several matrices reading one input (q, k and v).
+    virtual void matmul_shared_input(int count,
+                                     const WeightView* ws,       // [count]
+                                     const float* const* biases,  // [count] (entries may be null), or null
+                                     const float* x,             // [n_tokens, n_in]
+                                     int64_t n_tokens,
+                                     float* const* ys) {          // [count] x [n_tokens, ws[i].n_rows]
+        for (int i = 0; i < count; ++i) matmul(ws[i], x, n_tokens, biases != nullptr ? biases[i] : nullptr, ys[i]);
+    }
+    // out = act(W_gate x) * (W_up x): the gated feed-forward's first half.
+    virtual void matmul_glu(const WeightView& gate, const WeightView& up,
+                            const float* x,   // [n_tokens, n_in]
+                            int64_t n_tokens, Activation act,
+                            float* scratch,   // [n_tokens, gate.n_rows]
+                            float* out) {     // [n_tokens, gate.n_rows]; must not alias x
+        matmul(gate, x, n_tokens, nullptr, scratch);
+        matmul(up, x, n_tokens, nullptr, out);
+        glu(scratch, out, n_tokens * gate.n_rows, act, out);
+    }
+    // rope(q), rope(k), then kv_append(cache, k, v): the step between the q/k/v projections and attention.
+    virtual void rope_kv_append(float* q,         // [n_tokens, n_head, head_dim]
+                                float* k,         // [n_tokens, n_head_kv, head_dim]
+                                const float* v,   // [n_tokens, n_head_kv, head_dim]
+                                const int32_t* positions, int64_t n_tokens, int n_head, int n_head_kv, int head_dim,
+                                const RopeParams& rope_params, const KvView& cache) {
+        rope(q, positions, n_tokens, n_head, head_dim, rope_params);
+        rope(k, positions, n_tokens, n_head_kv, head_dim, rope_params);
+        kv_append(cache, k, v, positions, n_tokens);
+    }
+
     // --- Step brackets: a decode step's ops lie between them (CUDA may record and replay them as a graph).
     virtual void begin_step() {}
     virtual void end_step() {}

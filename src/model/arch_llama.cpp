@@ -12,11 +12,7 @@ namespace spool::model {
 namespace {
 
 struct LlamaLayer {
-    const float* attn_norm;  // [n_embd]
-    WeightView wq;           // [n_head * head_dim, n_embd]
-    WeightView wk;           // [n_head_kv * head_dim, n_embd]
-    WeightView wv;           // [n_head_kv * head_dim, n_embd]
-    WeightView wo;           // [n_embd, n_head * head_dim]
+    AttentionWeights attn;
     FeedForwardWeights ffn;
 };
 
@@ -36,11 +32,11 @@ public:
         for (int64_t l = 0; l < hp_.n_layer; ++l) {
             const std::string p = "blk." + std::to_string(l) + ".";
             LlamaLayer layer;
-            layer.attn_norm = w.vector(p + "attn_norm.weight", hp_.n_embd);
-            layer.wq = w.matrix(p + "attn_q.weight", hp_.n_embd, hp_.q_width());
-            layer.wk = w.matrix(p + "attn_k.weight", hp_.n_embd, hp_.kv_width());
-            layer.wv = w.matrix(p + "attn_v.weight", hp_.n_embd, hp_.kv_width());
-            layer.wo = w.matrix(p + "attn_output.weight", hp_.q_width(), hp_.n_embd);
+            layer.attn.norm = w.vector(p + "attn_norm.weight", hp_.n_embd);
+            layer.attn.wq = w.matrix(p + "attn_q.weight", hp_.n_embd, hp_.q_width());
+            layer.attn.wk = w.matrix(p + "attn_k.weight", hp_.n_embd, hp_.kv_width());
+            layer.attn.wv = w.matrix(p + "attn_v.weight", hp_.n_embd, hp_.kv_width());
+            layer.attn.wo = w.matrix(p + "attn_output.weight", hp_.q_width(), hp_.n_embd);
             layer.ffn.norm = w.vector(p + "ffn_norm.weight", hp_.n_embd);
             layer.ffn.gate = w.matrix(p + "ffn_gate.weight", hp_.n_embd, hp_.n_ff);
             layer.ffn.up = w.matrix(p + "ffn_up.weight", hp_.n_embd, hp_.n_ff);
@@ -57,24 +53,7 @@ public:
         observe(batch, -1, "embd", act.residual, hp_.n_embd);
         for (int64_t l = 0; l < hp_.n_layer; ++l) {
             const LlamaLayer& layer = layers_[l];
-            // Attention: x += wo · attention(rope(wq n), rope(wk n), wv n), n = rms_norm(x) * attn_norm.
-            be.rms_norm(act.residual, layer.attn_norm, n, hp_.n_embd, hp_.rms_eps, act.normed);
-            observe(batch, l, "attn_norm", act.normed, hp_.n_embd);
-            be.matmul(layer.wq, act.normed, n, nullptr, act.q);
-            be.matmul(layer.wk, act.normed, n, nullptr, act.k);
-            be.matmul(layer.wv, act.normed, n, nullptr, act.v);
-            be.rope(act.q, batch.positions, n, attn_.n_head, attn_.head_dim, rope_);
-            be.rope(act.k, batch.positions, n, attn_.n_head_kv, attn_.head_dim, rope_);
-            observe(batch, l, "q_rope", act.q, hp_.q_width());
-            observe(batch, l, "k_rope", act.k, hp_.kv_width());
-            observe(batch, l, "v", act.v, hp_.kv_width());
-            be.kv_append(kv[l], act.k, act.v, batch.positions, n);
-            be.attention(act.q, kv[l], batch.positions, n, attn_, act.attn_out);
-            observe(batch, l, "attn_out_pre_proj", act.attn_out, hp_.q_width());
-            be.matmul(layer.wo, act.attn_out, n, nullptr, act.proj);
-            be.add(act.residual, act.proj, n * hp_.n_embd, act.residual);
-            observe(batch, l, "resid_after_attn", act.residual, hp_.n_embd);
-            // Feed-forward: x += down(silu(gate n) * up n), n = rms_norm(x) * ffn_norm.
+            attention_block(be, layer.attn, hp_, rope_, attn_, batch, l, kv[l], act);
             feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, act);
         }
         output_head(be, output_norm_, output_, hp_, batch, act);

@@ -11,17 +11,38 @@ void observe(const ForwardBatch& batch, int64_t layer, std::string_view stage, c
     (*batch.observer)(name, data, batch.n_tokens, n_cols);
 }
 
+void attention_block(Backend& backend, const AttentionWeights& w, const HParams& hp, const RopeParams& rope,
+                     const AttentionParams& attn, const ForwardBatch& batch, int64_t layer, const KvView& kv,
+                     Activations& act) {
+    const int64_t n = batch.n_tokens;
+    backend.rms_norm(act.residual, w.norm, n, hp.n_embd, hp.rms_eps, act.normed);
+    observe(batch, layer, "attn_norm", act.normed, hp.n_embd);
+    const WeightView qkv[3] = {w.wq, w.wk, w.wv};
+    const float* const biases[3] = {w.bq, w.bk, w.bv};
+    float* const outputs[3] = {act.q, act.k, act.v};
+    backend.matmul_shared_input(3, qkv, biases, act.normed, n, outputs);
+    if (w.q_norm != nullptr) backend.rms_norm(act.q, w.q_norm, n * hp.n_head, hp.head_dim, hp.rms_eps, act.q);
+    if (w.k_norm != nullptr) backend.rms_norm(act.k, w.k_norm, n * hp.n_head_kv, hp.head_dim, hp.rms_eps, act.k);
+    backend.rope_kv_append(act.q, act.k, act.v, batch.positions, n, attn.n_head, attn.n_head_kv, attn.head_dim, rope,
+                           kv);
+    observe(batch, layer, "q_rope", act.q, hp.q_width());
+    observe(batch, layer, "k_rope", act.k, hp.kv_width());
+    observe(batch, layer, "v", act.v, hp.kv_width());
+    backend.attention(act.q, kv, batch.positions, n, attn, act.attn_out);
+    observe(batch, layer, "attn_out_pre_proj", act.attn_out, hp.q_width());
+    backend.matmul_add(w.wo, act.attn_out, n, act.proj, act.residual);
+    observe(batch, layer, "resid_after_attn", act.residual, hp.n_embd);
+}
+
 void feed_forward(Backend& backend, const FeedForwardWeights& w, const HParams& hp, const ForwardBatch& batch,
                   int64_t layer, Activation act_fn, Activations& act) {
     const int64_t n = batch.n_tokens;
     backend.rms_norm(act.residual, w.norm, n, hp.n_embd, hp.rms_eps, act.normed);
     observe(batch, layer, "ffn_norm", act.normed, hp.n_embd);
-    backend.matmul(w.gate, act.normed, n, nullptr, act.ffn_gate);
-    backend.matmul(w.up, act.normed, n, nullptr, act.ffn_up);
-    backend.glu(act.ffn_gate, act.ffn_up, n * hp.n_ff, act_fn, act.ffn_gate);
+    // ffn_up is the gate's scratch; ffn_gate receives act(gate) * up.
+    backend.matmul_glu(w.gate, w.up, act.normed, n, act_fn, act.ffn_up, act.ffn_gate);
     observe(batch, layer, "ffn_act", act.ffn_gate, hp.n_ff);
-    backend.matmul(w.down, act.ffn_gate, n, nullptr, act.proj);
-    backend.add(act.residual, act.proj, n * hp.n_embd, act.residual);
+    backend.matmul_add(w.down, act.ffn_gate, n, act.proj, act.residual);
     observe(batch, layer, "resid_after_ffn", act.residual, hp.n_embd);
 }
 

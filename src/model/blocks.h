@@ -16,8 +16,27 @@ struct FeedForwardWeights {
     WeightView down;              // [n_embd, n_ff]
 };
 
+// The attention half of a layer: x += wo · attention(rope(q), rope(k), v) with q, k, v = W (rms_norm(x) * norm)
+// (+ bias), and optionally an RMS norm over each q and k head before the rotation (qwen3).
+struct AttentionWeights {
+    const float* norm = nullptr;    // [n_embd]
+    WeightView wq;                  // [n_head * head_dim, n_embd]
+    WeightView wk;                  // [n_head_kv * head_dim, n_embd]
+    WeightView wv;                  // [n_head_kv * head_dim, n_embd]
+    WeightView wo;                  // [n_embd, n_head * head_dim]
+    const float* bq = nullptr;      // [n_head * head_dim] or null (qwen2 has biases)
+    const float* bk = nullptr;      // [n_head_kv * head_dim] or null
+    const float* bv = nullptr;      // [n_head_kv * head_dim] or null
+    const float* q_norm = nullptr;  // [head_dim] or null (qwen3 normalizes each head)
+    const float* k_norm = nullptr;  // [head_dim] or null
+};
+
 // Reports a stage to batch.observer, if any, as "l<layer>.<stage>" (or just <stage> when layer < 0).
 void observe(const ForwardBatch& batch, int64_t layer, std::string_view stage, const float* data, int64_t n_cols);
+
+void attention_block(Backend& backend, const AttentionWeights& w, const HParams& hp, const RopeParams& rope,
+                     const AttentionParams& attn, const ForwardBatch& batch, int64_t layer, const KvView& kv,
+                     Activations& act);
 
 void feed_forward(Backend& backend, const FeedForwardWeights& w, const HParams& hp, const ForwardBatch& batch,
                   int64_t layer, Activation act_fn, Activations& act);

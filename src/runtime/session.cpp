@@ -62,6 +62,8 @@ struct Session::State {
     std::vector<int32_t> tokens;      // the cached sequence
     std::vector<float> logits;        // [n_logit_rows, n_vocab]
     int64_t n_logit_rows = 0;
+    bool last_row_on_device = false;  // logits' last row is still only in logits_device (row 0)
+    Buffer argmax_device;             // [1] int32: greedy sampling on the backend
     std::vector<int32_t> positions_host;
     sampling::Rng rng;
 
@@ -74,6 +76,7 @@ struct Session::State {
           act(backend, hp, batch_size),
           ids(backend.allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
           positions(backend.allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
+          argmax_device(backend.allocate(sizeof(int32_t))),
           rng(options.seed) {
         ensure_logit_rows(1);
     }
@@ -102,9 +105,20 @@ struct Session::State {
         batch.logits = logits_device.as<float>();
         model.forward(backend, batch, kv.layers(), act);
         if (step) backend.end_step();
+        tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+        if (n_outputs == 1 && out_row == n_logit_rows - 1) {
+            last_row_on_device = true;  // copied when read: a greedy sample on the backend never needs it
+            return;
+        }
         backend.download(logits.data() + out_row * hp.n_vocab, logits_device.data(),
                          static_cast<size_t>(n_outputs * hp.n_vocab) * sizeof(float));
-        tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+    }
+
+    void fetch_last_row() {
+        if (!last_row_on_device) return;
+        backend.download(logits.data() + (n_logit_rows - 1) * hp.n_vocab, logits_device.data(),
+                         static_cast<size_t>(hp.n_vocab) * sizeof(float));
+        last_row_on_device = false;
     }
 };
 
@@ -131,6 +145,7 @@ void Session::prefill(std::span<const int32_t> tokens, Logits want) {
     const bool all = want == Logits::all;
     if (all) s.ensure_logit_rows(std::min(n, s.batch_size));
     s.n_logit_rows = all ? n : 1;
+    s.last_row_on_device = false;
     s.logits.assign(static_cast<size_t>(s.n_logit_rows * s.hp.n_vocab), 0.0f);
     for (int64_t begin = 0; begin < n; begin += s.batch_size) {
         const int64_t count = std::min(s.batch_size, n - begin);
@@ -147,7 +162,10 @@ void Session::prefill(std::span<const int32_t> tokens, Logits want) {
 
 void Session::decode(int32_t token) { prefill(std::span<const int32_t>(&token, 1), Logits::last); }
 
-std::span<const float> Session::logits() const noexcept { return state_->logits; }
+std::span<const float> Session::logits() const {
+    state_->fetch_last_row();
+    return state_->logits;
+}
 
 std::span<const float> Session::logits_row(int64_t row) const {
     const State& s = *state_;
@@ -155,6 +173,7 @@ std::span<const float> Session::logits_row(int64_t row) const {
         throw UsageError("logit row " + std::to_string(row) + " requested, but the last call kept " +
                          std::to_string(s.n_logit_rows) + " rows");
     }
+    if (row == s.n_logit_rows - 1) state_->fetch_last_row();
     return std::span<const float>(s.logits).subspan(static_cast<size_t>(row * s.hp.n_vocab),
                                                     static_cast<size_t>(s.hp.n_vocab));
 }
@@ -179,10 +198,22 @@ void Session::truncate(int64_t n) {
     state_->tokens.resize(static_cast<size_t>(n));
     state_->logits.clear();
     state_->n_logit_rows = 0;
+    state_->last_row_on_device = false;
 }
 
 int32_t Session::sample(sampling::SamplerChain& chain) {
-    return chain.sample(last_logits(), state_->tokens, state_->rng);
+    State& s = *state_;
+    const sampling::SamplingParams& p = chain.params();
+    const bool plain_greedy = p.temperature <= 0 && p.logit_bias.empty() && p.repeat_penalty == 1.0f &&
+                              p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f;
+    if (plain_greedy && s.last_row_on_device && !s.backend.uses_host_memory()) {
+        // The logit row stays on the GPU: its argmax (ties to the lowest id, as the host chain) comes back alone.
+        s.backend.argmax(s.logits_device.as<const float>(), 1, s.hp.n_vocab, s.argmax_device.as<int32_t>());
+        int32_t token = 0;
+        s.backend.download(&token, s.argmax_device.data(), sizeof token);
+        return token;
+    }
+    return chain.sample(last_logits(), s.tokens, s.rng);
 }
 
 sampling::Rng& Session::rng() noexcept { return state_->rng; }

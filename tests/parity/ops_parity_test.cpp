@@ -269,6 +269,108 @@ TEST_P(Parity, GluAddArgmax) {
     add.print(kParityNmseFloatOps);
 }
 
+// The fused ops (a backend may override them with one pass) against the ref backend's composition of plain ops.
+TEST_P(Parity, FusedOpsEqualTheirComposition) {
+    const GgmlType types[] = {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K};
+    WorstCase worst{"fused", {}, {}};
+    for (const GgmlType type : types) {
+        if (!test().supports(Op::matmul, type)) continue;
+        for (const int64_t n_tokens : kTokenCounts) {
+            const int64_t n_in = 512, n_out = 131, n_ff = 259;
+            const uint64_t seed = 9000 + static_cast<uint64_t>(type) * 10 + static_cast<uint64_t>(n_tokens);
+            const std::vector<uint8_t> wa = random_weights(type, n_in, n_out, seed);
+            const std::vector<uint8_t> wb = random_weights(type, n_in, n_ff, seed + 1);
+            const std::vector<uint8_t> wc = random_weights(type, n_in, n_ff, seed + 2);
+            const std::vector<float> x = random_floats(static_cast<size_t>(n_tokens * n_in), seed + 3);
+            const std::vector<float> residual = random_floats(static_cast<size_t>(n_tokens * n_out), seed + 4);
+            const std::vector<float> bias = random_floats(static_cast<size_t>(n_ff), seed + 5);
+            std::vector<std::vector<float>> add_out, glu_out, shared_a, shared_b, shared_c;
+            for (Backend* b : {&ref(), &test()}) {
+                DeviceBytes da(*b, wa), db(*b, wb), dc(*b, wc);
+                DeviceArray<float> xd(*b, std::span<const float>(x)), rd(*b, std::span<const float>(residual));
+                DeviceArray<float> bd(*b, std::span<const float>(bias));
+                DeviceArray<float> scratch(*b, static_cast<size_t>(n_tokens * n_ff));
+                DeviceArray<float> out(*b, static_cast<size_t>(n_tokens * n_ff));
+                DeviceArray<float> ya(*b, static_cast<size_t>(n_tokens * n_out));
+                DeviceArray<float> yb(*b, static_cast<size_t>(n_tokens * n_ff)), yc(*b, static_cast<size_t>(n_tokens * n_ff));
+                const WeightView va{da.data(), type, n_in, n_out, row_bytes(type, n_in)};
+                const WeightView vb{db.data(), type, n_in, n_ff, row_bytes(type, n_in)};
+                const WeightView vc{dc.data(), type, n_in, n_ff, row_bytes(type, n_in)};
+                b->matmul_add(va, xd.data(), n_tokens, scratch.data(), rd.data());
+                add_out.push_back(rd.download());
+                b->matmul_glu(vb, vc, xd.data(), n_tokens, Activation::silu, scratch.data(), out.data());
+                glu_out.push_back(out.download());
+                const WeightView views[3] = {va, vb, vc};
+                const float* const biases[3] = {nullptr, bd.data(), nullptr};
+                float* const ys[3] = {ya.data(), yb.data(), yc.data()};
+                b->matmul_shared_input(3, views, biases, xd.data(), n_tokens, ys);
+                shared_a.push_back(ya.download());
+                shared_b.push_back(yb.download());
+                shared_c.push_back(yc.download());
+            }
+            const std::string what = std::string(type_name(type)) + " n_tokens " + std::to_string(n_tokens);
+            const double limit = matmul_limit(type);
+            worst.add("matmul_add " + what, expect_parity("matmul_add " + what, add_out[0], add_out[1], limit));
+            worst.add("matmul_glu " + what, expect_parity("matmul_glu " + what, glu_out[0], glu_out[1], limit));
+            worst.add("shared q " + what, expect_parity("shared q " + what, shared_a[0], shared_a[1], limit));
+            worst.add("shared k+bias " + what, expect_parity("shared k " + what, shared_b[0], shared_b[1], limit));
+            worst.add("shared v " + what, expect_parity("shared v " + what, shared_c[0], shared_c[1], limit));
+        }
+    }
+    worst.print(matmul_limit(GgmlType::Q4_K));
+
+    // rope_kv_append: both rotations and the cache rows, for every cache type.
+    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+        WorstCase rope_worst{"rope_kv " + std::string(type_name(cache_type)), {}, {}};
+        for (const int64_t n_tokens : kTokenCounts) {
+            const int n_head = 8, n_head_kv = 2, head_dim = 64;
+            const int64_t kv_width = n_head_kv * head_dim, n_ctx = 64;
+            const uint64_t seed = 7700 + static_cast<uint64_t>(n_tokens);
+            const std::vector<float> q = random_floats(static_cast<size_t>(n_tokens * n_head * head_dim), seed);
+            const std::vector<float> k = random_floats(static_cast<size_t>(n_tokens * kv_width), seed + 1);
+            const std::vector<float> v = random_floats(static_cast<size_t>(n_tokens * kv_width), seed + 2);
+            std::vector<int32_t> pos(static_cast<size_t>(n_tokens));
+            for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int32_t>(5 + i * 2);
+            const size_t row = row_bytes(cache_type, kv_width);
+            std::vector<std::vector<float>> qs, ks, cached;
+            for (Backend* b : {&ref(), &test()}) {
+                Buffer cache = b->allocate(row * static_cast<size_t>(n_ctx) * 2);
+                const KvView view{cache.data(), static_cast<uint8_t*>(cache.data()) + row * static_cast<size_t>(n_ctx),
+                                  cache_type, n_ctx, kv_width, row};
+                DeviceArray<float> qd(*b, std::span<const float>(q)), kd(*b, std::span<const float>(k));
+                DeviceArray<float> vd(*b, std::span<const float>(v));
+                DeviceArray<int32_t> pd(*b, std::span<const int32_t>(pos));
+                const RopeParams rope{RopeMode::norm, head_dim, 10000.0f, 1.0f, nullptr};
+                b->rope_kv_append(qd.data(), kd.data(), vd.data(), pd.data(), n_tokens, n_head, n_head_kv, head_dim,
+                                  rope, view);
+                qs.push_back(qd.download());
+                ks.push_back(kd.download());
+                // The cache as floats: dequantize its bytes on the host.
+                std::vector<uint8_t> bytes(row * static_cast<size_t>(n_ctx) * 2);
+                b->download(bytes.data(), cache.data(), bytes.size());
+                std::vector<float> rows;
+                for (const int32_t p : pos) {
+                    for (int half = 0; half < 2; ++half) {
+                        std::vector<float> r(static_cast<size_t>(kv_width));
+                        type_info(cache_type).dequantize_row(
+                            bytes.data() + (static_cast<size_t>(half) * static_cast<size_t>(n_ctx) + static_cast<size_t>(p)) * row,
+                            r.data(), kv_width);
+                        rows.insert(rows.end(), r.begin(), r.end());
+                    }
+                }
+                cached.push_back(rows);
+            }
+            const std::string what = "n_tokens " + std::to_string(n_tokens);
+            rope_worst.add("q " + what, expect_parity("rope_kv q " + what, qs[0], qs[1], kParityNmseRope));
+            rope_worst.add("k " + what, expect_parity("rope_kv k " + what, ks[0], ks[1], kParityNmseRope));
+            // A rotated value within float rounding of a Q8_0 rounding boundary may land one step over: allow that.
+            const double cache_limit = cache_type == GgmlType::Q8_0 ? 1e-5 : kParityNmseRope;
+            rope_worst.add("cache " + what, expect_parity("rope_kv cache " + what, cached[0], cached[1], cache_limit));
+        }
+        rope_worst.print(kParityNmseRope);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Parity, ::testing::ValuesIn(parity_backends()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
