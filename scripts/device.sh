@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# One call on the GPU machine: build spool with CUDA for sm_90, run the GPU and CPU-kernel tests, print a table.
-# The GPU machine reaches no package registry: run scripts/device_debs.sh here first and carry .device/debs;
-# the packages are unpacked into a private sysroot (never into /).
-# Usage (device tool): command "bash scripts/device.sh", carry [".device/debs"].
-set -euo pipefail
+# One call on the GPU machine: build spool with CUDA for sm_90, run the GPU tests (kernels, backend parity, tiny
+# models against llama.cpp's references on the cuda backend), then the benchmarks, and print a short table last.
+# The GPU machine reaches no package registry and ../shared does not travel: run scripts/device_debs.sh here
+# first (Debian packages + the tiny F16 model and references into .device/) and carry .device.
+# Usage (device tool): command "bash scripts/device.sh", carry [".device"].
+#   SPOOL_DEVICE_MODE=test|bench|all (default all); SPOOL_DEVICE_TARGETS overrides the built targets;
+#   SPOOL_DEVICE_SANITIZE=1 also runs the CUDA tests under compute-sanitizer;
+#   SPOOL_DEVICE_BENCH="shape:type ..." picks the benchmark models (default below).
+set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-{ g++ --version | head -1; cmake --version | head -1; ldd --version | head -1; } || true  # head closes the pipe early
+mode=${SPOOL_DEVICE_MODE:-all}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv,noheader || true
+{ g++ --version | head -1; cmake --version | head -1; nvcc --version | tail -1; } 2>/dev/null || true
 
 sysroot=/tmp/spool-sysroot
 cmake_args=()
@@ -18,22 +23,62 @@ if [ -d .device/debs ]; then
   cmake_args+=(-DCMAKE_PREFIX_PATH="$sysroot/usr" -DICU_ROOT="$sysroot/usr" -DGTEST_ROOT="$sysroot/usr"
                -DCMAKE_CXX_FLAGS="-isystem $sysroot/usr/include")
 fi
+# Tests read ../shared (a compile-time path): point it at the carried copy when the real one is absent.
+if [ ! -e ../shared ] && [ -d .device/shared ]; then ln -s "$root/.device/shared" ../shared; fi
+
 cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPOOL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  "${cmake_args[@]}" >/dev/null
-targets=(${SPOOL_DEVICE_TARGETS:-test_backend_cuda test_cpu_kernels test_parity spool})
-cmake --build build-device -j "$(nproc)" --target "${targets[@]}"
+  "${cmake_args[@]}" >/dev/null || exit 1
+targets=(${SPOOL_DEVICE_TARGETS:-test_backend_cuda test_parity test_model spool})
+cmake --build build-device -j "$(nproc)" --target "${targets[@]}" 2>&1 | grep -v "^\[" || true
+for t in "${targets[@]}"; do [ -x "build-device/$t" ] || { echo "build of $t failed"; exit 1; }; done
+
+# The quantized tiny files, made from the carried F16 file exactly as the references were (llama-quantize ... 2),
+# and checked byte for byte against the shared checksums.
+tiny=.device/shared/models/tiny
+if [ -f "$tiny/tiny-F16.gguf" ]; then
+  for t in Q8_0 Q4_K_M Q6_K Q4_0 Q4_1 Q5_0 Q5_1 Q5_K_M Q2_K; do
+    f="$tiny/tiny-$t.gguf"
+    [ -f "$f" ] || build-device/spool quantize "$tiny/tiny-F16.gguf" "$f" "$t" -t 2 >/dev/null 2>&1
+  done
+  (cd "$tiny" && grep -v "tiny-F32" SHA256SUMS | sha256sum -c --quiet -) || echo "WARNING: tiny files differ from SHA256SUMS"
+fi
 
 declare -A result
-for t in test_backend_cuda test_cpu_kernels test_parity; do
-  if [ -x "build-device/$t" ]; then
-    if "build-device/$t" --gtest_brief=1; then result[$t]=pass; else result[$t]=FAIL; fi
+order=()
+run_check() {  # name, command...
+  local name=$1; shift
+  order+=("$name")
+  if "$@" > "/tmp/$name.log" 2>&1; then result[$name]=pass; else result[$name]=FAIL; fi
+  grep -E "^\[ (parity|  FAILED|tiny)|FAILED|Failure|error|SKIPPED \]|^\[ +[a-zA-Z-]+ +cuda" "/tmp/$name.log" | head -60
+}
+if [ "$mode" != bench ]; then
+  run_check kernels build-device/test_backend_cuda --gtest_brief=1
+  run_check parity build-device/test_parity --gtest_brief=1 --gtest_filter='*cuda*'
+  run_check tiny_models build-device/test_model --gtest_brief=1 --gtest_filter='*cuda*'
+  if [ "${SPOOL_DEVICE_SANITIZE:-0}" = 1 ]; then
+    run_check sanitizer compute-sanitizer --error-exitcode 1 build-device/test_backend_cuda --gtest_brief=1
   fi
-done
+fi
+
+if [ "$mode" != test ]; then
+  # Kernel benchmarks (DISABLED_ tests: they only run when asked).
+  build-device/test_backend_cuda --gtest_also_run_disabled_tests --gtest_filter='*Bench*' 2>&1 | grep -v "^\[ " | tail -80
+  mkdir -p /tmp/models
+  for spec in ${SPOOL_DEVICE_BENCH:-tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q8_0 tinyllama-1.1b:F16 tinyllama-1.1b:Q6_K}; do
+    shape=${spec%%:*}; type=${spec##*:}
+    m="/tmp/models/$shape-$type.gguf"
+    [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
+      --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
+    echo "== $shape $type"
+    build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload 2>&1 | tail -25
+  done
+fi
+
 echo
 echo "| check | result |"
 echo "|---|---|"
 status=0
-for t in "${!result[@]}"; do
+for t in "${order[@]}"; do
   echo "| $t | ${result[$t]} |"
   [ "${result[$t]}" = pass ] || status=1
 done

@@ -22,7 +22,7 @@ struct HParams;
 }
 
 struct EngineOptions {
-    std::string backend = "cpu";  // "cpu" or "ref" (slow float64 oracle); "cuda" when built
+    std::string backend = "cpu";  // "cpu", "cuda" (when built and a GPU is present) or "ref" (slow float64 oracle)
     size_t n_threads = 0;         // cpu backend threads, the caller included; 0 = one per hardware thread
     std::string cpu_isa;          // cpu kernel set: "auto", "scalar", "avx2", "avx512"; "" = $SPOOL_CPU_ISA or auto
 };

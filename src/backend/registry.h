@@ -13,6 +13,7 @@ namespace spool {
 struct BackendOptions {
     size_t n_threads = 0;  // cpu: worker threads, the caller included; 0 = one per hardware thread
     std::string cpu_isa;   // cpu: kernel set ("auto", "scalar", "avx2", "avx512"); "" = $SPOOL_CPU_ISA, else auto
+    int cuda_device = 0;   // cuda: device index
 };
 
 // Throws UnsupportedError for an unknown name (listing the available ones), a backend this build lacks or a

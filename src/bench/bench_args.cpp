@@ -76,7 +76,7 @@ options:
   --drop-cache              drop the model's cached pages first (posix_fadvise DONTNEED) for a cold load
   --no-reload               skip the timed warm reloads
   --bandwidth-gbs B         memory bandwidth in GB/s for the roofline
-  --measure-bandwidth       measure the memory-read bandwidth for the roofline
+  --measure-bandwidth       measure the bandwidth for the roofline (cpu: memory reads; cuda: device copy)
   --title T --change C      append this run to the log under "## T" as "### <UTC time> - C"
   --log FILE                the log (default BENCHMARKS.md)
   --compare T               compare every entry under "## T" with the first; no run

@@ -2,6 +2,9 @@
 // (file, then tokenizer and backend, then weights placed for that backend, then the bound model).
 #include "spool/engine.h"
 
+#include <algorithm>
+#include <string>
+
 #include "backend/registry.h"
 #include "gguf/file.h"
 #include "model/registry.h"
@@ -10,6 +13,30 @@
 #include "tokenizer/tokenizer.h"
 
 namespace spool {
+namespace {
+
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+// A device backend holds every weight in its own memory: refuse before the first upload when they cannot fit,
+// naming what is needed, what is free and the ways out.
+Backend& check_weights_fit(const gguf::GgufFile& file, Backend& backend) {
+    if (backend.uses_host_memory()) return backend;
+    uint64_t needed = 0;
+    for (const gguf::TensorInfo& t : file.tensors()) needed += t.n_bytes;
+    const MemoryInfo memory = backend.memory();
+    // Keep room for the KV cache, activations and the runtime's own allocations.
+    const uint64_t reserve = std::max<uint64_t>(uint64_t{512} << 20, memory.total_bytes / 50);
+    if (needed + reserve > memory.free_bytes) {
+        throw ResourceError("the model's weights need " + mib(needed) + " on the " + backend.name() +
+                                " device (plus about " + mib(reserve) + " for the KV cache and workspaces), but only " +
+                                mib(memory.free_bytes) + " of " + mib(memory.total_bytes) +
+                                " are free; use a smaller quantization of the model, or --backend cpu",
+                            needed + reserve, memory.free_bytes);
+    }
+    return backend;
+}
+
+}  // namespace
 
 struct Engine::Parts {
     // Declaration order is destruction order reversed: the model points into the store and the file.
@@ -23,7 +50,7 @@ struct Engine::Parts {
         : file(std::move(f)),
           tokenizer(file),
           backend(make_backend(options.backend, BackendOptions{options.n_threads, options.cpu_isa})),
-          weights(*backend),
+          weights(check_weights_fit(file, *backend)),
           model(model::load_model(file, *backend, weights.placer())) {
         const model::HParams& hp = model->hparams();
         if (tokenizer.n_vocab() != hp.n_vocab) {

@@ -12,6 +12,9 @@
 #include <sstream>
 #include <string>
 
+#ifdef SPOOL_HAVE_CUDA
+#include "backend/cuda/copy_bandwidth.h"
+#endif
 #include "bench/bandwidth.h"
 #include "bench/bench_args.h"
 #include "bench/bench_log.h"
@@ -53,10 +56,12 @@ void run_compare(const BenchArgs& a) {
 }
 
 void run_spool_mode(const BenchArgs& a) {
+#ifndef SPOOL_HAVE_CUDA
     if (a.measure_bandwidth && a.lb.backends.front() == "cuda") {
-        throw UsageError("--measure-bandwidth probes host memory, not the GPU's; pass the GPU's bandwidth with "
+        throw UsageError("--measure-bandwidth on cuda needs a CUDA build; pass the GPU's bandwidth with "
                          "--bandwidth-gbs (for example 3350 for an H100 SXM)");
     }
+#endif
     EngineTargetOptions eo;
     eo.model_path = a.lb.models.front();
     eo.backend = a.lb.backends.front();
@@ -76,6 +81,13 @@ void run_spool_mode(const BenchArgs& a) {
     BenchResult r = run_bench([&] { return load_engine_target(eo); }, eo.model_path, s, build_info());
     if (a.bandwidth_gbs) {
         r.bandwidth = Bandwidth{*a.bandwidth_gbs, "user (--bandwidth-gbs)"};
+#ifdef SPOOL_HAVE_CUDA
+    } else if (a.measure_bandwidth && eo.backend == "cuda") {
+        const cuda::CopyBandwidth bw = cuda::measure_copy_bandwidth(0);
+        r.bandwidth = Bandwidth{bw.gb_per_s, "measured: device-to-device copy of " + std::to_string(bw.bytes >> 20) +
+                                                 " MiB, read + written bytes, best of " + std::to_string(bw.passes) +
+                                                 " passes"};
+#endif
     } else if (a.measure_bandwidth) {
         const BandwidthResult bw = measure_read_bandwidth(512ull << 20, 5, r.device.n_threads);
         r.bandwidth = Bandwidth{bw.gb_per_s, "measured: read " + std::to_string(bw.bytes >> 20) + " MiB with " +

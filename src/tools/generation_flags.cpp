@@ -59,7 +59,7 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
         ->allow_extra_args(false);
     cmd.add_flag("--ignore-eos", f.ignore_eos, "Do not stop at end-of-generation tokens");
     cmd.add_flag("--no-bos", f.no_bos, "Do not add the BOS token the vocabulary asks for");
-    cmd.add_option("--backend", f.backend, "Compute backend: cpu, or ref (slow float64 oracle)")
+    cmd.add_option("--backend", f.backend, "Compute backend: cpu, cuda (when built, with a GPU) or ref (slow float64 oracle)")
         ->capture_default_str();
     cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32 or q8_0")
         ->capture_default_str();

@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "backend/registry.h"
 #include "model/reference.h"
 #include "spool/engine.h"
 #include "spool/session.h"
@@ -78,10 +80,22 @@ void expect_within(const LogitErrors& e, const tolerance::LogitTolerance& tol, c
     EXPECT_LE(e.lse.value, tol.lse) << file << ": lse, worst at " << e.lse.where;
 }
 
-class TinyModel : public ::testing::TestWithParam<std::string> {};
+// (weight type, backend): every file on the cpu backend, and on cuda where this build has it and a GPU exists.
+using TinyCase = std::tuple<std::string, std::string>;
+
+std::vector<std::string> tested_backends() {
+    std::vector<std::string> out{"cpu"};
+    for (const std::string& name : available_backends()) {
+        if (name == "cuda") out.push_back(name);
+    }
+    return out;
+}
+
+class TinyModel : public ::testing::TestWithParam<TinyCase> {};
 
 TEST_P(TinyModel, MatchesLlamaCppReference) {
-    const std::string type = GetParam();
+    const std::string type = std::get<0>(GetParam());
+    const std::string backend = std::get<1>(GetParam());
     const std::string file = "tiny-" + type;
     SPOOL_REQUIRE_SHARED("models/tiny/" + file + ".gguf");
     SPOOL_REQUIRE_SHARED("reference/tiny/" + file + ".json");
@@ -90,7 +104,7 @@ TEST_P(TinyModel, MatchesLlamaCppReference) {
     const bool exact_greedy = type == "F32" || type == "F16";
 
     EngineOptions engine_options;
-    engine_options.backend = "cpu";
+    engine_options.backend = backend;
     Engine engine(tiny_model_path(type), engine_options);
     SessionOptions options;
     options.kv_type = parse_kv_cache_type(ref.kv_cache_type);
@@ -143,10 +157,10 @@ TEST_P(TinyModel, MatchesLlamaCppReference) {
             EXPECT_EQ(got, greedy) << "free-running greedy continuation (decode steps) differs";
         }
     }
-    expect_within(errors, tol, file);
-    std::printf("[ %-12s ] top20 max %.3g (tol %.3g) | last row max %.3g (tol %.3g) rms %.3g (tol %.3g) | lse max %.3g "
+    expect_within(errors, tol, file + " on " + backend);
+    std::printf("[ %-12s %-4s ] top20 max %.3g (tol %.3g) | last row max %.3g (tol %.3g) rms %.3g (tol %.3g) | lse max %.3g "
                 "(tol %.3g) | greedy (%s): %d/%d steps checked, %d mismatches, chosen-logit max diff %.3g\n",
-                file.c_str(), errors.top20.value, tol.max_abs, errors.last_row.value, tol.max_abs,
+                file.c_str(), backend.c_str(), errors.top20.value, tol.max_abs, errors.last_row.value, tol.max_abs,
                 errors.last_row_rms.value, tol.rms_last_row, errors.lse.value, tol.lse,
                 exact_greedy ? "all steps" : "gap > tol", greedy_checked, greedy_steps, greedy_mismatches,
                 greedy_logit_max);
@@ -156,8 +170,11 @@ TEST_P(TinyModel, MatchesLlamaCppReference) {
     RecordProperty("lse_max_abs", std::to_string(errors.lse.value));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFiles, TinyModel, ::testing::ValuesIn(tiny_types()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(AllFiles, TinyModel,
+                         ::testing::Combine(::testing::ValuesIn(tiny_types()), ::testing::ValuesIn(tested_backends())),
+                         [](const ::testing::TestParamInfo<TinyCase>& info) {
+                             return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                         });
 
 // The ref backend (float64 loops, activations never rounded) on the short prompt: the oracle itself must agree
 // with llama.cpp within the same tolerances (README §6: they hold for float32 activations too).

@@ -1,0 +1,269 @@
+// The CUDA backend: device memory, one stream, the kernels of kernels/launch.h, cuBLAS for prefills, and
+// decode steps replayed as CUDA graphs (step_graph.h). Every CUDA call is checked (cuda_check.h).
+#include "backend/cuda/backend_cuda.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_info.h"
+#include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/prefill_gemm.h"
+#include "backend/cuda/step_graph.h"
+#include "quant/type_ids.h"
+#include "spool/errors.h"
+
+namespace spool::cuda {
+namespace {
+
+constexpr size_t kStagingBytes = size_t{64} << 10;  // a decode step uploads a token id and a position
+
+uint64_t word(float f) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+template <class T>
+uint64_t word(T v) {
+    if constexpr (std::is_pointer_v<T>) {
+        return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(v));
+    } else {
+        return static_cast<uint64_t>(v);
+    }
+}
+
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+// Launched by no one: whether it has an image for the device tells whether this build fits the device.
+__global__ void probe_kernel() {}
+
+enum OpId : uint64_t { kEmbed = 1, kRmsNorm, kMatvec, kRope, kKvAppend, kAttention, kGlu, kAdd, kArgmax };
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(const CudaBackendOptions& options) : device_(options.device) {
+        const std::vector<DeviceInfo> devices = list_devices();
+        if (devices.empty()) {
+            throw UnsupportedError("the cuda backend found no CUDA device (or no driver); use --backend cpu");
+        }
+        if (device_ < 0 || device_ >= static_cast<int>(devices.size())) {
+            std::string names;
+            for (const DeviceInfo& d : devices) names += (names.empty() ? "" : ", ") + std::to_string(d.index) + ": " + d.name;
+            throw UnsupportedError("CUDA device " + std::to_string(device_) + " does not exist; this machine has " +
+                                   names);
+        }
+        info_ = devices[static_cast<size_t>(device_)];
+        SPOOL_CUDA_CHECK(cudaSetDevice(device_));
+        if (!kernels_present()) {
+            throw UnsupportedError("CUDA device " + std::to_string(device_) + " (" + info_.name + ", sm_" +
+                                   std::to_string(info_.sm_major) + std::to_string(info_.sm_minor) +
+                                   ") has no kernels in this build; rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+                                   std::to_string(info_.sm_major) + std::to_string(info_.sm_minor));
+        }
+        SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        const char* env = std::getenv("SPOOL_CUDA_GRAPHS");
+        const bool graphs = options.use_graphs && !(env != nullptr && std::strcmp(env, "0") == 0);
+        step_ = std::make_unique<StepGraph>(stream_, kStagingBytes, graphs);
+        gemm_ = std::make_unique<PrefillGemm>(stream_);
+    }
+
+    ~CudaBackend() override {
+        cudaStreamSynchronize(stream_);
+        gemm_.reset();
+        step_.reset();
+        attention_workspace_ = Buffer();
+        retired_.clear();
+        if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    }
+
+    std::string name() const override { return "cuda"; }
+
+    MemoryInfo memory() const override {
+        size_t free_bytes = 0, total_bytes = 0;
+        SPOOL_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+        return {free_bytes, total_bytes};
+    }
+
+    bool supports(Op op, GgmlType type) const override {
+        switch (op) {
+            case Op::matmul:
+            case Op::embed: return weight_type_supported(type);
+            case Op::kv_append:
+            case Op::attention: return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0;
+            default: return type == GgmlType::F32;
+        }
+    }
+
+    bool uses_host_memory() const override { return false; }
+
+    Buffer allocate(size_t bytes) override {
+        void* data = nullptr;
+        if (cudaMalloc(&data, bytes == 0 ? 1 : bytes) != cudaSuccess) {
+            cudaGetLastError();  // clear the allocation failure
+            const MemoryInfo m = memory();
+            throw ResourceError("CUDA device " + std::to_string(device_) + " (" + info_.name + ") cannot allocate " +
+                                mib(bytes) + ": " + mib(m.free_bytes) + " free of " + mib(m.total_bytes) +
+                                "; use a smaller model or quantization, fewer GPU layers (-ngl), a smaller context (-c) "
+                                "or a q8_0 KV cache",
+                                bytes, m.free_bytes);
+        }
+        return make_buffer(data, bytes);
+    }
+
+    void upload(void* dst, const void* host_src, size_t bytes) override {
+        if (step_->active()) {
+            step_->upload(dst, host_src, bytes);
+            return;
+        }
+        // The source may be pageable and reused by the caller as soon as this returns.
+        SPOOL_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+        SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+
+    void download(void* host_dst, const void* src, size_t bytes) override {
+        if (step_->active()) throw Error("cuda backend: download() inside a decode step; call end_step() first");
+        SPOOL_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+        SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+
+    Buffer register_host(void* host_ptr, size_t bytes) override {
+        const cudaError_t err = cudaHostRegister(host_ptr, bytes, cudaHostRegisterReadOnly);
+        if (err != cudaSuccess) {
+            cudaGetLastError();
+            throw SystemError("cannot pin " + mib(bytes) + " of host memory for CUDA uploads: " +
+                              cudaGetErrorString(err) + "; raise the locked-memory limit (ulimit -l) or run without pinning");
+        }
+        return make_buffer(host_ptr, bytes, true);
+    }
+
+    void synchronize() override { SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+    void embed(const WeightView& table, const int32_t* ids, int64_t n_tokens, float* out) override {
+        issue({kEmbed, word(table.data), word(table.type), word(table.n_cols), word(table.row_bytes), word(ids),
+               word(n_tokens), word(out)},
+              [=](cudaStream_t s) { launch_embed(table, ids, n_tokens, out, s); });
+    }
+
+    void rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) override {
+        issue({kRmsNorm, word(x), word(weight), word(n_rows), word(n), word(eps), word(out)},
+              [=](cudaStream_t s) { launch_rms_norm(x, weight, n_rows, n, eps, out, s); });
+    }
+
+    void matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) override {
+        if (n_tokens <= kMatvecMaxTokens) {
+            issue({kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
+                   word(n_tokens), word(bias), word(y)},
+                  [=](cudaStream_t s) { launch_matvec(w, x, n_tokens, bias, y, s); });
+            return;
+        }
+        if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+        gemm_->run(w, x, n_tokens, bias, y);
+    }
+
+    void rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
+              const RopeParams& params) override {
+        issue({kRope, word(x), word(positions), word(n_tokens), word(n_heads), word(head_dim), word(params.mode),
+               word(params.n_dims), word(params.freq_base), word(params.freq_scale), word(params.freq_factors)},
+              [=](cudaStream_t s) { launch_rope(x, positions, n_tokens, n_heads, head_dim, params, s); });
+    }
+
+    void kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
+                   int64_t n_tokens) override {
+        issue({kKvAppend, word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx), word(cache.row_width),
+               word(k), word(v), word(positions), word(n_tokens)},
+              [=](cudaStream_t s) { launch_kv_append(cache, k, v, positions, n_tokens, s); });
+    }
+
+    void attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
+                   const AttentionParams& params, float* out) override {
+        const size_t needed = attention_workspace_bytes(n_tokens, params, cache.n_ctx);
+        if (needed > attention_workspace_.bytes()) {
+            // Launches recorded earlier in this step may still name the old workspace: keep it until the step ends.
+            retired_.push_back(std::move(attention_workspace_));
+            attention_workspace_ = allocate(needed);
+        }
+        void* ws = attention_workspace_.data();
+        const size_t ws_bytes = attention_workspace_.bytes();
+        issue({kAttention, word(q), word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx),
+               word(cache.row_width), word(positions), word(n_tokens), word(params.n_head), word(params.n_head_kv),
+               word(params.head_dim), word(params.scale), word(params.window), word(out), word(ws), word(ws_bytes)},
+              [=](cudaStream_t s) { launch_attention(q, cache, positions, n_tokens, params, out, ws, ws_bytes, s); });
+    }
+
+    void glu(const float* gate, const float* up, int64_t n, Activation act, float* out) override {
+        issue({kGlu, word(gate), word(up), word(n), word(act), word(out)},
+              [=](cudaStream_t s) { launch_glu(gate, up, n, act, out, s); });
+    }
+
+    void add(const float* a, const float* b, int64_t n, float* out) override {
+        issue({kAdd, word(a), word(b), word(n), word(out)}, [=](cudaStream_t s) { launch_add(a, b, n, out, s); });
+    }
+
+    void argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out) override {
+        issue({kArgmax, word(x), word(n_rows), word(n), word(out)},
+              [=](cudaStream_t s) { launch_argmax(x, n_rows, n, out, s); });
+    }
+
+    void begin_step() override { step_->begin(); }
+
+    void end_step() override {
+        step_->end();
+        if (!retired_.empty()) {
+            synchronize();
+            retired_.clear();
+        }
+    }
+
+protected:
+    void release(void* data, size_t, bool host_registration) noexcept override {
+        if (host_registration) {
+            cudaHostUnregister(data);
+        } else {
+            cudaStreamSynchronize(stream_);  // queued kernels may still use the memory
+            cudaFree(data);
+        }
+    }
+
+private:
+    // Runs a launch now, or records it while a decode step is open.
+    template <class F>
+    void issue(std::initializer_list<uint64_t> signature, F&& launch) {
+        if (step_->active()) {
+            step_->add(signature, std::forward<F>(launch));
+        } else {
+            launch(stream_);
+        }
+    }
+
+    // Whether this build carries kernels for the current device's architecture.
+    static bool kernels_present() {
+        cudaFuncAttributes attributes{};
+        const cudaError_t err = cudaFuncGetAttributes(&attributes, reinterpret_cast<const void*>(&probe_kernel));
+        if (err != cudaSuccess) cudaGetLastError();
+        return err == cudaSuccess;
+    }
+
+    int device_;
+    DeviceInfo info_{};
+    cudaStream_t stream_ = nullptr;
+    std::unique_ptr<StepGraph> step_;
+    std::unique_ptr<PrefillGemm> gemm_;
+    Buffer attention_workspace_;
+    std::vector<Buffer> retired_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
+    return std::make_unique<CudaBackend>(options);
+}
+
+}  // namespace spool::cuda

@@ -1,0 +1,114 @@
+// The CUDA backend's kernels as host-callable launchers: each queues its kernel(s) on `stream` and returns.
+// Pointers are device memory. Launchers never allocate, never synchronize and never throw from device work;
+// they check launch errors with SPOOL_CUDA_CHECK(cudaGetLastError()). C++17 (nvcc) and C++20 (g++) clean, so
+// backend_cuda.cu and GPU tests include it alike. Shapes are row-major, last dimension contiguous.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace spool::cuda {
+
+// ---- Weights (src/backend/cuda/kernels/matvec_*.cu, dequantize_*.cu)
+
+// Whether launch_matvec and launch_dequantize_rows handle weights of `type` (F32, F16, BF16, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
+bool weight_type_supported(GgmlType type) noexcept;
+
+// The most tokens launch_matvec takes in one call; larger batches go through dequantize + cuBLAS.
+inline constexpr int64_t kMatvecMaxTokens = 8;
+
+// y[t][r] = sum_i dequantize(W)[r][i] * x[t][i] (+ bias[r]) for t < n_tokens <= kMatvecMaxTokens, reading W in its
+// stored (quantized) form exactly once. x stays float32 (never rounded to a lower precision).
+void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
+                   const float* x,       // [n_tokens, w.n_cols]
+                   int64_t n_tokens,
+                   const float* bias,    // [w.n_rows] or null
+                   float* y,             // [n_tokens, w.n_rows]; must not alias x
+                   cudaStream_t stream);
+
+// ---- Fused decode matvecs (same preconditions as launch_matvec; one launch each, weights read once).
+
+// y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down).
+void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
+                       float* y,  // [n_tokens, w.n_rows]; must not alias x
+                       cudaStream_t stream);
+
+// out[t][r] = act((W_gate x[t])[r]) * (W_up x[t])[r]; gate and up have one shape and type.
+void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
+                       Activation act,
+                       float* out,  // [n_tokens, gate.n_rows]; must not alias x
+                       cudaStream_t stream);
+
+// Up to three matrices that read the same x (q, k, v), in one launch: y[i] = W_i x (+ bias[i]).
+struct MatvecBatch {
+    int count = 0;  // 1..3
+    WeightView w[3];
+    const float* bias[3] = {nullptr, nullptr, nullptr};  // each [w[i].n_rows] or null
+    float* y[3] = {nullptr, nullptr, nullptr};           // each [n_tokens, w[i].n_rows]
+};
+void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream);
+
+// out[r - row_begin][i] = half(dequantize(W)[r][i]) for r in [row_begin, row_end): feeds the tensor-core GEMM of a
+// prefill. Values beyond the half range saturate to +-65504.
+void launch_dequantize_rows_f16(const WeightView& w, int64_t row_begin, int64_t row_end,
+                                __half* out,  // [row_end - row_begin, w.n_cols]
+                                cudaStream_t stream);
+
+// out[t] = dequantize(table row ids[t]) as float32.
+void launch_embed(const WeightView& table,  // [n_rows][row_bytes]
+                  const int32_t* ids,       // [n_tokens], each < table.n_rows
+                  int64_t n_tokens,
+                  float* out,               // [n_tokens, table.n_cols]
+                  cudaStream_t stream);
+
+// ---- Element-wise and row ops (src/backend/cuda/kernels/ops_*.cu)
+
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight. out may alias x.
+void launch_rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out,
+                     cudaStream_t stream);
+// Rotates each head of x in place at its token's position (RopeParams as in backend.h; freq_factors device).
+void launch_rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
+                 const RopeParams& params, cudaStream_t stream);
+// out = act(gate) * up. out may alias gate or up.
+void launch_glu(const float* gate, const float* up, int64_t n, Activation act, float* out, cudaStream_t stream);
+// out = a + b. out may alias a or b.
+void launch_add(const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
+// out[r] = index of the largest x[r, i], ties to the lowest index.
+void launch_argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out, cudaStream_t stream);
+// dst[i] = half(src[i]) (saturating), for the activations of a tensor-core GEMM.
+void launch_f32_to_f16(const float* src, int64_t n, __half* dst, cudaStream_t stream);
+
+// rope(q), rope(k), then kv_append(cache, k, v) as Backend::rope_kv_append, in one launch.
+void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens,
+                           int n_head, int n_head_kv, int head_dim, const RopeParams& params, const KvView& cache,
+                           cudaStream_t stream);
+
+// ---- KV cache and attention (src/backend/cuda/kernels/attention_*.cu)
+
+// Stores k[t], v[t] rounded to cache.type (F32, F16, Q8_0 with blocks of 32 along the row, as the CPU cache) in
+// cache row positions[t].
+void launch_kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
+                      int64_t n_tokens, cudaStream_t stream);
+
+// Scratch for launch_attention, in bytes: enough for any call with n_tokens <= max_tokens on a cache of
+// cache_n_ctx rows. The backend allocates it once.
+size_t attention_workspace_bytes(int64_t max_tokens, const AttentionParams& params, int64_t cache_n_ctx);
+
+// out[t, h] = softmax(scale * q[t, h] . K[j]) V[j] over cache rows j <= positions[t] (and > positions[t] - window),
+// as Backend::attention. The amount of work is read from `positions` on the device (never from the host), and the
+// grid depends only on (n_tokens, params, cache.n_ctx): a captured CUDA graph replays correctly at every position.
+// Long contexts are split over the sequence and combined (flash-decoding), so decode stays fast at 4096+ rows.
+void launch_attention(const float* q,            // [n_tokens, n_head, head_dim]
+                      const KvView& cache,
+                      const int32_t* positions,  // [n_tokens], device
+                      int64_t n_tokens, const AttentionParams& params,
+                      float* out,                // [n_tokens, n_head, head_dim]; must not alias q
+                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace spool::cuda

@@ -1,0 +1,109 @@
+// PrefillGemm: dequantize-to-fp16 chunks + cublasGemmEx; the fp32 path for F32 weights; the bias epilogue.
+#include "backend/cuda/prefill_gemm.h"
+
+#include <algorithm>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/launch.h"
+#include "quant/type_ids.h"
+
+namespace spool::cuda {
+namespace {
+
+void check_cublas(cublasStatus_t status, const char* call) {
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        int device = -1;
+        cudaGetDevice(&device);
+        throw Error(std::string("cuBLAS call ") + call + " failed on device " + std::to_string(device) + ": " +
+                    cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
+    }
+}
+
+__global__ void add_bias_kernel(float* y, const float* bias, int64_t n_tokens, int64_t n_out) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n_tokens * n_out) y[i] += bias[i % n_out];
+}
+
+}  // namespace
+
+void launch_add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out, cudaStream_t stream) {
+    const int64_t n = n_tokens * n_out;
+    add_bias_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(y, bias, n_tokens, n_out);
+    SPOOL_CUDA_CHECK(cudaGetLastError());
+}
+
+DeviceScratch::~DeviceScratch() {
+    if (data_ != nullptr) cudaFree(data_);
+}
+
+void* DeviceScratch::ensure(size_t bytes, cudaStream_t stream) {
+    if (bytes <= bytes_) return data_;
+    SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream));  // queued work may still read the old buffer
+    if (data_ != nullptr) cudaFree(data_);
+    data_ = nullptr;
+    bytes_ = 0;
+    if (cudaMalloc(&data_, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        data_ = nullptr;
+        size_t free_bytes = 0, total_bytes = 0;
+        cudaMemGetInfo(&free_bytes, &total_bytes);
+        throw ResourceError("the CUDA prefill workspace needs " + std::to_string(bytes >> 20) + " MiB of device memory, " +
+                                std::to_string(free_bytes >> 20) +
+                                " MiB are free; use a smaller prefill batch (-b) or fewer GPU layers (-ngl)",
+                            bytes, free_bytes);
+    }
+    bytes_ = bytes;
+    return data_;
+}
+
+PrefillGemm::PrefillGemm(cudaStream_t stream) : stream_(stream) {
+    check_cublas(cublasCreate(&handle_), "cublasCreate");
+    check_cublas(cublasSetStream(handle_, stream_), "cublasSetStream");
+}
+
+PrefillGemm::~PrefillGemm() {
+    if (handle_ != nullptr) cublasDestroy(handle_);
+}
+
+void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) {
+    const int64_t n_in = w.n_cols, n_out = w.n_rows;
+    const float one = 1.0f, zero = 0.0f;
+    // Column-major view: y^T [n_out x n_tokens] = W [n_in x n_out]^T . x^T [n_in x n_tokens].
+    if (w.type == GgmlType::F32) {
+        check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n_out), static_cast<int>(n_tokens),
+                                  static_cast<int>(n_in), &one, w.data, CUDA_R_32F, static_cast<int>(n_in), x, CUDA_R_32F,
+                                  static_cast<int>(n_in), &zero, y, CUDA_R_32F, static_cast<int>(n_out),
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     "cublasGemmEx (fp32)");
+    } else {
+        auto* x_half = static_cast<__half*>(
+            activations_.ensure(static_cast<size_t>(n_tokens * n_in) * sizeof(__half), stream_));
+        launch_f32_to_f16(x, n_tokens * n_in, x_half, stream_);
+        const int64_t chunk_rows = w.type == GgmlType::F16 ? n_out
+                                                           : std::clamp<int64_t>(kMaxChunkElements / n_in, 1, n_out);
+        __half* w_half = nullptr;
+        if (w.type != GgmlType::F16) {
+            w_half = static_cast<__half*>(
+                weights_.ensure(static_cast<size_t>(chunk_rows * n_in) * sizeof(__half), stream_));
+        }
+        for (int64_t r0 = 0; r0 < n_out; r0 += chunk_rows) {
+            const int64_t rows = std::min(chunk_rows, n_out - r0);
+            const void* a = nullptr;
+            if (w.type == GgmlType::F16) {
+                a = static_cast<const unsigned char*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
+            } else {
+                launch_dequantize_rows_f16(w, r0, r0 + rows, w_half, stream_);
+                a = w_half;
+            }
+            check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
+                                      static_cast<int>(n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
+                                      static_cast<int>(n_in), x_half, CUDA_R_16F, static_cast<int>(n_in), &zero, y + r0,
+                                      CUDA_R_32F, static_cast<int>(n_out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                         "cublasGemmEx (fp16 tensor cores)");
+        }
+    }
+    if (bias != nullptr) launch_add_bias(y, bias, n_tokens, n_out, stream_);
+}
+
+}  // namespace spool::cuda

@@ -1,0 +1,57 @@
+// Multi-token matmuls (prefills) on the tensor cores: quantized weights are dequantized to fp16 in row chunks
+// into a bounded workspace and multiplied by the fp16-rounded activations with cuBLAS (fp32 accumulation).
+// F16 weights are used in place; F32 weights go through an fp32 GEMM (no rounding at all).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace spool::cuda {
+
+// Device memory that grows on demand and is only ever used on one stream.
+class DeviceScratch {
+public:
+    DeviceScratch() = default;
+    DeviceScratch(const DeviceScratch&) = delete;
+    DeviceScratch& operator=(const DeviceScratch&) = delete;
+    ~DeviceScratch();
+    // Returns at least `bytes` bytes; a reallocation waits for `stream` first. Throws ResourceError.
+    void* ensure(size_t bytes, cudaStream_t stream);
+    size_t bytes() const noexcept { return bytes_; }
+
+private:
+    void* data_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+class PrefillGemm {
+public:
+    // The weight workspace holds at most this many fp16 elements (64 MiB); larger matrices go in row chunks.
+    static constexpr int64_t kMaxChunkElements = int64_t{32} << 20;
+
+    explicit PrefillGemm(cudaStream_t stream);
+    ~PrefillGemm();
+    PrefillGemm(const PrefillGemm&) = delete;
+    PrefillGemm& operator=(const PrefillGemm&) = delete;
+
+    // y[t] = W x[t] (+ bias), as Backend::matmul, for any n_tokens (meant for n_tokens > kMatvecMaxTokens).
+    void run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y);
+    // Bytes of workspace held now (for the peak-memory report).
+    size_t workspace_bytes() const noexcept { return weights_.bytes() + activations_.bytes(); }
+
+private:
+    cudaStream_t stream_;
+    cublasHandle_t handle_ = nullptr;
+    DeviceScratch weights_;      // fp16 rows of the current chunk
+    DeviceScratch activations_;  // fp16 copy of x
+};
+
+// y[t][r] += bias[r] for t < n_tokens, r < n_out.
+void launch_add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out, cudaStream_t stream);
+
+}  // namespace spool::cuda

@@ -1,0 +1,58 @@
+// Records the launches of one decode step and replays them as one CUDA graph when the next step issues the
+// same launches with the same arguments (the usual case: a decode step reads its token and position from
+// device memory, so every step of a session looks alike). The step then costs one graph launch, not hundreds of
+// kernel launches. A step whose launches differ is captured afresh (and the executable graph updated).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <vector>
+
+namespace spool::cuda {
+
+class StepGraph {
+public:
+    using Launch = std::function<void(cudaStream_t)>;
+
+    // staging_bytes: pinned host memory for the uploads one step may make (token ids, positions).
+    StepGraph(cudaStream_t stream, size_t staging_bytes, bool use_graphs);
+    ~StepGraph();
+    StepGraph(const StepGraph&) = delete;
+    StepGraph& operator=(const StepGraph&) = delete;
+
+    bool active() const noexcept { return active_; }
+    void begin();
+    // While active: a launch and the words that identify it (an op id, its pointers and sizes).
+    void add(std::initializer_list<uint64_t> signature, Launch launch);
+    // While active: copies host bytes into pinned staging now; the device copy is one of the step's launches.
+    void upload(void* dst, const void* host_src, size_t bytes);
+    // Issues the step on the stream (asynchronously): the stored graph when it matches, else a fresh capture.
+    void end();
+
+    // Counters for benchmarks and tests: steps replayed from a stored graph, and captures.
+    uint64_t replays() const noexcept { return replays_; }
+    uint64_t captures() const noexcept { return captures_; }
+
+private:
+    void capture_and_launch();
+    void reset_graph() noexcept;
+
+    cudaStream_t stream_;
+    bool use_graphs_;
+    bool active_ = false;
+    unsigned char* staging_ = nullptr;  // pinned
+    size_t staging_bytes_;
+    size_t staging_used_ = 0;
+    cudaEvent_t step_done_ = nullptr;  // staging may be rewritten once the previous step has read it
+    std::vector<uint64_t> signature_, graph_signature_;
+    std::vector<Launch> launches_;
+    cudaGraph_t graph_ = nullptr;
+    cudaGraphExec_t exec_ = nullptr;
+    uint64_t replays_ = 0, captures_ = 0;
+};
+
+}  // namespace spool::cuda
