@@ -50,6 +50,7 @@ run_check() {  # name, command...
   order+=("$name")
   if "$@" > "/tmp/$name.log" 2>&1; then result[$name]=pass; else result[$name]=FAIL; fi
   grep -E "^\[ (parity|  FAILED|tiny)|FAILED|Failure|error|SKIPPED \]|^\[ +[a-zA-Z-]+ +cuda" "/tmp/$name.log" | head -60
+  if [ -n "${OUT:-}" ]; then mkdir -p "$OUT/logs" && cp "/tmp/$name.log" "$OUT/logs/"; fi
 }
 if [ "$mode" != bench ]; then
   run_check kernels build-device/test_backend_cuda --gtest_brief=1
@@ -62,7 +63,10 @@ fi
 
 if [ "$mode" != test ]; then
   # Kernel benchmarks (DISABLED_ tests: they only run when asked).
-  build-device/test_backend_cuda --gtest_also_run_disabled_tests --gtest_filter='*Bench*' 2>&1 | grep -v "^\[ " | tail -80
+  if [ -z "${SPOOL_DEVICE_NO_KERNEL_BENCH:-}" ]; then
+    build-device/test_backend_cuda --gtest_also_run_disabled_tests --gtest_filter='*Bench*' > "${OUT:-/tmp}/kernel_bench.log" 2>&1
+    grep -v "^\[ " "${OUT:-/tmp}/kernel_bench.log" | tail -40
+  fi
   mkdir -p /tmp/models
   for spec in ${SPOOL_DEVICE_BENCH:-tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q8_0 tinyllama-1.1b:F16 tinyllama-1.1b:Q6_K}; do
     shape=${spec%%:*}; type=${spec##*:}
@@ -70,7 +74,8 @@ if [ "$mode" != test ]; then
     [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
       --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
     echo "== $shape $type"
-    build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload 2>&1 | tail -25
+    build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload --measure-bandwidth 2>&1 |
+      tee -a "${OUT:-/tmp}/bench.log" | grep -E "prefill|generation|forward only|TTFT|bytes moved|roofline|bandwidth|quality hash|GPU"
   done
 fi
 

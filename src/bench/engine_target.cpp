@@ -84,8 +84,16 @@ public:
         options_ = o;
     }
 
-    void prefill(std::span<const int32_t> tokens) override { live().prefill(tokens, Logits::last); }
-    void decode(int32_t token) override { live().decode(token); }
+    // A session leaves a GPU's last logit row on the device (copied only when read), so its calls may return
+    // before the device is done: wait for it, so a timed prefill or decode is the whole forward pass.
+    void prefill(std::span<const int32_t> tokens) override {
+        live().prefill(tokens, Logits::last);
+        engine_.backend().synchronize();
+    }
+    void decode(int32_t token) override {
+        live().decode(token);
+        engine_.backend().synchronize();
+    }
     int32_t sample() override { return live().sample(*chain_); }
 
     std::optional<uint64_t> device_memory_used() const override {

@@ -20,6 +20,17 @@ void check_cublas(cublasStatus_t status, const char* call) {
     }
 }
 
+// hi = half(x), lo = half(x - hi): hi + lo carries x to about 22 significant bits, so two fp16 GEMMs give an
+// F16 weight matrix's product at nearly fp32 activation precision.
+__global__ void split_f16_kernel(const float* x, int64_t n, __half* hi, __half* lo) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float v = fminf(fmaxf(x[i], -65504.0f), 65504.0f);
+    const __half h = __float2half_rn(v);
+    hi[i] = h;
+    lo[i] = __float2half_rn(v - __half2float(h));
+}
+
 __global__ void add_bias_kernel(float* y, const float* bias, int64_t n_tokens, int64_t n_out) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n_tokens * n_out) y[i] += bias[i % n_out];
@@ -77,9 +88,19 @@ void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, con
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "cublasGemmEx (fp32)");
     } else {
-        auto* x_half = static_cast<__half*>(
-            activations_.ensure(static_cast<size_t>(n_tokens * n_in) * sizeof(__half), stream_));
-        launch_f32_to_f16(x, n_tokens * n_in, x_half, stream_);
+        // Float weights (F16, BF16) keep activation precision with a second GEMM on the rounding remainder: their
+        // greedy tokens must match the reference exactly, and one fp16 rounding of x flips near-ties.
+        const bool split = w.type == GgmlType::F16 || w.type == GgmlType::BF16;
+        const size_t x_elems = static_cast<size_t>(n_tokens * n_in);
+        auto* x_half = static_cast<__half*>(activations_.ensure(x_elems * sizeof(__half) * (split ? 2 : 1), stream_));
+        __half* x_lo = split ? x_half + x_elems : nullptr;
+        if (split) {
+            split_f16_kernel<<<static_cast<unsigned>((x_elems + 255) / 256), 256, 0, stream_>>>(
+                x, static_cast<int64_t>(x_elems), x_half, x_lo);
+            SPOOL_CUDA_CHECK(cudaGetLastError());
+        } else {
+            launch_f32_to_f16(x, n_tokens * n_in, x_half, stream_);
+        }
         const int64_t chunk_rows = w.type == GgmlType::F16 ? n_out
                                                            : std::clamp<int64_t>(kMaxChunkElements / n_in, 1, n_out);
         __half* w_half = nullptr;
@@ -101,6 +122,14 @@ void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, con
                                       static_cast<int>(n_in), x_half, CUDA_R_16F, static_cast<int>(n_in), &zero, y + r0,
                                       CUDA_R_32F, static_cast<int>(n_out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                          "cublasGemmEx (fp16 tensor cores)");
+            if (split) {
+                check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
+                                          static_cast<int>(n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
+                                          static_cast<int>(n_in), x_lo, CUDA_R_16F, static_cast<int>(n_in), &one,
+                                          y + r0, CUDA_R_32F, static_cast<int>(n_out), CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT),
+                             "cublasGemmEx (fp16 tensor cores, activation remainder)");
+            }
         }
     }
     if (bias != nullptr) launch_add_bias(y, bias, n_tokens, n_out, stream_);

@@ -1,0 +1,154 @@
+// Shared by the attention kernels (attention_*.cu): the launch plan (which path, blocks per sequence, workspace), the
+// per-path launchers, and device loads of 8 consecutive cache elements of one row in any cache type.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "backend/backend.h"
+#include "quant/type_ids.h"
+
+namespace spool::cuda::attn {
+
+// Batches of up to this many tokens (decode, speculative checks) take the split-sequence path; larger batches
+// (prefill) the tiled path.
+inline constexpr int64_t kSplitMaxTokens = 8;
+inline constexpr int kSplitThreads = 128;
+// Blocks the split path aims for when the context is long: 132 SMs x 4 resident blocks of 128 threads.
+// Measured (TinyLlama / Llama-2-7B heads, F16 cache, 4096 rows): 264 blocks 11.4 / 31.5 us per layer, 528 blocks
+// 10.4 / 29.2 us, 792 blocks 13.5 / 33.6 us (a second wave).
+inline constexpr int64_t kSplitTargetBlocks = 528;
+// A block of the split path takes at least this many cache rows (16 KB of F16 K+V at head_dim 64), so short
+// contexts use few blocks (32 rows: 0.5 us slower at 1024 rows), and at most kMaxParts blocks share one
+// (token, head): the combine has one thread per part.
+inline constexpr int64_t kMinRowsPerPart = 64;
+inline constexpr int64_t kMaxParts = 256;
+inline constexpr int kMaxHeadsPerBlock = 2;
+// The kernels handle head_dim <= this, in steps of 8 (one 16-byte F16 load).
+inline constexpr int kMaxHeadDim = 256;
+
+// Shape facts every attention kernel needs, by value.
+struct Shape {
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;
+    int group = 0;  // n_head / n_head_kv: query heads sharing one KV head
+    int window = 0;
+    float scale = 1.0f;
+    size_t row_bytes = 0;
+};
+
+struct Plan {
+    Shape shape;
+    GgmlType type{};
+    int d_max = 0;  // 64, 128 or 256: the kernel instance's head_dim bound
+    bool split = false;
+    // Split path only.
+    int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
+    int head_batches = 0;     // ceil(group / heads_per_block)
+    int grid_parts = 0;       // blocks along the sequence: partials per (token, head)
+    size_t workspace_bytes = 0;
+};
+
+// Throws UnsupportedError for shapes the kernels do not handle (head_dim not a multiple of 8 or above
+// kMaxHeadDim, n_head not a multiple of n_head_kv, a cache type other than F32/F16/Q8_0) and UsageError for
+// inconsistent views. `split` is the path the kernels would take given enough workspace.
+Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache);
+
+// Bytes of the split path's partials: [n_tokens, n_head, grid_parts, head_dim] accumulators then
+// [n_tokens, n_head, grid_parts] (max, sum) pairs.
+inline size_t split_workspace_bytes(int64_t n_tokens, const Shape& s, int64_t grid_parts) {
+    return static_cast<size_t>(n_tokens) * static_cast<size_t>(s.n_head) * static_cast<size_t>(grid_parts) *
+           (static_cast<size_t>(s.head_dim) + 2) * sizeof(float);
+}
+
+void launch_split(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
+                  float* out, void* workspace, cudaStream_t stream);
+void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
+                  float* out, cudaStream_t stream);
+
+// ---- Device side
+
+// The first and last cache rows a query at `position` attends to (AttentionParams::window).
+__device__ __forceinline__ void attended_rows(int64_t position, int window, int64_t* first, int64_t* last) {
+    *last = position;
+    *first = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+}
+
+// How many of the grid_parts blocks share a token's n_rows attended rows (the rest exit at once). Part p takes
+// rows [p * n_rows / parts, (p + 1) * n_rows / parts): balanced, never empty. Used by both split kernels.
+__host__ __device__ __forceinline__ int split_parts(int64_t n_rows, int grid_parts) {
+    const int64_t wanted = (n_rows + kMinRowsPerPart - 1) / kMinRowsPerPart;
+    return static_cast<int>(wanted < grid_parts ? wanted : grid_parts);
+}
+
+// Eight consecutive elements e0 .. e0+7 of a cache row (e0 a multiple of 8) as stored, so a load can be issued long
+// before its values are needed; to_float() dequantizes them exactly as the type's dequantizer.
+template <GgmlType TYPE>
+struct Raw8;
+
+template <>
+struct Raw8<GgmlType::F32> {
+    float4 a, b;
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0) {
+        const float4* p = reinterpret_cast<const float4*>(row + e0 * 4);
+        a = __ldg(p);
+        b = __ldg(p + 1);
+    }
+    __device__ __forceinline__ void to_float(float (&v)[8]) const {
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    }
+};
+
+template <>
+struct Raw8<GgmlType::F16> {
+    uint4 bits;
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0) {
+        bits = __ldg(reinterpret_cast<const uint4*>(row + e0 * 2));
+    }
+    __device__ __forceinline__ void to_float(float (&v)[8]) const {
+        const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            __half2 h;
+            memcpy(&h, &words[i], sizeof h);
+            const float2 f = __half22float2(h);
+            v[2 * i] = f.x;
+            v[2 * i + 1] = f.y;
+        }
+    }
+};
+
+// Q8_0 blocks are 34 bytes (fp16 d, then 32 int8), so the 8 quants sit at a 2-byte boundary: four 16-bit loads.
+template <>
+struct Raw8<GgmlType::Q8_0> {
+    unsigned short d, w[4];
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0) {
+        const uint8_t* block = row + (e0 >> 5) * 34;
+        d = __ldg(reinterpret_cast<const unsigned short*>(block));
+        const unsigned short* qs = reinterpret_cast<const unsigned short*>(block + 2 + (e0 & 31));
+#pragma unroll
+        for (int i = 0; i < 4; ++i) w[i] = __ldg(qs + i);
+    }
+    __device__ __forceinline__ void to_float(float (&v)[8]) const {
+        const float scale = __half2float(__ushort_as_half(d));
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = static_cast<float>(static_cast<int8_t>(w[i] & 0xffu)) * scale;
+            v[2 * i + 1] = static_cast<float>(static_cast<int8_t>(w[i] >> 8)) * scale;
+        }
+    }
+};
+
+template <GgmlType TYPE>
+__device__ __forceinline__ void load8(const uint8_t* row, int64_t e0, float (&v)[8]) {
+    Raw8<TYPE> raw;
+    raw.load(row, e0);
+    raw.to_float(v);
+}
+
+}  // namespace spool::cuda::attn

@@ -1,0 +1,60 @@
+// KV append: k[t], v[t] rounded to the cache type and stored in cache row positions[t], bit-exact with the CPU
+// cache (attention_kv_store.cuh: quant/float.cpp's float_to_half, quant/legacy.cpp's quantize_row_q8_0_ref).
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/attention_kv_store.cuh"
+#include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/ops_common.cuh"
+#include "quant/type_ids.h"
+
+namespace spool::cuda {
+namespace {
+
+constexpr int kAppendThreads = 256;
+
+// grid: (row chunks of kAppendThreads elements, n_tokens, 2 = k then v). For Q8_0 each warp is one 32-element
+// block (row_width is a multiple of 32, so a warp is wholly inside or outside the row).
+template <GgmlType TYPE>
+__global__ void __launch_bounds__(kAppendThreads)
+    kv_append_kernel(uint8_t* __restrict__ k_cache,         // [n_ctx][row_bytes]
+                     uint8_t* __restrict__ v_cache,         // [n_ctx][row_bytes]
+                     size_t row_bytes, int64_t row_width,
+                     const float* __restrict__ k,           // [n_tokens, row_width]
+                     const float* __restrict__ v,           // [n_tokens, row_width]
+                     const int32_t* __restrict__ positions) {  // [n_tokens]
+    ops::wait_for_producers();  // before the early return (ops_common.cuh)
+    ops::allow_dependents();
+    const int64_t t = blockIdx.y;
+    const int64_t e = static_cast<int64_t>(blockIdx.x) * kAppendThreads + threadIdx.x;
+    if (e >= row_width) return;  // Q8_0: whole warps, see above
+    const float x = (blockIdx.z == 0 ? k : v)[t * row_width + e];
+    uint8_t* row = (blockIdx.z == 0 ? k_cache : v_cache) + static_cast<int64_t>(positions[t]) * row_bytes;
+    kv::store_element<TYPE>(row, e, x);
+}
+
+template <GgmlType TYPE>
+void launch_kv_append_for(const KvView& cache, const float* k, const float* v, const int32_t* positions,
+                          int64_t n_tokens, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>((cache.row_width + kAppendThreads - 1) / kAppendThreads),
+                    static_cast<unsigned>(n_tokens), 2);
+    ops::launch_pdl(kv_append_kernel<TYPE>, grid, dim3(kAppendThreads), 0, stream, static_cast<uint8_t*>(cache.k),
+                    static_cast<uint8_t*>(cache.v), cache.row_bytes, cache.row_width, k, v, positions);
+}
+
+}  // namespace
+
+void launch_kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
+                      int64_t n_tokens, cudaStream_t stream) {
+    switch (cache.type) {
+        case GgmlType::F32: launch_kv_append_for<GgmlType::F32>(cache, k, v, positions, n_tokens, stream); break;
+        case GgmlType::F16: launch_kv_append_for<GgmlType::F16>(cache, k, v, positions, n_tokens, stream); break;
+        case GgmlType::Q8_0: launch_kv_append_for<GgmlType::Q8_0>(cache, k, v, positions, n_tokens, stream); break;
+        default:
+            throw UnsupportedError("cuda kv_append: KV cache type id " +
+                                   std::to_string(static_cast<uint32_t>(cache.type)) +
+                                   " is not supported; expected F32, F16 or Q8_0");
+    }
+}
+
+}  // namespace spool::cuda

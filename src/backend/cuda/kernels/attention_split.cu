@@ -1,0 +1,347 @@
+// Decode attention, split over the sequence (flash-decoding, Dao et al. 2023): one block per (part of the
+// attended rows, KV head and batch of up to 2 of its query heads, token) runs an online softmax over its rows for
+// its heads (a K/V row is read once per batch; the group's other batches mostly find it in L2) and writes a
+// (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only; which rows a block takes comes from positions[]
+// on the device, so a captured CUDA graph replays correctly at every position.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/ops_common.cuh"
+
+namespace spool::cuda::attn {
+namespace {
+
+constexpr int kWarps = kSplitThreads / 32;
+constexpr int kCombineThreads = 256;
+
+struct SplitArgs {
+    Shape shape;
+    int head_batches;
+    int grid_parts;
+    int d_max;
+};
+
+// exp(a - m) for a merge of softmax states; 0 when the state is empty (m = -inf, so a = -inf too).
+__device__ __forceinline__ float rescale(float a, float m) { return m == -INFINITY ? 0.0f : expf(a - m); }
+
+// Lanes: a row is read by kLanes = D_MAX / 8 lanes, 8 elements (one 16-byte F16 load) each; a warp covers
+// 32 / kLanes rows at once and the block kRowGroups rows. Each row group keeps its own running max, sum and
+// accumulators in registers (no shared memory or barrier in the row loop). The K and V rows of the next step are
+// loaded while the current step computes, so a block always has a step of loads in flight.
+template <GgmlType TYPE, int D_MAX, int HEADS>
+__global__ void __launch_bounds__(kSplitThreads)
+    attention_split_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
+                           const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes]
+                           const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes]
+                           const int32_t* __restrict__ positions,   // [n_tokens]
+                           SplitArgs args,
+                           float* __restrict__ partial_acc,         // [n_tokens, n_head, grid_parts, head_dim]
+                           float2* __restrict__ partial_max_sum) {  // [n_tokens, n_head, grid_parts]
+    constexpr int kLanes = D_MAX / 8;
+    constexpr int kRowsPerWarp = 32 / kLanes;
+    constexpr int kRowGroups = kWarps * kRowsPerWarp;
+    constexpr int kUnroll = 2;  // rows per row group per step (4 costs 40 registers: 3 instead of 4 blocks per SM)
+    __shared__ float acc_s[kWarps][HEADS][D_MAX];
+    __shared__ float max_s[kWarps][HEADS], sum_s[kWarps][HEADS];
+
+    // Launched with PDL: q, the cache rows and positions come from earlier kernels (ops_common.cuh). The trigger
+    // lets the combine kernel be scheduled early; it still waits for this whole grid before it reads anything.
+    ops::wait_for_producers();
+    ops::allow_dependents();
+    const Shape& s = args.shape;
+    const int t = blockIdx.z;
+    int64_t first, last;
+    attended_rows(positions[t], s.window, &first, &last);
+    const int64_t n_attended = last - first + 1;
+    const int n_parts = split_parts(n_attended, args.grid_parts);
+    if (static_cast<int>(blockIdx.x) >= n_parts) return;  // whole block: not needed at this position
+    const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
+    const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
+
+    const int kv_head = blockIdx.y / args.head_batches;
+    const int batch = blockIdx.y - kv_head * args.head_batches;
+    const int head0 = kv_head * s.group + batch * HEADS;
+    const int n_heads = min(HEADS, s.group - batch * HEADS);
+    const int D = s.head_dim;
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int sub = lane / kLanes, li = lane - sub * kLanes;
+    const int group_id = warp * kRowsPerWarp + sub;  // rows group_id, group_id + kRowGroups, ...
+    const int e0 = li * 8;
+    const bool lane_has_dims = e0 < D;
+    const int64_t col = static_cast<int64_t>(kv_head) * D + e0;  // this lane's dims within a cache row
+    const uint8_t* k_rows = k_cache + row_lo * static_cast<int64_t>(s.row_bytes);
+    const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(s.row_bytes);
+
+    // Raw K/V of one step; rows past the part or dims past head_dim are never loaded (their values are unused).
+    Raw8<TYPE> k_raw[kUnroll], v_raw[kUnroll];
+    auto issue = [&](int step) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int r = group_id + (step + u) * kRowGroups;
+            if (r < n_rows && lane_has_dims) {
+                k_raw[u].load(k_rows + r * static_cast<int64_t>(s.row_bytes), col);
+                v_raw[u].load(v_rows + r * static_cast<int64_t>(s.row_bytes), col);
+            }
+        }
+    };
+    issue(0);
+
+    float qr[HEADS][8];
+#pragma unroll
+    for (int h = 0; h < HEADS; ++h) {
+        const float* qh = q + (static_cast<int64_t>(t) * s.n_head + head0 + h) * D + e0;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) qr[h][e] = h < n_heads && lane_has_dims ? qh[e] * s.scale : 0.0f;
+    }
+    float m[HEADS], l[HEADS], acc[HEADS][8];
+#pragma unroll
+    for (int h = 0; h < HEADS; ++h) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[h][e] = 0.0f;
+    }
+
+    // The loop bound is the same for the whole block, so the shuffles run in converged warps.
+    for (int step = 0; step * kRowGroups < n_rows; step += kUnroll) {
+        float k[kUnroll][8], v[kUnroll][8];
+        bool valid[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            valid[u] = group_id + (step + u) * kRowGroups < n_rows;
+            if (valid[u] && lane_has_dims) {
+                k_raw[u].to_float(k[u]);
+                v_raw[u].to_float(v[u]);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; ++e) k[u][e] = v[u][e] = 0.0f;
+            }
+        }
+        if ((step + kUnroll) * kRowGroups < n_rows) issue(step + kUnroll);
+#pragma unroll
+        for (int h = 0; h < HEADS; ++h) {
+            if (h >= n_heads) break;  // block-uniform
+            float score[kUnroll];
+            float step_max = -INFINITY;
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                float dot = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) dot = fmaf(qr[h][e], k[u][e], dot);
+#pragma unroll
+                for (int offset = kLanes / 2; offset > 0; offset >>= 1)
+                    dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+                score[u] = valid[u] ? dot : -INFINITY;
+                step_max = fmaxf(step_max, score[u]);
+            }
+            const float m_new = fmaxf(m[h], step_max);
+            const float alpha = rescale(m[h], m_new);
+            l[h] *= alpha;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[h][e] *= alpha;
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                const float p = rescale(score[u], m_new);
+                l[h] += p;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(p, v[u][e], acc[h][e]);
+            }
+            m[h] = m_new;
+        }
+    }
+
+    // Merge the row groups of each warp (lanes holding the same dims), then the warps through shared memory.
+#pragma unroll
+    for (int offset = kLanes; offset < 32; offset <<= 1) {
+#pragma unroll
+        for (int h = 0; h < HEADS; ++h) {
+            const float m_other = __shfl_xor_sync(0xffffffffu, m[h], offset);
+            const float l_other = __shfl_xor_sync(0xffffffffu, l[h], offset);
+            const float m_new = fmaxf(m[h], m_other);
+            const float a = rescale(m[h], m_new), b = rescale(m_other, m_new);
+            l[h] = l[h] * a + l_other * b;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[h][e] = acc[h][e] * a + __shfl_xor_sync(0xffffffffu, acc[h][e], offset) * b;
+            m[h] = m_new;
+        }
+    }
+    if (sub == 0) {
+#pragma unroll
+        for (int h = 0; h < HEADS; ++h) {
+            if (lane_has_dims) {
+#pragma unroll
+                for (int e = 0; e < 8; ++e) acc_s[warp][h][e0 + e] = acc[h][e];
+            }
+            if (li == 0) {
+                max_s[warp][h] = m[h];
+                sum_s[warp][h] = l[h];
+            }
+        }
+    }
+    __syncthreads();
+    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + head0) * args.grid_parts + blockIdx.x;
+    for (int i = threadIdx.x; i < n_heads * D; i += blockDim.x) {
+        const int h = i / D, d = i - h * D;
+        float m_block = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) m_block = fmaxf(m_block, max_s[w][h]);
+        float sum = 0.0f, l_block = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+            const float weight = rescale(max_s[w][h], m_block);
+            sum += weight * acc_s[w][h][d];
+            l_block += weight * sum_s[w][h];
+        }
+        const int64_t part = part0 + static_cast<int64_t>(h) * args.grid_parts;
+        partial_acc[part * D + d] = sum;
+        if (d == 0) partial_max_sum[part] = make_float2(m_block, l_block);
+    }
+}
+
+// One block per (head, token): out = sum_p w_p acc_p / sum_p w_p l_p with w_p = exp(m_p - M) over the token's
+// parts. Every partial is loaded by its own thread (n_parts <= kMaxParts = kCombineThreads), so the loads are in
+// flight together; then threads split as (part group, dim) for the weighted sum, unrolled for the same reason.
+__global__ void __launch_bounds__(kCombineThreads)
+    attention_combine_kernel(const float* __restrict__ partial_acc,       // [n_tokens, n_head, grid_parts, head_dim]
+                             const float2* __restrict__ partial_max_sum,  // [n_tokens, n_head, grid_parts]
+                             const int32_t* __restrict__ positions,       // [n_tokens]
+                             SplitArgs args,
+                             float* __restrict__ out) {                   // [n_tokens, n_head, head_dim]
+    static_assert(kCombineThreads >= kMaxParts, "one thread per part");
+    __shared__ float weight_s[kCombineThreads];
+    __shared__ float sum_s[kCombineThreads];
+    __shared__ float reduce_s[2][kCombineThreads / 32];
+    ops::wait_for_producers();  // the split kernel's partials are complete and visible after this
+    ops::allow_dependents();
+    const Shape& s = args.shape;
+    const int h = blockIdx.x, t = blockIdx.y;
+    int64_t first, last;
+    attended_rows(positions[t], s.window, &first, &last);
+    const int n_parts = split_parts(last - first + 1, args.grid_parts);
+    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + h) * args.grid_parts;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+    const float2 ms = tid < n_parts ? partial_max_sum[part0 + tid] : make_float2(-INFINITY, 0.0f);
+    float m = ms.x;
+    for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+    if (lane == 0) reduce_s[0][warp] = m;
+    __syncthreads();
+    m = reduce_s[0][0];
+#pragma unroll
+    for (int w = 1; w < kCombineThreads / 32; ++w) m = fmaxf(m, reduce_s[0][w]);
+    const float weight = tid < n_parts ? expf(ms.x - m) : 0.0f;
+    weight_s[tid] = weight;
+    float l = weight * ms.y;
+    for (int offset = 16; offset > 0; offset >>= 1) l += __shfl_xor_sync(0xffffffffu, l, offset);
+    if (lane == 0) reduce_s[1][warp] = l;
+    __syncthreads();
+    l = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kCombineThreads / 32; ++w) l += reduce_s[1][w];
+
+    const int D = s.head_dim;
+    const int n_groups = kCombineThreads / args.d_max;  // d_max divides kCombineThreads
+    const int d = tid % args.d_max, group = tid / args.d_max;
+    constexpr int kInFlight = 8;
+    float sum[kInFlight] = {};
+    if (d < D) {
+        for (int p = group; p < n_parts; p += kInFlight * n_groups) {
+            float value[kInFlight];
+#pragma unroll
+            for (int i = 0; i < kInFlight; ++i) {
+                const int pi = p + i * n_groups;
+                value[i] = pi < n_parts ? partial_acc[(part0 + pi) * D + d] : 0.0f;
+            }
+#pragma unroll
+            for (int i = 0; i < kInFlight; ++i) {
+                const int pi = p + i * n_groups;
+                if (pi < n_parts) sum[i] = fmaf(weight_s[pi], value[i], sum[i]);
+            }
+        }
+    }
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kInFlight; ++i) total += sum[i];
+    sum_s[tid] = total;
+    __syncthreads();
+    if (group == 0 && d < D) {
+        float total = 0.0f;
+        for (int g = 0; g < n_groups; ++g) total += sum_s[g * args.d_max + d];
+        out[(static_cast<int64_t>(t) * s.n_head + h) * D + d] = total / l;
+    }
+}
+
+template <GgmlType TYPE, int D_MAX, int HEADS>
+void launch_split_kernel(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                         const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                         cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>(plan.grid_parts),
+                    static_cast<unsigned>(plan.shape.n_head_kv * plan.head_batches), static_cast<unsigned>(n_tokens));
+    ops::launch_pdl(attention_split_kernel<TYPE, D_MAX, HEADS>, grid, dim3(kSplitThreads), 0, stream, q,
+                    static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, args,
+                    partial_acc, partial_max_sum);
+}
+
+template <GgmlType TYPE, int D_MAX>
+void launch_split_for_heads(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                            const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                            cudaStream_t stream) {
+    static_assert(kMaxHeadsPerBlock == 2, "instantiate the kernel for every heads_per_block make_plan picks");
+    if (plan.heads_per_block == 1) {
+        launch_split_kernel<TYPE, D_MAX, 1>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum,
+                                            stream);
+    } else {
+        launch_split_kernel<TYPE, D_MAX, 2>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum,
+                                            stream);
+    }
+}
+
+template <GgmlType TYPE>
+void launch_split_for_type(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                           const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                           cudaStream_t stream) {
+    switch (plan.d_max) {
+        case 64: return launch_split_for_heads<TYPE, 64>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                         partial_max_sum, stream);
+        case 128: return launch_split_for_heads<TYPE, 128>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                           partial_max_sum, stream);
+        default: return launch_split_for_heads<TYPE, 256>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                          partial_max_sum, stream);
+    }
+}
+
+}  // namespace
+
+void launch_split(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
+                  float* out, void* workspace, cudaStream_t stream) {
+    SplitArgs args;
+    args.shape = plan.shape;
+    args.head_batches = plan.head_batches;
+    args.grid_parts = plan.grid_parts;
+    args.d_max = plan.d_max;
+    float* partial_acc = static_cast<float*>(workspace);
+    float2* partial_max_sum = reinterpret_cast<float2*>(
+        partial_acc + static_cast<size_t>(n_tokens) * plan.shape.n_head * plan.grid_parts * plan.shape.head_dim);
+    switch (plan.type) {
+        case GgmlType::F32:
+            launch_split_for_type<GgmlType::F32>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                 partial_max_sum, stream);
+            break;
+        case GgmlType::F16:
+            launch_split_for_type<GgmlType::F16>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                 partial_max_sum, stream);
+            break;
+        default:
+            launch_split_for_type<GgmlType::Q8_0>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                  partial_max_sum, stream);
+            break;
+    }
+    // The combine's blocks may be scheduled while the split kernel drains; wait_for_producers() holds them until
+    // the partials are complete.
+    const dim3 combine_grid(static_cast<unsigned>(plan.shape.n_head), static_cast<unsigned>(n_tokens));
+    ops::launch_pdl(attention_combine_kernel, combine_grid, dim3(kCombineThreads), 0, stream,
+                    static_cast<const float*>(partial_acc),
+                    static_cast<const float2*>(partial_max_sum), positions, args, out);
+}
+
+}  // namespace spool::cuda::attn

@@ -1,0 +1,471 @@
+// The CUDA KV append and attention kernels (attention_*.cu) against the host quantizers (bit-exact cache bytes)
+// and a float64 attention written here with the ref's semantics (kernels/ref/attention.cpp): every cache type,
+// GQA shapes, windows, decode across split boundaries of a 4096-row cache, prefill, and CUDA graph replay.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/kernels/launch.h"
+#include "core/half.h"
+#include "quant/types.h"
+#include "spool/errors.h"
+#include "test_support.h"
+#include "tolerances.h"
+
+namespace spool::cuda {
+namespace {
+
+using gpu_test::DeviceVector;
+
+// A KV cache on the host: stored bytes (what the GPU gets) and their exact dequantized values (what the float64
+// reference reads). Rows at or past `filled` hold NaN, so any kernel that reads them poisons its output.
+struct HostCache {
+    GgmlType type{};
+    int64_t n_ctx = 0, row_width = 0;
+    size_t row_bytes = 0;
+    std::vector<uint8_t> k_bytes, v_bytes;
+    std::vector<float> k, v;  // [n_ctx, row_width], dequantized
+
+    void store_row(int64_t row, const float* k_src, const float* v_src) {
+        const TypeInfo& info = type_info(type);
+        uint8_t* kb = k_bytes.data() + row * row_bytes;
+        uint8_t* vb = v_bytes.data() + row * row_bytes;
+        info.quantize_row(k_src, kb, row_width);
+        info.quantize_row(v_src, vb, row_width);
+        info.dequantize_row(kb, k.data() + row * row_width, row_width);
+        info.dequantize_row(vb, v.data() + row * row_width, row_width);
+    }
+};
+
+HostCache make_cache(GgmlType type, int64_t n_ctx, int64_t row_width, int64_t filled, uint64_t seed) {
+    HostCache c;
+    c.type = type;
+    c.n_ctx = n_ctx;
+    c.row_width = row_width;
+    c.row_bytes = row_bytes(type, row_width);
+    c.k_bytes.assign(static_cast<size_t>(n_ctx) * c.row_bytes, 0);
+    c.v_bytes.assign(c.k_bytes.size(), 0);
+    c.k.assign(static_cast<size_t>(n_ctx * row_width), 0.0f);
+    c.v.assign(c.k.size(), 0.0f);
+    const auto k_src = testing::random_floats(static_cast<size_t>(filled * row_width), seed);
+    const auto v_src = testing::random_floats(static_cast<size_t>(filled * row_width), seed + 1);
+    for (int64_t r = 0; r < filled; ++r) c.store_row(r, k_src.data() + r * row_width, v_src.data() + r * row_width);
+    const std::vector<float> nan_row(static_cast<size_t>(row_width), std::numeric_limits<float>::quiet_NaN());
+    for (int64_t r = filled; r < n_ctx; ++r) c.store_row(r, nan_row.data(), nan_row.data());
+    return c;
+}
+
+struct DeviceCache {
+    DeviceVector<uint8_t> k, v;
+    KvView view;
+    explicit DeviceCache(const HostCache& c) : k(c.k_bytes), v(c.v_bytes) {
+        view.k = k.data();
+        view.v = v.data();
+        view.type = c.type;
+        view.n_ctx = c.n_ctx;
+        view.row_width = c.row_width;
+        view.row_bytes = c.row_bytes;
+    }
+};
+
+// kernels/ref/attention.cpp's loops, on the dequantized rows.
+std::vector<double> ref_attention(const std::vector<float>& q, const HostCache& cache,
+                                  const std::vector<int32_t>& positions, const AttentionParams& p) {
+    const int group = p.n_head / p.n_head_kv;
+    const int64_t q_width = static_cast<int64_t>(p.n_head) * p.head_dim;
+    std::vector<double> out(q.size());
+    std::vector<double> scores, acc(static_cast<size_t>(p.head_dim));
+    for (size_t t = 0; t < positions.size(); ++t) {
+        const int64_t last = positions[t];
+        const int64_t first = p.window > 0 ? std::max<int64_t>(0, last - p.window + 1) : 0;
+        for (int h = 0; h < p.n_head; ++h) {
+            const float* qh = q.data() + t * q_width + static_cast<int64_t>(h) * p.head_dim;
+            const int64_t col = static_cast<int64_t>(h / group) * p.head_dim;
+            scores.assign(static_cast<size_t>(last - first + 1), 0.0);
+            double max_score = -INFINITY;
+            for (int64_t j = first; j <= last; ++j) {
+                const float* kr = cache.k.data() + j * cache.row_width + col;
+                double dot = 0;
+                for (int d = 0; d < p.head_dim; ++d) dot += static_cast<double>(qh[d]) * kr[d];
+                scores[j - first] = dot * p.scale;
+                max_score = std::max(max_score, scores[j - first]);
+            }
+            double sum = 0;
+            for (double& s : scores) sum += (s = std::exp(s - max_score));
+            std::fill(acc.begin(), acc.end(), 0.0);
+            for (int64_t j = first; j <= last; ++j) {
+                const float* vr = cache.v.data() + j * cache.row_width + col;
+                const double w = scores[j - first] / sum;
+                for (int d = 0; d < p.head_dim; ++d) acc[d] += w * vr[d];
+            }
+            for (int d = 0; d < p.head_dim; ++d) out[t * q_width + static_cast<int64_t>(h) * p.head_dim + d] = acc[d];
+        }
+    }
+    return out;
+}
+
+double nmse(std::span<const double> expected, std::span<const float> actual) {
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < expected.size(); ++i) {
+        const double d = expected[i] - actual[i];
+        err += d * d;
+        ref += expected[i] * expected[i];
+    }
+    return err / std::max(ref, 1e-300);
+}
+
+struct HeadShape {
+    int n_head, n_head_kv, head_dim;
+};
+
+std::string describe(const HeadShape& s, GgmlType type, int window, const std::vector<int32_t>& positions,
+                     bool split) {
+    std::string text = std::string(type_name(type)) + " heads " + std::to_string(s.n_head) + "/" +
+                       std::to_string(s.n_head_kv) + " dim " + std::to_string(s.head_dim) + " window " +
+                       std::to_string(window) + (split ? " split" : " tiled") + " positions";
+    for (size_t i = 0; i < positions.size() && i < 4; ++i) text += " " + std::to_string(positions[i]);
+    if (positions.size() > 4) text += " ... (" + std::to_string(positions.size()) + " tokens)";
+    return text;
+}
+
+AttentionParams params_for(const HeadShape& s, int window) {
+    AttentionParams p;
+    p.n_head = s.n_head;
+    p.n_head_kv = s.n_head_kv;
+    p.head_dim = s.head_dim;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    p.window = window;
+    return p;
+}
+
+// Runs launch_attention for `positions` on `cache` and compares with the float64 reference. use_workspace false
+// passes no workspace, which sends decode-sized batches through the tiled kernel too.
+void check_attention(const HostCache& host, const DeviceCache& dev, const HeadShape& shape, int window,
+                     const std::vector<int32_t>& positions, bool use_workspace, uint64_t seed) {
+    const AttentionParams params = params_for(shape, window);
+    const auto n_tokens = static_cast<int64_t>(positions.size());
+    const auto q = testing::random_floats(static_cast<size_t>(n_tokens * shape.n_head * shape.head_dim), seed);
+    DeviceVector<float> dq(q), dout(q.size());
+    DeviceVector<int32_t> dpos(positions);
+    const size_t ws_bytes = use_workspace ? attention_workspace_bytes(n_tokens, params, host.n_ctx) : 0;
+    DeviceVector<uint8_t> ws(std::max<size_t>(ws_bytes, 1));
+    SPOOL_CUDA_CHECK(cudaMemset(ws.data(), 0xff, ws.size()));    // NaN partials unless written
+    SPOOL_CUDA_CHECK(cudaMemset(dout.data(), 0xff, q.size() * 4));  // every output must be written
+    launch_attention(dq.data(), dev.view, dpos.data(), n_tokens, params, dout.data(), use_workspace ? ws.data() : nullptr,
+                     ws_bytes, nullptr);
+    const auto got = dout.download();
+    const auto expected = ref_attention(q, host, positions, params);
+    const double e = nmse(expected, got);
+    const bool split = use_workspace && n_tokens <= 8;
+    EXPECT_TRUE(e <= tolerance::kParityNmseAttention)
+        << describe(shape, host.type, window, positions, split) << ": nmse " << e << "; "
+        << testing::compare(std::span<const double>(expected), std::span<const float>(got)).report();
+}
+
+constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0};
+constexpr HeadShape kShapes[] = {{8, 2, 64}, {4, 4, 64}, {16, 1, 64}, {32, 4, 64}, {32, 32, 128},
+                                 {4, 2, 80}, {6, 3, 32},  {4, 1, 256}, {24, 2, 128}};
+
+std::vector<int32_t> consecutive(int32_t first, int64_t n) {
+    std::vector<int32_t> p(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) p[i] = first + static_cast<int32_t>(i);
+    return p;
+}
+
+TEST(CudaKvAppend, CacheBytesEqualTheHostQuantizer) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 1000;
+    for (GgmlType type : kCacheTypes) {
+        for (int64_t row_width : {64, 256, 4096}) {
+            for (int64_t n_tokens : {1, 3, 17}) {
+                const int64_t n_ctx = 40;
+                HostCache host = make_cache(type, n_ctx, row_width, n_ctx, ++seed);
+                DeviceCache dev(host);
+                auto k = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 3.0f);
+                auto v = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 0.01f);
+                // Edge cases of the quantizers: NaN and infinity in a block, a zero block, values whose Q8_0 scale
+                // overflows fp16, a scale below fp16's subnormals, and exact fp16 ties.
+                k[0] = std::numeric_limits<float>::quiet_NaN();
+                k[33] = INFINITY;
+                for (int i = 0; i < 32 && row_width >= 64; ++i) v[32 + i] = 0.0f;
+                if (n_tokens > 1) {
+                    for (int i = 0; i < 32; ++i) k[row_width + i] = 2e7f * (i % 2 ? 1.0f : -0.5f);
+                    for (int i = 32; i < 64; ++i) k[row_width + i] = 1e-38f * static_cast<float>(i - 40);
+                    v[row_width + 1] = 1.0f + 1.0f / 2048, v[row_width + 2] = 1.0f + 3.0f / 2048;
+                }
+                std::vector<int32_t> positions(static_cast<size_t>(n_tokens));
+                for (int64_t t = 0; t < n_tokens; ++t) positions[t] = static_cast<int32_t>((t * 7 + 5) % n_ctx);
+                DeviceVector<float> dk(k), dv(v);
+                DeviceVector<int32_t> dpos(positions);
+                launch_kv_append(dev.view, dk.data(), dv.data(), dpos.data(), n_tokens, nullptr);
+                for (int64_t t = 0; t < n_tokens; ++t)
+                    host.store_row(positions[t], k.data() + t * row_width, v.data() + t * row_width);
+                const std::string what = std::string(type_name(type)) + " width " + std::to_string(row_width) +
+                                         " tokens " + std::to_string(n_tokens);
+                const auto k_bytes = dev.k.download(), v_bytes = dev.v.download();
+                for (size_t i = 0; i < k_bytes.size(); ++i) {
+                    ASSERT_EQ(k_bytes[i], host.k_bytes[i]) << what << ": K byte " << i << " (row " << i / host.row_bytes << ")";
+                    ASSERT_EQ(v_bytes[i], host.v_bytes[i]) << what << ": V byte " << i << " (row " << i / host.row_bytes << ")";
+                }
+            }
+        }
+    }
+}
+
+TEST(CudaAttention, SmallBatchesEveryShapeAndType) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 2000;
+    for (GgmlType type : kCacheTypes) {
+        for (const HeadShape& shape : kShapes) {
+            const int64_t n_ctx = 64, filled = 28;  // 11 earlier rows + up to 17 new ones
+            const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
+                                              filled, ++seed);
+            const DeviceCache dev(host);
+            for (int window : {0, 5}) {
+                for (int64_t n_tokens : {1, 3, 17}) {
+                    for (bool use_workspace : {true, false}) {
+                        check_attention(host, dev, shape, window, consecutive(11, n_tokens), use_workspace, ++seed);
+                    }
+                }
+                check_attention(host, dev, shape, window, {0}, true, ++seed);  // the first token attends to itself
+                check_attention(host, dev, shape, window, {27, 3, 15}, true, ++seed);  // any order
+                check_attention(host, dev, shape, window, {27, 3, 15}, false, ++seed);
+            }
+        }
+    }
+}
+
+TEST(CudaAttention, PrefillOf128After11Rows) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 3000;
+    for (GgmlType type : kCacheTypes) {
+        for (const HeadShape& shape : kShapes) {
+            const int64_t n_ctx = 160, filled = 139;
+            const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
+                                              filled, ++seed);
+            const DeviceCache dev(host);
+            for (int window : {0, 5, 50}) check_attention(host, dev, shape, window, consecutive(11, 128), true, ++seed);
+        }
+    }
+}
+
+TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 4000;
+    for (GgmlType type : kCacheTypes) {
+        for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64}}) {
+            const int64_t n_ctx = 4096;
+            const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
+                                              n_ctx, ++seed);
+            const DeviceCache dev(host);
+            for (int window : {0, 300}) {
+                for (int32_t position : {0, 1, 63, 64, 255, 256, 257, 1000, 4095})
+                    check_attention(host, dev, shape, window, {position}, true, ++seed);
+                check_attention(host, dev, shape, window, {254, 255, 256}, true, ++seed);  // speculative check
+                check_attention(host, dev, shape, window, {4095}, false, ++seed);         // tiled at 4096 rows
+            }
+        }
+    }
+}
+
+// One capture of (kv_append, attention) replayed at many positions: same pointers, only positions[] changes.
+TEST(CudaAttention, GraphReplaysAtEveryPosition) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 5000;
+    for (GgmlType type : kCacheTypes) {
+        const HeadShape shape{32, 4, 64};
+        const int64_t n_ctx = 2048, row_width = static_cast<int64_t>(shape.n_head_kv) * shape.head_dim;
+        HostCache host = make_cache(type, n_ctx, row_width, n_ctx, ++seed);
+        DeviceCache dev(host);
+        const AttentionParams params = params_for(shape, 0);
+        const size_t ws_bytes = attention_workspace_bytes(1, params, n_ctx);
+        DeviceVector<uint8_t> ws(ws_bytes);
+        SPOOL_CUDA_CHECK(cudaMemset(ws.data(), 0xff, ws_bytes));
+        DeviceVector<float> dq(static_cast<size_t>(shape.n_head * shape.head_dim)), dout(dq.size());
+        DeviceVector<float> dk(static_cast<size_t>(row_width)), dv(static_cast<size_t>(row_width));
+        DeviceVector<int32_t> dpos(1);
+
+        cudaStream_t stream;
+        SPOOL_CUDA_CHECK(cudaStreamCreate(&stream));  // blocking: ordered after the synchronous uploads
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        launch_kv_append(dev.view, dk.data(), dv.data(), dpos.data(), 1, stream);
+        launch_attention(dq.data(), dev.view, dpos.data(), 1, params, dout.data(), ws.data(), ws_bytes, stream);
+        SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+
+        for (int32_t position : {5, 300, 64, 2047, 0, 1023, 128, 127}) {
+            const auto q = testing::random_floats(dq.size(), ++seed);
+            const auto k = testing::random_floats(dk.size(), ++seed), v = testing::random_floats(dv.size(), ++seed);
+            dq.upload(q);
+            dk.upload(k);
+            dv.upload(v);
+            dpos.upload(std::vector<int32_t>{position});
+            SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+            SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream));
+            host.store_row(position, k.data(), v.data());
+            const auto got = dout.download();
+            const auto expected = ref_attention(q, host, {position}, params);
+            const double e = nmse(expected, got);
+            EXPECT_TRUE(e <= tolerance::kParityNmseAttention)
+                << "graph replay, " << type_name(type) << " position " << position << ": nmse " << e << "; "
+                << testing::compare(std::span<const double>(expected), std::span<const float>(got)).report();
+        }
+        SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
+        SPOOL_CUDA_CHECK(cudaGraphDestroy(graph));
+        SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
+    }
+}
+
+// Host-only: the workspace formula and the shape checks (run without a GPU).
+TEST(CudaAttentionPlan, WorkspaceHoldsOnePartialPerBlock) {
+    const AttentionParams tiny = params_for({32, 4, 64}, 0);  // 4 KV heads x 4 batches of 2 query heads
+    const size_t partial = (64 + 2) * 4;  // accumulators, max and sum of one (token, head, part), in bytes
+    // One token: ceil(528 target blocks / 16) = 33 parts, or one per 64 rows when the cache is shorter.
+    EXPECT_EQ(attention_workspace_bytes(1, tiny, 4096), size_t{32} * 33 * partial);
+    EXPECT_EQ(attention_workspace_bytes(1, tiny, 32768), size_t{32} * 33 * partial);
+    EXPECT_EQ(attention_workspace_bytes(1, tiny, 1024), size_t{32} * 16 * partial);
+    // Up to 3 tokens: 1 x 33, 2 x 17 or 3 x 11 parts; the largest is 34.
+    EXPECT_EQ(attention_workspace_bytes(3, tiny, 4096), size_t{34} * 32 * partial);
+    // Prefill needs none; the largest split batch is 8 tokens x 5 parts.
+    EXPECT_EQ(attention_workspace_bytes(512, tiny, 4096), size_t{40} * 32 * partial);
+    EXPECT_EQ(attention_workspace_bytes(0, tiny, 4096), 0u);
+}
+
+TEST(CudaAttentionPlan, UnsupportedShapesThrowAtPlanTime) {
+    EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 2, 60}, 0), 128), UnsupportedError);
+    EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 2, 512}, 0), 128), UnsupportedError);
+    EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 3, 64}, 0), 128), UsageError);
+}
+
+// Decode attention time by context (F16 cache): each "layer" has its own cache, so rows come from DRAM, not L2.
+// Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
+TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
+    SPOOL_REQUIRE_GPU();
+    struct Model {
+        const char* name;
+        HeadShape shape;
+        int layers;
+    };
+    const int64_t n_ctx = 4096;
+    std::printf("%-10s %8s %10s %10s %12s\n", "model", "context", "us/layer", "GB/s", "KV MB/layer");
+    for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8}}) {
+        const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
+        const size_t row_bytes = static_cast<size_t>(row_width) * 2;
+        const AttentionParams params = params_for(m.shape, 0);
+        std::vector<uint16_t> bytes(static_cast<size_t>(n_ctx * row_width));
+        const auto values = testing::random_floats(bytes.size(), 77);
+        for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = float_to_half(values[i]);
+        std::vector<std::unique_ptr<DeviceVector<uint16_t>>> caches;
+        for (int l = 0; l < 2 * m.layers; ++l) caches.push_back(std::make_unique<DeviceVector<uint16_t>>(bytes));
+        const auto q = testing::random_floats(static_cast<size_t>(m.shape.n_head * m.shape.head_dim), 78);
+        DeviceVector<float> dq(q), dout(q.size());
+        DeviceVector<int32_t> dpos(1);
+        const size_t ws_bytes = attention_workspace_bytes(1, params, n_ctx);
+        DeviceVector<uint8_t> ws(ws_bytes);
+        cudaStream_t stream;
+        SPOOL_CUDA_CHECK(cudaStreamCreate(&stream));  // blocking: ordered after the synchronous uploads
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        for (int l = 0; l < m.layers; ++l) {
+            KvView view;
+            view.k = caches[2 * l]->data();
+            view.v = caches[2 * l + 1]->data();
+            view.type = GgmlType::F16;
+            view.n_ctx = n_ctx;
+            view.row_width = row_width;
+            view.row_bytes = row_bytes;
+            launch_attention(dq.data(), view, dpos.data(), 1, params, dout.data(), ws.data(), ws_bytes, stream);
+        }
+        SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        cudaEvent_t start, stop;
+        SPOOL_CUDA_CHECK(cudaEventCreate(&start));
+        SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
+        for (int32_t context : {128, 512, 1024, 4096}) {
+            dpos.upload(std::vector<int32_t>{context - 1});
+            for (int i = 0; i < 5; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+            const int reps = 50;
+            SPOOL_CUDA_CHECK(cudaEventRecord(start, stream));
+            for (int i = 0; i < reps; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+            SPOOL_CUDA_CHECK(cudaEventRecord(stop, stream));
+            SPOOL_CUDA_CHECK(cudaEventSynchronize(stop));
+            float ms = 0;
+            SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+            const double us = 1000.0 * ms / (reps * m.layers);
+            const double kv_bytes = 2.0 * static_cast<double>(context) * static_cast<double>(row_bytes);
+            std::printf("%-10s %8d %10.2f %10.1f %12.2f\n", m.name, context, us, kv_bytes / (us * 1e3),
+                        kv_bytes / 1e6);
+        }
+        SPOOL_CUDA_CHECK(cudaEventDestroy(start));
+        SPOOL_CUDA_CHECK(cudaEventDestroy(stop));
+        SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
+        SPOOL_CUDA_CHECK(cudaGraphDestroy(graph));
+        SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
+    }
+}
+
+// Prefill attention time (tiled kernel, F16 cache): n_tokens new rows at positions 0 .. n_tokens-1.
+// Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
+TEST(CudaAttentionBench, DISABLED_Prefill) {
+    SPOOL_REQUIRE_GPU();
+    struct Model {
+        const char* name;
+        HeadShape shape;
+    };
+    std::printf("%-10s %8s %10s %10s\n", "model", "tokens", "us/layer", "TFLOP/s");
+    for (const Model& m : {Model{"tinyllama", {32, 4, 64}}, Model{"llama2-7b", {32, 32, 128}}}) {
+        for (int64_t n_tokens : {128, 512, 2048}) {
+            const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
+            const AttentionParams params = params_for(m.shape, 0);
+            std::vector<uint16_t> bytes(static_cast<size_t>(n_tokens * row_width));
+            const auto values = testing::random_floats(bytes.size(), 79);
+            for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = float_to_half(values[i]);
+            DeviceVector<uint16_t> k(bytes), v(bytes);
+            KvView view;
+            view.k = k.data();
+            view.v = v.data();
+            view.type = GgmlType::F16;
+            view.n_ctx = n_tokens;
+            view.row_width = row_width;
+            view.row_bytes = static_cast<size_t>(row_width) * 2;
+            const auto q = testing::random_floats(static_cast<size_t>(n_tokens * m.shape.n_head * m.shape.head_dim), 80);
+            DeviceVector<float> dq(q), dout(q.size());
+            DeviceVector<int32_t> dpos(consecutive(0, n_tokens));
+            cudaEvent_t start, stop;
+            SPOOL_CUDA_CHECK(cudaEventCreate(&start));
+            SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
+            launch_attention(dq.data(), view, dpos.data(), n_tokens, params, dout.data(), nullptr, 0, nullptr);
+            const int reps = 20;
+            SPOOL_CUDA_CHECK(cudaEventRecord(start));
+            for (int i = 0; i < reps; ++i)
+                launch_attention(dq.data(), view, dpos.data(), n_tokens, params, dout.data(), nullptr, 0, nullptr);
+            SPOOL_CUDA_CHECK(cudaEventRecord(stop));
+            SPOOL_CUDA_CHECK(cudaEventSynchronize(stop));
+            float ms = 0;
+            SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+            const double us = 1000.0 * ms / reps;
+            // Causal: token t attends to t + 1 rows; 2 flops per multiply-add, for Q K^T and for P V.
+            const double flops = 4.0 * m.shape.n_head * m.shape.head_dim * (static_cast<double>(n_tokens) *
+                                                                            (n_tokens + 1) / 2);
+            std::printf("%-10s %8lld %10.1f %10.2f\n", m.name, static_cast<long long>(n_tokens), us, flops / (us * 1e6));
+            SPOOL_CUDA_CHECK(cudaEventDestroy(start));
+            SPOOL_CUDA_CHECK(cudaEventDestroy(stop));
+        }
+    }
+}
+
+}  // namespace
+}  // namespace spool::cuda

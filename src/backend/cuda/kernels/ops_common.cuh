@@ -1,0 +1,96 @@
+// Shared by the element-wise, row and decode attention kernels (ops_*.cu, attention_*.cu): warp/block sums,
+// launch sizing, and programmatic dependent launch (CUDA programming guide 4.5; PTX griddepcontrol).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace spool::cuda::ops {
+
+inline constexpr int kElementwiseThreads = 256;
+// Grid-stride kernels never need more blocks than this: 132 SMs x 8 resident blocks of 256 threads on an H100.
+inline constexpr int64_t kMaxElementwiseBlocks = 1056;
+
+inline int elementwise_blocks(int64_t n_items) {
+    const int64_t blocks = (n_items + kElementwiseThreads - 1) / kElementwiseThreads;
+    return static_cast<int>(blocks < 1 ? 1 : (blocks > kMaxElementwiseBlocks ? kMaxElementwiseBlocks : blocks));
+}
+
+// Threads for a one-block-per-row kernel over n_items: a whole number of warps, at most 1024.
+inline int row_threads(int64_t n_items) {
+    const int64_t warps = (n_items + 31) / 32;
+    return static_cast<int>(32 * (warps < 1 ? 1 : (warps > 32 ? 32 : warps)));
+}
+
+// Whether every pointer allows 16-byte (float4) access.
+template <class... P>
+inline bool aligned16(const P*... ptrs) {
+    return ((reinterpret_cast<uintptr_t>(ptrs) % 16 == 0) && ...);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Sum over the whole block; every thread gets the result. All threads of the block must call it (it syncs).
+// scratch: 32 floats of shared memory.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < n_warps ? scratch[lane] : 0.0f;
+    v = warp_sum(v);  // every warp reduces the same partials, so no second barrier or broadcast is needed
+    return v;
+}
+
+// ---- Programmatic dependent launch (PDL, sm_90+)
+// A kernel launched by launch_pdl may be scheduled while the previous kernel in the stream (or CUDA graph) is still
+// running, so its launch latency (~2 us a small kernel) hides behind that kernel's tail. The contract, for every
+// kernel launched this way:
+//  1. every thread calls wait_for_producers() before its first read of memory an earlier kernel or copy wrote (and
+//     before any write an earlier kernel might still read). It returns once every earlier grid has completed and
+//     its writes are visible, whether or not that grid used PDL (a cuBLAS GEMM, a plain <<<>>> launch, a copy);
+//  2. it is called unconditionally, before any early return: the next kernel waits only for this grid, so this
+//     grid must not finish before the grids it depends on (that keeps the chain transitive).
+// allow_dependents() then lets the next PDL kernel be scheduled early (its blocks start and wait in step 1). It
+// orders nothing: the dependent still waits for this whole grid to complete. Both are no-ops below sm_90 and when
+// the kernel was launched without the attribute.
+__device__ __forceinline__ void wait_for_producers() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cudaGridDependencySynchronize();
+#endif
+}
+
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+
+// Launches `kernel` with programmatic stream serialization (captured into a graph as a programmatic edge).
+// Arguments convert to the kernel's parameter types as in a <<<>>> launch. Throws on a launch error (as
+// SPOOL_CUDA_CHECK).
+template <class... Params, class... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                Args&&... args) {
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = shared_bytes;
+    config.stream = stream;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    SPOOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+    SPOOL_CUDA_CHECK(cudaGetLastError());  // launch.h's contract: nothing pending is left unreported
+}
+
+}  // namespace spool::cuda::ops
