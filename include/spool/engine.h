@@ -25,6 +25,9 @@ struct EngineOptions {
     std::string backend = "cpu";  // "cpu", "cuda" (when built and a GPU is present) or "ref" (slow float64 oracle)
     size_t n_threads = 0;         // cpu backend threads, the caller included; 0 = one per hardware thread
     std::string cpu_isa;          // cpu kernel set: "auto", "scalar", "avx2", "avx512"; "" = $SPOOL_CPU_ISA or auto
+    // Layers on a GPU backend, as llama.cpp's -ngl: -1 = all (the default), >= the model's layer count = all.
+    // Splitting a model between the GPU and the CPU (0 < n < layers) is not supported yet: UnsupportedError.
+    int n_gpu_layers = -1;
 };
 
 class Engine {

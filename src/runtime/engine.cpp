@@ -17,6 +17,22 @@ namespace {
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
+// -ngl: a GPU backend holds every layer or none (the caller picks the cpu backend for none).
+void check_gpu_layers(const gguf::GgufFile& file, const EngineOptions& options) {
+    if (options.n_gpu_layers < 0 || options.backend != "cuda") return;
+    const std::string arch = file.architecture();
+    const uint64_t n_layer = file.get_u64(arch + ".block_count", 0);
+    if (options.n_gpu_layers == 0) {
+        throw UsageError("-ngl 0 puts no layer on the GPU: use --backend cpu (or leave -ngl out with --backend cuda)");
+    }
+    if (n_layer > 0 && static_cast<uint64_t>(options.n_gpu_layers) < n_layer) {
+        throw UnsupportedError("-ngl " + std::to_string(options.n_gpu_layers) + " would split the model's " +
+                               std::to_string(n_layer) +
+                               " layers between the GPU and the CPU, which spool does not support yet; use -ngl " +
+                               std::to_string(n_layer) + " (or more) for all layers on the GPU, or --backend cpu");
+    }
+}
+
 // A device backend holds every weight in its own memory: refuse before the first upload when they cannot fit,
 // naming what is needed, what is free and the ways out.
 Backend& check_weights_fit(const gguf::GgufFile& file, Backend& backend) {
@@ -49,7 +65,8 @@ struct Engine::Parts {
     Parts(gguf::GgufFile f, const EngineOptions& options)
         : file(std::move(f)),
           tokenizer(file),
-          backend(make_backend(options.backend, BackendOptions{options.n_threads, options.cpu_isa})),
+          backend((check_gpu_layers(file, options),
+                   make_backend(options.backend, BackendOptions{options.n_threads, options.cpu_isa}))),
           weights(check_weights_fit(file, *backend)),
           model(model::load_model(file, *backend, weights.placer())) {
         const model::HParams& hp = model->hparams();

@@ -59,7 +59,15 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
         ->allow_extra_args(false);
     cmd.add_flag("--ignore-eos", f.ignore_eos, "Do not stop at end-of-generation tokens");
     cmd.add_flag("--no-bos", f.no_bos, "Do not add the BOS token the vocabulary asks for");
-    cmd.add_option("--backend", f.backend, "Compute backend: cpu, cuda (when built, with a GPU) or ref (slow float64 oracle)")
+    cmd.add_option_function<std::string>(
+           "--backend",
+           [&f](const std::string& name) {
+               f.backend = name;
+               f.backend_given = true;
+           },
+           "Compute backend: cpu (default), cuda (when built, with a GPU) or ref (slow float64 oracle)");
+    cmd.add_option("--n-gpu-layers", f.n_gpu_layers,
+                   "-ngl N: layers on the GPU; N >= the layer count runs all of them on the cuda backend, 0 = cpu")
         ->capture_default_str();
     cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32 or q8_0")
         ->capture_default_str();
@@ -99,6 +107,10 @@ uint64_t resolve_seed(const GenerationFlags& f) {
 EngineOptions engine_options(const GenerationFlags& f) {
     EngineOptions o;
     o.backend = f.backend;
+    // llama.cpp habit: -ngl N > 0 without --backend means "on the GPU"; -ngl 0 means the CPU.
+    if (f.n_gpu_layers > 0 && !f.backend_given) o.backend = "cuda";
+    if (f.n_gpu_layers == 0 && !f.backend_given) o.backend = "cpu";
+    if (o.backend == "cuda") o.n_gpu_layers = f.n_gpu_layers;
     o.n_threads = static_cast<size_t>(f.n_threads);
     o.cpu_isa = f.cpu_isa;
     return o;

@@ -42,6 +42,8 @@ struct GenerationFlags {
     bool ignore_eos = false;
     bool no_bos = false;
     std::string backend = "cpu";
+    bool backend_given = false;  // --backend was on the command line (else -ngl may pick cuda, as in llama.cpp)
+    int n_gpu_layers = -1;       // -ngl; -1: not given
     std::string cache_type = "f16";
     std::string cpu_isa;
     std::string system;         // system message for chat prompts

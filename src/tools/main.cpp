@@ -3,11 +3,32 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "spool/errors.h"
 #include "tools/commands.h"
 
+namespace {
+
+// llama.cpp's multi-letter single-dash flags that CLI11 cannot name (it allows one letter after a single dash),
+// rewritten to their long forms for run and chat. bench parses its llama-bench flags itself.
+std::vector<std::string> with_long_flag_names(int argc, char** argv) {
+    std::vector<std::string> args(argv, argv + argc);
+    const bool generation = argc > 1 && (args[1] == "run" || args[1] == "chat");
+    for (std::string& a : args) {
+        if (generation && a == "-ngl") a = "--n-gpu-layers";
+    }
+    return args;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    std::vector<std::string> arg_strings = with_long_flag_names(argc, argv);
+    std::vector<char*> arg_pointers;
+    for (std::string& a : arg_strings) arg_pointers.push_back(a.data());
+    argv = arg_pointers.data();
     CLI::App app{"spool: run GGUF language models on the CPU and GPU, and measure them honestly"};
     app.set_version_flag("--version", std::string("spool ") + SPOOL_VERSION + " (" + SPOOL_GIT_COMMIT + ")");
     app.require_subcommand(1);

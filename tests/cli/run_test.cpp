@@ -133,6 +133,9 @@ TEST(CliRun, BadInputIsAClearError) {
         {{"run", "-m", m, "-p", "x", "--stop", ""}, "--stop"},
         {{"run", "-m", m, "-p", kPrompt0, "-c", "16", "-n", "8"}, "positions"},
         {{"run", "-m", m, "-p", "x", "--system", "be brief"}, "--chat"},
+        // The tiny model has 4 layers: -ngl 1 would split it (not supported), on any build.
+        {{"run", "-m", m, "-p", "x", "-ngl", "1"}, "would split the model's 4 layers"},
+        {{"run", "-m", m, "-p", "x", "--backend", "cuda", "-ngl", "0"}, "--backend cpu"},
     };
     for (const Case& c : cases) {
         const CliResult r = run_spool(c.args);
