@@ -45,7 +45,7 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 // Launched by no one: whether it has an image for the device tells whether this build fits the device.
 __global__ void probe_kernel() {}
 
-enum OpId : uint64_t { kEmbed = 1, kRmsNorm, kMatvec, kRope, kKvAppend, kAttention, kGlu, kAdd, kArgmax };
+enum OpId : uint64_t { kEmbed = 1, kRmsNorm, kMatvec, kRope, kKvAppend, kAttention, kGlu, kAdd, kArgmax, kRopeKvAppend };
 
 class CudaBackend final : public Backend {
 public:
@@ -210,6 +210,26 @@ public:
     void argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out) override {
         issue({kArgmax, word(x), word(n_rows), word(n), word(out)},
               [=](cudaStream_t s) { launch_argmax(x, n_rows, n, out, s); });
+    }
+
+    void matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) override {
+        if (n_tokens > kMatvecMaxTokens) {
+            if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+            gemm_->run(w, x, n_tokens, nullptr, residual, true);  // beta = 1: the residual add is free
+            return;
+        }
+        Backend::matmul_add(w, x, n_tokens, scratch, residual);
+    }
+
+    void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
+                        int n_head_kv, int head_dim, const RopeParams& params, const KvView& cache) override {
+        issue({kRopeKvAppend, word(q), word(k), word(v), word(positions), word(n_tokens), word(n_head),
+               word(n_head_kv), word(head_dim), word(params.mode), word(params.n_dims), word(params.freq_base),
+               word(params.freq_scale), word(params.freq_factors), word(cache.k), word(cache.v), word(cache.type),
+               word(cache.n_ctx), word(cache.row_width)},
+              [=](cudaStream_t s) {
+                  launch_rope_kv_append(q, k, v, positions, n_tokens, n_head, n_head_kv, head_dim, params, cache, s);
+              });
     }
 
     void begin_step() override { step_->begin(); }

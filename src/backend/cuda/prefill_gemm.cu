@@ -77,9 +77,10 @@ PrefillGemm::~PrefillGemm() {
     if (handle_ != nullptr) cublasDestroy(handle_);
 }
 
-void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) {
+void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
+                      bool accumulate) {
     const int64_t n_in = w.n_cols, n_out = w.n_rows;
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f;  // zero: the beta of the first (or only) GEMM
     // Column-major view: y^T [n_out x n_tokens] = W [n_in x n_out]^T . x^T [n_in x n_tokens].
     if (w.type == GgmlType::F32) {
         check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n_out), static_cast<int>(n_tokens),

@@ -39,8 +39,10 @@ public:
     PrefillGemm(const PrefillGemm&) = delete;
     PrefillGemm& operator=(const PrefillGemm&) = delete;
 
-    // y[t] = W x[t] (+ bias), as Backend::matmul, for any n_tokens (meant for n_tokens > kMatvecMaxTokens).
-    void run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y);
+    // y[t] = W x[t] (+ bias), as Backend::matmul, for any n_tokens (meant for n_tokens > kMatvecMaxTokens);
+    // accumulate: y[t] += W x[t] instead (the GEMM's beta = 1).
+    void run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
+             bool accumulate = false);
     // Bytes of workspace held now (for the peak-memory report).
     size_t workspace_bytes() const noexcept { return weights_.bytes() + activations_.bytes(); }
 

@@ -24,7 +24,6 @@ __global__ void __launch_bounds__(kAppendThreads)
                      const float* __restrict__ v,           // [n_tokens, row_width]
                      const int32_t* __restrict__ positions) {  // [n_tokens]
     ops::wait_for_producers();  // before the early return (ops_common.cuh)
-    ops::allow_dependents();
     const int64_t t = blockIdx.y;
     const int64_t e = static_cast<int64_t>(blockIdx.x) * kAppendThreads + threadIdx.x;
     if (e >= row_width) return;  // Q8_0: whole warps, see above

@@ -43,10 +43,8 @@ __global__ void __launch_bounds__(kSplitThreads)
     __shared__ float acc_s[kWarps][HEADS][D_MAX];
     __shared__ float max_s[kWarps][HEADS], sum_s[kWarps][HEADS];
 
-    // Launched with PDL: q, the cache rows and positions come from earlier kernels (ops_common.cuh). The trigger
-    // lets the combine kernel be scheduled early; it still waits for this whole grid before it reads anything.
+    // Launched with PDL: q, the cache rows and positions come from earlier kernels (ops_common.cuh).
     ops::wait_for_producers();
-    ops::allow_dependents();
     const Shape& s = args.shape;
     const int t = blockIdx.z;
     int64_t first, last;
@@ -212,7 +210,6 @@ __global__ void __launch_bounds__(kCombineThreads)
     __shared__ float sum_s[kCombineThreads];
     __shared__ float reduce_s[2][kCombineThreads / 32];
     ops::wait_for_producers();  // the split kernel's partials are complete and visible after this
-    ops::allow_dependents();
     const Shape& s = args.shape;
     const int h = blockIdx.x, t = blockIdx.y;
     int64_t first, last;
@@ -336,12 +333,12 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
                                                   partial_max_sum, stream);
             break;
     }
-    // The combine's blocks may be scheduled while the split kernel drains; wait_for_producers() holds them until
-    // the partials are complete.
+    // The combine's blocks may be scheduled while the split kernel's last blocks drain; wait_for_producers() holds
+    // them until the partials are complete.
     const dim3 combine_grid(static_cast<unsigned>(plan.shape.n_head), static_cast<unsigned>(n_tokens));
     ops::launch_pdl(attention_combine_kernel, combine_grid, dim3(kCombineThreads), 0, stream,
-                    static_cast<const float*>(partial_acc),
-                    static_cast<const float2*>(partial_max_sum), positions, args, out);
+                    static_cast<const float*>(partial_acc), static_cast<const float2*>(partial_max_sum), positions,
+                    args, out);
 }
 
 }  // namespace spool::cuda::attn

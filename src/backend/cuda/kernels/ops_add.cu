@@ -10,7 +10,6 @@ namespace {
 template <int VEC>
 __global__ void add_kernel(const float* a, const float* b, int64_t n, float* out) {  // each [n]
     ops::wait_for_producers();
-    ops::allow_dependents();
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     if constexpr (VEC == 4) {
         const float4* av = reinterpret_cast<const float4*>(a);

@@ -45,7 +45,6 @@ __global__ void argmax_kernel(const float* x,  // [n_rows, n]
     __shared__ float best_values[32];
     __shared__ int64_t best_indices[32];
     ops::wait_for_producers();
-    ops::allow_dependents();
     const float* xr = x + blockIdx.x * n;
     Candidate best{0.0f, INT64_MAX};
     if constexpr (VEC == 4) {

@@ -22,7 +22,6 @@ __device__ __forceinline__ float activate(float g) {
 template <Activation ACT, int VEC>
 __global__ void glu_kernel(const float* gate, const float* up, int64_t n, float* out) {  // each [n]
     ops::wait_for_producers();
-    ops::allow_dependents();
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     if constexpr (VEC == 4) {
         const float4* gv = reinterpret_cast<const float4*>(gate);

@@ -15,7 +15,6 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
                                 float* out) {         // [n_rows, n]; may alias x
     __shared__ float scratch[32];
     ops::wait_for_producers();
-    ops::allow_dependents();
     const float* xr = x + blockIdx.x * n;
     float* yr = out + blockIdx.x * n;
     const int64_t n_vec = n / VEC;

@@ -19,7 +19,6 @@ __global__ void rope_kernel(float* x,                  // [n_tokens, n_heads, he
                             const float* freq_factors) {  // [n_dims/2] or null
     extern __shared__ double2 cos_sin[];                  // [n_dims/2]
     ops::wait_for_producers();
-    ops::allow_dependents();
     rope::fill_cos_sin(cos_sin, positions[blockIdx.x], n_dims, freq_base, freq_scale, freq_factors);
     rope::rotate_heads(x + static_cast<int64_t>(blockIdx.x) * n_heads * head_dim, n_heads, head_dim, mode, n_dims,
                        cos_sin);

@@ -1,6 +1,7 @@
 // rope(q), rope(k), then kv_append(k, v) in one launch (Backend::rope_kv_append): a decode step saves two of its
 // three small launches per layer. Bit-exact with launch_rope + launch_rope + launch_kv_append: the same device code
-// (ops_rope.cuh, attention_kv_store.cuh) does the math.
+// (ops_rope.cuh, attention_kv_store.cuh) does the math. Launched with PDL (ops_common.cuh).
+#include <algorithm>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
@@ -45,7 +46,6 @@ __global__ void __launch_bounds__(kThreads)
                           RopeKvArgs a) {
     extern __shared__ double2 cos_sin[];  // [max(n_dims/2, 1)], then float k_s[kv_heads_per_block * head_dim]
     ops::wait_for_producers();
-    ops::allow_dependents();
     const int64_t t = blockIdx.y;
     const int32_t position = positions[t];
     rope::fill_cos_sin(cos_sin, position, a.n_dims, a.freq_base, a.freq_scale, a.freq_factors);

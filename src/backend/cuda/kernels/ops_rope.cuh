@@ -1,0 +1,55 @@
+// Rotary position embedding on the device, shared by launch_rope (ops_rope.cu) and launch_rope_kv_append
+// (ops_rope_kv.cu) so both give the same bits. Angles and rotation are float64 like kernels/ref/rope.cpp.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace spool::cuda::rope {
+
+// cos_sin[i] = (cos, sin) of pair i's angle at `position`, for i < n_dims/2, computed by the whole block; ends with
+// a barrier, so every thread may read the table afterwards. A float32 angle at position 4000 would already be off
+// by ~2e-4 rad, hence float64.
+__device__ __forceinline__ void fill_cos_sin(double2* cos_sin,  // [n_dims/2], shared
+                                             int32_t position, int n_dims, float freq_base, float freq_scale,
+                                             const float* freq_factors) {  // [n_dims/2] or null
+    const int half = n_dims / 2;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        double theta = static_cast<double>(position) * pow(static_cast<double>(freq_base), -2.0 * i / n_dims);
+        if (freq_factors != nullptr) theta /= freq_factors[i];
+        theta *= freq_scale;
+        double s, c;
+        sincos(theta, &s, &c);
+        cos_sin[i] = make_double2(c, s);
+    }
+    __syncthreads();
+}
+
+// Rotates the first n_dims dimensions of each of n_heads consecutive heads in place, every (head, pair) by one
+// thread of the block; dimensions n_dims .. head_dim pass through. NORM pairs (2i, 2i+1), NEOX (i, i + n_dims/2).
+// The products and the sum are rounded separately (no FMA contraction), so every caller gets the same bits.
+__device__ __forceinline__ void rotate_heads(float* x,  // [n_heads, head_dim], global or shared
+                                             int n_heads, int head_dim, RopeMode mode, int n_dims,
+                                             const double2* cos_sin) {  // [n_dims/2]
+    const int half = n_dims / 2;
+    for (int idx = threadIdx.x; idx < n_heads * half; idx += blockDim.x) {
+        const int h = idx / half, i = idx - h * half;
+        const int a = mode == RopeMode::norm ? 2 * i : i;
+        const int b = mode == RopeMode::norm ? 2 * i + 1 : i + half;
+        float* head = x + static_cast<int64_t>(h) * head_dim;
+        const double2 cs = cos_sin[i];
+        const double x0 = head[a], x1 = head[b];
+        head[a] = static_cast<float>(__dsub_rn(__dmul_rn(x0, cs.x), __dmul_rn(x1, cs.y)));
+        head[b] = static_cast<float>(__dadd_rn(__dmul_rn(x0, cs.y), __dmul_rn(x1, cs.x)));
+    }
+}
+
+// Dynamic shared memory of the cos/sin table (at least one entry, so a zero-size table is still a valid pointer).
+inline size_t cos_sin_bytes(int n_dims) {
+    return static_cast<size_t>(n_dims / 2 > 0 ? n_dims / 2 : 1) * sizeof(double2);
+}
+
+}  // namespace spool::cuda::rope
