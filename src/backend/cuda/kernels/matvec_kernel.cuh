@@ -1,0 +1,361 @@
+// The matvec kernel template for every weight type (y = W x for 1..8 tokens, memory-bound) and its launcher.
+// Instantiated per type family in matvec_{float,legacy,kquants}.cu so the 13 x 8 kernels compile in parallel.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/quant_blocks.cuh"
+
+namespace spool::cuda::wq {
+
+// Layout of the work (why): decode at batch 1 streams every weight byte once, so what matters is coalesced loads,
+// enough loads in flight (on an H100 the limits measured were latency with too few warps, and L2 requests of narrow
+// loads), and few instructions per weight. A block owns kRows consecutive rows; its warps split the row's tiles
+// (1, 2 or 4 spans of 256 columns, quant_blocks.cuh) round-robin. Each lane decodes every element in the bytes it
+// loads, in groups of 8 consecutive columns whose x it reads as two float4s through L1 (shared by all warps of an
+// SM), reused for the kRows rows. For 1-2 tokens the dot is factored, scale * sum(u x) - min * sum(x), with exact
+// integer levels u converted to float, so each weight costs its unpacking and one FMA per token; for more tokens each
+// weight is dequantized once and FMA'd with every token. x is used in float32 as given (an integer dot product with x
+// split into two 11-bit planes, dp2a, measured no faster on the H100, so x is never rounded). The grid depends on the
+// shapes only (the backend replays CUDA graphs).
+inline constexpr int kRows = 4;
+inline constexpr int kMaxWarps = 8;
+// Warps wanted over the whole grid: several waves of an H100 (132 SMs x about 24 resident warps). Measured: with
+// one warp per block (2048) a 11008 x 4096 Q4_K matvec ran one wave of ~20 warps per SM, each waiting on its loads
+// in turn (34% of DRAM bandwidth, 26% occupancy); splitting rows over more warps keeps more loads in flight.
+inline constexpr int64_t kTargetWarps = 8192;
+
+struct MatvecArgs {
+    const uint8_t* w;    // [n_rows][row_bytes]
+    int64_t row_bytes;
+    int64_t n_rows;
+    int64_t n_cols;
+    const float* x;      // [n_tokens, n_cols], 16-byte aligned
+    const float* bias;   // [n_rows] or null
+    float* y;            // [n_tokens, n_rows]
+};
+
+// Sums v[0..V) over the 32 lanes of a warp with V - 1 + (5 - log2 V) shuffles (not 5 V): each step halves the
+// values a lane keeps, trading the other half with its partner. Afterwards lane L holds the total of value
+// index(L) = sum over steps k of bit (4 - k) of L times V >> (k + 1). V is a power of two <= 32.
+template <int V>
+__device__ __forceinline__ float warp_transpose_sum(float (&v)[V], int lane) {
+    int count = V;
+#pragma unroll
+    for (int offset = 16; offset >= 1; offset >>= 1) {
+        if (count > 1) {
+            const bool upper = (lane & offset) != 0;
+            const int half = count / 2;
+#pragma unroll
+            for (int i = 0; i < V / 2; ++i) {
+                if (i < half) {
+                    const float keep = upper ? v[i + half] : v[i];
+                    const float give = upper ? v[i] : v[i + half];
+                    v[i] = keep + __shfl_xor_sync(0xffffffffu, give, offset);
+                }
+            }
+            count = half;
+        } else {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], offset);
+        }
+    }
+    return v[0];
+}
+
+template <int V>
+__device__ __forceinline__ int transpose_sum_index(int lane) {
+    int index = 0, count = V;
+#pragma unroll
+    for (int offset = 16; offset >= 1 && count > 1; offset >>= 1) {
+        count /= 2;
+        if (lane & offset) index += count;
+    }
+    return index;
+}
+
+constexpr int next_pow2(int v) { return v <= 1 ? 1 : 2 * next_pow2((v + 1) / 2); }
+
+// Where a warp reads: rows row0 + r at base + off[r] (rows past the end re-read the last row, in bounds, and are
+// never written); head_off[i] is the row whose super-block headers this lane unpacks (kSharedScales types).
+struct RowSet {
+    const uint8_t* base;
+    int64_t off[kRows];
+    int64_t head_off[2];
+};
+
+template <class Dec, bool kShared = Dec::kSharedScales>
+struct HeadOf {
+    using Head = int;
+};
+template <class Dec>
+struct HeadOf<Dec, true> {
+    using Head = typename Dec::Head;
+};
+
+// Tiles loaded before any is decoded: about kStepElems elements per lane and row at one token, so each warp has a
+// few KB of loads in flight; half at two tokens, one tile from three (their accumulators and activations need the
+// registers). Per type, from H100 runs of the bench (matvec_bench_test.cpp) at 32 and 64: Q6_K and Q3_K gained with
+// 64 (Q6_K 32000 x 4096: 59% -> 67% of copy bandwidth); the others, Q8_0 included, ran best at 32.
+template <class Dec>
+constexpr int step_elems() {
+    using T = spool::GgmlType;
+    return Dec::kType == T::Q6_K || Dec::kType == T::Q3_K ? 64 : 32;
+}
+
+template <class Dec, int NT>
+constexpr int tiles_per_step() {
+    constexpr int per_lane = NT == 1 ? step_elems<Dec>() : (NT == 2 ? step_elems<Dec>() / 2 : 8);
+    constexpr int lane_elems = 8 * Dec::kGroups;
+    return per_lane > lane_elems ? per_lane / lane_elems : 1;
+}
+
+template <class Dec, int U>
+struct Step {
+    typename Dec::Raw raw[U][kRows];
+    typename HeadOf<Dec>::Head head[U][2];  // kSharedScales: headers of (row, super-block) entries lane, lane + 32
+};
+
+template <class Dec>
+constexpr int tile_elems() { return kSpan * Dec::kGroups; }
+
+// A lane's elements of tile t exist (the last tile of a row may be partial).
+template <class Dec>
+__device__ __forceinline__ bool lane_valid(const MatvecArgs& a, int64_t t, int lane) {
+    return t * tile_elems<Dec>() + Dec::group_elem(lane, 0) < a.n_cols;
+}
+
+// Loads tiles t0 + u * stride (u < U). kChecked: the row's last, possibly partial tile (U = 1), whose lanes past
+// n_cols load nothing; otherwise every tile is whole.
+template <class Dec, int U, bool kChecked>
+__device__ __forceinline__ void load_step(const MatvecArgs& a, const RowSet& rows, int64_t t0, int64_t stride,
+                                          int lane, Step<Dec, U>& step) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+        const int64_t t = t0 + u * stride;
+        const uint8_t* tile = rows.base + t * Dec::kTileBytes;
+        const bool valid = !kChecked || lane_valid<Dec>(a, t, lane);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            step.raw[u][r] = valid ? Dec::load(tile + rows.off[r], lane) : typename Dec::Raw{};
+        }
+        if constexpr (Dec::kSharedScales) {
+            // Entry e = lane + 32 i: row e / 16, super-block (e / 8) % 2 of the tile, sub-block e % 8.
+            const int sb = (lane >> 3) & 1;
+            const bool sb_valid = !kChecked || t * tile_elems<Dec>() + kSpan * sb < a.n_cols;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                step.head[u][i] = sb_valid ? Dec::load_head(tile + rows.head_off[i] + Dec::kBlockBytes * sb)
+                                           : typename Dec::Head{};
+            }
+        }
+    }
+}
+
+// Accumulates the tiles of `step` into acc.
+template <class Dec, int NT, int U, bool kChecked>
+__device__ __forceinline__ void compute_step(const MatvecArgs& a, const Step<Dec, U>& step, int64_t t0,
+                                             int64_t stride, int lane, float4* table, float (&acc)[kRows][NT]) {
+    constexpr int G = Dec::kGroups;
+    constexpr bool kFactored = !Dec::kFloat && NT <= 2;
+    if constexpr (Dec::kSharedScales) {
+        // Each lane unpacks 2 of the kRows x 2 x 8 (row, super-block, sub-block) scale pairs of a tile; the table
+        // holds them as float2 pairs, two sub-blocks per float4.
+        float2* pairs = reinterpret_cast<float2*>(table);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                float sc, mn;
+                Dec::head_scale_min(step.head[u][i], lane & 7, sc, mn);
+                pairs[64 * u + 32 * i + lane] = make_float2(sc, mn);
+            }
+        }
+        __syncwarp();
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+        const int64_t t = t0 + u * stride;
+        const bool valid = !kChecked || lane_valid<Dec>(a, t, lane);
+        const float* xt = a.x + t * tile_elems<Dec>();
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            const float* xs = xt + Dec::group_elem(lane, g);
+            float scale[kRows], min[kRows];
+            if constexpr (Dec::kSharedScales) {
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    // (row r, the lane's super-block, sub-blocks lane_sub + 0 and + 1)
+                    const float4 v = table[32 * u + 8 * r + 4 * (lane >> 4) + Dec::lane_sub(lane) / 2];
+                    scale[r] = g == 0 ? v.x : v.z, min[r] = g == 0 ? v.y : v.w;
+                }
+            } else if constexpr (!Dec::kFloat) {
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) Dec::scale_min(step.raw[u][r], lane, g, scale[r], min[r]);
+            }
+            if constexpr (kFactored) {
+                float xv[NT][8], xsum[NT];
+#pragma unroll
+                for (int tk = 0; tk < NT; ++tk) {
+                    float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
+                    if (valid) {
+                        lo = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols));
+                        hi = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols) + 1);
+                    }
+                    xv[tk][0] = lo.x, xv[tk][1] = lo.y, xv[tk][2] = lo.z, xv[tk][3] = lo.w;
+                    xv[tk][4] = hi.x, xv[tk][5] = hi.y, xv[tk][6] = hi.z, xv[tk][7] = hi.w;
+                    xsum[tk] = ((xv[tk][0] + xv[tk][1]) + (xv[tk][2] + xv[tk][3])) +
+                               ((xv[tk][4] + xv[tk][5]) + (xv[tk][6] + xv[tk][7]));
+                }
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    float lv[8];
+                    Dec::levels(step.raw[u][r], lane, g, lv);
+#pragma unroll
+                    for (int tk = 0; tk < NT; ++tk) {
+                        float dot = lv[0] * xv[tk][0];
+#pragma unroll
+                        for (int i = 1; i < 8; ++i) dot = fmaf(lv[i], xv[tk][i], dot);
+                        acc[r][tk] = fmaf(scale[r], dot, fmaf(-min[r], xsum[tk], acc[r][tk]));
+                    }
+                }
+            } else {
+                float w[kRows][8];
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    if constexpr (Dec::kFloat) {
+                        Dec::values(step.raw[u][r], w[r]);
+                    } else {
+                        float lv[8];
+                        Dec::levels(step.raw[u][r], lane, g, lv);
+#pragma unroll
+                        for (int i = 0; i < 8; ++i) w[r][i] = fmaf(scale[r], lv[i], -min[r]);
+                    }
+                }
+#pragma unroll
+                for (int tk = 0; tk < NT; ++tk) {
+                    float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
+                    if (valid) {
+                        lo = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols));
+                        hi = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols) + 1);
+                    }
+                    const float xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+                    for (int r = 0; r < kRows; ++r) {
+                        float sum = acc[r][tk];
+#pragma unroll
+                        for (int i = 0; i < 8; ++i) sum = fmaf(w[r][i], xv[i], sum);
+                        acc[r][tk] = sum;
+                    }
+                }
+            }
+        }
+    }
+    if constexpr (Dec::kSharedScales) __syncwarp();  // the next step overwrites the table
+}
+
+template <class Dec, int NT>
+__global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
+    constexpr int U = tiles_per_step<Dec, NT>();
+    constexpr int V = next_pow2(kRows * NT);
+    constexpr int kTableWarps = Dec::kSharedScales ? kMaxWarps : 1, kTableSize = Dec::kSharedScales ? 32 * U : 1;
+    __shared__ float partial[kMaxWarps][V];
+    __shared__ float4 scale_table[kTableWarps][kTableSize];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRows;
+    const int64_t last = a.n_rows - 1;
+    auto row_offset = [&](int64_t r) { return ((row0 + r < last ? row0 + r : last) - row0) * a.row_bytes; };
+    RowSet rows;
+    rows.base = a.w + row0 * a.row_bytes;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) rows.off[r] = row_offset(r);
+    rows.head_off[0] = row_offset(lane >> 4);
+    rows.head_off[1] = row_offset(2 + (lane >> 4));
+    float4* table = scale_table[Dec::kSharedScales ? warp : 0];
+
+    float acc[kRows][NT];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+    }
+    // Whole tiles U at a time, then the rest (and a partial last tile) one at a time with per-lane checks.
+    const int64_t n_whole = a.n_cols / tile_elems<Dec>();
+    const int64_t n_tiles = (a.n_cols + tile_elems<Dec>() - 1) / tile_elems<Dec>();
+    int64_t t = warp;
+    for (; t + (U - 1) * n_warps < n_whole; t += U * n_warps) {
+        Step<Dec, U> step;
+        load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
+        compute_step<Dec, NT, U, false>(a, step, t, n_warps, lane, table, acc);
+    }
+    for (; t < n_tiles; t += n_warps) {
+        Step<Dec, 1> step;
+        load_step<Dec, 1, true>(a, rows, t, n_warps, lane, step);
+        compute_step<Dec, NT, 1, true>(a, step, t, n_warps, lane, table, acc);
+    }
+
+    float v[V];
+#pragma unroll
+    for (int i = 0; i < V; ++i) v[i] = i < kRows * NT ? acc[i / NT][i % NT] : 0.0f;
+    const float total = warp_transpose_sum<V>(v, lane);
+    if ((lane & (32 / V - 1)) == 0) partial[warp][transpose_sum_index<V>(lane)] = total;
+    __syncthreads();
+    if (threadIdx.x < kRows * NT) {
+        const int r = threadIdx.x / NT, t = threadIdx.x % NT;
+        const int64_t row = row0 + r;
+        if (row < a.n_rows) {
+            float sum = 0.0f;
+            for (int i = 0; i < n_warps; ++i) sum += partial[i][threadIdx.x];
+            if (a.bias != nullptr) sum += a.bias[row];
+            a.y[t * a.n_rows + row] = sum;
+        }
+    }
+}
+
+// Warps per block: enough blocks x warps to fill the device, never more warps than tiles, and once the grid has a
+// wave of warps (132 SMs x 8), never so many that a warp gets less than one full step of tiles_per_step tiles.
+inline int matvec_warps(int64_t n_rows, int64_t n_tiles, int tiles_per_step) {
+    const int64_t blocks = (n_rows + kRows - 1) / kRows;
+    int64_t warps = 1;
+    while (warps < kMaxWarps && blocks * warps < kTargetWarps && warps * 2 <= n_tiles &&
+           (blocks * warps < 1024 || warps * 2 * tiles_per_step <= n_tiles)) {
+        warps *= 2;
+    }
+    return static_cast<int>(warps);
+}
+
+template <class Dec, int NT>
+void launch_matvec_kernel(const MatvecArgs& a, cudaStream_t stream) {
+    const int64_t n_tiles = (a.n_cols + tile_elems<Dec>() - 1) / tile_elems<Dec>();
+    const int warps = matvec_warps(a.n_rows, n_tiles, tiles_per_step<Dec, NT>());
+    const int64_t blocks = (a.n_rows + kRows - 1) / kRows;
+    matvec_kernel<Dec, NT><<<static_cast<unsigned>(blocks), 32 * warps, 0, stream>>>(a);
+}
+
+// Runs the kernel of decoder Dec for n_tokens (1..8).
+template <class Dec>
+void launch_matvec_typed(const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream) {
+    switch (n_tokens) {
+        case 1: launch_matvec_kernel<Dec, 1>(a, stream); break;
+        case 2: launch_matvec_kernel<Dec, 2>(a, stream); break;
+        case 3: launch_matvec_kernel<Dec, 3>(a, stream); break;
+        case 4: launch_matvec_kernel<Dec, 4>(a, stream); break;
+        case 5: launch_matvec_kernel<Dec, 5>(a, stream); break;
+        case 6: launch_matvec_kernel<Dec, 6>(a, stream); break;
+        case 7: launch_matvec_kernel<Dec, 7>(a, stream); break;
+        case 8: launch_matvec_kernel<Dec, 8>(a, stream); break;
+        default: break;  // checked by launch_matvec
+    }
+}
+
+// One per family file; each returns false for a type it does not hold.
+bool launch_matvec_float(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
+bool launch_matvec_legacy(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
+bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
+// F32/F16/BF16 rows whose n_cols is not a multiple of 8 (or x not 16-byte aligned): one element at a time.
+void launch_matvec_float_unaligned(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
+
+}  // namespace spool::cuda::wq

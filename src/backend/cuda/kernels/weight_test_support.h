@@ -1,0 +1,86 @@
+// Test helpers for the CUDA weight kernels (matvec, dequantize, embed): seeded random matrices stored in a GGUF
+// type by the reference quantizer (quant/), their reference dequantization, and the types and shapes to cover.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_test_support.h"
+#include "quant/types.h"
+#include "test_support.h"
+
+namespace spool::cuda::gpu_test {
+
+// Every weight type the CUDA kernels take (launch.h weight_type_supported).
+inline const std::vector<GgmlType>& weight_types() {
+    static const std::vector<GgmlType> types = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0,
+                                                GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                                                GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                                                GgmlType::Q6_K};
+    return types;
+}
+
+struct Shape {
+    int64_t n_rows, n_cols;
+};
+
+// Odd shapes per block size: row counts that leave the last row group partial, and (legacy, float) column counts
+// that leave the last 256-column span partial. K-quant 768 holds 3 super-blocks, so Q3_K/Q6_K rows (110 / 210 bytes
+// per block) start at 2 mod 4 every other row. Floats include lengths that are not a multiple of 8 (element path).
+inline std::vector<Shape> test_shapes(GgmlType type) {
+    const int64_t block = type_info(type).block_size;
+    if (block == 256) return {{37, 256}, {131, 768}, {1031, 2816}, {4099, 768}};
+    if (block == 32) return {{37, 32}, {131, 800}, {1031, 2848}, {4099, 96}};
+    return {{37, 40}, {131, 1000}, {1031, 2056}, {4099, 136}, {37, 37}, {131, 1001}, {53, 36}};
+}
+
+// A matrix in `type`: rows quantized from N(0, 1) data by the reference quantizer, and the reference's float
+// dequantization of those bytes (what every kernel must reproduce).
+struct QuantMatrix {
+    GgmlType type;
+    int64_t n_rows, n_cols;
+    size_t row_bytes;
+    std::vector<uint8_t> bytes;     // [n_rows][row_bytes]
+    std::vector<float> dequantized; // [n_rows, n_cols]
+    WeightView view(const void* device_data) const {
+        WeightView w;
+        w.data = device_data;
+        w.type = type;
+        w.n_cols = n_cols;
+        w.n_rows = n_rows;
+        w.row_bytes = row_bytes;
+        return w;
+    }
+};
+
+// row_padding adds unused bytes after each row (row_bytes larger than the packed row) to test the row stride.
+inline QuantMatrix make_quant_matrix(GgmlType type, int64_t n_rows, int64_t n_cols, uint64_t seed,
+                                     size_t row_padding = 0) {
+    const TypeInfo& info = type_info(type);
+    QuantMatrix m{type, n_rows, n_cols, row_bytes(type, n_cols) + row_padding, {}, {}};
+    const std::vector<float> source = testing::random_floats(static_cast<size_t>(n_rows * n_cols), seed);
+    m.bytes.assign(m.row_bytes * static_cast<size_t>(n_rows), 0xA5);
+    m.dequantized.resize(static_cast<size_t>(n_rows * n_cols));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        uint8_t* row = m.bytes.data() + static_cast<size_t>(r) * m.row_bytes;
+        info.quantize_row(source.data() + r * n_cols, row, n_cols);
+        info.dequantize_row(row, m.dequantized.data() + r * n_cols, n_cols);
+    }
+    return m;
+}
+
+inline std::string shape_name(GgmlType type, int64_t n_rows, int64_t n_cols) {
+    return std::string(type_name(type)) + " " + std::to_string(n_rows) + "x" + std::to_string(n_cols);
+}
+
+// Fills device memory with 0xFF bytes (float NaN, half NaN) so an element a kernel fails to write shows up.
+template <class T>
+void poison(DeviceVector<T>& v) {
+    SPOOL_CUDA_CHECK(cudaMemset(v.data(), 0xFF, std::max<size_t>(v.size(), 1) * sizeof(T)));
+}
+
+}  // namespace spool::cuda::gpu_test
