@@ -58,4 +58,35 @@ const MatmulKernels* cpu_matmul_kernels(GgmlType w, CpuIsa isa) noexcept;
 // The activation quantizer to act_type (Q8_0, Q8_1, Q8_K, F32, F16, BF16) on isa; nullptr for other types.
 QuantizeRowFn cpu_quantize_row(GgmlType act_type, CpuIsa isa) noexcept;
 
+// Many weight rows times many activation rows (a prefill): out[t * out_stride + r] = dot(row r of w, act row t) for
+// r in [0, n_rows), t in [0, n_tokens). Tiled kernels pack panels of rows_per_panel rows once into `scratch` and
+// dot each with every token (the weights are read once per call), so give each thread one call over its whole
+// range of rows. w: [n_rows][w_row_stride] bytes; act: [n_tokens][act_row_stride] bytes, rows of act_type;
+// out: [n_tokens][out_stride] floats; scratch: scratch_bytes(n, n_tokens) bytes, any alignment, one per thread.
+using GemmFn = void (*)(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
+                        size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch);
+
+// The multi-token kernels of one weight type on one kernel set. Tiled kernels (and their gemv) compute every row
+// as exact integers per block, then the same float operations in the same order, so a row's result is the same
+// bits for any n_tokens, any split of the rows and either of avx2 / avx512: decode rows equal prefill rows.
+struct GemmKernels {
+    GgmlType weight_type;
+    GemmFn gemm;
+    size_t (*scratch_bytes)(int64_t n, int64_t n_tokens);
+    // One token, with the VecDotRowsFn signature and gemm's arithmetic (above). From DRAM it runs 8% slower to 6%
+    // faster than vec_dot_rows, by type (bench_cpu_kernels matvec/stream1GiB/*/gemv, Zen 3).
+    VecDotRowsFn gemv;
+    int64_t rows_per_panel;  // split rows over threads in multiples of this (a partial last panel is fine)
+    // Fewest tokens at which gemm beats one gemv per token; below it use gemv.
+    int64_t min_tokens;
+    // False where spool has no tiled kernel for the type on this set: then gemm is one vec_dot_rows per token and
+    // gemv is vec_dot_rows.
+    bool tiled;
+};
+
+// The multi-token kernels of weight type w on isa: non-null exactly when cpu_matmul_kernels(w, isa) is, with the
+// same preconditions (and act rows of cpu_matmul_kernels(w, isa)->act_type). Results equal vec_dot per (row, token)
+// within float rounding: the integer sums are the same, the float scaling order differs.
+const GemmKernels* cpu_gemm_kernels(GgmlType w, CpuIsa isa) noexcept;
+
 }  // namespace spool::cpu

@@ -1,0 +1,36 @@
+// Declarations of the per-ISA multi-token (GEMM) kernels, defined in gemm_*_<isa>.cpp (each built with that ISA's
+// flags), for the table in gemm_dispatch.cpp. Declarations only: including this is safe; calling needs the ISA.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace spool::cpu {
+
+// gemm_<type>_<isa>: the GemmFn signature of dispatch.h; gemm_scratch_<type>_<isa>: its scratch_bytes;
+// gemv_<type>_<isa>: its one-token form (GemmKernels::gemv), a VecDotRowsFn.
+#define SPOOL_CPU_DECLARE_GEMM(t, isa)                                                                           \
+    void gemm_##t##_##isa(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,        \
+                          size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch); \
+    size_t gemm_scratch_##t##_##isa(int64_t n, int64_t n_tokens);                                                  \
+    void gemv_##t##_##isa(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act, float* out);
+
+#define SPOOL_CPU_DECLARE_GEMMS(isa)   \
+    SPOOL_CPU_DECLARE_GEMM(q4_0, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q4_1, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q5_0, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q5_1, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q8_0, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q2_k, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q3_k, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q4_k, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q5_k, isa)  \
+    SPOOL_CPU_DECLARE_GEMM(q6_k, isa)
+
+SPOOL_CPU_DECLARE_GEMMS(avx2)
+SPOOL_CPU_DECLARE_GEMMS(avx512)
+
+#undef SPOOL_CPU_DECLARE_GEMMS
+#undef SPOOL_CPU_DECLARE_GEMM
+
+}  // namespace spool::cpu

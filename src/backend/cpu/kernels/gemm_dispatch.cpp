@@ -1,0 +1,85 @@
+// The multi-token kernel table per instruction set (dispatch.h cpu_gemm_kernels). Built without ISA flags: it
+// only hands out function pointers. Types without a tiled kernel get one vec_dot_rows call per token.
+#include <array>
+
+#include "backend/cpu/kernels/dispatch.h"
+#include "backend/cpu/kernels/gemm_decls.h"
+
+namespace spool::cpu {
+namespace {
+
+using T = GgmlType;
+
+// vec_dot_rows once per token: what the cpu backend did before the tiled kernels, kept for the types without one.
+template <GgmlType W, CpuIsa I>
+void gemm_by_rows(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
+                  size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void*) {
+    const VecDotRowsFn rows = cpu_matmul_kernels(W, I)->vec_dot_rows;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        rows(n, w, w_row_stride, n_rows, static_cast<const uint8_t*>(act) + t * act_row_stride, out + t * out_stride);
+    }
+}
+
+size_t no_scratch(int64_t, int64_t) { return 0; }
+
+template <GgmlType W, CpuIsa I>
+void vec_dot_rows_of(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act, float* out) {
+    cpu_matmul_kernels(W, I)->vec_dot_rows(n, w, w_row_stride, n_rows, act, out);
+}
+
+template <GgmlType W, CpuIsa I>
+constexpr GemmKernels by_rows() {
+    return GemmKernels{W, gemm_by_rows<W, I>, no_scratch, vec_dot_rows_of<W, I>, 1, 1, false};
+}
+
+// Tiled kernels: panels of `rows` rows (8 on AVX2, 16 on AVX-512). min_tokens: the fewest tokens at which
+// packing a panel once pays for itself against one gemv per token (bench_cpu_kernels gemm/, 1024 x 2048, Zen 3:
+// tiled at 2 tokens beat rows for every type but Q2_K, Q6_K and Q8_0, which lose 5-20% there and win from 3 tokens
+// on). Every kernel set's tiled kernels round like the AVX2 ones, so the AVX2 gemv serves both (one-token kernels
+// on AVX-512 are a TODO(cpu-gemm): measure whether the AVX2 ones keep up with DRAM there).
+#define SPOOL_TILED(W, t, isa, rows, min_tokens) \
+    GemmKernels { T::W, gemm_##t##_##isa, gemm_scratch_##t##_##isa, gemv_##t##_avx2, rows, min_tokens, true }
+
+constexpr std::array kScalar = {
+    by_rows<T::F32, CpuIsa::scalar>(),  by_rows<T::F16, CpuIsa::scalar>(),  by_rows<T::BF16, CpuIsa::scalar>(),
+    by_rows<T::Q4_0, CpuIsa::scalar>(), by_rows<T::Q4_1, CpuIsa::scalar>(), by_rows<T::Q5_0, CpuIsa::scalar>(),
+    by_rows<T::Q5_1, CpuIsa::scalar>(), by_rows<T::Q8_0, CpuIsa::scalar>(), by_rows<T::Q2_K, CpuIsa::scalar>(),
+    by_rows<T::Q3_K, CpuIsa::scalar>(), by_rows<T::Q4_K, CpuIsa::scalar>(), by_rows<T::Q5_K, CpuIsa::scalar>(),
+    by_rows<T::Q6_K, CpuIsa::scalar>(),
+};
+
+#if SPOOL_CPU_X86_KERNELS
+#define SPOOL_TILED_TABLE(isa, rows)                                                                                \
+    std::array {                                                                                                    \
+        by_rows<T::F32, CpuIsa::isa>(), by_rows<T::F16, CpuIsa::isa>(), by_rows<T::BF16, CpuIsa::isa>(),            \
+            SPOOL_TILED(Q4_0, q4_0, isa, rows, 2), SPOOL_TILED(Q4_1, q4_1, isa, rows, 2),                          \
+            SPOOL_TILED(Q5_0, q5_0, isa, rows, 2), SPOOL_TILED(Q5_1, q5_1, isa, rows, 2),                          \
+            SPOOL_TILED(Q8_0, q8_0, isa, rows, 3), SPOOL_TILED(Q2_K, q2_k, isa, rows, 3),                          \
+            SPOOL_TILED(Q3_K, q3_k, isa, rows, 2), SPOOL_TILED(Q4_K, q4_k, isa, rows, 2),                          \
+            SPOOL_TILED(Q5_K, q5_k, isa, rows, 2), SPOOL_TILED(Q6_K, q6_k, isa, rows, 3),                          \
+    }
+constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, 8);
+constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, 16);
+#undef SPOOL_TILED_TABLE
+#endif
+#undef SPOOL_TILED
+
+template <size_t N>
+const GemmKernels* find(const std::array<GemmKernels, N>& table, GgmlType w) {
+    for (const GemmKernels& k : table) {
+        if (k.weight_type == w) return &k;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+const GemmKernels* cpu_gemm_kernels(GgmlType w, CpuIsa isa) noexcept {
+#if SPOOL_CPU_X86_KERNELS
+    if (isa == CpuIsa::avx2) return find(kAvx2, w);
+    if (isa == CpuIsa::avx512) return find(kAvx512, w);
+#endif
+    return find(kScalar, w);
+}
+
+}  // namespace spool::cpu
