@@ -1,76 +1,18 @@
 // The qwen3 architecture (Qwen3 dense): llama's block without projection biases, plus an RMS norm over each
 // query and key head before the rotary embedding (on halves, llama.cpp's "NEOX"). The head size comes from
 // attention.key_length and may differ from n_embd / n_head.
-#include <cmath>
-#include <string>
-#include <vector>
-
-#include "model/blocks.h"
+#include "model/llama_family.h"
 #include "model/registry.h"
 
 namespace spool::model {
-namespace {
 
-struct Qwen3Layer {
-    AttentionWeights attn;
-    FeedForwardWeights ffn;
-};
-
-class Qwen3 final : public Model {
-public:
-    explicit Qwen3(const WeightBinder& w) : hp_(read_hparams(w.file(), RopeMode::neox)) {
-        token_embd_ = w.table("token_embd.weight", hp_.n_embd, hp_.n_vocab);
-        output_norm_ = w.vector("output_norm.weight", hp_.n_embd);
-        output_ = w.has("output.weight") ? w.matrix("output.weight", hp_.n_embd, hp_.n_vocab)
-                                         : w.matrix("token_embd.weight", hp_.n_embd, hp_.n_vocab);
-        rope_ = RopeParams{RopeMode::neox, static_cast<int>(hp_.n_rot), hp_.rope_freq_base, hp_.rope_freq_scale,
-                           nullptr};
-        attn_ = AttentionParams{static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
-                                static_cast<int>(hp_.head_dim), 1.0f / std::sqrt(static_cast<float>(hp_.head_dim)), 0};
-        for (int64_t l = 0; l < hp_.n_layer; ++l) {
-            const std::string p = "blk." + std::to_string(l) + ".";
-            Qwen3Layer layer;
-            layer.attn.norm = w.vector(p + "attn_norm.weight", hp_.n_embd);
-            layer.attn.wq = w.matrix(p + "attn_q.weight", hp_.n_embd, hp_.q_width());
-            layer.attn.wk = w.matrix(p + "attn_k.weight", hp_.n_embd, hp_.kv_width());
-            layer.attn.wv = w.matrix(p + "attn_v.weight", hp_.n_embd, hp_.kv_width());
-            layer.attn.q_norm = w.vector(p + "attn_q_norm.weight", hp_.head_dim);
-            layer.attn.k_norm = w.vector(p + "attn_k_norm.weight", hp_.head_dim);
-            layer.attn.wo = w.matrix(p + "attn_output.weight", hp_.q_width(), hp_.n_embd);
-            layer.ffn.norm = w.vector(p + "ffn_norm.weight", hp_.n_embd);
-            layer.ffn.gate = w.matrix(p + "ffn_gate.weight", hp_.n_embd, hp_.n_ff);
-            layer.ffn.up = w.matrix(p + "ffn_up.weight", hp_.n_embd, hp_.n_ff);
-            layer.ffn.down = w.matrix(p + "ffn_down.weight", hp_.n_ff, hp_.n_embd);
-            layers_.push_back(layer);
-        }
-    }
-
-    const HParams& hparams() const noexcept override { return hp_; }
-
-    void forward(Backend& be, const ForwardBatch& batch, std::span<const KvView> kv, Activations& act) const override {
-        const int64_t n = batch.n_tokens;
-        be.embed(token_embd_, batch.token_ids, n, act.residual);
-        observe(batch, -1, "embd", act.residual, hp_.n_embd);
-        for (int64_t l = 0; l < hp_.n_layer; ++l) {
-            const Qwen3Layer& layer = layers_[l];
-            attention_block(be, layer.attn, hp_, rope_, attn_, batch, l, kv[l], act);
-            feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, act);
-        }
-        output_head(be, output_norm_, output_, hp_, batch, act);
-    }
-
-private:
-    HParams hp_;
-    WeightView token_embd_;       // [n_vocab, n_embd]
-    const float* output_norm_{};  // [n_embd]
-    WeightView output_;           // [n_vocab, n_embd]
-    RopeParams rope_;
-    AttentionParams attn_;
-    std::vector<Qwen3Layer> layers_;
-};
-
-}  // namespace
-
-std::unique_ptr<Model> load_qwen3(const WeightBinder& binder) { return std::make_unique<Qwen3>(binder); }
+std::unique_ptr<Model> load_qwen3(const WeightBinder& binder) {
+    LlamaFamilyTraits traits;
+    traits.rope_mode = RopeMode::neox;
+    traits.rope_freqs = false;
+    traits.qkv_bias = false;
+    traits.qk_norm = true;
+    return load_llama_family(binder, traits);
+}
 
 }  // namespace spool::model

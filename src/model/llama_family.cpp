@@ -1,0 +1,89 @@
+// The llama-family model: binds the tensors the traits ask for and runs the shared blocks (model/blocks.h).
+#include "model/llama_family.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "model/blocks.h"
+
+namespace spool::model {
+namespace {
+
+struct Layer {
+    AttentionWeights attn;
+    FeedForwardWeights ffn;
+};
+
+class LlamaFamily final : public Model {
+public:
+    LlamaFamily(const WeightBinder& w, const LlamaFamilyTraits& traits)
+        : hp_(read_hparams(w.file(), traits.rope_mode)) {
+        token_embd_ = w.table("token_embd.weight", hp_.n_embd, hp_.n_vocab);
+        output_norm_ = w.vector("output_norm.weight", hp_.n_embd);
+        // Tied embeddings (SmolLM, small Qwen models, the tiny test model) have no output.weight.
+        output_ = w.has("output.weight") ? w.matrix("output.weight", hp_.n_embd, hp_.n_vocab)
+                                         : w.matrix("token_embd.weight", hp_.n_embd, hp_.n_vocab);
+        const float* rope_freqs = traits.rope_freqs && w.has("rope_freqs.weight")
+                                      ? w.vector("rope_freqs.weight", hp_.n_rot / 2)
+                                      : nullptr;
+        rope_ = RopeParams{traits.rope_mode, static_cast<int>(hp_.n_rot), hp_.rope_freq_base, hp_.rope_freq_scale,
+                           rope_freqs};
+        attn_ = AttentionParams{static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
+                                static_cast<int>(hp_.head_dim), 1.0f / std::sqrt(static_cast<float>(hp_.head_dim)), 0};
+        for (int64_t l = 0; l < hp_.n_layer; ++l) {
+            const std::string p = "blk." + std::to_string(l) + ".";
+            Layer layer;
+            layer.attn.norm = w.vector(p + "attn_norm.weight", hp_.n_embd);
+            layer.attn.wq = w.matrix(p + "attn_q.weight", hp_.n_embd, hp_.q_width());
+            layer.attn.wk = w.matrix(p + "attn_k.weight", hp_.n_embd, hp_.kv_width());
+            layer.attn.wv = w.matrix(p + "attn_v.weight", hp_.n_embd, hp_.kv_width());
+            if (traits.qkv_bias) {
+                layer.attn.bq = w.vector(p + "attn_q.bias", hp_.q_width());
+                layer.attn.bk = w.vector(p + "attn_k.bias", hp_.kv_width());
+                layer.attn.bv = w.vector(p + "attn_v.bias", hp_.kv_width());
+            }
+            if (traits.qk_norm) {
+                layer.attn.q_norm = w.vector(p + "attn_q_norm.weight", hp_.head_dim);
+                layer.attn.k_norm = w.vector(p + "attn_k_norm.weight", hp_.head_dim);
+            }
+            layer.attn.wo = w.matrix(p + "attn_output.weight", hp_.q_width(), hp_.n_embd);
+            layer.ffn.norm = w.vector(p + "ffn_norm.weight", hp_.n_embd);
+            layer.ffn.gate = w.matrix(p + "ffn_gate.weight", hp_.n_embd, hp_.n_ff);
+            layer.ffn.up = w.matrix(p + "ffn_up.weight", hp_.n_embd, hp_.n_ff);
+            layer.ffn.down = w.matrix(p + "ffn_down.weight", hp_.n_ff, hp_.n_embd);
+            layers_.push_back(layer);
+        }
+    }
+
+    const HParams& hparams() const noexcept override { return hp_; }
+
+    void forward(Backend& be, const ForwardBatch& batch, std::span<const KvView> kv, Activations& act) const override {
+        const int64_t n = batch.n_tokens;
+        be.embed(token_embd_, batch.token_ids, n, act.residual);
+        observe(batch, -1, "embd", act.residual, hp_.n_embd);
+        for (int64_t l = 0; l < hp_.n_layer; ++l) {
+            const Layer& layer = layers_[static_cast<size_t>(l)];
+            attention_block(be, layer.attn, hp_, rope_, attn_, batch, l, kv[static_cast<size_t>(l)], act);
+            feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, act);
+        }
+        output_head(be, output_norm_, output_, hp_, batch, act);
+    }
+
+private:
+    HParams hp_;
+    WeightView token_embd_;       // [n_vocab, n_embd]
+    const float* output_norm_{};  // [n_embd]
+    WeightView output_;           // [n_vocab, n_embd]
+    RopeParams rope_;
+    AttentionParams attn_;
+    std::vector<Layer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_llama_family(const WeightBinder& binder, const LlamaFamilyTraits& traits) {
+    return std::make_unique<LlamaFamily>(binder, traits);
+}
+
+}  // namespace spool::model

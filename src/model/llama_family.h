@@ -1,0 +1,23 @@
+// The llama-family decoder every supported architecture is: embed, n_layer x (attention block, SwiGLU feed-forward),
+// output head. Architectures differ only in the switches below; each arch_<name>.cpp names its own.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace spool::model {
+
+struct LlamaFamilyTraits {
+    RopeMode rope_mode = RopeMode::norm;
+    bool rope_freqs = false;  // binds the optional rope_freqs.weight (llama3 rope scaling factors)
+    bool qkv_bias = false;    // binds attn_{q,k,v}.bias (qwen2)
+    bool qk_norm = false;     // binds attn_{q,k}_norm.weight: an RMS norm over each q and k head (qwen3)
+};
+
+// Reads the hyperparameters and binds every tensor; throws what WeightBinder throws (FormatError naming the tensor).
+std::unique_ptr<Model> load_llama_family(const WeightBinder& binder, const LlamaFamilyTraits& traits);
+
+}  // namespace spool::model
