@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend/registry.h"
+#include "core/mib_text.h"
 #include "gguf/file.h"
 #include "model/registry.h"
 #include "runtime/weight_store.h"
@@ -14,8 +15,6 @@
 
 namespace spool {
 namespace {
-
-std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
 // -ngl: a GPU backend holds every layer or none (the caller picks the cpu backend for none).
 void check_gpu_layers(const gguf::GgufFile& file, const EngineOptions& options) {
@@ -43,9 +42,9 @@ Backend& check_weights_fit(const gguf::GgufFile& file, Backend& backend) {
     // Keep room for the KV cache, activations and the runtime's own allocations.
     const uint64_t reserve = std::max<uint64_t>(uint64_t{512} << 20, memory.total_bytes / 50);
     if (needed + reserve > memory.free_bytes) {
-        throw ResourceError("the model's weights need " + mib(needed) + " on the " + backend.name() +
-                                " device (plus about " + mib(reserve) + " for the KV cache and workspaces), but only " +
-                                mib(memory.free_bytes) + " of " + mib(memory.total_bytes) +
+        throw ResourceError("the model's weights need " + mib_text(needed) + " on the " + backend.name() +
+                                " device (plus about " + mib_text(reserve) + " for the KV cache and workspaces), but only " +
+                                mib_text(memory.free_bytes) + " of " + mib_text(memory.total_bytes) +
                                 " are free; use a smaller quantization of the model, or --backend cpu",
                             needed + reserve, memory.free_bytes);
     }

@@ -18,6 +18,7 @@
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/prefill_gemm.h"
 #include "backend/cuda/step_graph.h"
+#include "core/mib_text.h"
 #include "quant/type_ids.h"
 #include "spool/errors.h"
 
@@ -39,8 +40,6 @@ uint64_t word(T v) {
         return static_cast<uint64_t>(v);
     }
 }
-
-std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
 // Launched by no one: whether it has an image for the device tells whether this build fits the device.
 __global__ void probe_kernel() {}
@@ -110,7 +109,7 @@ public:
             cudaGetLastError();  // clear the allocation failure
             const MemoryInfo m = memory();
             throw ResourceError("CUDA device " + std::to_string(device_) + " (" + info_.name + ") cannot allocate " +
-                                mib(bytes) + ": " + mib(m.free_bytes) + " free of " + mib(m.total_bytes) +
+                                mib_text(bytes) + ": " + mib_text(m.free_bytes) + " free of " + mib_text(m.total_bytes) +
                                 "; use a smaller model or quantization, fewer GPU layers (-ngl), a smaller context (-c) "
                                 "or a q8_0 KV cache",
                                 bytes, m.free_bytes);
@@ -138,7 +137,7 @@ public:
         const cudaError_t err = cudaHostRegister(host_ptr, bytes, cudaHostRegisterReadOnly);
         if (err != cudaSuccess) {
             cudaGetLastError();
-            throw SystemError("cannot pin " + mib(bytes) + " of host memory for CUDA uploads: " +
+            throw SystemError("cannot pin " + mib_text(bytes) + " of host memory for CUDA uploads: " +
                               cudaGetErrorString(err) + "; raise the locked-memory limit (ulimit -l) or run without pinning");
         }
         return make_buffer(host_ptr, bytes, true);

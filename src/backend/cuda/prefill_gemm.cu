@@ -6,6 +6,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/launch.h"
+#include "core/mib_text.h"
 #include "quant/type_ids.h"
 
 namespace spool::cuda {
@@ -59,9 +60,9 @@ void* DeviceScratch::ensure(size_t bytes, cudaStream_t stream) {
         data_ = nullptr;
         size_t free_bytes = 0, total_bytes = 0;
         cudaMemGetInfo(&free_bytes, &total_bytes);
-        throw ResourceError("the CUDA prefill workspace needs " + std::to_string(bytes >> 20) + " MiB of device memory, " +
-                                std::to_string(free_bytes >> 20) +
-                                " MiB are free; use a smaller prefill batch (-b) or fewer GPU layers (-ngl)",
+        throw ResourceError("the CUDA prefill workspace needs " + mib_text(bytes) + " of device memory, " +
+                                mib_text(free_bytes) +
+                                " are free; use a smaller prefill batch (-b) or fewer GPU layers (-ngl)",
                             bytes, free_bytes);
     }
     bytes_ = bytes;
