@@ -7,7 +7,9 @@
 #   SPOOL_DEVICE_MODE=test|bench|all (default all); SPOOL_DEVICE_TARGETS overrides the built targets;
 #   SPOOL_DEVICE_SANITIZE=1 also runs the CUDA tests under compute-sanitizer;
 #   SPOOL_DEVICE_BENCH="shape:type ..." picks the benchmark models (default below);
-#   SPOOL_DEVICE_CHANGE="what changed" logs each benchmark as a titled entry in $OUT/BENCHMARKS.md.
+#   SPOOL_DEVICE_CHANGE="what changed" logs each benchmark as a titled entry in $OUT/BENCHMARKS.md;
+#   SPOOL_DEVICE_VARIANTS="name:VAR=value,VAR=value name2: ..." benchmarks each model once per variant with those
+#   environment variables set (A/B runs of the diagnostic switches, e.g. SPOOL_CUDA_FUSED_MATVEC=0).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -74,15 +76,19 @@ if [ "$mode" != test ]; then
     m="/tmp/models/$shape-$type.gguf"
     [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
       --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
-    echo "== $shape $type"
-    log_args=()
-    if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then  # a titled entry per model, in $OUT/BENCHMARKS.md to merge here
-      log_args=(--title "CUDA decode and prefill: $shape $type (H100)" --change "$SPOOL_DEVICE_CHANGE"
-                --log "${OUT:-/tmp}/BENCHMARKS.md")
-    fi
-    build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload --measure-bandwidth \
-        "${log_args[@]}" 2>&1 |
-      tee -a "${OUT:-/tmp}/bench.log" | grep -E "prefill|generation|forward only|TTFT|bytes moved|roofline|bandwidth|quality hash|GPU"
+    for variant in ${SPOOL_DEVICE_VARIANTS:-default:}; do
+      name=${variant%%:*}; vars=${variant#*:}
+      echo "== $shape $type ($name${vars:+: $vars})"
+      log_args=()
+      if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then  # a titled entry per model, in $OUT/BENCHMARKS.md to merge here
+        log_args=(--title "CUDA decode and prefill: $shape $type (H100)" --change "$SPOOL_DEVICE_CHANGE"
+                  --log "${OUT:-/tmp}/BENCHMARKS.md")
+      fi
+      env ${vars//,/ } build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload \
+          --measure-bandwidth "${log_args[@]}" 2>&1 |
+        tee -a "${OUT:-/tmp}/bench.log" |
+        grep -E "prefill|generation|forward only|TTFT|bytes moved|roofline|bandwidth|quality hash|GPU"
+    done
   done
 fi
 

@@ -44,7 +44,26 @@ uint64_t word(T v) {
 // Launched by no one: whether it has an image for the device tells whether this build fits the device.
 __global__ void probe_kernel() {}
 
-enum OpId : uint64_t { kEmbed = 1, kRmsNorm, kMatvec, kRope, kKvAppend, kAttention, kGlu, kAdd, kArgmax, kRopeKvAppend };
+enum OpId : uint64_t {
+    kEmbed = 1,
+    kRmsNorm,
+    kMatvec,
+    kRope,
+    kKvAppend,
+    kAttention,
+    kGlu,
+    kAdd,
+    kArgmax,
+    kRopeKvAppend,
+    kMatvecAdd,
+    kMatvecGlu,
+    kMatvecBatch,
+};
+
+bool env_is_zero(const char* name) {
+    const char* env = std::getenv(name);
+    return env != nullptr && std::strcmp(env, "0") == 0;
+}
 
 class CudaBackend final : public Backend {
 public:
@@ -68,8 +87,9 @@ public:
                                    std::to_string(info_.sm_major) + std::to_string(info_.sm_minor));
         }
         SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-        const char* env = std::getenv("SPOOL_CUDA_GRAPHS");
-        const bool graphs = options.use_graphs && !(env != nullptr && std::strcmp(env, "0") == 0);
+        const bool graphs = options.use_graphs && !env_is_zero("SPOOL_CUDA_GRAPHS");
+        // $SPOOL_CUDA_FUSED_MATVEC=0 runs the fused decode ops as their compositions (before/after measurements).
+        fused_matvec_ = !env_is_zero("SPOOL_CUDA_FUSED_MATVEC");
         step_ = std::make_unique<StepGraph>(stream_, kStagingBytes, graphs);
         gemm_ = std::make_unique<PrefillGemm>(stream_);
     }
@@ -217,7 +237,51 @@ public:
             gemm_->run(w, x, n_tokens, nullptr, residual, true);  // beta = 1: the residual add is free
             return;
         }
-        Backend::matmul_add(w, x, n_tokens, scratch, residual);
+        if (!fused_matvec_ || !matvec_fusable(w, x)) {
+            Backend::matmul_add(w, x, n_tokens, scratch, residual);
+            return;
+        }
+        issue({kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
+               word(n_tokens), word(residual)},
+              [=](cudaStream_t s) { launch_matvec_add(w, x, n_tokens, residual, s); });
+    }
+
+    void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
+                             int64_t n_tokens, float* const* ys) override {
+        bool fusable = fused_matvec_ && count >= 2 && count <= 3 && n_tokens <= kMatvecMaxTokens &&
+                       matvec_fusable(ws[0], x);
+        for (int i = 1; fusable && i < count; ++i) {
+            fusable = ws[i].type == ws[0].type && ws[i].n_cols == ws[0].n_cols && ws[i].row_bytes == ws[0].row_bytes;
+        }
+        if (!fusable) {
+            Backend::matmul_shared_input(count, ws, biases, x, n_tokens, ys);
+            return;
+        }
+        MatvecBatch batch;
+        batch.count = count;
+        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].type), word(ws[0].n_cols),
+                                           word(ws[0].row_bytes), word(x), word(n_tokens)};
+        for (int i = 0; i < count; ++i) {
+            batch.w[i] = ws[i];
+            batch.bias[i] = biases != nullptr ? biases[i] : nullptr;
+            batch.y[i] = ys[i];
+            signature.insert(signature.end(), {word(ws[i].data), word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
+        }
+        issue(signature, [=](cudaStream_t s) { launch_matvec_batch(batch, x, n_tokens, s); });
+    }
+
+    void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
+                    float* scratch, float* out) override {
+        const bool fusable = fused_matvec_ && n_tokens <= kMatvecMaxTokens && matvec_fusable(gate, x) &&
+                             up.type == gate.type && up.n_cols == gate.n_cols && up.row_bytes == gate.row_bytes &&
+                             up.n_rows == gate.n_rows;
+        if (!fusable) {
+            Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
+            return;
+        }
+        issue({kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols), word(gate.n_rows),
+               word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out)},
+              [=](cudaStream_t s) { launch_matvec_glu(gate, up, x, n_tokens, act, out, s); });
     }
 
     void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
@@ -255,8 +319,16 @@ private:
     // Runs a launch now, or records it while a decode step is open.
     template <class F>
     void issue(std::initializer_list<uint64_t> signature, F&& launch) {
+        issue(signature.begin(), signature.size(), std::forward<F>(launch));
+    }
+    template <class F>
+    void issue(const std::vector<uint64_t>& signature, F&& launch) {
+        issue(signature.data(), signature.size(), std::forward<F>(launch));
+    }
+    template <class F>
+    void issue(const uint64_t* signature, size_t n_words, F&& launch) {
         if (step_->active()) {
-            step_->add(signature, std::forward<F>(launch));
+            step_->add(signature, n_words, std::forward<F>(launch));
         } else {
             launch(stream_);
         }
@@ -277,6 +349,7 @@ private:
     std::unique_ptr<PrefillGemm> gemm_;
     Buffer attention_workspace_;
     std::vector<Buffer> retired_;
+    bool fused_matvec_ = true;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -30,6 +31,8 @@ public:
     explicit DeviceVector(const std::vector<T>& host) : DeviceVector(std::span<const T>(host)) {}
     DeviceVector(const DeviceVector&) = delete;
     DeviceVector& operator=(const DeviceVector&) = delete;
+    DeviceVector(DeviceVector&& other) noexcept : data_(std::exchange(other.data_, nullptr)), n_(other.n_) {}
+    DeviceVector& operator=(DeviceVector&&) = delete;
     ~DeviceVector() { cudaFree(data_); }
 
     T* data() const noexcept { return data_; }

@@ -38,9 +38,9 @@ void StepGraph::begin() {
     staging_used_ = 0;
 }
 
-void StepGraph::add(std::initializer_list<uint64_t> signature, Launch launch) {
-    signature_.push_back(signature.size());
-    signature_.insert(signature_.end(), signature.begin(), signature.end());
+void StepGraph::add(const uint64_t* signature, size_t n_words, Launch launch) {
+    signature_.push_back(n_words);
+    signature_.insert(signature_.end(), signature, signature + n_words);
     launches_.push_back(std::move(launch));
 }
 

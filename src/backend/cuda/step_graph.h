@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 namespace spool::cuda {
@@ -27,7 +28,10 @@ public:
     bool active() const noexcept { return active_; }
     void begin();
     // While active: a launch and the words that identify it (an op id, its pointers and sizes).
-    void add(std::initializer_list<uint64_t> signature, Launch launch);
+    void add(const uint64_t* signature, size_t n_words, Launch launch);
+    void add(std::initializer_list<uint64_t> signature, Launch launch) {
+        add(signature.begin(), signature.size(), std::move(launch));
+    }
     // While active: copies host bytes into pinned staging now; the device copy is one of the step's launches.
     void upload(void* dst, const void* host_src, size_t bytes);
     // Issues the step on the stream (asynchronously): the stored graph when it matches, else a fresh capture.

@@ -209,6 +209,7 @@ __global__ void __launch_bounds__(kCombineThreads)
     __shared__ float weight_s[kCombineThreads];
     __shared__ float sum_s[kCombineThreads];
     __shared__ float reduce_s[2][kCombineThreads / 32];
+    ops::allow_dependents();  // the output projection follows: its weight loads overlap this kernel
     ops::wait_for_producers();  // the split kernel's partials are complete and visible after this
     const Shape& s = args.shape;
     const int h = blockIdx.x, t = blockIdx.y;

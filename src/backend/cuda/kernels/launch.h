@@ -34,6 +34,10 @@ void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
 
 // ---- Fused decode matvecs (same preconditions as launch_matvec; one launch each, weights read once).
 
+// Whether the fused forms below take w and x: rows of whole 8-element groups (every quantized type; float types with
+// n_cols % 8 == 0) and x 16-byte aligned. Otherwise run launch_matvec and the separate op.
+bool matvec_fusable(const WeightView& w, const float* x);
+
 // y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down).
 void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
                        float* y,  // [n_tokens, w.n_rows]; must not alias x

@@ -1,22 +1,71 @@
-// launch_matvec and weight_type_supported (launch.h): checks the call and hands it to the kernel of the weight's
-// family (matvec_float.cu, matvec_legacy.cu, matvec_kquants.cu).
+// launch_matvec, its fused forms and weight_type_supported (launch.h): checks the call and hands it to the kernel of
+// the weight's family (matvec_float.cu, matvec_legacy.cu, matvec_kquants.cu).
 #include <string>
 
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/matvec_kernel.cuh"
 
 namespace spool::cuda {
+namespace {
+
+void check_tokens(int64_t n_tokens, const char* op) {
+    if (n_tokens < 1 || n_tokens > kMatvecMaxTokens) {
+        throw UsageError(std::string(op) + ": n_tokens must be in 1.." + std::to_string(kMatvecMaxTokens) +
+                         "; got " + std::to_string(n_tokens) + " (larger batches go through dequantize + cuBLAS)");
+    }
+}
+
+wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias, float* y) {
+    wq::MatvecArgs a;
+    a.w = static_cast<const uint8_t*>(w.data);
+    a.row_bytes = static_cast<int64_t>(w.row_bytes);
+    a.n_rows = w.n_rows;
+    a.n_cols = w.n_cols;
+    a.x = x;
+    a.bias = bias;
+    a.y = y;
+    return a;
+}
+
+// Runs the shared kernel template (whole 8-element groups, x 16-byte aligned).
+void launch_groups(wq::MatvecArgs& a, GgmlType type, int64_t n_tokens, cudaStream_t stream) {
+    wq::finish_matvec_args(a);
+    if (a.n_blocks < 1) return;
+    if (!wq::launch_matvec_float(type, a, n_tokens, stream) && !wq::launch_matvec_legacy(type, a, n_tokens, stream)) {
+        wq::launch_matvec_kquants(type, a, n_tokens, stream);
+    }
+    SPOOL_CUDA_CHECK(cudaGetLastError());
+}
+
+void require_fusable(const WeightView& w, const float* x, const char* op) {
+    if (!matvec_fusable(w, x)) {
+        throw UsageError(std::string(op) + ": needs rows of whole 8-element groups and a 16-byte aligned x (" +
+                         wq::weight_type_name(w.type) + ", n_cols " + std::to_string(w.n_cols) +
+                         "); use launch_matvec and a separate op");
+    }
+}
+
+void require_same_form(const WeightView& a, const WeightView& b, const char* op) {
+    if (a.type != b.type || a.n_cols != b.n_cols || a.row_bytes != b.row_bytes) {
+        throw UsageError(std::string(op) + ": the matrices must share type, n_cols and row_bytes (" +
+                         wq::weight_type_name(a.type) + " x " + std::to_string(a.n_cols) + " vs " +
+                         wq::weight_type_name(b.type) + " x " + std::to_string(b.n_cols) + ")");
+    }
+}
+
+}  // namespace
 
 bool weight_type_supported(GgmlType type) noexcept {
     return wq::with_decoder(type, [](auto) {});
 }
 
+bool matvec_fusable(const WeightView& w, const float* x) {
+    return wq::weight_row_path(w, "matvec") == wq::RowPath::groups && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+}
+
 void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
                    cudaStream_t stream) {
-    if (n_tokens < 1 || n_tokens > kMatvecMaxTokens) {
-        throw UsageError("launch_matvec: n_tokens must be in 1.." + std::to_string(kMatvecMaxTokens) + "; got " +
-                         std::to_string(n_tokens) + " (larger batches go through dequantize + cuBLAS)");
-    }
+    check_tokens(n_tokens, "launch_matvec");
     wq::RowPath path = wq::weight_row_path(w, "launch_matvec");
     if (w.n_rows < 1) return;
     const bool x_aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
@@ -27,21 +76,57 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
         }
         path = wq::RowPath::elements;
     }
-    wq::MatvecArgs a;
-    a.w = static_cast<const uint8_t*>(w.data);
-    a.row_bytes = static_cast<int64_t>(w.row_bytes);
-    a.n_rows = w.n_rows;
-    a.n_cols = w.n_cols;
-    a.x = x;
-    a.bias = bias;
-    a.y = y;
+    wq::MatvecArgs a = plain_args(w, x, bias, y);
     if (path == wq::RowPath::elements) {
         wq::launch_matvec_float_unaligned(w.type, a, n_tokens, stream);
-    } else if (!wq::launch_matvec_float(w.type, a, n_tokens, stream) &&
-               !wq::launch_matvec_legacy(w.type, a, n_tokens, stream)) {
-        wq::launch_matvec_kquants(w.type, a, n_tokens, stream);
+        SPOOL_CUDA_CHECK(cudaGetLastError());
+        return;
     }
-    SPOOL_CUDA_CHECK(cudaGetLastError());
+    launch_groups(a, w.type, n_tokens, stream);
+}
+
+void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, float* y, cudaStream_t stream) {
+    check_tokens(n_tokens, "launch_matvec_add");
+    require_fusable(w, x, "launch_matvec_add");
+    wq::MatvecArgs a = plain_args(w, x, nullptr, y);
+    a.epilogue = wq::Epilogue::add;
+    launch_groups(a, w.type, n_tokens, stream);
+}
+
+void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
+                       Activation act, float* out, cudaStream_t stream) {
+    check_tokens(n_tokens, "launch_matvec_glu");
+    require_fusable(gate, x, "launch_matvec_glu");
+    require_same_form(gate, up, "launch_matvec_glu");
+    if (gate.n_rows != up.n_rows) {
+        throw UsageError("launch_matvec_glu: gate has " + std::to_string(gate.n_rows) + " rows but up has " +
+                         std::to_string(up.n_rows));
+    }
+    wq::MatvecArgs a = plain_args(gate, x, nullptr, out);
+    a.epilogue = act == Activation::silu ? wq::Epilogue::glu_silu : wq::Epilogue::glu_gelu;
+    // As integers: the two matrices are separate allocations of one flat device address space.
+    a.up_delta = static_cast<int64_t>(reinterpret_cast<uintptr_t>(up.data) - reinterpret_cast<uintptr_t>(gate.data));
+    launch_groups(a, gate.type, n_tokens, stream);
+}
+
+void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream) {
+    check_tokens(n_tokens, "launch_matvec_batch");
+    if (batch.count < 1 || batch.count > 1 + wq::kMaxMoreSegments) {
+        throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
+                         "; got " + std::to_string(batch.count));
+    }
+    require_fusable(batch.w[0], x, "launch_matvec_batch");
+    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0]);
+    for (int i = 1; i < batch.count; ++i) {
+        require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
+        wq::MatvecSegment& seg = a.more[i - 1];
+        seg.w = static_cast<const uint8_t*>(batch.w[i].data);
+        seg.n_rows = batch.w[i].n_rows;
+        seg.bias = batch.bias[i];
+        seg.y = batch.y[i];
+    }
+    a.n_more = batch.count - 1;
+    launch_groups(a, batch.w[0].type, n_tokens, stream);
 }
 
 }  // namespace spool::cuda

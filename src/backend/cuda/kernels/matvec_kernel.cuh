@@ -7,6 +7,8 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/activation.cuh"
+#include "backend/cuda/kernels/ops_common.cuh"
 #include "backend/cuda/kernels/quant_blocks.cuh"
 
 namespace spool::cuda::wq {
@@ -28,6 +30,26 @@ inline constexpr int kMaxWarps = 8;
 // in turn (34% of DRAM bandwidth, 26% occupancy); splitting rows over more warps keeps more loads in flight.
 inline constexpr int64_t kTargetWarps = 8192;
 
+// What the block writes once its rows are summed.
+enum class Epilogue : int {
+    store,     // y = W x (+ bias)
+    add,       // y += W x: the residual add of attn_output / ffn_down
+    glu_silu,  // y = silu(W x) * (W_up x): a block sums kRows / 2 rows of W and the same rows of W_up
+    glu_gelu,  // y = gelu(W x) * (W_up x)
+};
+
+// A further matrix of a batched launch (same type and n_cols as the first): the grid's blocks from block_begin on
+// work on it.
+struct MatvecSegment {
+    const uint8_t* w = nullptr;
+    int64_t n_rows = 0;
+    const float* bias = nullptr;
+    float* y = nullptr;
+    int64_t block_begin = 0;
+};
+
+inline constexpr int kMaxMoreSegments = 2;
+
 struct MatvecArgs {
     const uint8_t* w;    // [n_rows][row_bytes]
     int64_t row_bytes;
@@ -36,7 +58,28 @@ struct MatvecArgs {
     const float* x;      // [n_tokens, n_cols], 16-byte aligned
     const float* bias;   // [n_rows] or null
     float* y;            // [n_tokens, n_rows]
+    // Fused forms (matvec_kernel only; the unaligned float kernel takes the plain form).
+    Epilogue epilogue = Epilogue::store;
+    int64_t up_delta = 0;           // glu: bytes from w to W_up ([n_rows][row_bytes], multiplied with the activation)
+    int n_more = 0;                 // batch: matrices after the first
+    MatvecSegment more[kMaxMoreSegments];
+    int64_t n_blocks = 0;           // the grid: set by finish_matvec_args
 };
+
+__host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
+// Output rows per block: glu blocks hold the same rows of two matrices.
+__host__ __device__ inline int64_t rows_per_block(Epilogue e) { return is_glu(e) ? kRows / 2 : kRows; }
+
+// Sets the segments' first blocks and the grid size.
+inline void finish_matvec_args(MatvecArgs& a) {
+    const int64_t per = rows_per_block(a.epilogue);
+    int64_t blocks = (a.n_rows + per - 1) / per;
+    for (int i = 0; i < a.n_more; ++i) {
+        a.more[i].block_begin = blocks;
+        blocks += (a.more[i].n_rows + per - 1) / per;
+    }
+    a.n_blocks = blocks;
+}
 
 // Sums v[0..V) over the 32 lanes of a warp with V - 1 + (5 - log2 V) shuffles (not 5 V): each step halves the
 // values a lane keeps, trading the other half with its partner. Afterwards lane L holds the total of value
@@ -265,11 +308,31 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     __shared__ float4 scale_table[kTableWarps][kTableSize];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
-    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRows;
-    const int64_t last = a.n_rows - 1;
-    auto row_offset = [&](int64_t r) { return ((row0 + r < last ? row0 + r : last) - row0) * a.row_bytes; };
+    // This block's matrix (a batch's segments are uniform per block, so no divergence).
+    const uint8_t* w = a.w;
+    int64_t n_rows = a.n_rows, block = blockIdx.x;
+    const float* bias = a.bias;
+    float* y = a.y;
+#pragma unroll
+    for (int i = 0; i < kMaxMoreSegments; ++i) {
+        if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
+            w = a.more[i].w, n_rows = a.more[i].n_rows, bias = a.more[i].bias, y = a.more[i].y;
+            block = static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin;
+        }
+    }
+    const bool glu = is_glu(a.epilogue);
+    const int64_t per_block = glu ? kRows / 2 : kRows;
+    const int64_t row0 = block * per_block;
+    const int64_t last = n_rows - 1;
+    // Byte offset of the block's row r from its first row: rows past the end re-read the last row (in bounds, never
+    // written); a glu block's rows kRows / 2.. are those of W_up.
+    const int64_t up_delta = glu ? a.up_delta : 0;
+    auto row_offset = [&](int64_t r) {
+        const int64_t own = glu && r >= kRows / 2 ? r - kRows / 2 : r;
+        return ((row0 + own < last ? row0 + own : last) - row0) * a.row_bytes + (glu && r >= kRows / 2 ? up_delta : 0);
+    };
     RowSet rows;
-    rows.base = a.w + row0 * a.row_bytes;
+    rows.base = w + row0 * a.row_bytes;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) rows.off[r] = row_offset(r);
     rows.head_off[0] = row_offset(lane >> 4);
@@ -282,19 +345,27 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
 #pragma unroll
         for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
     }
-    // Whole tiles U at a time, then the rest (and a partial last tile) one at a time with per-lane checks.
+    // Whole tiles U at a time, then the rest (and a partial last tile) one at a time with per-lane checks. The
+    // weights never change, so the first step's loads are issued before waiting for the kernel that writes x: under
+    // programmatic dependent launch they overlap that kernel's tail.
     const int64_t n_whole = a.n_cols / tile_elems<Dec>();
     const int64_t n_tiles = (a.n_cols + tile_elems<Dec>() - 1) / tile_elems<Dec>();
     int64_t t = warp;
-    for (; t + (U - 1) * n_warps < n_whole; t += U * n_warps) {
-        Step<Dec, U> step;
-        load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
+    bool whole = t + (U - 1) * n_warps < n_whole;
+    Step<Dec, U> step;
+    if (whole) load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
+    ops::wait_for_producers();
+    ops::allow_dependents();  // the next matvec fetches its weights while this one computes
+    while (whole) {
         compute_step<Dec, NT, U, false>(a, step, t, n_warps, lane, table, acc);
+        t += U * n_warps;
+        whole = t + (U - 1) * n_warps < n_whole;
+        if (whole) load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
     }
     for (; t < n_tiles; t += n_warps) {
-        Step<Dec, 1> step;
-        load_step<Dec, 1, true>(a, rows, t, n_warps, lane, step);
-        compute_step<Dec, NT, 1, true>(a, step, t, n_warps, lane, table, acc);
+        Step<Dec, 1> tail;
+        load_step<Dec, 1, true>(a, rows, t, n_warps, lane, tail);
+        compute_step<Dec, NT, 1, true>(a, tail, t, n_warps, lane, table, acc);
     }
 
     float v[V];
@@ -304,21 +375,31 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     if ((lane & (32 / V - 1)) == 0) partial[warp][transpose_sum_index<V>(lane)] = total;
     __syncthreads();
     if (threadIdx.x < kRows * NT) {
-        const int r = threadIdx.x / NT, t = threadIdx.x % NT;
-        const int64_t row = row0 + r;
-        if (row < a.n_rows) {
+        const int r = threadIdx.x / NT, tk = threadIdx.x % NT;
+        auto row_total = [&](int rr) {
             float sum = 0.0f;
-            for (int i = 0; i < n_warps; ++i) sum += partial[i][threadIdx.x];
-            if (a.bias != nullptr) sum += a.bias[row];
-            a.y[t * a.n_rows + row] = sum;
+            for (int i = 0; i < n_warps; ++i) sum += partial[i][rr * NT + tk];
+            return sum;
+        };
+        const int64_t row = row0 + r;
+        if (glu) {
+            if (r < kRows / 2 && row < n_rows) {
+                const float g = row_total(r), u = row_total(r + kRows / 2);
+                y[tk * n_rows + row] =
+                    (a.epilogue == Epilogue::glu_silu ? activate<Activation::silu>(g) : activate<Activation::gelu>(g)) * u;
+            }
+        } else if (row < n_rows) {
+            float sum = row_total(r);
+            if (bias != nullptr) sum += bias[row];
+            float* out = y + tk * n_rows + row;
+            *out = a.epilogue == Epilogue::add ? *out + sum : sum;
         }
     }
 }
 
 // Warps per block: enough blocks x warps to fill the device, never more warps than tiles, and once the grid has a
 // wave of warps (132 SMs x 8), never so many that a warp gets less than one full step of tiles_per_step tiles.
-inline int matvec_warps(int64_t n_rows, int64_t n_tiles, int tiles_per_step) {
-    const int64_t blocks = (n_rows + kRows - 1) / kRows;
+inline int matvec_warps(int64_t blocks, int64_t n_tiles, int tiles_per_step) {
     int64_t warps = 1;
     while (warps < kMaxWarps && blocks * warps < kTargetWarps && warps * 2 <= n_tiles &&
            (blocks * warps < 1024 || warps * 2 * tiles_per_step <= n_tiles)) {
@@ -330,9 +411,8 @@ inline int matvec_warps(int64_t n_rows, int64_t n_tiles, int tiles_per_step) {
 template <class Dec, int NT>
 void launch_matvec_kernel(const MatvecArgs& a, cudaStream_t stream) {
     const int64_t n_tiles = (a.n_cols + tile_elems<Dec>() - 1) / tile_elems<Dec>();
-    const int warps = matvec_warps(a.n_rows, n_tiles, tiles_per_step<Dec, NT>());
-    const int64_t blocks = (a.n_rows + kRows - 1) / kRows;
-    matvec_kernel<Dec, NT><<<static_cast<unsigned>(blocks), 32 * warps, 0, stream>>>(a);
+    const int warps = matvec_warps(a.n_blocks, n_tiles, tiles_per_step<Dec, NT>());
+    ops::launch_pdl(matvec_kernel<Dec, NT>, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), 0, stream, a);
 }
 
 // Runs the kernel of decoder Dec for n_tokens (1..8).

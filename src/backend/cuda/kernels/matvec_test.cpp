@@ -141,6 +141,185 @@ TEST(CudaMatvec, FloatWeightsTakeUnalignedActivations) {
     }
 }
 
+// ---- Fused forms: each against the float64 reference (residual add: bit-equal to the plain kernel plus the add).
+
+double silu64(double g) { return g / (1.0 + std::exp(-g)); }
+double gelu64(double g) { return 0.5 * g * (1.0 + std::tanh(0.79788456080286535588 * g * (1.0 + 0.044715 * g * g))); }
+
+// Shapes the fused forms take: rows of whole 8-element groups.
+std::vector<gpu_test::Shape> fusable_shapes(GgmlType type) {
+    std::vector<gpu_test::Shape> shapes;
+    for (const gpu_test::Shape& s : gpu_test::test_shapes(type)) {
+        if (s.n_cols % 8 == 0) shapes.push_back(s);
+    }
+    return shapes;
+}
+
+TEST(CudaMatvecFused, ResidualAddEqualsPlainMatvecPlusAdd) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 900;
+    for (GgmlType type : gpu_test::weight_types()) {
+        for (const gpu_test::Shape& shape : fusable_shapes(type)) {
+            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+            const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * m.n_cols), ++seed);
+            const std::vector<float> residual =
+                testing::random_floats(static_cast<size_t>(kTokens * m.n_rows), ++seed);
+            const DeviceVector<uint8_t> w_dev(m.bytes);
+            const DeviceVector<float> x_dev(x);
+            for (int64_t n_tokens : {1, 2, 3, 8}) {
+                DeviceVector<float> plain(static_cast<size_t>(n_tokens * m.n_rows));
+                launch_matvec(m.view(w_dev.data()), x_dev.data(), n_tokens, nullptr, plain.data(), nullptr);
+                DeviceVector<float> y(std::vector<float>(residual.begin(), residual.begin() + n_tokens * m.n_rows));
+                launch_matvec_add(m.view(w_dev.data()), x_dev.data(), n_tokens, y.data(), nullptr);
+                const std::vector<float> got = y.download(), wx = plain.download();
+                size_t mismatches = 0, first = 0;
+                for (size_t i = 0; i < got.size(); ++i) {
+                    const float expected = residual[i] + wx[i];
+                    if (!(got[i] == expected) && mismatches++ == 0) first = i;
+                }
+                EXPECT_EQ(mismatches, 0u) << gpu_test::shape_name(type, m.n_rows, m.n_cols) << " n_tokens "
+                                          << n_tokens << ": first at " << first << " got " << got[first]
+                                          << " expected " << residual[first] + wx[first];
+            }
+        }
+    }
+}
+
+TEST(CudaMatvecFused, GatedUnitMatchesFloat64Reference) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 1000;
+    for (GgmlType type : gpu_test::weight_types()) {
+        for (const gpu_test::Shape& shape : fusable_shapes(type)) {
+            const QuantMatrix gate = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+            const QuantMatrix up = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+            const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * gate.n_cols), ++seed);
+            const std::vector<float> zero_bias(static_cast<size_t>(gate.n_rows), 0.0f);
+            const Reference g = reference_matvec(gate, x, zero_bias), u = reference_matvec(up, x, zero_bias);
+            const DeviceVector<uint8_t> gate_dev(gate.bytes), up_dev(up.bytes);
+            const DeviceVector<float> x_dev(x);
+            for (Activation act : {Activation::silu, Activation::gelu}) {
+                for (int64_t n_tokens : {1, 2, 3, 8}) {
+                    DeviceVector<float> out(static_cast<size_t>(n_tokens * gate.n_rows));
+                    gpu_test::poison(out);
+                    launch_matvec_glu(gate.view(gate_dev.data()), up.view(up_dev.data()), x_dev.data(), n_tokens, act,
+                                      out.data(), nullptr);
+                    const std::vector<float> got = out.download();
+                    double worst = 0;
+                    size_t worst_i = 0;
+                    for (size_t i = 0; i < got.size(); ++i) {
+                        const double gv = g.y[i], uv = u.y[i];
+                        const double a = act == Activation::silu ? silu64(gv) : gelu64(gv);
+                        const double expected = a * uv;
+                        // Error of each dot within its rounding budget, carried through act(g) * u (|act'| <= 1.13).
+                        const double bound = tolerance::kKQuantDotVsDequantized *
+                                                 (1.13 * std::fabs(uv) * g.budget[i] + std::fabs(a) * u.budget[i]) +
+                                             1e-6 * std::fabs(expected) + 1e-30;
+                        const double ratio = std::isnan(got[i]) ? INFINITY : std::fabs(got[i] - expected) / bound;
+                        if (ratio > worst || std::isnan(ratio)) worst = ratio, worst_i = i;
+                    }
+                    EXPECT_LE(worst, 1.0) << gpu_test::shape_name(type, gate.n_rows, gate.n_cols) << " n_tokens "
+                                          << n_tokens << (act == Activation::silu ? " silu" : " gelu") << ": output "
+                                          << worst_i << " got " << got[worst_i];
+                }
+            }
+        }
+    }
+}
+
+TEST(CudaMatvecFused, BatchOfThreeMatchesFloat64Reference) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 1100;
+    for (GgmlType type : gpu_test::weight_types()) {
+        const std::vector<gpu_test::Shape> shapes = fusable_shapes(type);
+        const int64_t n_cols = shapes[1].n_cols;
+        // q, k, v-like row counts: the first not a multiple of the block's rows, the others smaller.
+        const int64_t rows[3] = {1031, 37, 131};
+        std::vector<QuantMatrix> ms;
+        std::vector<Reference> refs;
+        std::vector<std::vector<float>> biases;
+        const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * n_cols), ++seed);
+        for (int i = 0; i < 3; ++i) {
+            ms.push_back(gpu_test::make_quant_matrix(type, rows[i], n_cols, ++seed));
+            biases.push_back(testing::random_floats(static_cast<size_t>(rows[i]), ++seed));
+            refs.push_back(reference_matvec(ms.back(), x, biases.back()));
+        }
+        std::vector<DeviceVector<uint8_t>> w_dev;
+        std::vector<DeviceVector<float>> b_dev;
+        for (int i = 0; i < 3; ++i) w_dev.emplace_back(ms[i].bytes), b_dev.emplace_back(biases[i]);
+        const DeviceVector<float> x_dev(x);
+        for (int count : {2, 3}) {
+            for (int64_t n_tokens : {1, 3, 8}) {
+                std::vector<DeviceVector<float>> ys;
+                MatvecBatch batch;
+                batch.count = count;
+                for (int i = 0; i < count; ++i) {
+                    ys.emplace_back(static_cast<size_t>(n_tokens * rows[i]));
+                    gpu_test::poison(ys.back());
+                }
+                for (int i = 0; i < count; ++i) {
+                    batch.w[i] = ms[i].view(w_dev[i].data());
+                    batch.bias[i] = i == 1 ? nullptr : b_dev[i].data();  // biases optional per matrix
+                    batch.y[i] = ys[i].data();
+                }
+                launch_matvec_batch(batch, x_dev.data(), n_tokens, nullptr);
+                for (int i = 0; i < count; ++i) {
+                    const std::vector<float> got = ys[i].download();
+                    double worst = 0;
+                    size_t worst_i = 0;
+                    for (size_t j = 0; j < got.size(); ++j) {
+                        const size_t r = j % static_cast<size_t>(rows[i]);
+                        const double expected = refs[i].y[j] + (i == 1 ? 0.0 : static_cast<double>(biases[i][r]));
+                        const double ratio = std::isnan(got[j]) ? INFINITY
+                                                                : std::fabs(got[j] - expected) / refs[i].budget[j];
+                        if (ratio > worst || std::isnan(ratio)) worst = ratio, worst_i = j;
+                    }
+                    EXPECT_LE(worst, tolerance::kKQuantDotVsDequantized)
+                        << type_name(type) << " count " << count << " matrix " << i << " n_tokens " << n_tokens
+                        << ": output " << worst_i << " got " << got[worst_i];
+                }
+            }
+        }
+    }
+}
+
+TEST(CudaMatvecFused, RejectsBadCallsBeforeTouchingTheDevice) {
+    WeightView w;
+    w.data = reinterpret_cast<const void*>(uintptr_t{256});
+    w.type = GgmlType::Q4_K;
+    w.n_cols = 256;
+    w.n_rows = 4;
+    w.row_bytes = 144;
+    const float* x = reinterpret_cast<const float*>(uintptr_t{512});
+    float* y = reinterpret_cast<float*>(uintptr_t{1024});
+    EXPECT_TRUE(matvec_fusable(w, x));
+    EXPECT_FALSE(matvec_fusable(w, x + 1));
+    EXPECT_THROW(launch_matvec_add(w, x + 1, 1, y, nullptr), UsageError);
+    EXPECT_THROW(launch_matvec_add(w, x, 9, y, nullptr), UsageError);
+    WeightView other = w;
+    other.type = GgmlType::Q6_K;
+    other.row_bytes = 210;
+    EXPECT_THROW(launch_matvec_glu(w, other, x, 1, Activation::silu, y, nullptr), UsageError);  // types differ
+    other = w;
+    other.n_rows = 5;
+    EXPECT_THROW(launch_matvec_glu(w, other, x, 1, Activation::silu, y, nullptr), UsageError);  // rows differ
+    MatvecBatch batch;
+    batch.count = 0;
+    EXPECT_THROW(launch_matvec_batch(batch, x, 1, nullptr), UsageError);
+    batch.count = 4;
+    EXPECT_THROW(launch_matvec_batch(batch, x, 1, nullptr), UsageError);
+    batch.count = 2;
+    batch.w[0] = w;
+    batch.w[1] = w;
+    batch.w[1].n_cols = 512;
+    batch.w[1].row_bytes = 288;
+    EXPECT_THROW(launch_matvec_batch(batch, x, 1, nullptr), UsageError);  // n_cols differ
+    WeightView f16 = w;
+    f16.type = GgmlType::F16;
+    f16.n_cols = 36;
+    f16.row_bytes = 72;
+    EXPECT_FALSE(matvec_fusable(f16, x));  // not whole 8-element groups
+}
+
 // Argument checks run on the host before any device work, so they need no GPU.
 TEST(CudaMatvec, RejectsBadCallsBeforeTouchingTheDevice) {
     WeightView w;

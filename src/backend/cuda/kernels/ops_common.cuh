@@ -58,14 +58,25 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 //     its writes are visible, whether or not that grid used PDL (a cuBLAS GEMM, a plain <<<>>> launch, a copy);
 //  2. it is called unconditionally, before any early return: the next kernel waits only for this grid, so this
 //     grid must not finish before the grids it depends on (that keeps the chain transitive).
-// No kernel here triggers its dependents early (cudaTriggerProgrammaticLaunchCompletion at its start): the next
-// kernel is then scheduled as this grid's blocks exit. The early trigger was slower for these short kernels, on an
-// H100 in a CUDA graph, per kernel of a chain of 100 (ops_pdl_test.cpp): rms_norm 1.36 us with it, 1.30 without,
-// 1.59 with no PDL at all; add 1.21, 0.87 and 1.15. wait_for_producers() is a no-op below sm_90 and when the
-// kernel was launched without the attribute.
+// A kernel that triggers its dependents early (allow_dependents() below) lets the next kernel's blocks be scheduled
+// while it runs. That pays only where the next kernel has work needing nothing of this one, as the matvecs do (they
+// load their weights before waiting): in a chain of 100 element-wise kernels the early trigger was slower, per
+// kernel on an H100 in a CUDA graph (ops_pdl_test.cpp): rms_norm 1.36 us with it, 1.30 without, 1.59 with no PDL
+// at all; add 1.21, 0.87 and 1.15. So only the kernels that precede matvecs trigger early: the matvecs themselves,
+// rms_norm and the attention combine (TinyLlama Q4_K_M decode, docs/cuda-performance.md: 944 -> 1008 tok/s).
+// wait_for_producers() is a no-op below sm_90 and when the kernel was launched without the attribute.
 __device__ __forceinline__ void wait_for_producers() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     cudaGridDependencySynchronize();
+#endif
+}
+
+// Lets the next kernel's blocks be scheduled now instead of as this grid's blocks exit (they still wait in
+// wait_for_producers() for this grid to complete). Worth it where the next kernel has work that needs nothing of
+// this one: the matvecs fetch their weights before they wait.
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cudaTriggerProgrammaticLaunchCompletion();
 #endif
 }
 

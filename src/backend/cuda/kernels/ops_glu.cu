@@ -1,21 +1,11 @@
 // Gated activations (SwiGLU / GeGLU, Shazeer 2020): out = act(gate) * up, element-wise in float32.
-// GELU is the tanh approximation, as the ref (kernels/ref/elementwise.cpp) and llama.cpp's ggml_gelu.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/activation.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/ops_common.cuh"
 
 namespace spool::cuda {
 namespace {
-
-template <Activation ACT>
-__device__ __forceinline__ float activate(float g) {
-    if constexpr (ACT == Activation::silu) {
-        return g / (1.0f + expf(-g));
-    } else {
-        constexpr float kSqrt2OverPi = 0.79788456080286535588f;
-        return 0.5f * g * (1.0f + tanhf(kSqrt2OverPi * g * (1.0f + 0.044715f * g * g)));
-    }
-}
 
 // VEC: 4 when n % 4 == 0 and the pointers are 16-byte aligned, else 1. out may alias gate or up: each element
 // is read before it is written, by the same thread.

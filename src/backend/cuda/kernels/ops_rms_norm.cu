@@ -14,6 +14,7 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
                                 int64_t n, float eps,
                                 float* out) {         // [n_rows, n]; may alias x
     __shared__ float scratch[32];
+    ops::allow_dependents();  // a matvec follows: its weight loads overlap this kernel
     ops::wait_for_producers();
     const float* xr = x + blockIdx.x * n;
     float* yr = out + blockIdx.x * n;
