@@ -6,7 +6,7 @@
 
 namespace spool::model {
 
-std::unique_ptr<Model> load_llama(const WeightBinder& binder) {
+std::unique_ptr<Model> load_llama(const ModelBinder& binder) {
     LlamaFamilyTraits traits;
     traits.rope_mode = RopeMode::norm;
     traits.rope_freqs = true;

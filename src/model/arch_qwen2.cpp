@@ -5,7 +5,7 @@
 
 namespace spool::model {
 
-std::unique_ptr<Model> load_qwen2(const WeightBinder& binder) {
+std::unique_ptr<Model> load_qwen2(const ModelBinder& binder) {
     LlamaFamilyTraits traits;
     traits.rope_mode = RopeMode::neox;
     traits.rope_freqs = false;

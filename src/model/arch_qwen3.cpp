@@ -6,7 +6,7 @@
 
 namespace spool::model {
 
-std::unique_ptr<Model> load_qwen3(const WeightBinder& binder) {
+std::unique_ptr<Model> load_qwen3(const ModelBinder& binder) {
     LlamaFamilyTraits traits;
     traits.rope_mode = RopeMode::neox;
     traits.rope_freqs = false;

@@ -1,4 +1,5 @@
-// The llama-family model: binds the tensors the traits ask for and runs the shared blocks (model/blocks.h).
+// The llama-family model: binds the tensors the traits ask for, each on the backend of the stage that uses it,
+// and runs the shared blocks (model/blocks.h) over a stage's layer range.
 #include "model/llama_family.h"
 
 #include <cmath>
@@ -13,27 +14,33 @@ namespace {
 struct Layer {
     AttentionWeights attn;
     FeedForwardWeights ffn;
+    RopeParams rope;  // per layer: its rope factors (llama3) live on the layer's backend
 };
 
 class LlamaFamily final : public Model {
 public:
-    LlamaFamily(const WeightBinder& w, const LlamaFamilyTraits& traits)
-        : hp_(read_hparams(w.file(), traits.rope_mode)) {
-        token_embd_ = w.table("token_embd.weight", hp_.n_embd, hp_.n_vocab);
-        output_norm_ = w.vector("output_norm.weight", hp_.n_embd);
+    LlamaFamily(const ModelBinder& binder, const LlamaFamilyTraits& traits)
+        : hp_(read_hparams(binder.file(), traits.rope_mode)) {
+        binder.check_layer_count(hp_.n_layer);
+        stages_ = binder.stages(hp_.n_layer);
+        const WeightBinder& in = binder.input();
+        token_embd_ = in.table("token_embd.weight", hp_.n_embd, hp_.n_vocab);
+        const WeightBinder& out = binder.output();
+        output_norm_ = out.vector("output_norm.weight", hp_.n_embd);
         // Tied embeddings (SmolLM, small Qwen models, the tiny test model) have no output.weight.
-        output_ = w.has("output.weight") ? w.matrix("output.weight", hp_.n_embd, hp_.n_vocab)
-                                         : w.matrix("token_embd.weight", hp_.n_embd, hp_.n_vocab);
-        const float* rope_freqs = traits.rope_freqs && w.has("rope_freqs.weight")
-                                      ? w.vector("rope_freqs.weight", hp_.n_rot / 2)
-                                      : nullptr;
-        rope_ = RopeParams{traits.rope_mode, static_cast<int>(hp_.n_rot), hp_.rope_freq_base, hp_.rope_freq_scale,
-                           rope_freqs};
+        output_ = out.has("output.weight") ? out.matrix("output.weight", hp_.n_embd, hp_.n_vocab)
+                                           : out.matrix("token_embd.weight", hp_.n_embd, hp_.n_vocab);
         attn_ = AttentionParams{static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
                                 static_cast<int>(hp_.head_dim), 1.0f / std::sqrt(static_cast<float>(hp_.head_dim)), 0};
         for (int64_t l = 0; l < hp_.n_layer; ++l) {
+            const WeightBinder& w = binder.layer(l);
             const std::string p = "blk." + std::to_string(l) + ".";
             Layer layer;
+            const float* rope_freqs = traits.rope_freqs && w.has("rope_freqs.weight")
+                                          ? w.vector("rope_freqs.weight", hp_.n_rot / 2)
+                                          : nullptr;
+            layer.rope = RopeParams{traits.rope_mode, static_cast<int>(hp_.n_rot), hp_.rope_freq_base,
+                                    hp_.rope_freq_scale, rope_freqs};
             layer.attn.norm = w.vector(p + "attn_norm.weight", hp_.n_embd);
             layer.attn.wq = w.matrix(p + "attn_q.weight", hp_.n_embd, hp_.q_width());
             layer.attn.wk = w.matrix(p + "attn_k.weight", hp_.n_embd, hp_.kv_width());
@@ -57,17 +64,21 @@ public:
     }
 
     const HParams& hparams() const noexcept override { return hp_; }
+    std::span<const Stage> stages() const noexcept override { return stages_; }
 
-    void forward(Backend& be, const ForwardBatch& batch, std::span<const KvView> kv, Activations& act) const override {
-        const int64_t n = batch.n_tokens;
-        be.embed(token_embd_, batch.token_ids, n, act.residual);
-        observe(batch, -1, "embd", act.residual, hp_.n_embd);
-        for (int64_t l = 0; l < hp_.n_layer; ++l) {
+    void forward_layers(Backend& be, const ForwardBatch& batch, int64_t layer_begin, int64_t layer_end,
+                        std::span<const KvView> kv, Activations& act) const override {
+        if (layer_begin == 0) {
+            be.embed(token_embd_, batch.token_ids, batch.n_tokens, act.residual);
+            observe(batch, -1, "embd", act.residual, hp_.n_embd);
+        }
+        for (int64_t l = layer_begin; l < layer_end; ++l) {
             const Layer& layer = layers_[static_cast<size_t>(l)];
-            attention_block(be, layer.attn, hp_, rope_, attn_, batch, l, kv[static_cast<size_t>(l)], act);
+            attention_block(be, layer.attn, hp_, layer.rope, attn_, batch, l, kv[static_cast<size_t>(l - layer_begin)],
+                            act);
             feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, act);
         }
-        output_head(be, output_norm_, output_, hp_, batch, act);
+        if (layer_end == hp_.n_layer) output_head(be, output_norm_, output_, hp_, batch, act);
     }
 
 private:
@@ -75,14 +86,14 @@ private:
     WeightView token_embd_;       // [n_vocab, n_embd]
     const float* output_norm_{};  // [n_embd]
     WeightView output_;           // [n_vocab, n_embd]
-    RopeParams rope_;
     AttentionParams attn_;
-    std::vector<Layer> layers_;
+    std::vector<Layer> layers_;   // [n_layer]
+    std::vector<Stage> stages_;
 };
 
 }  // namespace
 
-std::unique_ptr<Model> load_llama_family(const WeightBinder& binder, const LlamaFamilyTraits& traits) {
+std::unique_ptr<Model> load_llama_family(const ModelBinder& binder, const LlamaFamilyTraits& traits) {
     return std::make_unique<LlamaFamily>(binder, traits);
 }
 

@@ -6,7 +6,7 @@
 
 #include "backend/backend.h"
 #include "model/model.h"
-#include "model/weights.h"
+#include "model/model_binder.h"
 
 namespace spool::model {
 
@@ -17,7 +17,8 @@ struct LlamaFamilyTraits {
     bool qk_norm = false;     // binds attn_{q,k}_norm.weight: an RMS norm over each q and k head (qwen3)
 };
 
-// Reads the hyperparameters and binds every tensor; throws what WeightBinder throws (FormatError naming the tensor).
-std::unique_ptr<Model> load_llama_family(const WeightBinder& binder, const LlamaFamilyTraits& traits);
+// Reads the hyperparameters and binds every tensor on its stage's backend; throws what WeightBinder throws
+// (FormatError naming the tensor) and UsageError when the stages do not fit the layer count.
+std::unique_ptr<Model> load_llama_family(const ModelBinder& binder, const LlamaFamilyTraits& traits);
 
 }  // namespace spool::model

@@ -27,15 +27,36 @@ struct ForwardBatch {
     const StageObserver* observer = nullptr;  // optional
 };
 
+// The layers [layer_begin, layer_end) one backend runs, with their weights in its memory. The first stage
+// (layer_begin == 0) also embeds the tokens; the last (layer_end == n_layer) also runs the output norm and head.
+// A model split between backends (-ngl) is several stages in layer order; between two of them the caller copies
+// the residual stream, the only state that crosses a layer boundary.
+struct Stage {
+    Backend* backend = nullptr;
+    int64_t layer_begin = 0;
+    int64_t layer_end = 0;
+};
+
 class Model {
 public:
     virtual ~Model() = default;
     virtual const HParams& hparams() const noexcept = 0;
-    // Runs the batch, appending its keys and values to the cache (one KvView per layer) and writing logits.
-    // Preconditions: n_tokens <= the capacity `act` was allocated for; kv.size() == n_layer; positions are
-    // those of a causal sequence whose earlier rows are already cached. Never throws.
-    virtual void forward(Backend& backend, const ForwardBatch& batch, std::span<const KvView> kv,
-                         Activations& act) const = 0;
+    // Where the weights were bound: one or more stages covering [0, n_layer) in order.
+    virtual std::span<const Stage> stages() const noexcept = 0;
+
+    // Runs layers [layer_begin, layer_end) of the batch on `backend`, which must be the backend of the stage
+    // holding those layers (weights are bound there). layer_begin == 0: embeds batch.token_ids into act.residual
+    // first; else act.residual must hold the residual stream after layer_begin - 1 (the previous stage's, copied
+    // here). layer_end == n_layer: writes batch.logits last. Keys and values go to kv[l - layer_begin].
+    // Preconditions: n_tokens <= the capacity `act` was allocated for; kv.size() == layer_end - layer_begin;
+    // positions are those of a causal sequence whose earlier rows are already cached. Never throws.
+    virtual void forward_layers(Backend& backend, const ForwardBatch& batch, int64_t layer_begin, int64_t layer_end,
+                                std::span<const KvView> kv, Activations& act) const = 0;
+
+    // The whole batch on a model of one stage: kv.size() == n_layer. Never throws.
+    void forward(Backend& backend, const ForwardBatch& batch, std::span<const KvView> kv, Activations& act) const {
+        forward_layers(backend, batch, 0, hparams().n_layer, kv, act);
+    }
 };
 
 }  // namespace spool::model

@@ -11,7 +11,7 @@ namespace {
 
 struct Architecture {
     std::string_view name;
-    std::unique_ptr<Model> (*load)(const WeightBinder&);
+    std::unique_ptr<Model> (*load)(const ModelBinder&);
 };
 
 constexpr std::array kArchitectures = {
@@ -28,15 +28,21 @@ std::vector<std::string> supported_architectures() {
     return names;
 }
 
-std::unique_ptr<Model> load_model(const gguf::GgufFile& file, const Backend& backend, TensorPlacer placer) {
+std::unique_ptr<Model> load_model(const gguf::GgufFile& file, std::vector<StagePlacement> stages) {
     const std::string arch = file.architecture();
     for (const Architecture& a : kArchitectures) {
-        if (a.name == arch) return a.load(WeightBinder(file, backend, std::move(placer)));
+        if (a.name == arch) return a.load(ModelBinder(file, std::move(stages)));
     }
     std::string supported;
     for (const Architecture& a : kArchitectures) supported += (supported.empty() ? "" : ", ") + std::string(a.name);
     throw UnsupportedError(file.path() + ": architecture '" + (arch.empty() ? "(general.architecture missing)" : arch) +
                            "' is not supported; supported architectures: " + supported);
+}
+
+std::unique_ptr<Model> load_model(const gguf::GgufFile& file, Backend& backend, TensorPlacer placer) {
+    std::vector<StagePlacement> stages;
+    stages.push_back(StagePlacement{&backend, std::move(placer), 0});
+    return load_model(file, std::move(stages));
 }
 
 }  // namespace spool::model

@@ -1,15 +1,19 @@
-// Session: one sequence's KV cache, scratch and RNG; prefill in chunks, decode steps, truncate, sample.
+// Session: one sequence's KV cache, scratch and RNG (per backend stage when -ngl splits the model); prefill in
+// chunks, decode steps, truncate, sample.
 #include "spool/session.h"
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "model/activations.h"
 #include "model/model.h"
 #include "quant/types.h"
 #include "runtime/kv_cache.h"
+#include "runtime/residual_handoff.h"
 #include "sampling/chain.h"
 #include "sampling/rng.h"
 #include "spool/engine.h"
@@ -48,15 +52,32 @@ KvCacheType parse_kv_cache_type(std::string_view name) {
     throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: f32, f16, q8_0");
 }
 
+namespace {
+
+// What one stage of the model needs per session: its layers' KV cache, scratch and positions, on its backend.
+struct StageState {
+    model::Stage stage;
+    runtime::KvCache kv;
+    model::Activations act;
+    Buffer positions;  // [batch_size] int32
+
+    StageState(const model::Stage& st, const model::HParams& hp, int64_t n_ctx, int64_t batch_size, GgmlType kv_type)
+        : stage(st),
+          kv(*st.backend, st.layer_end - st.layer_begin, hp.n_head_kv, hp.head_dim, n_ctx, kv_type),
+          act(*st.backend, hp, batch_size),
+          positions(st.backend->allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))) {}
+};
+
+}  // namespace
+
 struct Session::State {
-    Backend& backend;
     const model::Model& model;
     const model::HParams& hp;
     int64_t batch_size;
-    runtime::KvCache kv;
-    model::Activations act;
-    Buffer ids;        // [batch_size] int32
-    Buffer positions;  // [batch_size] int32
+    std::vector<std::unique_ptr<StageState>> stages;  // [stage] of model.stages(): one, or two with a -ngl split
+    Backend& backend;  // the last stage's: the output head, logits and backend-side sampling
+    runtime::ResidualHandoff handoff;
+    Buffer ids;            // [batch_size] int32, on the first stage's backend
     Buffer logits_device;  // [rows, n_vocab]: 1 row, or batch_size rows once Logits::all is asked for
     int64_t logits_device_rows = 0;
     std::vector<int32_t> tokens;      // the cached sequence
@@ -68,17 +89,24 @@ struct Session::State {
     sampling::Rng rng;
 
     State(const Engine& e, const SessionOptions& options, int64_t n_ctx)
-        : backend(e.backend()),
-          model(e.model()),
+        : model(e.model()),
           hp(e.hparams()),
           batch_size(std::clamp<int64_t>(options.batch_size, 1, n_ctx)),
-          kv(backend, hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx, to_ggml(options.kv_type)),
-          act(backend, hp, batch_size),
-          ids(backend.allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
-          positions(backend.allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
+          stages(make_stages(model, n_ctx, batch_size, to_ggml(options.kv_type))),
+          backend(*stages.back()->stage.backend),
+          ids(stages.front()->stage.backend->allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
           argmax_device(backend.allocate(sizeof(int32_t))),
           rng(options.seed) {
         ensure_logit_rows(1);
+    }
+
+    static std::vector<std::unique_ptr<StageState>> make_stages(const model::Model& model, int64_t n_ctx,
+                                                                int64_t batch_size, GgmlType kv_type) {
+        std::vector<std::unique_ptr<StageState>> out;
+        for (const model::Stage& st : model.stages()) {
+            out.push_back(std::make_unique<StageState>(st, model.hparams(), n_ctx, batch_size, kv_type));
+        }
+        return out;
     }
 
     void ensure_logit_rows(int64_t rows) {
@@ -88,23 +116,35 @@ struct Session::State {
     }
 
     // Runs one chunk already validated; n_outputs rows of logits are appended to `logits` from `out_row`.
+    // Stage by stage: each after the first starts from the residual stream the previous one left, copied over
+    // BEFORE its decode-step bracket, so a step's bracket holds only its own backend's work (on cuda: one graph
+    // that reads the copy from a fixed buffer, act.residual).
     void run_chunk(std::span<const int32_t> chunk, int64_t n_outputs, int64_t out_row) {
         const int64_t n = static_cast<int64_t>(chunk.size());
         const int64_t first_pos = static_cast<int64_t>(tokens.size());
         positions_host.resize(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) positions_host[static_cast<size_t>(i)] = static_cast<int32_t>(first_pos + i);
         const bool step = n == 1;
-        if (step) backend.begin_step();
-        backend.upload(ids.data(), chunk.data(), chunk.size_bytes());
-        backend.upload(positions.data(), positions_host.data(), positions_host.size() * sizeof(int32_t));
         model::ForwardBatch batch;
         batch.n_tokens = n;
-        batch.token_ids = ids.as<const int32_t>();
-        batch.positions = positions.as<const int32_t>();
         batch.n_outputs = n_outputs;
+        batch.token_ids = ids.as<const int32_t>();
         batch.logits = logits_device.as<float>();
-        model.forward(backend, batch, kv.layers(), act);
-        if (step) backend.end_step();
+        for (size_t i = 0; i < stages.size(); ++i) {
+            StageState& st = *stages[i];
+            Backend& be = *st.stage.backend;
+            if (i > 0) {
+                const StageState& prev = *stages[i - 1];
+                handoff.copy(*prev.stage.backend, prev.act.residual, be, st.act.residual,
+                             static_cast<size_t>(n * hp.n_embd));
+            }
+            if (step) be.begin_step();
+            if (i == 0) be.upload(ids.data(), chunk.data(), chunk.size_bytes());
+            be.upload(st.positions.data(), positions_host.data(), positions_host.size() * sizeof(int32_t));
+            batch.positions = st.positions.as<const int32_t>();
+            model.forward_layers(be, batch, st.stage.layer_begin, st.stage.layer_end, st.kv.layers(), st.act);
+            if (step) be.end_step();
+        }
         tokens.insert(tokens.end(), chunk.begin(), chunk.end());
         if (n_outputs == 1 && out_row == n_logit_rows - 1) {
             last_row_on_device = true;  // copied when read: a greedy sample on the backend never needs it
@@ -120,6 +160,8 @@ struct Session::State {
                          static_cast<size_t>(hp.n_vocab) * sizeof(float));
         last_row_on_device = false;
     }
+
+    int64_t n_ctx() const noexcept { return stages.front()->kv.n_ctx(); }
 };
 
 Session::Session(const Engine& engine, const SessionOptions& options)
@@ -185,7 +227,7 @@ std::span<const float> Session::last_logits() const {
 
 int64_t Session::n_logit_rows() const noexcept { return state_->n_logit_rows; }
 int64_t Session::n_past() const noexcept { return static_cast<int64_t>(state_->tokens.size()); }
-int64_t Session::n_ctx() const noexcept { return state_->kv.n_ctx(); }
+int64_t Session::n_ctx() const noexcept { return state_->n_ctx(); }
 int64_t Session::n_vocab() const noexcept { return state_->hp.n_vocab; }
 std::span<const int32_t> Session::tokens() const noexcept { return state_->tokens; }
 

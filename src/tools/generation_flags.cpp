@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 
 #include "gguf/file.h"
+#include "model/model.h"
 #include "spool/errors.h"
 #include "tokenizer/tokenizer.h"
 
@@ -67,8 +69,13 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
            },
            "Compute backend: cpu (default), cuda (when built, with a GPU) or ref (slow float64 oracle)");
     cmd.add_option("--n-gpu-layers", f.n_gpu_layers,
-                   "-ngl N: layers on the GPU; N >= the layer count runs all of them on the cuda backend, 0 = cpu")
+                   "-ngl N: layers on the GPU (cuda backend): the last N layers and the output head; the others run "
+                   "on the CPU. N >= the layer count (or -1) runs all of them on the GPU, 0 = cpu")
         ->capture_default_str();
+    // Hidden: lets a machine without a GPU split a model between two host backends (--backend ref -ngl N).
+    cmd.add_option("--cpu-layers-backend", f.cpu_layers_backend,
+                   "Backend of the layers -ngl keeps off --backend (tests and diagnostics); default: cpu")
+        ->group("");
     cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32 or q8_0")
         ->capture_default_str();
     cmd.add_option("--cpu-isa", f.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512 (default: auto)");
@@ -85,6 +92,11 @@ void check_generation_flags(const GenerationFlags& f) {
     if (f.n_threads < 0) throw UsageError("-t/--threads = " + std::to_string(f.n_threads) + " must be >= 0");
     if (f.n_ctx < 0) throw UsageError("-c/--ctx-size = " + std::to_string(f.n_ctx) + " must be >= 0 (0 = the model's)");
     if (f.batch_size < 1) throw UsageError("-b/--batch-size = " + std::to_string(f.batch_size) + " must be >= 1");
+    if (f.n_gpu_layers < -1) {
+        throw UsageError("-ngl " + std::to_string(f.n_gpu_layers) +
+                         " is not a layer count: give the number of layers for the GPU (the last ones), or leave -ngl "
+                         "out for all of them");
+    }
     if (f.seed < -1) throw UsageError("--seed = " + std::to_string(f.seed) + " must be >= 0, or -1 for a random seed");
     for (const std::string& s : f.stop) {
         if (s.empty()) throw UsageError("--stop needs a non-empty text");
@@ -110,7 +122,9 @@ EngineOptions engine_options(const GenerationFlags& f) {
     // llama.cpp habit: -ngl N > 0 without --backend means "on the GPU"; -ngl 0 means the CPU.
     if (f.n_gpu_layers > 0 && !f.backend_given) o.backend = "cuda";
     if (f.n_gpu_layers == 0 && !f.backend_given) o.backend = "cpu";
-    if (o.backend == "cuda") o.n_gpu_layers = f.n_gpu_layers;
+    // -ngl with --backend cpu (or ref) changes nothing: there is no GPU to offload to.
+    if (o.backend == "cuda" || !f.cpu_layers_backend.empty()) o.n_gpu_layers = f.n_gpu_layers;
+    o.cpu_layers_backend = f.cpu_layers_backend;
     o.n_threads = static_cast<size_t>(f.n_threads);
     o.cpu_isa = f.cpu_isa;
     return o;
@@ -147,6 +161,18 @@ std::unique_ptr<Engine> load_engine(const GenerationFlags& f, double& load_ms) {
     const auto start = std::chrono::steady_clock::now();
     auto engine = std::make_unique<Engine>(f.model, engine_options(f));
     load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const std::span<const model::Stage> stages = engine->model().stages();
+    if (stages.size() > 1) {
+        const model::Stage& last = stages.back();
+        const int64_t n_layer = engine->hparams().n_layer;
+        std::fprintf(stderr,
+                     "spool: offloaded %lld/%lld layers to %s (layers %lld-%lld and the output head); layers 0-%lld "
+                     "run on %s\n",
+                     static_cast<long long>(n_layer - last.layer_begin), static_cast<long long>(n_layer),
+                     last.backend->name().c_str(), static_cast<long long>(last.layer_begin),
+                     static_cast<long long>(n_layer - 1), static_cast<long long>(last.layer_begin - 1),
+                     stages.front().backend->name().c_str());
+    }
     return engine;
 }
 

@@ -44,6 +44,7 @@ struct GenerationFlags {
     std::string backend = "cpu";
     bool backend_given = false;  // --backend was on the command line (else -ngl may pick cuda, as in llama.cpp)
     int n_gpu_layers = -1;       // -ngl; -1: not given
+    std::string cpu_layers_backend;  // hidden, for tests and diagnostics: EngineOptions::cpu_layers_backend
     std::string cache_type = "f16";
     std::string cpu_isa;
     std::string system;         // system message for chat prompts
@@ -61,7 +62,8 @@ EngineOptions engine_options(const GenerationFlags& flags);
 SessionOptions session_options(const GenerationFlags& flags, uint64_t seed);
 runtime::GenerationOptions generation_options(const GenerationFlags& flags);
 
-// Opens the model; `load_ms` gets the time it took.
+// Opens the model; `load_ms` gets the time it took. A -ngl split is reported on stderr (as llama.cpp's
+// "offloaded N/M layers to GPU").
 std::unique_ptr<Engine> load_engine(const GenerationFlags& flags, double& load_ms);
 
 // The chat template for `engine` (--chat-template, else the model's, else chatml with a warning on stderr).

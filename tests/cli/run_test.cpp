@@ -133,9 +133,10 @@ TEST(CliRun, BadInputIsAClearError) {
         {{"run", "-m", m, "-p", "x", "--stop", ""}, "--stop"},
         {{"run", "-m", m, "-p", kPrompt0, "-c", "16", "-n", "8"}, "positions"},
         {{"run", "-m", m, "-p", "x", "--system", "be brief"}, "--chat"},
-        // The tiny model has 4 layers: -ngl 1 would split it (not supported), on any build.
-        {{"run", "-m", m, "-p", "x", "-ngl", "1"}, "would split the model's 4 layers"},
+        {{"run", "-m", m, "-p", "x", "-ngl", "-2"}, "-ngl -2 is not a layer count"},
         {{"run", "-m", m, "-p", "x", "--backend", "cuda", "-ngl", "0"}, "--backend cpu"},
+        {{"run", "-m", m, "-p", "x", "--backend", "ref", "--cpu-layers-backend", "cpu", "-ngl", "0"},
+         "no layer on the ref backend"},
     };
     for (const Case& c : cases) {
         const CliResult r = run_spool(c.args);
@@ -145,6 +146,27 @@ TEST(CliRun, BadInputIsAClearError) {
         EXPECT_NE(r.err.find(c.message), std::string::npos) << cmd << ": no '" << c.message << "'\n" << describe(r);
         EXPECT_TRUE(r.out.empty()) << cmd << "\n" << describe(r);
     }
+}
+
+// -ngl N passes through to the engine: the last N of the tiny model's 4 layers run on the offload backend
+// (here ref, through the hidden --cpu-layers-backend, since CI has no GPU), with the reference's greedy tokens.
+TEST(CliRun, NglSplitsTheLayersBetweenTwoBackends) {
+    SPOOL_REQUIRE_SHARED("reference/tiny/tiny-F32.json");
+    const Reference ref = reference_prompt0();
+    for (const std::string n : {"1", "3"}) {
+        const CliResult r =
+            run_spool(greedy_args({"--json", "--backend", "ref", "--cpu-layers-backend", "cpu", "-ngl", n}));
+        ASSERT_EQ(r.exit_code, 0) << describe(r);
+        EXPECT_EQ(json::parse(r.out).at("token_ids").get<std::vector<int32_t>>(),
+                  std::vector<int32_t>(ref.greedy.begin(), ref.greedy.begin() + 16))
+            << "-ngl " << n;
+        EXPECT_NE(r.err.find("offloaded " + n + "/4 layers to ref"), std::string::npos) << describe(r);
+    }
+    // -ngl 4 (all layers) is no split: nothing is reported.
+    const CliResult all =
+        run_spool(greedy_args({"--json", "--backend", "ref", "--cpu-layers-backend", "cpu", "-ngl", "4"}));
+    ASSERT_EQ(all.exit_code, 0) << describe(all);
+    EXPECT_EQ(all.err.find("offloaded"), std::string::npos) << describe(all);
 }
 
 TEST(CliRun, RunWithChatTemplateOnTiny) {
