@@ -20,11 +20,31 @@ enum class KvCacheType { f32, f16, q8_0 };
 // "f32", "f16", "q8_0" (any case). Throws UsageError listing the accepted names.
 KvCacheType parse_kv_cache_type(std::string_view name);
 
+// Where Session::sample reads the logit row from.
+enum class SamplingPath {
+    // On a GPU backend: a plain greedy chain runs as an argmax there (4 bytes come back), and a chain that
+    // SamplerChain::sample_top can decide from the row's largest entries (top-k, top-p, min-p, temperature)
+    // gets only those (Backend::top_k, at most kMaxTopK of them, and the row's log-sum-exp); anything else, or
+    // candidates that do not provably decide the token, copies the whole row. Host backends read the row.
+    automatic,
+    full_row,        // always the whole row and the host chain (the reference the other paths must equal)
+    top_candidates,  // automatic's candidate path on every backend, host ones included (tests, diagnostics)
+};
+
+// How a session's sample() calls went (SamplingPath::automatic's choices, for tests and diagnostics).
+struct SampleCounts {
+    int64_t argmax = 0;          // greedy on the backend
+    int64_t top_candidates = 0;  // from the row's largest entries
+    int64_t full_row = 0;        // from the whole row
+    int64_t undecided = 0;       // of those, after top candidates that could not decide the token
+};
+
 struct SessionOptions {
     int64_t n_ctx = 0;                      // positions the KV cache holds; 0 = the model's, at most 4096
     KvCacheType kv_type = KvCacheType::f16;
     int64_t batch_size = 512;               // prefill runs in chunks of at most this many tokens
     uint64_t seed = 0;                      // sampling RNG seed: the same seed gives the same text
+    SamplingPath sampling_path = SamplingPath::automatic;
 };
 
 // Which logit rows a prefill keeps.
@@ -63,9 +83,11 @@ public:
     void truncate(int64_t n);
 
     // Draws the next token from last_logits() with `chain`, using tokens() as the penalty history and this
-    // session's RNG. Throws UsageError when there are no logits. A greedy chain without bias or penalties runs
-    // on the backend (an argmax on the GPU: 4 bytes come back instead of the logit row).
+    // session's RNG. Throws UsageError when there are no logits. On a GPU backend a greedy chain without bias or
+    // penalties runs as an argmax there, and top-k / top-p / min-p chains usually need only the row's largest
+    // entries (SamplingPath::automatic); the token is the same on every path.
     int32_t sample(sampling::SamplerChain& chain);
+    const SampleCounts& sample_counts() const noexcept;
     sampling::Rng& rng() noexcept;
 
 private:

@@ -86,6 +86,10 @@ struct AttentionParams {
 
 enum class Activation { silu, gelu };
 
+// The largest k Backend::top_k takes: enough for any top-k a sampler asks for in practice, and a candidate set
+// that usually covers a top-p of 0.95 (sampling/chain.h decides when it provably does).
+inline constexpr int kMaxTopK = 256;
+
 enum class Op { embed, rms_norm, matmul, rope, kv_append, attention, glu, add, argmax };
 
 struct MemoryInfo {
@@ -165,6 +169,16 @@ public:
     virtual void argmax(const float* x,  // [n_rows, n]
                         int64_t n_rows, int64_t n,
                         int32_t* out) = 0;  // [n_rows]
+    // The k largest entries of each row, largest first: values[r, j] = x[r, ids[r, j]]. Order: by value, ties to
+    // the lower index, -0.0 == 0.0, and a NaN below every number (-inf included), so the result is the first k of
+    // a full sort. When lse is not null, lse[r] = log(sum_i exp(x[r, i])) in float64 (the softmax denominator that
+    // top-p needs): NaN when the row holds a NaN, +inf when it holds +inf, -inf when every entry is -inf.
+    // 1 <= k <= min(n, kMaxTopK). HostBackend implements it for cpu and ref.
+    virtual void top_k(const float* x,     // [n_rows, n]
+                       int64_t n_rows, int64_t n, int k,
+                       float* values,      // [n_rows, k]
+                       int32_t* ids,       // [n_rows, k]
+                       double* lse) = 0;   // [n_rows] or null
 
     // --- Fused ops: one pass (one launch on a GPU) where a backend can. The defaults compose the ops above, so a
     // backend overrides only what it speeds up; results equal the composition within float rounding.

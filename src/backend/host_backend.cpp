@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/ref/ops.h"
 #include "spool/errors.h"
 
 namespace spool {
@@ -46,6 +47,11 @@ Buffer HostBackend::register_host(void* host_ptr, size_t bytes) { return make_bu
 
 void HostBackend::release(void* data, size_t, bool host_registration) noexcept {
     if (!host_registration) std::free(data);
+}
+
+void HostBackend::top_k(const float* x, int64_t n_rows, int64_t n, int k, float* values, int32_t* ids,
+                        double* lse) {
+    kernels::ref::top_k(x, n_rows, n, k, values, ids, lse);
 }
 
 }  // namespace spool

@@ -1,5 +1,6 @@
 // The memory half of the Backend interface for backends that compute on host memory (ref, cpu):
-// 64-byte aligned allocations, memcpy uploads, no-op registration and synchronization.
+// 64-byte aligned allocations, memcpy uploads, no-op registration and synchronization; plus top_k, which
+// sampling runs once per token and which neither backend needs its own kernel for.
 #pragma once
 
 #include "backend/backend.h"
@@ -15,6 +16,8 @@ public:
     void download(void* host_dst, const void* src, size_t bytes) override;
     Buffer register_host(void* host_ptr, size_t bytes) override;  // nothing to pin: a non-owning Buffer
     void synchronize() override {}
+    // A heap of k candidates per row (kernels/ref/top_k.cpp): O(n log k), no allocation.
+    void top_k(const float* x, int64_t n_rows, int64_t n, int k, float* values, int32_t* ids, double* lse) override;
 
 protected:
     void release(void* data, size_t bytes, bool host_registration) noexcept override;

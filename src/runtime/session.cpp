@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +88,14 @@ struct Session::State {
     int64_t n_logit_rows = 0;
     bool last_row_on_device = false;  // logits' last row is still only in logits_device (row 0)
     Buffer argmax_device;             // [1] int32: greedy sampling on the backend
+    // Backend::top_k's outputs for sampling from candidates: [lse: double][values: float x k][ids: int32 x k],
+    // so one download brings all three back.
+    Buffer top_device;
+    std::vector<std::byte> top_host;
+    std::vector<float> top_values;
+    std::vector<int32_t> top_ids;
+    SamplingPath sampling_path;
+    SampleCounts counts;
     std::vector<int32_t> positions_host;
     sampling::Rng rng;
 
@@ -96,6 +107,9 @@ struct Session::State {
           backend(*stages.back()->stage.backend),
           ids(stages.front()->stage.backend->allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
           argmax_device(backend.allocate(sizeof(int32_t))),
+          top_device(backend.allocate(top_bytes(kMaxTopK))),
+          top_host(top_bytes(kMaxTopK)),
+          sampling_path(options.sampling_path),
           rng(options.seed) {
         ensure_logit_rows(1);
     }
@@ -162,6 +176,37 @@ struct Session::State {
     }
 
     int64_t n_ctx() const noexcept { return stages.front()->kv.n_ctx(); }
+
+    static size_t top_bytes(int k) { return sizeof(double) + static_cast<size_t>(k) * (sizeof(float) + sizeof(int32_t)); }
+
+    // The last row where the backend can read it, or null: still in logits_device, or (host backends) in `logits`.
+    const float* last_row_for_backend() {
+        if (last_row_on_device) return logits_device.as<const float>();
+        if (!backend.uses_host_memory() || n_logit_rows == 0) return nullptr;
+        return logits.data() + (n_logit_rows - 1) * hp.n_vocab;
+    }
+
+    // The chain's token from the row's largest entries (Backend::top_k), or nullopt when it needs the whole row.
+    std::optional<int32_t> sample_from_top(sampling::SamplerChain& chain) {
+        const int k = chain.candidates_wanted(hp.n_vocab, kMaxTopK);
+        const float* row = last_row_for_backend();
+        if (k == 0 || row == nullptr) return std::nullopt;
+        std::byte* base = top_device.as<std::byte>();
+        float* values = reinterpret_cast<float*>(base + sizeof(double));
+        int32_t* ids = reinterpret_cast<int32_t*>(base + sizeof(double) + static_cast<size_t>(k) * sizeof(float));
+        backend.top_k(row, 1, hp.n_vocab, k, values, ids, reinterpret_cast<double*>(base));
+        backend.download(top_host.data(), base, top_bytes(k));
+        double lse = 0.0;
+        std::memcpy(&lse, top_host.data(), sizeof lse);
+        top_values.resize(static_cast<size_t>(k));
+        top_ids.resize(static_cast<size_t>(k));
+        std::memcpy(top_values.data(), top_host.data() + sizeof(double), top_values.size() * sizeof(float));
+        std::memcpy(top_ids.data(), top_host.data() + sizeof(double) + top_values.size() * sizeof(float),
+                    top_ids.size() * sizeof(int32_t));
+        const std::optional<int32_t> token = chain.sample_top(top_values, top_ids, hp.n_vocab, lse, rng);
+        if (!token) ++counts.undecided;
+        return token;
+    }
 };
 
 Session::Session(const Engine& engine, const SessionOptions& options)
@@ -245,18 +290,31 @@ void Session::truncate(int64_t n) {
 
 int32_t Session::sample(sampling::SamplerChain& chain) {
     State& s = *state_;
+    if (s.n_logit_rows == 0) throw UsageError("no logits yet: call prefill or decode first");
     const sampling::SamplingParams& p = chain.params();
+    const bool on_device = s.last_row_on_device && !s.backend.uses_host_memory();
+    const bool automatic = s.sampling_path == SamplingPath::automatic;
     const bool plain_greedy = p.temperature <= 0 && p.logit_bias.empty() && p.repeat_penalty == 1.0f &&
                               p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f;
-    if (plain_greedy && s.last_row_on_device && !s.backend.uses_host_memory()) {
+    if (automatic && plain_greedy && on_device) {
         // The logit row stays on the GPU: its argmax (ties to the lowest id, as the host chain) comes back alone.
         s.backend.argmax(s.logits_device.as<const float>(), 1, s.hp.n_vocab, s.argmax_device.as<int32_t>());
         int32_t token = 0;
         s.backend.download(&token, s.argmax_device.data(), sizeof token);
+        ++s.counts.argmax;
         return token;
     }
+    if ((automatic && on_device) || s.sampling_path == SamplingPath::top_candidates) {
+        if (const std::optional<int32_t> token = s.sample_from_top(chain)) {
+            ++s.counts.top_candidates;
+            return *token;
+        }
+    }
+    ++s.counts.full_row;
     return chain.sample(last_logits(), s.tokens, s.rng);
 }
+
+const SampleCounts& Session::sample_counts() const noexcept { return state_->counts; }
 
 sampling::Rng& Session::rng() noexcept { return state_->rng; }
 

@@ -12,6 +12,12 @@ void Candidates::reset(std::span<const float> logits) {
     sorted_ = false;
 }
 
+void Candidates::reset(std::span<const float> logits, std::span<const int32_t> ids, bool sorted) {
+    items_.resize(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) items_[i] = {ids[i], logits[i], 0.0f};
+    sorted_ = sorted;
+}
+
 void Candidates::sort() {
     if (sorted_) return;
     std::sort(items_.begin(), items_.end(), [](const Candidate& a, const Candidate& b) {

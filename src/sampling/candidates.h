@@ -18,6 +18,9 @@ class Candidates {
 public:
     // Every token of a logit row; reuses this object's storage.
     void reset(std::span<const float> logits);
+    // Given tokens only (logits[i] of id ids[i], same sizes), in the order given; `sorted` says that order is
+    // already sort()'s, so later samplers skip the sort.
+    void reset(std::span<const float> logits, std::span<const int32_t> ids, bool sorted);
 
     std::vector<Candidate>& items() noexcept { return items_; }
     const std::vector<Candidate>& items() const noexcept { return items_; }

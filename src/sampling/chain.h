@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -35,6 +36,19 @@ public:
     // Picks the next token from one logit row [n_vocab]; `history` is the sequence so far (prompt included),
     // whose last penalty_last_n tokens the penalties see. Uses rng only when drawing.
     int32_t sample(std::span<const float> logits, std::span<const int32_t> history, Rng& rng);
+
+    // --- Sampling from a row's largest entries only (a GPU keeps the row and returns these: Session::sample).
+    // How many of the row's largest entries sample_top() needs, at most max_k: min(top_k, n_vocab) when top-k
+    // runs, else max_k when top-p or min-p may end within them; 0 when no prefix of the sorted row decides
+    // the token (greedy, logit bias, penalties, typical, a top-k above max_k, temperature alone).
+    int candidates_wanted(int64_t n_vocab, int max_k) const;
+    // The token sample() draws from the whole row (same rng draw, same result), computed from the row's
+    // largest entries as Backend::top_k returns them (values and ids, largest first, ties to the lower id) and
+    // the row's log-sum-exp. nullopt, with rng untouched, when they do not provably decide it: the row holds a
+    // NaN or an infinity (lse not finite), top-p's mass is not reached within them (or lands too close to
+    // top_p to be sure), min-p's threshold lies beyond them, or the chain is one candidates_wanted() refuses.
+    std::optional<int32_t> sample_top(std::span<const float> values, std::span<const int32_t> ids, int64_t n_vocab,
+                                      double log_sum_exp, Rng& rng);
 
     const SamplingParams& params() const noexcept { return params_; }
 

@@ -3,10 +3,12 @@
 // same seed gives the same sampled text.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "backend/registry.h"
 #include "model/reference.h"
 #include "sampling/chain.h"
 #include "spool/engine.h"
@@ -143,6 +145,97 @@ TEST_P(SessionOnTiny, SameSeedSameText) {
     const std::string a = generate(11);
     EXPECT_EQ(a, generate(11));
     EXPECT_NE(a, generate(12));
+}
+
+struct Generated {
+    std::vector<int32_t> tokens;
+    SampleCounts counts;
+};
+
+Generated generate_with(const Engine& engine, const sampling::SamplingParams& params, SamplingPath path,
+                        uint64_t seed, int n_tokens) {
+    SessionOptions options;
+    options.seed = seed;
+    options.sampling_path = path;
+    Session session(engine, options);
+    sampling::SamplerChain chain(params);
+    session.prefill(engine.tokenizer().encode("Once upon a time", true));
+    Generated out;
+    for (int i = 0; i < n_tokens; ++i) {
+        out.tokens.push_back(session.sample(chain));
+        session.decode(out.tokens.back());
+    }
+    out.counts = session.sample_counts();
+    return out;
+}
+
+sampling::SamplingParams chain_params(float temperature, int top_k, float top_p, float min_p) {
+    sampling::SamplingParams p;
+    p.temperature = temperature;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    return p;
+}
+
+// The candidate path (Backend::top_k, then SamplerChain::sample_top) draws the full row's tokens, seed for seed.
+// The tiny model's logits are far apart (the first and tenth largest differ by 5 to 13), so top-p and min-p are
+// set wide and the temperatures high enough that the draws differ between seeds.
+void expect_candidate_path_matches(const Engine& engine, SamplingPath candidate_path) {
+    constexpr int kTokens = 16;
+    const std::vector<sampling::SamplingParams> chains = {
+        chain_params(0.8f, 40, 0.9f, 0.0f),      // the chain: top-k decides alone
+        chain_params(8.0f, 40, 1.0f, 0.0f),      // top-k alone, flattened
+        chain_params(3.0f, 40, 0.999f, 0.001f),  // all four stages
+        chain_params(3.0f, 0, 0.999f, 0.0f),     // top-p over the whole row: needs the row's log-sum-exp
+        chain_params(4.0f, 0, 1.0f, 0.001f),     // min-p alone: survivors drawn in id order
+    };
+    int seeds_differ = 0;  // the draws must matter, or equal tokens would prove nothing
+    for (size_t c = 0; c < chains.size(); ++c) {
+        std::vector<std::vector<int32_t>> per_seed;
+        for (const uint64_t seed : {3u, 4u}) {
+            SCOPED_TRACE("chain " + std::to_string(c) + " seed " + std::to_string(seed));
+            const Generated full = generate_with(engine, chains[c], SamplingPath::full_row, seed, kTokens);
+            const Generated top = generate_with(engine, chains[c], candidate_path, seed, kTokens);
+            per_seed.push_back(full.tokens);
+            EXPECT_EQ(full.tokens, top.tokens);
+            EXPECT_EQ(full.counts.full_row, kTokens);
+            EXPECT_EQ(full.counts.top_candidates + full.counts.argmax, 0);
+            EXPECT_EQ(top.counts.top_candidates + top.counts.full_row, kTokens);
+            EXPECT_EQ(top.counts.undecided, top.counts.full_row);
+            if (chains[c].top_k > 0) {
+                EXPECT_EQ(top.counts.top_candidates, kTokens);
+            }
+            // Every chain here decides from the candidates on most steps of this peaked model.
+            EXPECT_GT(top.counts.top_candidates, kTokens / 2);
+        }
+        seeds_differ += per_seed[0] != per_seed[1] ? 1 : 0;
+    }
+    EXPECT_GE(seeds_differ, 3);
+}
+
+TEST_P(SessionOnTiny, TopCandidatesGiveTheFullRowsTokens) {
+    expect_candidate_path_matches(*engine_, SamplingPath::top_candidates);
+}
+
+TEST_P(SessionOnTiny, HostBackendsReadTheRowAutomatically) {
+    const Generated g = generate_with(*engine_, sampling::SamplingParams{}, SamplingPath::automatic, 1, 4);
+    EXPECT_EQ(g.counts.full_row, 4);
+    EXPECT_EQ(g.counts.top_candidates, 0);
+}
+
+// On a GPU the automatic path keeps the row there (skipped without a CUDA build and a GPU).
+TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
+    const std::vector<std::string> backends = available_backends();
+    if (std::find(backends.begin(), backends.end(), "cuda") == backends.end()) {
+        GTEST_SKIP() << "needs a CUDA build and a GPU";
+    }
+    EngineOptions options;
+    options.backend = "cuda";
+    const Engine engine(tiny_model_path(GetParam()), options);
+    expect_candidate_path_matches(engine, SamplingPath::automatic);
+    const Generated greedy = generate_with(engine, sampling::SamplingParams::greedy(), SamplingPath::automatic, 1, 4);
+    EXPECT_EQ(greedy.counts.argmax, 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, SessionOnTiny, ::testing::Values("F32", "Q4_K_M"),

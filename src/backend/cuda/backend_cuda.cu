@@ -58,6 +58,7 @@ enum OpId : uint64_t {
     kMatvecAdd,
     kMatvecGlu,
     kMatvecBatch,
+    kTopK,
 };
 
 bool env_is_zero(const char* name) {
@@ -229,6 +230,11 @@ public:
     void argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out) override {
         issue({kArgmax, word(x), word(n_rows), word(n), word(out)},
               [=](cudaStream_t s) { launch_argmax(x, n_rows, n, out, s); });
+    }
+
+    void top_k(const float* x, int64_t n_rows, int64_t n, int k, float* values, int32_t* ids, double* lse) override {
+        issue({kTopK, word(x), word(n_rows), word(n), word(k), word(values), word(ids), word(lse)},
+              [=](cudaStream_t s) { launch_top_k(x, n_rows, n, k, values, ids, lse, s); });
     }
 
     void matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) override {

@@ -20,6 +20,7 @@ void attention(const float* q, const KvView& cache, const int32_t* positions, in
 void glu(const float* gate, const float* up, int64_t n, Activation act, float* out);
 void add(const float* a, const float* b, int64_t n, float* out);
 void argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out);
+void top_k(const float* x, int64_t n_rows, int64_t n, int k, float* values, int32_t* ids, double* lse);
 
 // Helpers shared by the ops (and by tests): one stored row of any table type as float32.
 void dequantize_row(GgmlType type, const void* row, float* out, int64_t n);

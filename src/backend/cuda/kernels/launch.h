@@ -115,4 +115,15 @@ void launch_attention(const float* q,            // [n_tokens, n_head, head_dim]
                       float* out,                // [n_tokens, n_head, head_dim]; must not alias q
                       void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
+// ---- Sampling (src/backend/cuda/kernels/ops_top_k.cu)
+
+// Backend::top_k: the k largest entries of each row, largest first (ties to the lower index, -0.0 == 0.0, NaN
+// below every number), and each row's float64 log-sum-exp when lse is not null. 1 <= k <= min(n, kMaxTopK).
+void launch_top_k(const float* x,    // [n_rows, n]
+                  int64_t n_rows, int64_t n, int k,
+                  float* values,     // [n_rows, k]
+                  int32_t* ids,      // [n_rows, k]
+                  double* lse,       // [n_rows] or null
+                  cudaStream_t stream);
+
 }  // namespace spool::cuda
