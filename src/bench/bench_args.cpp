@@ -90,7 +90,8 @@ cross product of all values (-p 128,512 -t 1,2 gives four tests):
   -pg PP,TG                 prompt then generation, timed together (test pp512+tg128)
   -d, --n-depth N           tokens already in the KV cache (test name gets " @ d<N>")
   -ub, --ubatch-size N      llama-bench's physical batch; spool prefills in chunks of min(-b, -ub)
-  -ngl N                    recorded (spool's cuda backend keeps every layer on the GPU)
+  -ngl N                    with --backend cuda: the last N layers (and the head) on the GPU, the rest on the
+                            CPU, as spool run -ngl (default 99: all); also in spool mode
 )";
 }
 
@@ -188,6 +189,7 @@ BenchArgs parse_bench_args(const std::vector<std::string>& raw) {
     a.n_prompt_given = prompt_given;
     a.n_gen_given = gen_given;
     a.batch_given = batch_given;
+    a.ngl_given = ngl_given;
     if (a.help) return a;
 
     for (const std::string& t : a.lb.type_k) {
@@ -228,7 +230,8 @@ BenchArgs parse_bench_args(const std::vector<std::string>& raw) {
     single(a.lb.n_batch.size(), "-b");
     single(a.lb.type_k.size(), "-ctk");
     if (a.lb.type_k != a.lb.type_v) throw UsageError("spool keeps one KV cache type: give -ctk and -ctv the same value");
-    if (ubatch_given || ngl_given) throw UsageError("-ub and -ngl belong to llama-bench mode (add -o md)");
+    single(a.lb.n_gpu_layers.size(), "-ngl");
+    if (ubatch_given) throw UsageError("-ub belongs to llama-bench mode (add -o md)");
     return a;
 }
 

@@ -14,7 +14,7 @@ struct BenchArgs {
     bool help = false;
     bool llama_mode = false;  // -o, --llama-bench, -pg or -d given: llama-bench tests and output
     LlamaBenchParams lb;      // models, backends, -p/-n/-pg/-d/-b/-ub/-ctk/-ctv/-t/-ngl/-r/-o (both modes read it)
-    bool n_prompt_given = false, n_gen_given = false, batch_given = false;
+    bool n_prompt_given = false, n_gen_given = false, batch_given = false, ngl_given = false;
     std::string cpu_isa;      // --cpu-isa
     bool quiet = false;       // --quiet: no progress bar
     bool json = false;        // --json: the record as JSON on stdout (spool mode)

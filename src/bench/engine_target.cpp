@@ -20,10 +20,19 @@
 namespace spool::bench {
 namespace {
 
+EngineOptions engine_options(const EngineTargetOptions& o) {
+    EngineOptions e;
+    e.backend = o.backend;
+    e.n_threads = o.n_threads;
+    e.cpu_isa = o.cpu_isa;
+    e.n_gpu_layers = o.n_gpu_layers;
+    return e;
+}
+
 class EngineTarget final : public BenchTarget {
 public:
     explicit EngineTarget(const EngineTargetOptions& o)
-        : engine_(o.model_path, EngineOptions{o.backend, o.n_threads, o.cpu_isa}),
+        : engine_(o.model_path, engine_options(o)),
           info_(describe_model(engine_.file())) {}
 
     const ModelInfo& model() const override { return info_; }

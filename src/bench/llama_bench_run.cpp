@@ -56,7 +56,7 @@ void run_llama_bench(const LlamaBenchParams& params, const InstanceLoader& load,
     const LlamaBenchInstance* loaded = nullptr;
     for (const LlamaBenchInstance& inst : instances) {
         if (!target || loaded->model != inst.model || loaded->backend != inst.backend ||
-            loaded->n_threads != inst.n_threads) {
+            loaded->n_threads != inst.n_threads || loaded->n_gpu_layers != inst.n_gpu_layers) {
             target.reset();
             target = load(inst);
             loaded = &inst;

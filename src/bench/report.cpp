@@ -20,6 +20,14 @@ std::string fmt(const char* format, double v) {
 
 std::string pct(double fraction) { return fmt("%.1f%%", fraction * 100.0); }
 
+}  // namespace
+
+std::string ngl_text(const BenchSettings& s) {
+    return s.n_gpu_layers >= 0 ? ", -ngl " + std::to_string(s.n_gpu_layers) : "";
+}
+
+namespace {
+
 nlohmann::json stats_json(const Stats& s) {
     return {{"n", s.n}, {"mean", s.mean}, {"median", s.median}, {"sd", s.sd}, {"min", s.min}, {"max", s.max}};
 }
@@ -78,7 +86,7 @@ std::string format_report(const BenchResult& r) {
     line("spool", r.build.version + " (" + r.build.commit + ")");
     line("settings", "-p " + std::to_string(r.settings.n_prompt) + " -n " + std::to_string(r.settings.n_gen) + " -r " +
                          std::to_string(r.settings.reps) + ", batch " + std::to_string(r.settings.batch_size) +
-                         ", KV " + r.settings.kv_type + "; one warm-up run excluded");
+                         ", KV " + r.settings.kv_type + ngl_text(r.settings) + "; one warm-up run excluded");
     s += "\n";
     line("page cache", std::string(r.cache_dropped ? "dropped (posix_fadvise DONTNEED), then " : "") +
                            residency_text(r.residency_before) + " before loading; " +
@@ -141,7 +149,7 @@ nlohmann::json to_json(const BenchResult& r) {
                    {"gpu", r.device.gpu}, {"gpu_driver", r.device.gpu_driver}};
     j["settings"] = {{"n_prompt", r.settings.n_prompt}, {"n_gen", r.settings.n_gen}, {"reps", r.settings.reps},
                      {"batch_size", r.settings.batch_size}, {"kv_type", r.settings.kv_type},
-                     {"drop_cache", r.settings.drop_cache}};
+                     {"n_gpu_layers", r.settings.n_gpu_layers}, {"drop_cache", r.settings.drop_cache}};
     j["load"] = {{"first_ms", r.first_load_ms},
                  {"cache_dropped", r.cache_dropped},
                  {"pages", r.residency_before.pages},

@@ -22,6 +22,8 @@ struct Roofline {
 };
 Roofline roofline(const BenchResult& r);
 
+// ", -ngl N" when the run was given -ngl, else "" (the settings line of the report and of the log).
+std::string ngl_text(const BenchSettings& s);
 std::string format_report(const BenchResult& r);   // several aligned lines, for a terminal
 nlohmann::json to_json(const BenchResult& r);      // every field and every sample
 

@@ -32,6 +32,7 @@ struct BenchSettings {
     int reps = 5;              // measured repetitions (a warm-up run comes first and is excluded)
     int64_t batch_size = 512;  // prefill chunk
     std::string kv_type = "f16";
+    int n_gpu_layers = -1;     // -ngl as given (-1: not given, every layer on the backend)
     bool drop_cache = false;   // posix_fadvise(DONTNEED) on the model file before the first load
     bool reload = true;        // time `reps` reloads after the runs (warm page cache)
     bool progress = true;      // progress bar on stderr (still silent when stderr is not a terminal)

@@ -67,12 +67,14 @@ void run_spool_mode(const BenchArgs& a) {
     eo.backend = a.lb.backends.front();
     eo.n_threads = a.lb.n_threads.empty() ? 0 : static_cast<size_t>(std::max(a.lb.n_threads.front(), 0));
     eo.cpu_isa = a.cpu_isa;
+    if (a.ngl_given) eo.n_gpu_layers = a.lb.n_gpu_layers.front();
     BenchSettings s;
     s.n_prompt = a.n_prompt_given ? a.lb.n_prompt.front() : 512;
     s.n_gen = a.n_gen_given ? a.lb.n_gen.front() : 128;
     s.reps = a.lb.reps;
     s.batch_size = a.batch_given ? a.lb.n_batch.front() : 512;
     s.kv_type = a.lb.type_k.front();
+    if (a.ngl_given) s.n_gpu_layers = a.lb.n_gpu_layers.front();
     s.drop_cache = a.drop_cache;
     s.reload = !a.no_reload;
     s.progress = !a.quiet;
@@ -115,6 +117,7 @@ void run_llama_mode(const BenchArgs& a) {
         eo.backend = i.backend;
         eo.n_threads = static_cast<size_t>(std::max(i.n_threads, 0));
         eo.cpu_isa = isa;
+        eo.n_gpu_layers = i.n_gpu_layers;
         return load_engine_target(eo);
     };
     // While a progress bar redraws stderr on a terminal, rows on the same terminal would tear it: hold them.

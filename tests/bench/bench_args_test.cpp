@@ -26,6 +26,17 @@ TEST(BenchArgs, SpoolModeDefaultsAndValues) {
     ASSERT_TRUE(a.bandwidth_gbs);
     EXPECT_DOUBLE_EQ(*a.bandwidth_gbs, 12.5);
     EXPECT_TRUE(a.json);
+    EXPECT_FALSE(a.ngl_given);
+}
+
+// -ngl splits the model in spool mode too (one value), so a partial offload can be benchmarked and logged.
+TEST(BenchArgs, SpoolModeTakesOneGpuLayerCount) {
+    const BenchArgs a = parse_bench_args({"-m", "x.gguf", "--backend", "cuda", "-ngl", "11"});
+    EXPECT_FALSE(a.llama_mode);
+    EXPECT_TRUE(a.ngl_given);
+    EXPECT_EQ(a.lb.n_gpu_layers, std::vector<int>{11});
+    EXPECT_THROW(parse_bench_args({"-m", "x.gguf", "-ngl", "11,22"}), UsageError);  // a list needs llama mode
+    EXPECT_THROW(parse_bench_args({"-m", "x.gguf", "-ub", "256"}), UsageError);      // -ub stays llama mode
 }
 
 TEST(BenchArgs, LlamaBenchModeListsAndRepeats) {

@@ -100,6 +100,7 @@ public:
         gemm_.reset();
         step_.reset();
         attention_workspace_ = Buffer();
+        top_k_workspace_ = Buffer();
         retired_.clear();
         if (stream_ != nullptr) cudaStreamDestroy(stream_);
     }
@@ -233,8 +234,17 @@ public:
     }
 
     void top_k(const float* x, int64_t n_rows, int64_t n, int k, float* values, int32_t* ids, double* lse) override {
-        issue({kTopK, word(x), word(n_rows), word(n), word(k), word(values), word(ids), word(lse)},
-              [=](cudaStream_t s) { launch_top_k(x, n_rows, n, k, values, ids, lse, s); });
+        const size_t needed = top_k_workspace_bytes(n_rows, n, k);
+        if (needed > top_k_workspace_.bytes()) {
+            // Launches recorded earlier in this step may still name the old workspace: keep it until the step ends.
+            retired_.push_back(std::move(top_k_workspace_));
+            top_k_workspace_ = allocate(needed);
+        }
+        void* ws = top_k_workspace_.data();
+        const size_t ws_bytes = top_k_workspace_.bytes();
+        issue({kTopK, word(x), word(n_rows), word(n), word(k), word(values), word(ids), word(lse), word(ws),
+               word(ws_bytes)},
+              [=](cudaStream_t s) { launch_top_k(x, n_rows, n, k, values, ids, lse, ws, ws_bytes, s); });
     }
 
     void matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) override {
@@ -313,10 +323,11 @@ public:
 
 protected:
     void release(void* data, size_t, bool host_registration) noexcept override {
+        cudaStreamSynchronize(stream_);  // queued kernels (and graph launches) may still use the memory
+        if (step_ != nullptr && !step_->active()) step_->forget_graph();
         if (host_registration) {
             cudaHostUnregister(data);
         } else {
-            cudaStreamSynchronize(stream_);  // queued kernels may still use the memory
             cudaFree(data);
         }
     }
@@ -354,6 +365,7 @@ private:
     std::unique_ptr<StepGraph> step_;
     std::unique_ptr<PrefillGemm> gemm_;
     Buffer attention_workspace_;
+    Buffer top_k_workspace_;  // top_k's slice candidates (launch_top_k)
     std::vector<Buffer> retired_;
     bool fused_matvec_ = true;
 };

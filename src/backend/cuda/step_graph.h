@@ -37,6 +37,11 @@ public:
     // Issues the step on the stream (asynchronously): the stored graph when it matches, else a fresh capture.
     void end();
 
+    // Drops the stored graph: the next step is captured afresh. Called whenever memory of the backend is freed: a
+    // replayed graph must never meet a new allocation at a freed one's address (its copy nodes keep the old
+    // allocation: on an H100, driver 13.0, cuGraphLaunch crashed in a second Session whose buffers reused them).
+    void forget_graph() noexcept { reset_graph(); }
+
     // Counters for benchmarks and tests: steps replayed from a stored graph, and captures.
     uint64_t replays() const noexcept { return replays_; }
     uint64_t captures() const noexcept { return captures_; }

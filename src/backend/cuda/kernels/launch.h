@@ -117,13 +117,20 @@ void launch_attention(const float* q,            // [n_tokens, n_head, head_dim]
 
 // ---- Sampling (src/backend/cuda/kernels/ops_top_k.cu)
 
+// Scratch for launch_top_k, in bytes, for rows of this shape (0 where the shape runs without one). The backend
+// allocates it once and grows it for larger shapes.
+size_t top_k_workspace_bytes(int64_t n_rows, int64_t n, int k);
+
 // Backend::top_k: the k largest entries of each row, largest first (ties to the lower index, -0.0 == 0.0, NaN
 // below every number), and each row's float64 log-sum-exp when lse is not null. 1 <= k <= min(n, kMaxTopK).
+// With a workspace of top_k_workspace_bytes(n_rows, n, k) each row is split over many blocks and merged (two
+// launches, grid from the shapes only); without one (null or too small) one block per row does it all, exactly
+// as well but several times slower.
 void launch_top_k(const float* x,    // [n_rows, n]
                   int64_t n_rows, int64_t n, int k,
                   float* values,     // [n_rows, k]
                   int32_t* ids,      // [n_rows, k]
                   double* lse,       // [n_rows] or null
-                  cudaStream_t stream);
+                  void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 }  // namespace spool::cuda
