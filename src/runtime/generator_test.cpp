@@ -99,7 +99,10 @@ protected:
             !std::filesystem::exists(shared_dir() / "reference/tiny/tiny-F32.json")) {
             GTEST_SKIP() << "needs ../shared/models/tiny/tiny-F32.gguf and its reference (not present here)";
         }
-        engine_ = std::make_unique<Engine>(shared_dir() / "models/tiny/tiny-F32.gguf", EngineOptions{"cpu", 2, ""});
+        EngineOptions options;
+        options.backend = "cpu";
+        options.n_threads = 2;
+        engine_ = std::make_unique<Engine>(shared_dir() / "models/tiny/tiny-F32.gguf", options);
         prompt_ = tiny_prompt0();
     }
     // The reference ran with an f32 KV cache.
