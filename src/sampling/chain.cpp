@@ -48,6 +48,12 @@ int32_t SamplerChain::sample(std::span<const float> logits, std::span<const int3
                         p.presence_penalty);
     }
     if (p.temperature <= 0.0f) return pick_greedy(c);
+    return draw(rng);
+}
+
+int32_t SamplerChain::draw(Rng& rng) {
+    const SamplingParams& p = params_;
+    Candidates& c = candidates_;
     apply_top_k(c, p.top_k);
     apply_typical(c, p.typical_p);
     apply_top_p(c, p.top_p);

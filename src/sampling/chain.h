@@ -53,6 +53,10 @@ public:
     const SamplingParams& params() const noexcept { return params_; }
 
 private:
+    // The stages after the penalties, in their order (top-k, typical, top-p, min-p, temperature), then the draw:
+    // what sample() and sample_top() share once candidates_ holds the row or its largest entries.
+    int32_t draw(Rng& rng);
+
     SamplingParams params_;
     Candidates candidates_;
 };

@@ -64,12 +64,7 @@ std::optional<int32_t> SamplerChain::sample_top(std::span<const float> values, s
         // sample() keeps the k largest, sorted: exactly the first k given. Every later sampler then runs on the
         // same set in the same order.
         c.reset(values, ids, true);
-        apply_top_k(c, p.top_k);
-        apply_typical(c, p.typical_p);
-        apply_top_p(c, p.top_p);
-        apply_min_p(c, p.min_p);
-        apply_temperature(c, p.temperature);
-        return pick_random(c, rng);
+        return draw(rng);
     }
 
     // No top-k: sample()'s top-p or min-p sees the whole row (typical is off: candidates_wanted).
