@@ -74,6 +74,21 @@ protected:
         Engine unsplit(tiny_model_path(GetParam()));
         baseline_ = run_sequence(unsplit, ref_.prompts[0].tokens, kv_type_);
     }
+    // The split engine's greedy tokens equal the unsplit run's, and its last prompt row is within the file's
+    // tolerance of llama.cpp's.
+    void expect_matches_unsplit_and_reference(const Engine& engine) const {
+        const PromptReference& pr = ref_.prompts[0];
+        const tolerance::LogitTolerance tol = tiny_tolerance(GetParam());
+        const SequenceRun split = run_sequence(engine, pr.tokens, kv_type_);
+        EXPECT_EQ(split.greedy, baseline_.greedy) << "greedy tokens differ from the unsplit cpu run";
+        const size_t n_vocab = static_cast<size_t>(ref_.n_vocab);
+        const std::span<const float> last_row =
+            std::span<const float>(split.prefill_rows).subspan((pr.tokens.size() - 1) * n_vocab, n_vocab);
+        const Comparison c = compare(std::span<const float>(pr.last_logits), last_row);
+        EXPECT_LE(c.max_abs, tol.max_abs) << "last prompt row vs llama.cpp: " << c.report();
+        EXPECT_LE(c.rmse, tol.rms_last_row) << "last prompt row vs llama.cpp: " << c.report();
+    }
+
     ModelReference ref_;
     KvCacheType kv_type_ = KvCacheType::f16;
     SequenceRun baseline_;  // the whole model on the cpu backend
@@ -97,21 +112,13 @@ TEST_P(LayerSplit, CpuToCpuSplitIsBitIdentical) {
 // with the last prompt row within the file's tolerance of llama.cpp's.
 TEST_P(LayerSplit, CpuToRefSplitMatchesUnsplitGreedyAndReference) {
     const PromptReference& pr = ref_.prompts[0];
-    const tolerance::LogitTolerance tol = tiny_tolerance(GetParam());
     const std::vector<int32_t> reference_greedy(pr.greedy.tokens.begin(),
                                                 pr.greedy.tokens.begin() + static_cast<long>(kDecodeSteps + 1));
     EXPECT_EQ(baseline_.greedy, reference_greedy) << "the unsplit cpu run itself";
     for (const int n : {1, 2, 3}) {
         SCOPED_TRACE("-ngl " + std::to_string(n));
-        Engine engine(tiny_model_path(GetParam()), split_options("ref", n));
-        const SequenceRun split = run_sequence(engine, pr.tokens, kv_type_);
-        EXPECT_EQ(split.greedy, baseline_.greedy) << "greedy tokens differ from the unsplit cpu run";
-        const size_t n_vocab = static_cast<size_t>(ref_.n_vocab);
-        const std::span<const float> last_row =
-            std::span<const float>(split.prefill_rows).subspan((pr.tokens.size() - 1) * n_vocab, n_vocab);
-        const Comparison c = compare(std::span<const float>(pr.last_logits), last_row);
-        EXPECT_LE(c.max_abs, tol.max_abs) << "last prompt row vs llama.cpp: " << c.report();
-        EXPECT_LE(c.rmse, tol.rms_last_row) << "last prompt row vs llama.cpp: " << c.report();
+        const Engine engine(tiny_model_path(GetParam()), split_options("ref", n));
+        expect_matches_unsplit_and_reference(engine);
     }
 }
 
@@ -122,24 +129,15 @@ TEST_P(LayerSplit, CpuToCudaSplitMatchesUnsplitGreedyAndReference) {
     if (std::find(backends.begin(), backends.end(), "cuda") == backends.end()) {
         GTEST_SKIP() << "needs a CUDA build and a GPU";
     }
-    const PromptReference& pr = ref_.prompts[0];
-    const tolerance::LogitTolerance tol = tiny_tolerance(GetParam());
     for (const int n : {1, 2, 3}) {
         SCOPED_TRACE("-ngl " + std::to_string(n));
         EngineOptions options;
         options.backend = "cuda";
         options.n_gpu_layers = n;
-        Engine engine(tiny_model_path(GetParam()), options);
+        const Engine engine(tiny_model_path(GetParam()), options);
         ASSERT_EQ(engine.model().stages().size(), 2u);
         EXPECT_EQ(engine.model().stages()[0].backend->name(), "cpu");
-        const SequenceRun split = run_sequence(engine, pr.tokens, kv_type_);
-        EXPECT_EQ(split.greedy, baseline_.greedy) << "greedy tokens differ from the unsplit cpu run";
-        const size_t n_vocab = static_cast<size_t>(ref_.n_vocab);
-        const std::span<const float> last_row =
-            std::span<const float>(split.prefill_rows).subspan((pr.tokens.size() - 1) * n_vocab, n_vocab);
-        const Comparison c = compare(std::span<const float>(pr.last_logits), last_row);
-        EXPECT_LE(c.max_abs, tol.max_abs) << "last prompt row vs llama.cpp: " << c.report();
-        EXPECT_LE(c.rmse, tol.rms_last_row) << "last prompt row vs llama.cpp: " << c.report();
+        expect_matches_unsplit_and_reference(engine);
     }
 }
 

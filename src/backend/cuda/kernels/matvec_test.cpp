@@ -282,13 +282,19 @@ TEST(CudaMatvecFused, BatchOfThreeMatchesFloat64Reference) {
     }
 }
 
-TEST(CudaMatvecFused, RejectsBadCallsBeforeTouchingTheDevice) {
+// A 4 x 256 Q4_K view at a made-up device address, for argument checks that fail before any device work.
+WeightView fake_q4k_view() {
     WeightView w;
     w.data = reinterpret_cast<const void*>(uintptr_t{256});
     w.type = GgmlType::Q4_K;
     w.n_cols = 256;
     w.n_rows = 4;
     w.row_bytes = 144;
+    return w;
+}
+
+TEST(CudaMatvecFused, RejectsBadCallsBeforeTouchingTheDevice) {
+    const WeightView w = fake_q4k_view();
     const float* x = reinterpret_cast<const float*>(uintptr_t{512});
     float* y = reinterpret_cast<float*>(uintptr_t{1024});
     EXPECT_TRUE(matvec_fusable(w, x));
@@ -322,12 +328,7 @@ TEST(CudaMatvecFused, RejectsBadCallsBeforeTouchingTheDevice) {
 
 // Argument checks run on the host before any device work, so they need no GPU.
 TEST(CudaMatvec, RejectsBadCallsBeforeTouchingTheDevice) {
-    WeightView w;
-    w.data = reinterpret_cast<const void*>(uintptr_t{256});
-    w.type = GgmlType::Q4_K;
-    w.n_cols = 256;
-    w.n_rows = 4;
-    w.row_bytes = 144;
+    const WeightView w = fake_q4k_view();
     const float* x = reinterpret_cast<const float*>(uintptr_t{512});
     float* y = reinterpret_cast<float*>(uintptr_t{1024});
     EXPECT_THROW(launch_matvec(w, x, 0, nullptr, y, nullptr), UsageError);
