@@ -23,14 +23,26 @@ bool weight_type_supported(GgmlType type) noexcept;
 // The most tokens launch_matvec takes in one call; larger batches go through dequantize + cuBLAS.
 inline constexpr int64_t kMatvecMaxTokens = 8;
 
+// How a matvec multiplies quantized weights with x (every launcher below takes one; float weight types and calls of
+// more than kMatvecInt8MaxTokens tokens always use float32):
+//   float32: x as given; the only roundings are float32 sums.
+//   int8: the kernel rounds x per 8-element group (columns 8j .. 8j + 7 of a token, as llama.cpp's and the CPU
+//     backend's quantized dot products round x per block) and sums integer products with dp4a. Exactly:
+//       amax = max |x_i| (NaN when any x_i is NaN), inv = amax < 1e-30f ? 0 : 127.0f / amax (IEEE float division),
+//       q_i = fmaf(x_i, inv, 12582912.0f) - 12582912.0f (x_i * inv rounded to the nearest integer, ties to even),
+//       d = amax * (1.0f / 127.0f); the result is W x~ with x~_i = d * q_i, up to float32 summation.
+//   Decode at batch 1 is bound by the instructions that turn weight levels into floats; int8 spends far fewer.
+enum class ActivationPrecision { float32, int8 };
+inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the float path's dequantization
+
 // y[t][r] = sum_i dequantize(W)[r][i] * x[t][i] (+ bias[r]) for t < n_tokens <= kMatvecMaxTokens, reading W in its
-// stored (quantized) form exactly once. x stays float32 (never rounded to a lower precision).
+// stored (quantized) form exactly once; x as `precision` says.
 void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
                    const float* x,       // [n_tokens, w.n_cols]
                    int64_t n_tokens,
                    const float* bias,    // [w.n_rows] or null
                    float* y,             // [n_tokens, w.n_rows]; must not alias x
-                   cudaStream_t stream);
+                   cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32);
 
 // ---- Fused decode matvecs (same preconditions as launch_matvec; one launch each, weights read once).
 
@@ -41,13 +53,13 @@ bool matvec_fusable(const WeightView& w, const float* x);
 // y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down).
 void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
                        float* y,  // [n_tokens, w.n_rows]; must not alias x
-                       cudaStream_t stream);
+                       cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32);
 
 // out[t][r] = act((W_gate x[t])[r]) * (W_up x[t])[r]; gate and up have one shape and type.
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
                        Activation act,
                        float* out,  // [n_tokens, gate.n_rows]; must not alias x
-                       cudaStream_t stream);
+                       cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32);
 
 // Up to three matrices that read the same x (q, k, v), in one launch: y[i] = W_i x (+ bias[i]).
 struct MatvecBatch {
@@ -56,7 +68,8 @@ struct MatvecBatch {
     const float* bias[3] = {nullptr, nullptr, nullptr};  // each [w[i].n_rows] or null
     float* y[3] = {nullptr, nullptr, nullptr};           // each [n_tokens, w[i].n_rows]
 };
-void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream);
+void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
+                         ActivationPrecision precision = ActivationPrecision::float32);
 
 // out[r - row_begin][i] = half(dequantize(W)[r][i]) for r in [row_begin, row_end): feeds the tensor-core GEMM of a
 // prefill. Values beyond the half range saturate to +-65504.

@@ -15,8 +15,10 @@ void check_tokens(int64_t n_tokens, const char* op) {
     }
 }
 
-wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias, float* y) {
+wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias, float* y, int64_t n_tokens,
+                          ActivationPrecision precision) {
     wq::MatvecArgs a;
+    a.int8 = precision == ActivationPrecision::int8 && n_tokens <= kMatvecInt8MaxTokens;
     a.w = static_cast<const uint8_t*>(w.data);
     a.row_bytes = static_cast<int64_t>(w.row_bytes);
     a.n_rows = w.n_rows;
@@ -64,7 +66,7 @@ bool matvec_fusable(const WeightView& w, const float* x) {
 }
 
 void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, ActivationPrecision precision) {
     check_tokens(n_tokens, "launch_matvec");
     wq::RowPath path = wq::weight_row_path(w, "launch_matvec");
     if (w.n_rows < 1) return;
@@ -76,7 +78,7 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
         }
         path = wq::RowPath::elements;
     }
-    wq::MatvecArgs a = plain_args(w, x, bias, y);
+    wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision);
     if (path == wq::RowPath::elements) {
         wq::launch_matvec_float_unaligned(w.type, a, n_tokens, stream);
         SPOOL_CUDA_CHECK(cudaGetLastError());
@@ -85,16 +87,17 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
     launch_groups(a, w.type, n_tokens, stream);
 }
 
-void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, float* y, cudaStream_t stream) {
+void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, float* y, cudaStream_t stream,
+                       ActivationPrecision precision) {
     check_tokens(n_tokens, "launch_matvec_add");
     require_fusable(w, x, "launch_matvec_add");
-    wq::MatvecArgs a = plain_args(w, x, nullptr, y);
+    wq::MatvecArgs a = plain_args(w, x, nullptr, y, n_tokens, precision);
     a.epilogue = wq::Epilogue::add;
     launch_groups(a, w.type, n_tokens, stream);
 }
 
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
-                       Activation act, float* out, cudaStream_t stream) {
+                       Activation act, float* out, cudaStream_t stream, ActivationPrecision precision) {
     check_tokens(n_tokens, "launch_matvec_glu");
     require_fusable(gate, x, "launch_matvec_glu");
     require_same_form(gate, up, "launch_matvec_glu");
@@ -102,21 +105,22 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
         throw UsageError("launch_matvec_glu: gate has " + std::to_string(gate.n_rows) + " rows but up has " +
                          std::to_string(up.n_rows));
     }
-    wq::MatvecArgs a = plain_args(gate, x, nullptr, out);
+    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision);
     a.epilogue = act == Activation::silu ? wq::Epilogue::glu_silu : wq::Epilogue::glu_gelu;
     // As integers: the two matrices are separate allocations of one flat device address space.
     a.up_delta = static_cast<int64_t>(reinterpret_cast<uintptr_t>(up.data) - reinterpret_cast<uintptr_t>(gate.data));
     launch_groups(a, gate.type, n_tokens, stream);
 }
 
-void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream) {
+void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
+                         ActivationPrecision precision) {
     check_tokens(n_tokens, "launch_matvec_batch");
     if (batch.count < 1 || batch.count > 1 + wq::kMaxMoreSegments) {
         throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
                          "; got " + std::to_string(batch.count));
     }
     require_fusable(batch.w[0], x, "launch_matvec_batch");
-    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0]);
+    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0], n_tokens, precision);
     for (int i = 1; i < batch.count; ++i) {
         require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
         wq::MatvecSegment& seg = a.more[i - 1];

@@ -98,7 +98,7 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
 
     cudaStream_t stream;
     SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    std::printf("%-5s %13s %3s %10s %9s %7s %10s %9s %7s\n", "type", "rows x cols", "nt", "us", "GB/s", "of copy",
+    std::printf("%-5s %13s %3s %4s %10s %9s %7s %10s %9s %7s\n", "type", "rows x cols", "nt", "x", "us", "GB/s", "of copy",
                 "graph us", "GB/s", "of copy");
     // SPOOL_MATVEC_BENCH_TYPES=Q4_K,Q6_K limits the table to those types (for profiling one kernel).
     const char* only = std::getenv("SPOOL_MATVEC_BENCH_TYPES");
@@ -109,7 +109,10 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
             const size_t matrix_bytes = rb * static_cast<size_t>(shape.n_rows);
             const size_t stride = (matrix_bytes + 255) / 256 * 256;
             const size_t copies = std::max<size_t>(1, kPoolBytes / stride);
+            const bool quantized = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16;
             for (int64_t n_tokens : {1, 2, 4, 8}) {
+              for (ActivationPrecision precision : {ActivationPrecision::float32, ActivationPrecision::int8}) {
+                if (precision == ActivationPrecision::int8 && (!quantized || n_tokens > kMatvecInt8MaxTokens)) continue;
                 size_t copy = 0;
                 auto launch = [&](cudaStream_t s) {
                     WeightView w;
@@ -118,7 +121,7 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
                     w.n_cols = shape.n_cols;
                     w.n_rows = shape.n_rows;
                     w.row_bytes = rb;
-                    launch_matvec(w, x.data(), n_tokens, nullptr, y.data(), s);
+                    launch_matvec(w, x.data(), n_tokens, nullptr, y.data(), s, precision);
                 };
                 for (int i = 0; i < kWarmup; ++i) launch(stream);
                 for (int i = 0; i < kTimed; ++i) {
@@ -147,10 +150,12 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
                 SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
                 SPOOL_CUDA_CHECK(cudaGraphDestroy(graph));
                 const double graph_gbps = static_cast<double>(matrix_bytes) / (graph_ms * 1e-3) / 1e9;
-                std::printf("%-5s %6lldx%-6lld %3lld %10.2f %9.0f %6.0f%% %10.2f %9.0f %6.0f%%\n",
+                std::printf("%-5s %6lldx%-6lld %3lld %4s %10.2f %9.0f %6.0f%% %10.2f %9.0f %6.0f%%\n",
                             std::string(type_name(type)).c_str(), static_cast<long long>(shape.n_rows),
-                            static_cast<long long>(shape.n_cols), static_cast<long long>(n_tokens), ms * 1e3, gbps,
+                            static_cast<long long>(shape.n_cols), static_cast<long long>(n_tokens),
+                            precision == ActivationPrecision::int8 ? "i8" : "f32", ms * 1e3, gbps,
                             100.0 * gbps / copy_gbps, graph_ms * 1e3, graph_gbps, 100.0 * graph_gbps / copy_gbps);
+              }
             }
         }
     }

@@ -20,9 +20,10 @@ namespace spool::cuda::wq {
 // loads, in groups of 8 consecutive columns whose x it reads as two float4s through L1 (shared by all warps of an
 // SM), reused for the kRows rows. For 1-2 tokens the dot is factored, scale * sum(u x) - min * sum(x), with exact
 // integer levels u converted to float, so each weight costs its unpacking and one FMA per token; for more tokens each
-// weight is dequantized once and FMA'd with every token. x is used in float32 as given (an integer dot product with x
-// split into two 11-bit planes, dp2a, measured no faster on the H100, so x is never rounded). The grid depends on the
-// shapes only (the backend replays CUDA graphs).
+// weight is dequantized once and FMA'd with every token. x is used in float32 as given, or (ActivationPrecision::int8,
+// 1-2 tokens) rounded per 8-element group to int8 and dotted with the integer levels by dp4a (quantize_group below;
+// an exact split of x into two 11-bit planes for dp2a had measured no faster). The grid depends on the shapes only
+// (the backend replays CUDA graphs).
 inline constexpr int kRows = 4;
 inline constexpr int kMaxWarps = 8;
 // Warps wanted over the whole grid: several waves of an H100 (132 SMs x about 24 resident warps). Measured: with
@@ -64,6 +65,7 @@ struct MatvecArgs {
     int n_more = 0;                 // batch: matrices after the first
     MatvecSegment more[kMaxMoreSegments];
     int64_t n_blocks = 0;           // the grid: set by finish_matvec_args
+    bool int8 = false;              // ActivationPrecision::int8 asked for (used by quantized types at <= 2 tokens)
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
@@ -197,12 +199,69 @@ __device__ __forceinline__ void load_step(const MatvecArgs& a, const RowSet& row
     }
 }
 
+// ---- int8 activations (launch.h ActivationPrecision::int8). A lane rounds each of its 8-element groups of x to
+// signed bytes with its own scale, then every row's levels meet those bytes in two dp4a: per row and group that is
+// two integer dot products, one conversion and two FMAs instead of eight level conversions and ten FMAs. The rounding
+// is launch.h's formula to the bit (tests replay it on the host).
+
+// 1.5 * 2^23: adding it to a float of magnitude < 2^22 leaves that value rounded to an integer in the low mantissa
+// bits; as an integer it starts a dp4a sum whose float reading is then magic + sum, exactly.
+inline constexpr float kRoundMagic = 12582912.0f;
+inline constexpr int kRoundMagicBits = 0x4B400000;
+
+__device__ __forceinline__ float max_nan(float a, float b) {  // NaN if either is NaN (fmaxf would drop it)
+    float r;
+    asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+
+// sum of unsigned bytes of a times signed bytes of b, plus c
+__device__ __forceinline__ int dot4_us(uint32_t a, uint32_t b, int c) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+struct QuantizedGroup {
+    uint2 q;     // 8 signed bytes, element i in byte i % 4 of word i / 4
+    float d;     // x~_i = d * q_i
+    float dsum;  // d * sum q_i: the factored form's min term
+};
+
+__device__ __forceinline__ QuantizedGroup quantize_group(float4 lo, float4 hi) {
+    const float x[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    float amax = fabsf(x[0]);
+#pragma unroll
+    for (int i = 1; i < 8; ++i) amax = max_nan(amax, fabsf(x[i]));
+    const float inv = amax < 1e-30f ? 0.0f : __fdiv_rn(127.0f, amax);
+    uint32_t b[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) b[i] = __float_as_uint(fmaf(x[i], inv, kRoundMagic));  // low byte: the level
+    QuantizedGroup g;
+    g.q.x = __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
+    g.q.y = __byte_perm(__byte_perm(b[4], b[5], 0x0040), __byte_perm(b[6], b[7], 0x0040), 0x5410);
+    g.d = amax * (1.0f / 127.0f);
+    const int sum = __dp4a(static_cast<int>(g.q.y), 0x01010101, __dp4a(static_cast<int>(g.q.x), 0x01010101, kRoundMagicBits));
+    g.dsum = (__int_as_float(sum) - kRoundMagic) * g.d;
+    return g;
+}
+
+// The 8 activations at p (16-byte aligned), or zeros for a lane past the row's end.
+__device__ __forceinline__ void load_x8(const float* p, bool valid, float4& lo, float4& hi) {
+    lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
+    if (valid) {
+        lo = __ldg(reinterpret_cast<const float4*>(p));
+        hi = __ldg(reinterpret_cast<const float4*>(p) + 1);
+    }
+}
+
 // Accumulates the tiles of `step` into acc.
-template <class Dec, int NT, int U, bool kChecked>
+template <class Dec, int NT, int U, bool kChecked, bool kInt8>
 __device__ __forceinline__ void compute_step(const MatvecArgs& a, const Step<Dec, U>& step, int64_t t0,
                                              int64_t stride, int lane, float4* table, float (&acc)[kRows][NT]) {
     constexpr int G = Dec::kGroups;
     constexpr bool kFactored = !Dec::kFloat && NT <= 2;
+    static_assert(!kInt8 || kFactored, "int8 activations: quantized weights at <= 2 tokens");
     if constexpr (Dec::kSharedScales) {
         // Each lane unpacks 2 of the kRows x 2 x 8 (row, super-block, sub-block) scale pairs of a tile; the table
         // holds them as float2 pairs, two sub-blocks per float4.
@@ -238,15 +297,30 @@ __device__ __forceinline__ void compute_step(const MatvecArgs& a, const Step<Dec
 #pragma unroll
                 for (int r = 0; r < kRows; ++r) Dec::scale_min(step.raw[u][r], lane, g, scale[r], min[r]);
             }
-            if constexpr (kFactored) {
+            if constexpr (kInt8) {
+                QuantizedGroup xq[NT];
+#pragma unroll
+                for (int tk = 0; tk < NT; ++tk) {
+                    float4 lo, hi;
+                    load_x8(xs + tk * a.n_cols, valid, lo, hi);
+                    xq[tk] = quantize_group(lo, hi);
+                }
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    const uint2 lv = Dec::level_bytes(step.raw[u][r], lane, g);
+#pragma unroll
+                    for (int tk = 0; tk < NT; ++tk) {
+                        const int dot = dot4_us(lv.y, xq[tk].q.y, dot4_us(lv.x, xq[tk].q.x, kRoundMagicBits));
+                        const float f = __int_as_float(dot) - kRoundMagic;
+                        acc[r][tk] = fmaf(scale[r] * xq[tk].d, f, fmaf(-min[r], xq[tk].dsum, acc[r][tk]));
+                    }
+                }
+            } else if constexpr (kFactored) {
                 float xv[NT][8], xsum[NT];
 #pragma unroll
                 for (int tk = 0; tk < NT; ++tk) {
-                    float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
-                    if (valid) {
-                        lo = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols));
-                        hi = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols) + 1);
-                    }
+                    float4 lo, hi;
+                    load_x8(xs + tk * a.n_cols, valid, lo, hi);
                     xv[tk][0] = lo.x, xv[tk][1] = lo.y, xv[tk][2] = lo.z, xv[tk][3] = lo.w;
                     xv[tk][4] = hi.x, xv[tk][5] = hi.y, xv[tk][6] = hi.z, xv[tk][7] = hi.w;
                     xsum[tk] = ((xv[tk][0] + xv[tk][1]) + (xv[tk][2] + xv[tk][3])) +
@@ -279,11 +353,8 @@ __device__ __forceinline__ void compute_step(const MatvecArgs& a, const Step<Dec
                 }
 #pragma unroll
                 for (int tk = 0; tk < NT; ++tk) {
-                    float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
-                    if (valid) {
-                        lo = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols));
-                        hi = __ldg(reinterpret_cast<const float4*>(xs + tk * a.n_cols) + 1);
-                    }
+                    float4 lo, hi;
+                    load_x8(xs + tk * a.n_cols, valid, lo, hi);
                     const float xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
                     for (int r = 0; r < kRows; ++r) {
@@ -299,7 +370,7 @@ __device__ __forceinline__ void compute_step(const MatvecArgs& a, const Step<Dec
     if constexpr (Dec::kSharedScales) __syncwarp();  // the next step overwrites the table
 }
 
-template <class Dec, int NT>
+template <class Dec, int NT, bool kInt8>
 __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     constexpr int U = tiles_per_step<Dec, NT>();
     constexpr int V = next_pow2(kRows * NT);
@@ -357,7 +428,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     ops::wait_for_producers();
     ops::allow_dependents();  // the next matvec fetches its weights while this one computes
     while (whole) {
-        compute_step<Dec, NT, U, false>(a, step, t, n_warps, lane, table, acc);
+        compute_step<Dec, NT, U, false, kInt8>(a, step, t, n_warps, lane, table, acc);
         t += U * n_warps;
         whole = t + (U - 1) * n_warps < n_whole;
         if (whole) load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
@@ -365,7 +436,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     for (; t < n_tiles; t += n_warps) {
         Step<Dec, 1> tail;
         load_step<Dec, 1, true>(a, rows, t, n_warps, lane, tail);
-        compute_step<Dec, NT, 1, true>(a, tail, t, n_warps, lane, table, acc);
+        compute_step<Dec, NT, 1, true, kInt8>(a, tail, t, n_warps, lane, table, acc);
     }
 
     float v[V];
@@ -412,7 +483,14 @@ template <class Dec, int NT>
 void launch_matvec_kernel(const MatvecArgs& a, cudaStream_t stream) {
     const int64_t n_tiles = (a.n_cols + tile_elems<Dec>() - 1) / tile_elems<Dec>();
     const int warps = matvec_warps(a.n_blocks, n_tiles, tiles_per_step<Dec, NT>());
-    ops::launch_pdl(matvec_kernel<Dec, NT>, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), 0, stream, a);
+    const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
+    if constexpr (!Dec::kFloat && NT <= 2) {
+        if (a.int8) {
+            ops::launch_pdl(matvec_kernel<Dec, NT, true>, grid, block, 0, stream, a);
+            return;
+        }
+    }
+    ops::launch_pdl(matvec_kernel<Dec, NT, false>, grid, block, 0, stream, a);
 }
 
 // Runs the kernel of decoder Dec for n_tokens (1..8).
