@@ -81,7 +81,9 @@ if [ "$mode" != test ]; then
       echo "== $shape $type ($name${vars:+: $vars})"
       log_args=()
       if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then  # a titled entry per model, in $OUT/BENCHMARKS.md to merge here
-        log_args=(--title "CUDA decode and prefill: $shape $type (H100)" --change "$SPOOL_DEVICE_CHANGE"
+        change="$SPOOL_DEVICE_CHANGE"
+        [ -n "${SPOOL_DEVICE_VARIANTS:-}" ] && change="$change [variant $name${vars:+: $vars}]"
+        log_args=(--title "CUDA decode and prefill: $shape $type (H100)" --change "$change"
                   --log "${OUT:-/tmp}/BENCHMARKS.md")
       fi
       env ${vars//,/ } build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload \

@@ -288,7 +288,9 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
             const std::vector<float> x = random_floats(static_cast<size_t>(n_tokens * n_in), seed + 3);
             const std::vector<float> residual = random_floats(static_cast<size_t>(n_tokens * n_out), seed + 4);
             const std::vector<float> bias = random_floats(static_cast<size_t>(n_ff), seed + 5);
-            std::vector<std::vector<float>> add_out, glu_out, shared_a, shared_b, shared_c;
+            const GgmlType other = type == GgmlType::Q6_K ? GgmlType::Q8_0 : GgmlType::Q6_K;
+            const std::vector<uint8_t> wm = random_weights(other, n_in, n_ff, seed + 6);
+            std::vector<std::vector<float>> add_out, glu_out, shared_a, shared_b, shared_c, mixed_a, mixed_b, mixed_c;
             for (Backend* b : {&ref(), &test()}) {
                 DeviceBytes da(*b, wa), db(*b, wb), dc(*b, wc);
                 DeviceArray<float> xd(*b, std::span<const float>(x)), rd(*b, std::span<const float>(residual));
@@ -311,6 +313,14 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
                 shared_a.push_back(ya.download());
                 shared_b.push_back(yb.download());
                 shared_c.push_back(yc.download());
+                // A last matrix of another type (Q4_K_M stores v as Q6_K beside Q4_K q and k): the first two may
+                // still share a launch, the third runs alone.
+                DeviceBytes dm(*b, wm);
+                const WeightView mixed[3] = {va, vb, {dm.data(), other, n_in, n_ff, row_bytes(other, n_in)}};
+                b->matmul_shared_input(3, mixed, biases, xd.data(), n_tokens, ys);
+                mixed_a.push_back(ya.download());
+                mixed_b.push_back(yb.download());
+                mixed_c.push_back(yc.download());
             }
             const std::string what = std::string(type_name(type)) + " n_tokens " + std::to_string(n_tokens);
             const double limit = matmul_limit(type);
@@ -319,6 +329,11 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
             worst.add("shared q " + what, expect_parity("shared q " + what, shared_a[0], shared_a[1], limit));
             worst.add("shared k+bias " + what, expect_parity("shared k " + what, shared_b[0], shared_b[1], limit));
             worst.add("shared v " + what, expect_parity("shared v " + what, shared_c[0], shared_c[1], limit));
+            worst.add("mixed q " + what, expect_parity("mixed q " + what, mixed_a[0], mixed_a[1], limit));
+            worst.add("mixed k+bias " + what, expect_parity("mixed k " + what, mixed_b[0], mixed_b[1], limit));
+            const std::string other_what = std::string(type_name(other)) + " n_tokens " + std::to_string(n_tokens);
+            worst.add("mixed v " + other_what,
+                      expect_parity("mixed v " + other_what, mixed_c[0], mixed_c[1], matmul_limit(other)));
         }
     }
     worst.print(matmul_limit(GgmlType::Q4_K));

@@ -91,6 +91,8 @@ public:
         const bool graphs = options.use_graphs && !env_is_zero("SPOOL_CUDA_GRAPHS");
         // $SPOOL_CUDA_FUSED_MATVEC=0 runs the fused decode ops as their compositions (before/after measurements).
         fused_matvec_ = !env_is_zero("SPOOL_CUDA_FUSED_MATVEC");
+        // $SPOOL_CUDA_INT8_ACTIVATIONS=0 keeps x in float32 in every decode matvec (launch.h ActivationPrecision).
+        int8_activations_ = !env_is_zero("SPOOL_CUDA_INT8_ACTIVATIONS");
         step_ = std::make_unique<StepGraph>(stream_, kStagingBytes, graphs);
         gemm_ = std::make_unique<PrefillGemm>(stream_);
     }
@@ -182,7 +184,7 @@ public:
         if (n_tokens <= kMatvecMaxTokens) {
             issue({kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
                    word(n_tokens), word(bias), word(y)},
-                  [=](cudaStream_t s) { launch_matvec(w, x, n_tokens, bias, y, s); });
+                  [=, p = precision_for(w.type)](cudaStream_t s) { launch_matvec(w, x, n_tokens, bias, y, s, p); });
             return;
         }
         if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
@@ -259,31 +261,29 @@ public:
         }
         issue({kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
                word(n_tokens), word(residual)},
-              [=](cudaStream_t s) { launch_matvec_add(w, x, n_tokens, residual, s); });
+              [=, p = precision_for(w.type)](cudaStream_t s) { launch_matvec_add(w, x, n_tokens, residual, s, p); });
     }
 
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
                              int64_t n_tokens, float* const* ys) override {
-        bool fusable = fused_matvec_ && count >= 2 && count <= 3 && n_tokens <= kMatvecMaxTokens &&
-                       matvec_fusable(ws[0], x);
-        for (int i = 1; fusable && i < count; ++i) {
-            fusable = ws[i].type == ws[0].type && ws[i].n_cols == ws[0].n_cols && ws[i].row_bytes == ws[0].row_bytes;
-        }
-        if (!fusable) {
+        if (!fused_matvec_ || n_tokens > kMatvecMaxTokens) {
             Backend::matmul_shared_input(count, ws, biases, x, n_tokens, ys);
             return;
         }
-        MatvecBatch batch;
-        batch.count = count;
-        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].type), word(ws[0].n_cols),
-                                           word(ws[0].row_bytes), word(x), word(n_tokens)};
-        for (int i = 0; i < count; ++i) {
-            batch.w[i] = ws[i];
-            batch.bias[i] = biases != nullptr ? biases[i] : nullptr;
-            batch.y[i] = ys[i];
-            signature.insert(signature.end(), {word(ws[i].data), word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
+        // Each run of matrices of one form shares a launch: Q4_K_M files often store v as Q6_K next to Q4_K q and k.
+        auto same_form = [](const WeightView& a, const WeightView& b) {
+            return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes;
+        };
+        for (int begin = 0; begin < count;) {
+            int end = begin + 1;
+            while (end < count && end - begin < 3 && same_form(ws[begin], ws[end])) ++end;
+            if (end - begin == 1 || !matvec_fusable(ws[begin], x)) {
+                for (int i = begin; i < end; ++i) matmul(ws[i], x, n_tokens, biases != nullptr ? biases[i] : nullptr, ys[i]);
+            } else {
+                matvec_batch(end - begin, ws + begin, biases != nullptr ? biases + begin : nullptr, x, n_tokens, ys + begin);
+            }
+            begin = end;
         }
-        issue(signature, [=](cudaStream_t s) { launch_matvec_batch(batch, x, n_tokens, s); });
     }
 
     void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
@@ -297,7 +297,9 @@ public:
         }
         issue({kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols), word(gate.n_rows),
                word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out)},
-              [=](cudaStream_t s) { launch_matvec_glu(gate, up, x, n_tokens, act, out, s); });
+              [=, p = precision_for(gate.type)](cudaStream_t s) {
+                  launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p);
+              });
     }
 
     void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
@@ -351,6 +353,37 @@ private:
         }
     }
 
+    // One launch for 2-3 matrices of one form that read x.
+    void matvec_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
+                      float* const* ys) {
+        MatvecBatch batch;
+        batch.count = count;
+        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].type), word(ws[0].n_cols),
+                                           word(ws[0].row_bytes), word(x), word(n_tokens)};
+        for (int i = 0; i < count; ++i) {
+            batch.w[i] = ws[i];
+            batch.bias[i] = biases != nullptr ? biases[i] : nullptr;
+            batch.y[i] = ys[i];
+            signature.insert(signature.end(), {word(ws[i].data), word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
+        }
+        issue(signature,
+              [=, p = precision_for(ws[0].type)](cudaStream_t s) { launch_matvec_batch(batch, x, n_tokens, s, p); });
+    }
+
+    // How the decode matvecs take x for weights of `type`. Measured on an H100 (docs/cuda-performance.md, v5): int8
+    // activations won 1-5% of decode for Q4_K_M, Q6_K and Q8_0 models and lost 6% for Q4_0, whose float path is
+    // already cheap; the legacy 4- and 5-bit types share Q4_0's layout and keep float32.
+    ActivationPrecision precision_for(GgmlType type) const {
+        if (!int8_activations_) return ActivationPrecision::float32;
+        switch (type) {
+            case GgmlType::Q4_0:
+            case GgmlType::Q4_1:
+            case GgmlType::Q5_0:
+            case GgmlType::Q5_1: return ActivationPrecision::float32;
+            default: return ActivationPrecision::int8;
+        }
+    }
+
     // Whether this build carries kernels for the current device's architecture.
     static bool kernels_present() {
         cudaFuncAttributes attributes{};
@@ -368,6 +401,7 @@ private:
     Buffer top_k_workspace_;  // top_k's slice candidates (launch_top_k)
     std::vector<Buffer> retired_;
     bool fused_matvec_ = true;
+    bool int8_activations_ = true;
 };
 
 }  // namespace
