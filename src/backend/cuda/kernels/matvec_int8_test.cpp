@@ -73,34 +73,8 @@ std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     return {all[0], all[1]};
 }
 
-// Float64 y = W x for x of [n_tokens, n_cols] (no bias), and per output its float32 rounding budget
-// sum_i |x_i| * max_i |w_i|, as tolerance::kKQuantDotVsDequantized is defined.
-struct Reference {
-    std::vector<double> y;       // [n_tokens, n_rows]
-    std::vector<double> budget;  // [n_tokens, n_rows]
-};
-
-Reference reference_matvec(const QuantMatrix& m, const std::vector<double>& x) {
-    const int64_t n_tokens = static_cast<int64_t>(x.size()) / m.n_cols;
-    Reference ref{std::vector<double>(static_cast<size_t>(n_tokens * m.n_rows)),
-                  std::vector<double>(static_cast<size_t>(n_tokens * m.n_rows))};
-    for (int64_t r = 0; r < m.n_rows; ++r) {
-        const float* w = m.dequantized.data() + r * m.n_cols;
-        double max_w = 0;
-        for (int64_t i = 0; i < m.n_cols; ++i) max_w = std::max(max_w, std::fabs(static_cast<double>(w[i])));
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            const double* xt = x.data() + t * m.n_cols;
-            double sum = 0, sum_abs_x = 0;
-            for (int64_t i = 0; i < m.n_cols; ++i) {
-                sum += static_cast<double>(w[i]) * xt[i];
-                sum_abs_x += std::fabs(xt[i]);
-            }
-            ref.y[t * m.n_rows + r] = sum;
-            ref.budget[t * m.n_rows + r] = sum_abs_x * max_w;
-        }
-    }
-    return ref;
-}
+using Reference = gpu_test::MatvecReference;
+using gpu_test::reference_matvec;
 
 // How outputs (the first got.size() of ref's; plus bias[row] where bias is given) fit ref: NMSE, and the worst
 // |error| / (budget + |bias|). An output that is not finite makes both infinite.

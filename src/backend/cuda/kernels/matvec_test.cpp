@@ -21,30 +21,14 @@ using gpu_test::QuantMatrix;
 
 constexpr int64_t kTokens = kMatvecMaxTokens;
 
-// Float64 y = W x + bias for all kTokens tokens, and per output the size of its float32 rounding budget:
-// sum_i |x_i| * max_i |w_i| (+ |bias|), as tolerance::kKQuantDotVsDequantized is defined.
-struct Reference {
-    std::vector<double> y;       // [kTokens, n_rows]
-    std::vector<double> budget;  // [kTokens, n_rows]
-};
+// Float64 y = W x for all kTokens tokens, and per output the size of its float32 rounding budget:
+// sum_i |x_i| * max_i |w_i| + |bias| (the bias is added by the check), as tolerance::kKQuantDotVsDequantized is defined.
+using Reference = gpu_test::MatvecReference;
 
 Reference reference_matvec(const QuantMatrix& m, const std::vector<float>& x, const std::vector<float>& bias) {
-    Reference ref{std::vector<double>(static_cast<size_t>(kTokens * m.n_rows)),
-                  std::vector<double>(static_cast<size_t>(kTokens * m.n_rows))};
-    for (int64_t r = 0; r < m.n_rows; ++r) {
-        const float* w = m.dequantized.data() + r * m.n_cols;
-        double max_w = 0;
-        for (int64_t i = 0; i < m.n_cols; ++i) max_w = std::max(max_w, std::fabs(static_cast<double>(w[i])));
-        for (int64_t t = 0; t < kTokens; ++t) {
-            const float* xt = x.data() + t * m.n_cols;
-            double sum = 0, sum_abs_x = 0;
-            for (int64_t i = 0; i < m.n_cols; ++i) {
-                sum += static_cast<double>(w[i]) * xt[i];
-                sum_abs_x += std::fabs(static_cast<double>(xt[i]));
-            }
-            ref.y[t * m.n_rows + r] = sum;
-            ref.budget[t * m.n_rows + r] = sum_abs_x * max_w + std::fabs(static_cast<double>(bias[r]));
-        }
+    Reference ref = gpu_test::reference_matvec(m, std::vector<double>(x.begin(), x.end()));
+    for (size_t i = 0; i < ref.budget.size(); ++i) {
+        ref.budget[i] += std::fabs(static_cast<double>(bias[i % static_cast<size_t>(m.n_rows)]));
     }
     return ref;
 }

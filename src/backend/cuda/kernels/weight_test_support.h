@@ -2,6 +2,8 @@
 // type by the reference quantizer (quant/), their reference dequantization, and the types and shapes to cover.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -71,6 +73,35 @@ inline QuantMatrix make_quant_matrix(GgmlType type, int64_t n_rows, int64_t n_co
         info.dequantize_row(row, m.dequantized.data() + r * n_cols, n_cols);
     }
     return m;
+}
+
+// Float64 y = W x for x of [n_tokens, n_cols] (no bias), and per output its float32 rounding budget
+// sum_i |x_i| * max_i |w_i|, as tolerance::kKQuantDotVsDequantized is defined.
+struct MatvecReference {
+    std::vector<double> y;       // [n_tokens, n_rows]
+    std::vector<double> budget;  // [n_tokens, n_rows]
+};
+
+inline MatvecReference reference_matvec(const QuantMatrix& m, const std::vector<double>& x) {
+    const int64_t n_tokens = static_cast<int64_t>(x.size()) / m.n_cols;
+    MatvecReference ref{std::vector<double>(static_cast<size_t>(n_tokens * m.n_rows)),
+                  std::vector<double>(static_cast<size_t>(n_tokens * m.n_rows))};
+    for (int64_t r = 0; r < m.n_rows; ++r) {
+        const float* w = m.dequantized.data() + r * m.n_cols;
+        double max_w = 0;
+        for (int64_t i = 0; i < m.n_cols; ++i) max_w = std::max(max_w, std::fabs(static_cast<double>(w[i])));
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            const double* xt = x.data() + t * m.n_cols;
+            double sum = 0, sum_abs_x = 0;
+            for (int64_t i = 0; i < m.n_cols; ++i) {
+                sum += static_cast<double>(w[i]) * xt[i];
+                sum_abs_x += std::fabs(xt[i]);
+            }
+            ref.y[t * m.n_rows + r] = sum;
+            ref.budget[t * m.n_rows + r] = sum_abs_x * max_w;
+        }
+    }
+    return ref;
 }
 
 inline std::string shape_name(GgmlType type, int64_t n_rows, int64_t n_cols) {
