@@ -210,9 +210,13 @@ inline constexpr float kRoundMagic = 12582912.0f;
 inline constexpr int kRoundMagicBits = 0x4B400000;
 
 __device__ __forceinline__ float max_nan(float a, float b) {  // NaN if either is NaN (fmaxf would drop it)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     float r;
     asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
     return r;
+#else
+    return a != a ? a : (b != b ? b : fmaxf(a, b));  // max.NaN needs sm_80
+#endif
 }
 
 // sum of unsigned bytes of a times signed bytes of b, plus c
