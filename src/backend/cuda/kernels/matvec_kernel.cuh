@@ -72,9 +72,8 @@ __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_s
 // Output rows per block: glu blocks hold the same rows of two matrices.
 __host__ __device__ inline int64_t rows_per_block(Epilogue e) { return is_glu(e) ? kRows / 2 : kRows; }
 
-// Sets the segments' first blocks and the grid size.
-inline void finish_matvec_args(MatvecArgs& a) {
-    const int64_t per = rows_per_block(a.epilogue);
+// Sets the segments' first blocks and the grid size for blocks of `per` output rows.
+inline void finish_matvec_args(MatvecArgs& a, int64_t per) {
     int64_t blocks = (a.n_rows + per - 1) / per;
     for (int i = 0; i < a.n_more; ++i) {
         a.more[i].block_begin = blocks;
@@ -82,6 +81,7 @@ inline void finish_matvec_args(MatvecArgs& a) {
     }
     a.n_blocks = blocks;
 }
+inline void finish_matvec_args(MatvecArgs& a) { finish_matvec_args(a, rows_per_block(a.epilogue)); }
 
 // Sums v[0..V) over the 32 lanes of a warp with V - 1 + (5 - log2 V) shuffles (not 5 V): each step halves the
 // values a lane keeps, trading the other half with its partner. Afterwards lane L holds the total of value
@@ -517,6 +517,8 @@ void launch_matvec_typed(const MatvecArgs& a, int64_t n_tokens, cudaStream_t str
 bool launch_matvec_float(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_legacy(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
+// Q4_K at one token with int8 activations (matvec_q4k_staged.cu); false where its conditions do not hold.
+bool launch_matvec_q4k_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 // F32/F16/BF16 rows whose n_cols is not a multiple of 8 (or x not 16-byte aligned): one element at a time.
 void launch_matvec_float_unaligned(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 

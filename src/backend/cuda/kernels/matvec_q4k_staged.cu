@@ -1,0 +1,203 @@
+// The one-token Q4_K matvec with int8 activations, laid out for DRAM bandwidth rather than for the shared decoder
+// contract of matvec_kernel.cuh.
+//
+// Why a kernel of its own: on an H100 (ncu, 11008 x 4096, docs/cuda-performance.md) the shared kernel issued 0.36
+// warp instructions per weight byte, so it needed the schedulers at full issue rate just to keep up with DRAM, and
+// ran at 40% of the bandwidth. Most of those instructions were per lane and 8-weight group: rounding x (every block
+// rounded the same x again for its 4 rows), unpacking scales, 64-bit addresses of 8-byte loads. Here each block
+// first rounds the whole x once into shared memory (the same formula, launch.h, so x~ is bit-identical), and each
+// lane then owns 16-byte chunks of a row's nibbles (32 weights, one load) and the matching 32 bytes of x~: about 0.12
+// instructions per byte.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/matvec_kernel.cuh"
+
+namespace spool::cuda::wq {
+namespace {
+
+constexpr int kWarpRows = 2;          // rows per warp (glu: the gate row and the same row of W_up)
+constexpr int kMaxStagedWarps = 8;
+constexpr int kChunksPerBlock = 8;    // 16-byte chunks of a super-block's 128 nibble bytes
+constexpr int kUnroll = 4;            // chunks per lane and row loaded before any is used
+// Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
+constexpr int64_t kTargetBlocks = 264;
+
+// Scale and min of sub-blocks 2j and 2j + 1 of a Q4_K header (llama.cpp get_scale_min_k4) without a branch: for
+// j < 2 the 6-bit values are bytes 2j, 2j + 1 of scales[0..3] / [4..7]; for j >= 2 they are split between
+// scales[8..11] (low 4 bits) and the top 2 bits of scales[0..3] / [4..7].
+__device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float (&scale)[2], float (&min)[2]) {
+    const uint32_t sc_low = head.y & 0x3F3F3F3Fu, m_low = head.z & 0x3F3F3F3Fu;
+    const uint32_t sc_high = (head.w & 0x0F0F0F0Fu) | ((head.y >> 2) & 0x30303030u);
+    const uint32_t m_high = ((head.w >> 4) & 0x0F0F0F0Fu) | ((head.z >> 2) & 0x30303030u);
+    const uint32_t sc = j < 2 ? sc_low : sc_high, m = j < 2 ? m_low : m_high;
+    const float d = half_bits_to_float(head.x), dmin = half_bits_to_float(head.x >> 16);
+    const int t = 2 * (j & 1);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        scale[i] = __fmul_rn(d, static_cast<float>(__byte_perm(sc, 0, 0x4440 | (t + i))));  // byte t + i, zeros above
+        min[i] = __fmul_rn(dmin, static_cast<float>(__byte_perm(m, 0, 0x4440 | (t + i))));
+    }
+}
+
+__device__ __forceinline__ int dot8(uint32_t w0, uint32_t w1, uint2 x) {
+    return __dp4a(static_cast<int>(w1), static_cast<int>(x.y), __dp4a(static_cast<int>(w0), static_cast<int>(x.x), 0));
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset >= 1; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Shared memory: x~ of every 8-element group (uint2 of signed levels), then its (d, d * sum q) pairs.
+__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_q4k_staged_kernel(MatvecArgs a) {
+    extern __shared__ uint4 staged[];
+    const int64_t n_groups = a.n_cols / 8;
+    uint2* xq = reinterpret_cast<uint2*>(staged);
+    float2* xs = reinterpret_cast<float2*>(xq + n_groups);
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    const uint8_t* w = a.w;
+    int64_t n_rows = a.n_rows, block = blockIdx.x;
+    const float* bias = a.bias;
+    float* y = a.y;
+#pragma unroll
+    for (int i = 0; i < kMaxMoreSegments; ++i) {
+        if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
+            w = a.more[i].w, n_rows = a.more[i].n_rows, bias = a.more[i].bias, y = a.more[i].y;
+            block = static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin;
+        }
+    }
+    const bool glu = is_glu(a.epilogue);
+    // Output rows of this warp: glu one row (its gate and up rows), otherwise two consecutive rows. Rows past the
+    // end read the last row (in bounds) and are never written.
+    const int64_t warp_index = block * n_warps + warp;
+    const int64_t out0 = glu ? warp_index : kWarpRows * warp_index;
+    const int64_t last = n_rows - 1;
+    const uint8_t* row[kWarpRows];
+    row[0] = w + (out0 < last ? out0 : last) * a.row_bytes;
+    row[1] = glu ? row[0] + a.up_delta : w + (out0 + 1 < last ? out0 + 1 : last) * a.row_bytes;
+
+    const int n_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
+    uint4 wv[kUnroll][kWarpRows], head[kUnroll][kWarpRows];
+    auto load = [&](int k0) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int k = k0 + 32 * u + lane;
+            const int64_t block_offset = static_cast<int64_t>(k / kChunksPerBlock) * BlockBytes::q4_k;
+#pragma unroll
+            for (int r = 0; r < kWarpRows; ++r) {
+                if (k < n_chunks) {
+                    const uint8_t* b = row[r] + block_offset;
+                    head[u][r] = ld_u32x4(b);
+                    wv[u][r] = ld_u32x4(b + 16 + 16 * (k % kChunksPerBlock));
+                }
+            }
+        }
+    };
+    // The weights never change: the first loads go out before waiting for the kernel that writes x.
+    load(0);
+    ops::wait_for_producers();
+    ops::allow_dependents();
+    for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
+        float4 lo, hi;
+        load_x8(a.x + 8 * g, true, lo, hi);
+        const QuantizedGroup q = quantize_group(lo, hi);
+        xq[g] = q.q;
+        xs[g] = make_float2(q.d, q.dsum);
+    }
+    __syncthreads();
+
+    float acc[kWarpRows] = {0.0f, 0.0f};
+    for (int k0 = 0;;) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int k = k0 + 32 * u + lane;
+            if (k >= n_chunks) continue;
+            // Chunk c of super-block sb: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles,
+            // sub-block 2j) and 64j + 32 + 16h + i (high nibbles, sub-block 2j + 1), j = c / 2, h = c % 2: x groups
+            // g0, g0 + 1 and g0 + 4, g0 + 5.
+            const int c = k % kChunksPerBlock, j = c >> 1;
+            const int64_t g0 = static_cast<int64_t>(k / kChunksPerBlock) * 32 + 8 * j + 2 * (c & 1);
+            const uint4 x_low = *reinterpret_cast<const uint4*>(xq + g0);
+            const uint4 x_high = *reinterpret_cast<const uint4*>(xq + g0 + 4);
+            const float4 s_low = *reinterpret_cast<const float4*>(xs + g0);
+            const float4 s_high = *reinterpret_cast<const float4*>(xs + g0 + 4);
+            const float sum_low = s_low.y + s_low.w, sum_high = s_high.y + s_high.w;
+#pragma unroll
+            for (int r = 0; r < kWarpRows; ++r) {
+                const uint4 q = wv[u][r];
+                constexpr uint32_t kLow = 0x0F0F0F0Fu;
+                const int d0 = dot8(q.x & kLow, q.y & kLow, make_uint2(x_low.x, x_low.y));
+                const int d1 = dot8(q.z & kLow, q.w & kLow, make_uint2(x_low.z, x_low.w));
+                const int d4 = dot8((q.x >> 4) & kLow, (q.y >> 4) & kLow, make_uint2(x_high.x, x_high.y));
+                const int d5 = dot8((q.z >> 4) & kLow, (q.w >> 4) & kLow, make_uint2(x_high.z, x_high.w));
+                float scale[2], min[2];
+                q4k_pair_scales(head[u][r], j, scale, min);
+                const float low = fmaf(s_low.z, static_cast<float>(d1), s_low.x * static_cast<float>(d0));
+                const float high = fmaf(s_high.z, static_cast<float>(d5), s_high.x * static_cast<float>(d4));
+                acc[r] = fmaf(scale[0], low, fmaf(-min[0], sum_low, acc[r]));
+                acc[r] = fmaf(scale[1], high, fmaf(-min[1], sum_high, acc[r]));
+            }
+        }
+        k0 += 32 * kUnroll;
+        if (k0 >= n_chunks) break;
+        load(k0);
+    }
+
+    const float total0 = warp_sum(acc[0]), total1 = warp_sum(acc[1]);
+    if (lane != 0) return;
+    if (glu) {
+        if (out0 < n_rows) {
+            y[out0] = (a.epilogue == Epilogue::glu_silu ? activate<Activation::silu>(total0)
+                                                        : activate<Activation::gelu>(total0)) * total1;
+        }
+        return;
+    }
+    const float totals[kWarpRows] = {total0, total1};
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+        const int64_t out = out0 + r;
+        if (out >= n_rows) break;
+        float sum = totals[r];
+        if (bias != nullptr) sum += bias[out];
+        y[out] = a.epilogue == Epilogue::add ? y[out] + sum : sum;
+    }
+}
+
+}  // namespace
+
+bool launch_matvec_q4k_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
+    if (type != GgmlType::Q4_K || n_tokens != 1 || !args.int8) return false;
+    // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
+    // has fewer warps per row (H100: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows and
+    // more 18-35% faster).
+    int64_t total_rows = args.n_rows;
+    for (int i = 0; i < args.n_more; ++i) total_rows += args.more[i].n_rows;
+    if (total_rows < kMatvecStagedMinRows) return false;
+    const size_t shared_bytes = static_cast<size_t>(args.n_cols) * 2;  // 8 + 8 bytes per 8-element group
+    if (shared_bytes > 48 * 1024 || args.n_cols % kSuperBlock != 0) return false;
+    auto aligned = [](int64_t v) { return v % 16 == 0; };
+    if (!aligned(args.row_bytes) || !aligned(args.up_delta) || !aligned(reinterpret_cast<intptr_t>(args.w))) {
+        return false;
+    }
+    for (int i = 0; i < args.n_more; ++i) {
+        if (!aligned(reinterpret_cast<intptr_t>(args.more[i].w))) return false;
+    }
+    MatvecArgs a = args;
+    const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
+    int warps = kMaxStagedWarps;
+    for (; warps > 2; warps /= 2) {
+        finish_matvec_args(a, rows_per_warp * warps);
+        if (a.n_blocks >= kTargetBlocks) break;
+    }
+    finish_matvec_args(a, rows_per_warp * warps);
+    ops::launch_pdl(matvec_q4k_staged_kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps),
+                    shared_bytes, stream, a);
+    return true;
+}
+
+}  // namespace spool::cuda::wq
