@@ -49,17 +49,19 @@ constexpr std::array kScalar = {
 };
 
 #if SPOOL_CPU_X86_KERNELS
-#define SPOOL_TILED_TABLE(isa, rows)                                                                                \
+// legacy_rows: the legacy types' panels (gemm_legacy_avx2.cpp: two groups of 8 rows on AVX2; Q5_1's and Q8_0's
+// few-token kernels take 8, which chunks of 16 rows suit as well).
+#define SPOOL_TILED_TABLE(isa, rows, legacy_rows)                                                                   \
     std::array {                                                                                                    \
         by_rows<T::F32, CpuIsa::isa>(), by_rows<T::F16, CpuIsa::isa>(), by_rows<T::BF16, CpuIsa::isa>(),            \
-            SPOOL_TILED(Q4_0, q4_0, isa, rows, 2), SPOOL_TILED(Q4_1, q4_1, isa, rows, 2),                          \
-            SPOOL_TILED(Q5_0, q5_0, isa, rows, 2), SPOOL_TILED(Q5_1, q5_1, isa, rows, 2),                          \
-            SPOOL_TILED(Q8_0, q8_0, isa, rows, 3), SPOOL_TILED(Q2_K, q2_k, isa, rows, 3),                          \
+            SPOOL_TILED(Q4_0, q4_0, isa, legacy_rows, 2), SPOOL_TILED(Q4_1, q4_1, isa, legacy_rows, 2),            \
+            SPOOL_TILED(Q5_0, q5_0, isa, legacy_rows, 2), SPOOL_TILED(Q5_1, q5_1, isa, legacy_rows, 2),            \
+            SPOOL_TILED(Q8_0, q8_0, isa, legacy_rows, 3), SPOOL_TILED(Q2_K, q2_k, isa, rows, 3),                   \
             SPOOL_TILED(Q3_K, q3_k, isa, rows, 2), SPOOL_TILED(Q4_K, q4_k, isa, rows, 2),                          \
             SPOOL_TILED(Q5_K, q5_k, isa, rows, 2), SPOOL_TILED(Q6_K, q6_k, isa, rows, 3),                          \
     }
-constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, 8);
-constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, 16);
+constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, 8, 16);
+constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, 16, 16);
 #undef SPOOL_TILED_TABLE
 #endif
 #undef SPOOL_TILED

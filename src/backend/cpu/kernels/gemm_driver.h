@@ -58,10 +58,13 @@ void gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const v
         const uint8_t* rows[kRows];
         for (int r = 0; r < kRows; ++r) rows[r] = w_bytes + (r0 + (r < valid ? r : 0)) * w_row_stride;
         K::pack(rows, nb, panel);
-        // Tokens in tiles of kTile: the panel (up to ~60 KiB for n = 5632) stays in L1/L2 while every token's
-        // activation row streams past it once.
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
-            const int c_count = static_cast<int>(smaller(kTile, n_tokens - t0));
+        // Tokens in tiles of kTile: the panel (up to ~200 KiB for n = 5632) stays in L2 while every token's
+        // activation row streams past it once. The last two tiles split evenly (3 + 2 rather than 4 + 1): a tile of
+        // one token reads the whole panel for it alone. A token's results do not depend on its tile.
+        int c_count = 0;
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += c_count) {
+            const int64_t left = n_tokens - t0;
+            c_count = static_cast<int>(left > kTile && left < 2 * kTile ? (left + 1) / 2 : smaller(kTile, left));
             const uint8_t* a[kTile];
             const int32_t* s[kTile];
             for (int c = 0; c < c_count; ++c) {

@@ -21,9 +21,12 @@ struct Shape {
     int64_t n_rows, n_tokens, n_cols;
 };
 
-// Odd row counts (partial 8-row panels), token counts that leave partial tiles, and long rows (2816 = 11 * 256).
-constexpr Shape kShapes[] = {{1, 1, 256},  {3, 2, 512},    {37, 5, 256},  {131, 17, 768},
-                             {9, 64, 256}, {13, 17, 2816}, {131, 2, 256}, {17, 3, 1024}};
+// Odd row counts (partial 8- and 16-row panels, a partial second group of 8), token counts that leave partial tiles
+// of 3, 4 and 8 (split into two), and long rows (2816 = 11 * 256). On AVX2 Q5_1 changes tile shape at 16 tokens and
+// Q8_0 at 64 (gemm_legacy_avx2.cpp GemmQ5_1, GemmQ8_0).
+constexpr Shape kShapes[] = {{1, 1, 256},   {3, 2, 512},    {37, 5, 256},    {131, 17, 768},  {9, 64, 256},
+                             {13, 17, 2816}, {131, 2, 256}, {17, 3, 1024},   {40, 67, 256},   {17, 130, 256},
+                             {19, 69, 512},  {48, 63, 256}};
 
 double nmse_limit(GgmlType act_type) {
     switch (act_type) {
@@ -134,13 +137,13 @@ TEST_P(GemmTest, MatchesVecDotAndFloat64) {
 }
 
 // A kernel that ignores part of a row, a row of its panel or a token of its tile must fail: change one block of one
-// weight row (the last row, in a partial panel) and one activation row, and only their outputs may move.
-TEST_P(GemmTest, EveryInputCounts) {
-    const auto [w_type, isa] = GetParam();
-    SPOOL_REQUIRE_ISA(isa);
+// weight row (the last row, in a partial panel) and one activation row (the last tile's), and only their outputs may
+// move. 30 rows x 65 tokens: the last row in the second group of a partial 16-row panel, Q8_0's many-token tile.
+void every_input_counts(GgmlType w_type, CpuIsa isa, const Shape& s) {
+    SCOPED_TRACE(std::to_string(s.n_rows) + " rows x " + std::to_string(s.n_tokens) + " tokens");
     const MatmulKernels* mk = cpu_matmul_kernels(w_type, isa);
     const GemmKernels* gk = cpu_gemm_kernels(w_type, isa);
-    const Shape s{11, 7, 512};
+    const int64_t changed_token = s.n_tokens - 2;
     Problem p = make_problem(w_type, mk->act_type, s, 77);
     std::vector<uint8_t> scratch(gk->scratch_bytes(s.n_cols, s.n_tokens));
     auto run = [&] {
@@ -150,7 +153,7 @@ TEST_P(GemmTest, EveryInputCounts) {
         return out;
     };
     const std::vector<float> before = run();
-    // Last block of the last weight row; last block of token 5.
+    // Last block of the last weight row; last block of changed_token.
     const int64_t n = s.n_cols, block = type_info(w_type).block_size;
     std::vector<float> x = spool::testing::random_floats(static_cast<size_t>(n), 5);
     for (int64_t i = n - block; i < n; ++i) x[static_cast<size_t>(i)] = 3.0f * x[static_cast<size_t>(i)] + 1.0f;
@@ -167,13 +170,13 @@ TEST_P(GemmTest, EveryInputCounts) {
         }
     }
     const std::vector<float> y = spool::testing::random_floats(static_cast<size_t>(n), 6, 3.0f);
-    type_info(mk->act_type).quantize_row(y.data(), p.act.data() + p.act_stride * 5, n);
+    type_info(mk->act_type).quantize_row(y.data(), p.act.data() + p.act_stride * changed_token, n);
     const std::vector<float> changed = run();
     for (int64_t t = 0; t < s.n_tokens; ++t) {
         for (int64_t r = 0; r < s.n_rows; ++r) {
             const size_t i = static_cast<size_t>(t * s.n_rows + r);
-            if (t == 5) {
-                EXPECT_NE(after[i], changed[i]) << type_name(w_type) << ": row " << r << " ignores token 5";
+            if (t == changed_token) {
+                EXPECT_NE(after[i], changed[i]) << type_name(w_type) << ": row " << r << " ignores token " << t;
             } else {
                 EXPECT_EQ(after[i], changed[i]) << type_name(w_type) << ": token " << t << ", row " << r << " moved";
             }
@@ -181,15 +184,22 @@ TEST_P(GemmTest, EveryInputCounts) {
     }
 }
 
-// Decode rows must equal prefill rows bit for bit (the session and model tests rely on it): every token's row from
-// gemm over a batch, from gemm over other row ranges (how threads split a matrix) and from gemv on the token alone
-// must be the same float.
-TEST_P(GemmTest, RowsDoNotDependOnTheBatch) {
+TEST_P(GemmTest, EveryInputCounts) {
     const auto [w_type, isa] = GetParam();
     SPOOL_REQUIRE_ISA(isa);
+    for (const Shape& s : {Shape{11, 7, 512}, Shape{30, 65, 256}}) {
+        every_input_counts(w_type, isa, s);
+    }
+}
+
+// Decode rows must equal prefill rows bit for bit (the session and model tests rely on it): every token's row from
+// gemm over a batch, from gemm over other row ranges (how threads split a matrix) and from gemv on the token alone
+// must be the same float. On AVX2 the batch and the part take different tile shapes: Q5_1's at 17 and 14 tokens,
+// Q8_0's at 66 and 63.
+void rows_do_not_depend_on_the_batch(GgmlType w_type, CpuIsa isa, const Shape& s) {
+    SCOPED_TRACE(std::to_string(s.n_rows) + " rows x " + std::to_string(s.n_tokens) + " tokens");
     const MatmulKernels* mk = cpu_matmul_kernels(w_type, isa);
     const GemmKernels* gk = cpu_gemm_kernels(w_type, isa);
-    const Shape s{29, 17, 768};
     const Problem p = make_problem(w_type, mk->act_type, s, 91);
     const size_t rows = static_cast<size_t>(s.n_rows);
     std::vector<uint8_t> scratch(gk->scratch_bytes(s.n_cols, s.n_tokens));
@@ -217,6 +227,15 @@ TEST_P(GemmTest, RowsDoNotDependOnTheBatch) {
                     << ": a batch of other rows and tokens changed it";
             }
         }
+    }
+}
+
+TEST_P(GemmTest, RowsDoNotDependOnTheBatch) {
+    const auto [w_type, isa] = GetParam();
+    SPOOL_REQUIRE_ISA(isa);
+    for (const Shape& s : {Shape{29, 17, 768}, Shape{40, 66, 256}}) {
+        rows_do_not_depend_on_the_batch(w_type, isa, s);
+        if (::testing::Test::HasFatalFailure()) return;
     }
 }
 

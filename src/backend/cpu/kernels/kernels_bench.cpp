@@ -184,7 +184,7 @@ void register_all() {
         for (GgmlType t : kTypes) {
             if (!cpu_gemm_kernels(t, isa)->tiled) continue;
             for (int64_t n_cols : {2048, 5632}) {
-                for (int64_t n_tokens : {2, 4, 16, 128}) {
+                for (int64_t n_tokens : {2, 4, 16, 32, 64, 128}) {
                     for (bool tiled : {true, false}) {
                         if (!tiled && n_tokens != 128 && n_tokens != 2) continue;
                         const std::string name = "gemm/" + std::to_string(n_cols) + "cols/" + std::to_string(n_tokens) +
