@@ -34,8 +34,8 @@ inline constexpr int64_t kMatvecMaxTokens = 8;
 //   Decode at batch 1 is bound by the instructions that turn weight levels into floats; int8 spends far fewer.
 enum class ActivationPrecision { float32, int8 };
 inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the float path's dequantization
-// Q4_K at one token with int8 x runs a kernel of its own (matvec_q4k_staged.cu: x rounded once per block into shared
-// memory, 16-byte weight loads) once the launch has this many rows in all; the same x~, another summation order.
+// Q4_K and Q6_K at one token with int8 x run a kernel of their own (matvec_staged.cu: x rounded once per block into
+// shared memory, 16-byte weight chunks) once the launch has this many rows in all; the same x~, another summation order.
 inline constexpr int64_t kMatvecStagedMinRows = 4096;
 
 // y[t][r] = sum_i dequantize(W)[r][i] * x[t][i] (+ bias[r]) for t < n_tokens <= kMatvecMaxTokens, reading W in its

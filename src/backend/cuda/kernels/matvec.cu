@@ -33,7 +33,7 @@ wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias
 void launch_groups(wq::MatvecArgs& a, GgmlType type, int64_t n_tokens, cudaStream_t stream) {
     wq::finish_matvec_args(a);
     if (a.n_blocks < 1) return;
-    if (wq::launch_matvec_q4k_staged(type, a, n_tokens, stream)) {
+    if (wq::launch_matvec_staged(type, a, n_tokens, stream)) {
         SPOOL_CUDA_CHECK(cudaGetLastError());
         return;
     }

@@ -70,7 +70,7 @@ std::vector<GgmlType> types_where(bool quantized) {
 // the plain kernel's inner loop, and cheap to quantize; for Q4_K also one that takes the staged kernel (launch.h).
 std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
-    if (type == GgmlType::Q4_K) return {all[0], all[1], {kMatvecStagedMinRows + 3, 512}};
+    if (type == GgmlType::Q4_K || type == GgmlType::Q6_K) return {all[0], all[1], {kMatvecStagedMinRows + 3, 512}};
     return {all[0], all[1]};
 }
 
@@ -393,7 +393,7 @@ TEST(CudaMatvecInt8Fused, BatchMatchesRoundedReference) {
     for (GgmlType type : types_where(true)) {
         const int64_t n_cols = gpu_test::test_shapes(type)[1].n_cols;
         // q, k, v-like: the first not a multiple of the block's rows; for Q4_K enough rows in all for the staged kernel
-        const int64_t rows[3] = {type == GgmlType::Q4_K ? kMatvecStagedMinRows - 37 : 263, 37, 131};
+        const int64_t rows[3] = {type == GgmlType::Q4_K || type == GgmlType::Q6_K ? kMatvecStagedMinRows - 37 : 263, 37, 131};
         const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * n_cols), ++seed);
         const std::vector<double> xr = round_int8(x, n_cols);
         std::vector<QuantMatrix> ms;

@@ -1,5 +1,5 @@
-// The one-token Q4_K matvec with int8 activations, laid out for DRAM bandwidth rather than for the shared decoder
-// contract of matvec_kernel.cuh.
+// The one-token Q4_K and Q6_K matvecs with int8 activations, laid out for DRAM bandwidth rather than for the shared
+// decoder contract of matvec_kernel.cuh.
 //
 // Why a kernel of its own: on an H100 (ncu, 11008 x 4096, docs/cuda-performance.md) the shared kernel issued 0.36
 // warp instructions per weight byte, so it needed the schedulers at full issue rate just to keep up with DRAM, and
@@ -42,6 +42,65 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
     }
 }
 
+// 16 bytes at a 2-byte-aligned address from aligned 4-byte loads (a fifth word only where p is not 4-byte aligned);
+// reads up to 2 bytes past p + 15 there: callers keep them inside the block.
+__device__ __forceinline__ uint4 ld_u32x4_a2_funnel(const uint8_t* p) {
+    const uint8_t* a = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{3});
+    const uint32_t shift = 8 * static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 3);
+    const uint32_t w0 = ld_u32(a), w1 = ld_u32(a + 4), w2 = ld_u32(a + 8), w3 = ld_u32(a + 12);
+    const uint32_t w4 = shift != 0 ? ld_u32(a + 16) : 0u;
+    return make_uint4(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift), __funnelshift_r(w2, w3, shift),
+                      __funnelshift_r(w3, w4, shift));
+}
+
+// A chunk decoder: 8 chunks of 32 weights per super-block; chunk c holds 16 consecutive elements starting at group
+// (of 8) low_group(c) and 16 starting at low_group(c) + kHighGroups, as level bytes (level_low / level_high, element
+// i in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
+struct StagedQ4K {
+    static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
+    struct Raw { uint4 q, head; };
+    __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
+    // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
+    // (high nibbles, sub-block 2j + 1), j = c / 2, h = c % 2.
+    __device__ static int low_group(int c) { return 8 * (c >> 1) + 2 * (c & 1); }
+    __device__ static uint4 levels(const Raw& r, bool high) {
+        constexpr uint32_t kLow = 0x0F0F0F0Fu;
+        const int s = high ? 4 : 0;
+        return make_uint4((r.q.x >> s) & kLow, (r.q.y >> s) & kLow, (r.q.z >> s) & kLow, (r.q.w >> s) & kLow);
+    }
+    __device__ static void scales(const Raw& r, int c, float (&scale)[2], float (&min)[2]) {
+        q4k_pair_scales(r.head, c >> 1, scale, min);
+    }
+};
+
+// Q6_K (210-byte blocks, 2-byte aligned): ql[128], qh[64], scales[16] (int8), d. Chunk c = 4n + 2p + h: ql bytes
+// 64n + 32p + 16h .. + 15 and qh bytes 16h .. + 15 of half n (at 128 + 32n): low nibbles with qh bits 2p, 2p + 1 are
+// elements 128n + 32p + 16h + i (scale 8n + 2p + h), high nibbles with bits 2p + 4, 2p + 5 are those + 64 (scale + 4);
+// w = d * scale * (level - 32).
+struct StagedQ6K {
+    static constexpr int kBlockBytes = BlockBytes::q6_k, kHighGroups = 8, kAlign = 2;
+    struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };  // d: fp16 bits, p (the qh bit pair) at bit 16
+    __device__ static Raw load(const uint8_t* block, int c) {
+        const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
+        const uint8_t* sc = block + 192 + 8 * n + 2 * p + h;
+        return {ld_u32x4_a2_funnel(block + 64 * n + 32 * p + 16 * h), ld_u32x4_a2_funnel(block + 128 + 32 * n + 16 * h),
+                ld_u8(sc), ld_u8(sc + 4), ld_u16(block + 208) | static_cast<uint32_t>(p) << 16};  // p rides above d
+    }
+    __device__ static int low_group(int c) { return 16 * (c >> 2) + 4 * ((c >> 1) & 1) + 2 * (c & 1); }
+    __device__ static uint4 levels(const Raw& r, bool high) {
+        constexpr uint32_t kLow = 0x0F0F0F0Fu, kTwo = 0x03030303u;
+        const int s = high ? 4 : 0, b = 2 * static_cast<int>(r.d >> 16) + s;
+        auto level = [&](uint32_t ql, uint32_t qh) { return ((ql >> s) & kLow) | ((qh >> b) & kTwo) << 4; };
+        return make_uint4(level(r.ql.x, r.qh.x), level(r.ql.y, r.qh.y), level(r.ql.z, r.qh.z), level(r.ql.w, r.qh.w));
+    }
+    __device__ static void scales(const Raw& r, int, float (&scale)[2], float (&min)[2]) {
+        const float d = half_bits_to_float(r.d);
+        scale[0] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(r.sc_low)));
+        scale[1] = __fmul_rn(d, static_cast<float>(static_cast<int8_t>(r.sc_high)));
+        min[0] = 32.0f * scale[0], min[1] = 32.0f * scale[1];
+    }
+};
+
 __device__ __forceinline__ int dot8(uint32_t w0, uint32_t w1, uint2 x) {
     return __dp4a(static_cast<int>(w1), static_cast<int>(x.y), __dp4a(static_cast<int>(w0), static_cast<int>(x.x), 0));
 }
@@ -53,7 +112,8 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // Shared memory: x~ of every 8-element group (uint2 of signed levels), then its (d, d * sum q) pairs.
-__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_q4k_staged_kernel(MatvecArgs a) {
+template <class Q>
+__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
     uint2* xq = reinterpret_cast<uint2*>(staged);
@@ -82,19 +142,15 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_q4k_staged_kernel
     row[1] = glu ? row[0] + a.up_delta : w + (out0 + 1 < last ? out0 + 1 : last) * a.row_bytes;
 
     const int n_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
-    uint4 wv[kUnroll][kWarpRows], head[kUnroll][kWarpRows];
+    typename Q::Raw raw[kUnroll][kWarpRows];
     auto load = [&](int k0) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int k = k0 + 32 * u + lane;
-            const int64_t block_offset = static_cast<int64_t>(k / kChunksPerBlock) * BlockBytes::q4_k;
+            const int64_t block_offset = static_cast<int64_t>(k / kChunksPerBlock) * Q::kBlockBytes;
 #pragma unroll
             for (int r = 0; r < kWarpRows; ++r) {
-                if (k < n_chunks) {
-                    const uint8_t* b = row[r] + block_offset;
-                    head[u][r] = ld_u32x4(b);
-                    wv[u][r] = ld_u32x4(b + 16 + 16 * (k % kChunksPerBlock));
-                }
+                if (k < n_chunks) raw[u][r] = Q::load(row[r] + block_offset, k % kChunksPerBlock);
             }
         }
     };
@@ -117,26 +173,22 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_q4k_staged_kernel
         for (int u = 0; u < kUnroll; ++u) {
             const int k = k0 + 32 * u + lane;
             if (k >= n_chunks) continue;
-            // Chunk c of super-block sb: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles,
-            // sub-block 2j) and 64j + 32 + 16h + i (high nibbles, sub-block 2j + 1), j = c / 2, h = c % 2: x groups
-            // g0, g0 + 1 and g0 + 4, g0 + 5.
-            const int c = k % kChunksPerBlock, j = c >> 1;
-            const int64_t g0 = static_cast<int64_t>(k / kChunksPerBlock) * 32 + 8 * j + 2 * (c & 1);
+            const int c = k % kChunksPerBlock;
+            const int64_t g0 = static_cast<int64_t>(k / kChunksPerBlock) * 32 + Q::low_group(c);
             const uint4 x_low = *reinterpret_cast<const uint4*>(xq + g0);
-            const uint4 x_high = *reinterpret_cast<const uint4*>(xq + g0 + 4);
+            const uint4 x_high = *reinterpret_cast<const uint4*>(xq + g0 + Q::kHighGroups);
             const float4 s_low = *reinterpret_cast<const float4*>(xs + g0);
-            const float4 s_high = *reinterpret_cast<const float4*>(xs + g0 + 4);
+            const float4 s_high = *reinterpret_cast<const float4*>(xs + g0 + Q::kHighGroups);
             const float sum_low = s_low.y + s_low.w, sum_high = s_high.y + s_high.w;
 #pragma unroll
             for (int r = 0; r < kWarpRows; ++r) {
-                const uint4 q = wv[u][r];
-                constexpr uint32_t kLow = 0x0F0F0F0Fu;
-                const int d0 = dot8(q.x & kLow, q.y & kLow, make_uint2(x_low.x, x_low.y));
-                const int d1 = dot8(q.z & kLow, q.w & kLow, make_uint2(x_low.z, x_low.w));
-                const int d4 = dot8((q.x >> 4) & kLow, (q.y >> 4) & kLow, make_uint2(x_high.x, x_high.y));
-                const int d5 = dot8((q.z >> 4) & kLow, (q.w >> 4) & kLow, make_uint2(x_high.z, x_high.w));
+                const uint4 lo = Q::levels(raw[u][r], false), hi = Q::levels(raw[u][r], true);
+                const int d0 = dot8(lo.x, lo.y, make_uint2(x_low.x, x_low.y));
+                const int d1 = dot8(lo.z, lo.w, make_uint2(x_low.z, x_low.w));
+                const int d4 = dot8(hi.x, hi.y, make_uint2(x_high.x, x_high.y));
+                const int d5 = dot8(hi.z, hi.w, make_uint2(x_high.z, x_high.w));
                 float scale[2], min[2];
-                q4k_pair_scales(head[u][r], j, scale, min);
+                Q::scales(raw[u][r], c, scale, min);
                 const float low = fmaf(s_low.z, static_cast<float>(d1), s_low.x * static_cast<float>(d0));
                 const float high = fmaf(s_high.z, static_cast<float>(d5), s_high.x * static_cast<float>(d4));
                 acc[r] = fmaf(scale[0], low, fmaf(-min[0], sum_low, acc[r]));
@@ -168,25 +220,8 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_q4k_staged_kernel
     }
 }
 
-}  // namespace
-
-bool launch_matvec_q4k_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
-    if (type != GgmlType::Q4_K || n_tokens != 1 || !args.int8) return false;
-    // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
-    // has fewer warps per row (H100: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows and
-    // more 18-35% faster).
-    int64_t total_rows = args.n_rows;
-    for (int i = 0; i < args.n_more; ++i) total_rows += args.more[i].n_rows;
-    if (total_rows < kMatvecStagedMinRows) return false;
-    const size_t shared_bytes = static_cast<size_t>(args.n_cols) * 2;  // 8 + 8 bytes per 8-element group
-    if (shared_bytes > 48 * 1024 || args.n_cols % kSuperBlock != 0) return false;
-    auto aligned = [](int64_t v) { return v % 16 == 0; };
-    if (!aligned(args.row_bytes) || !aligned(args.up_delta) || !aligned(reinterpret_cast<intptr_t>(args.w))) {
-        return false;
-    }
-    for (int i = 0; i < args.n_more; ++i) {
-        if (!aligned(reinterpret_cast<intptr_t>(args.more[i].w))) return false;
-    }
+template <class Q>
+void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
     const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
     int warps = kMaxStagedWarps;
@@ -195,8 +230,39 @@ bool launch_matvec_q4k_staged(GgmlType type, const MatvecArgs& args, int64_t n_t
         if (a.n_blocks >= kTargetBlocks) break;
     }
     finish_matvec_args(a, rows_per_warp * warps);
-    ops::launch_pdl(matvec_q4k_staged_kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps),
-                    shared_bytes, stream, a);
+    const size_t shared_bytes = static_cast<size_t>(a.n_cols) * 2;  // 8 + 8 bytes per 8-element group
+    ops::launch_pdl(matvec_staged_kernel<Q>, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes,
+                    stream, a);
+}
+
+template <class Q>
+bool staged_applies(const MatvecArgs& a) {
+    auto aligned = [](int64_t v) { return v % Q::kAlign == 0; };
+    if (!aligned(a.row_bytes) || !aligned(a.up_delta) || !aligned(reinterpret_cast<intptr_t>(a.w))) return false;
+    for (int i = 0; i < a.n_more; ++i) {
+        if (!aligned(reinterpret_cast<intptr_t>(a.more[i].w))) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
+    if ((type != GgmlType::Q4_K && type != GgmlType::Q6_K) || n_tokens != 1 || !args.int8) return false;
+    // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
+    // has fewer warps per row (H100: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows and
+    // more 18-35% faster).
+    int64_t total_rows = args.n_rows;
+    for (int i = 0; i < args.n_more; ++i) total_rows += args.more[i].n_rows;
+    if (total_rows < kMatvecStagedMinRows) return false;
+    if (static_cast<size_t>(args.n_cols) * 2 > 48 * 1024 || args.n_cols % kSuperBlock != 0) return false;
+    if (type == GgmlType::Q4_K) {
+        if (!staged_applies<StagedQ4K>(args)) return false;
+        launch_staged<StagedQ4K>(args, stream);
+    } else {
+        if (!staged_applies<StagedQ6K>(args)) return false;
+        launch_staged<StagedQ6K>(args, stream);
+    }
     return true;
 }
 
