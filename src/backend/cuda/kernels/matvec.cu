@@ -29,14 +29,15 @@ wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias
     return a;
 }
 
-// Runs the shared kernel template (whole 8-element groups, x 16-byte aligned).
+// Runs the staged kernel where it applies, else the shared kernel template (whole 8-element groups, x 16-byte
+// aligned).
 void launch_groups(wq::MatvecArgs& a, GgmlType type, int64_t n_tokens, cudaStream_t stream) {
-    wq::finish_matvec_args(a);
-    if (a.n_blocks < 1) return;
-    if (wq::launch_matvec_staged(type, a, n_tokens, stream)) {
+    if (wq::launch_matvec_staged(type, a, n_tokens, stream)) {  // sizes its own grid
         SPOOL_CUDA_CHECK(cudaGetLastError());
         return;
     }
+    wq::finish_matvec_args(a);
+    if (a.n_blocks < 1) return;
     if (!wq::launch_matvec_float(type, a, n_tokens, stream) && !wq::launch_matvec_legacy(type, a, n_tokens, stream)) {
         wq::launch_matvec_kquants(type, a, n_tokens, stream);
     }

@@ -66,11 +66,14 @@ std::vector<GgmlType> types_where(bool quantized) {
     return out;
 }
 
+// The types that take the staged kernel (launch.h kMatvecStagedMinRows) at enough rows.
+bool has_staged_kernel(GgmlType type) { return type == GgmlType::Q4_K || type == GgmlType::Q6_K; }
+
 // The two smallest shapes of test_shapes (odd row counts, a partial last row group): enough for the forms that share
-// the plain kernel's inner loop, and cheap to quantize; for Q4_K also one that takes the staged kernel (launch.h).
+// the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel.
 std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
-    if (type == GgmlType::Q4_K || type == GgmlType::Q6_K) return {all[0], all[1], {kMatvecStagedMinRows + 3, 512}};
+    if (has_staged_kernel(type)) return {all[0], all[1], {kMatvecStagedMinRows + 3, 512}};
     return {all[0], all[1]};
 }
 
@@ -392,8 +395,8 @@ TEST(CudaMatvecInt8Fused, BatchMatchesRoundedReference) {
     uint64_t seed = 3300;
     for (GgmlType type : types_where(true)) {
         const int64_t n_cols = gpu_test::test_shapes(type)[1].n_cols;
-        // q, k, v-like: the first not a multiple of the block's rows; for Q4_K enough rows in all for the staged kernel
-        const int64_t rows[3] = {type == GgmlType::Q4_K || type == GgmlType::Q6_K ? kMatvecStagedMinRows - 37 : 263, 37, 131};
+        // q, k, v-like: the first not a multiple of the block's rows; for the staged types enough rows in all for it
+        const int64_t rows[3] = {has_staged_kernel(type) ? kMatvecStagedMinRows - 37 : 263, 37, 131};
         const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * n_cols), ++seed);
         const std::vector<double> xr = round_int8(x, n_cols);
         std::vector<QuantMatrix> ms;

@@ -83,6 +83,36 @@ inline void finish_matvec_args(MatvecArgs& a, int64_t per) {
 }
 inline void finish_matvec_args(MatvecArgs& a) { finish_matvec_args(a, rows_per_block(a.epilogue)); }
 
+// The matrix of a batch that this block works on, and the block's index within it (a batch's segments are uniform
+// per block, so no divergence).
+struct BlockMatrix {
+    const uint8_t* w;
+    int64_t n_rows, block;
+    const float* bias;
+    float* y;
+};
+
+__device__ __forceinline__ BlockMatrix block_matrix(const MatvecArgs& a) {
+    BlockMatrix m{a.w, a.n_rows, static_cast<int64_t>(blockIdx.x), a.bias, a.y};
+#pragma unroll
+    for (int i = 0; i < kMaxMoreSegments; ++i) {
+        if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
+            m = {a.more[i].w, a.more[i].n_rows, static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin,
+                 a.more[i].bias, a.more[i].y};
+        }
+    }
+    return m;
+}
+
+// The epilogues of one output: act(W_gate x) * (W_up x), or W x (+ bias[row]) stored or added to *out.
+__device__ __forceinline__ float glu_output(Epilogue e, float gate, float up) {
+    return (e == Epilogue::glu_silu ? activate<Activation::silu>(gate) : activate<Activation::gelu>(gate)) * up;
+}
+__device__ __forceinline__ void store_output(Epilogue e, float* out, float sum, const float* bias, int64_t row) {
+    if (bias != nullptr) sum += bias[row];
+    *out = e == Epilogue::add ? *out + sum : sum;
+}
+
 // Sums v[0..V) over the 32 lanes of a warp with V - 1 + (5 - log2 V) shuffles (not 5 V): each step halves the
 // values a lane keeps, trading the other half with its partner. Afterwards lane L holds the total of value
 // index(L) = sum over steps k of bit (4 - k) of L times V >> (k + 1). V is a power of two <= 32.
@@ -383,18 +413,9 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     __shared__ float4 scale_table[kTableWarps][kTableSize];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
-    // This block's matrix (a batch's segments are uniform per block, so no divergence).
-    const uint8_t* w = a.w;
-    int64_t n_rows = a.n_rows, block = blockIdx.x;
-    const float* bias = a.bias;
-    float* y = a.y;
-#pragma unroll
-    for (int i = 0; i < kMaxMoreSegments; ++i) {
-        if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
-            w = a.more[i].w, n_rows = a.more[i].n_rows, bias = a.more[i].bias, y = a.more[i].y;
-            block = static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin;
-        }
-    }
+    const BlockMatrix m = block_matrix(a);
+    const uint8_t* w = m.w;
+    const int64_t n_rows = m.n_rows, block = m.block;
     const bool glu = is_glu(a.epilogue);
     const int64_t per_block = glu ? kRows / 2 : kRows;
     const int64_t row0 = block * per_block;
@@ -459,15 +480,10 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
         const int64_t row = row0 + r;
         if (glu) {
             if (r < kRows / 2 && row < n_rows) {
-                const float g = row_total(r), u = row_total(r + kRows / 2);
-                y[tk * n_rows + row] =
-                    (a.epilogue == Epilogue::glu_silu ? activate<Activation::silu>(g) : activate<Activation::gelu>(g)) * u;
+                m.y[tk * n_rows + row] = glu_output(a.epilogue, row_total(r), row_total(r + kRows / 2));
             }
         } else if (row < n_rows) {
-            float sum = row_total(r);
-            if (bias != nullptr) sum += bias[row];
-            float* out = y + tk * n_rows + row;
-            *out = a.epilogue == Epilogue::add ? *out + sum : sum;
+            store_output(a.epilogue, m.y + tk * n_rows + row, row_total(r), m.bias, row);
         }
     }
 }
@@ -517,7 +533,8 @@ void launch_matvec_typed(const MatvecArgs& a, int64_t n_tokens, cudaStream_t str
 bool launch_matvec_float(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_legacy(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
-// Q4_K and Q6_K at one token with int8 activations (matvec_staged.cu); false where its conditions do not hold.
+// Q4_K and Q6_K at one token with int8 activations (matvec_staged.cu; it sets the grid of its copy of a); false
+// where its conditions do not hold.
 bool launch_matvec_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 // F32/F16/BF16 rows whose n_cols is not a multiple of 8 (or x not 16-byte aligned): one element at a time.
 void launch_matvec_float_unaligned(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);

@@ -42,20 +42,9 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
     }
 }
 
-// 16 bytes at a 2-byte-aligned address from aligned 4-byte loads (a fifth word only where p is not 4-byte aligned);
-// reads up to 2 bytes past p + 15 there: callers keep them inside the block.
-__device__ __forceinline__ uint4 ld_u32x4_a2_funnel(const uint8_t* p) {
-    const uint8_t* a = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{3});
-    const uint32_t shift = 8 * static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 3);
-    const uint32_t w0 = ld_u32(a), w1 = ld_u32(a + 4), w2 = ld_u32(a + 8), w3 = ld_u32(a + 12);
-    const uint32_t w4 = shift != 0 ? ld_u32(a + 16) : 0u;
-    return make_uint4(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift), __funnelshift_r(w2, w3, shift),
-                      __funnelshift_r(w3, w4, shift));
-}
-
 // A chunk decoder: 8 chunks of 32 weights per super-block; chunk c holds 16 consecutive elements starting at group
-// (of 8) low_group(c) and 16 starting at low_group(c) + kHighGroups, as level bytes (level_low / level_high, element
-// i in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
+// (of 8) low_group(c) and 16 starting at low_group(c) + kHighGroups, as level bytes (levels(raw, c, high): element i
+// in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
     struct Raw { uint4 q, head; };
@@ -63,7 +52,7 @@ struct StagedQ4K {
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
     // (high nibbles, sub-block 2j + 1), j = c / 2, h = c % 2.
     __device__ static int low_group(int c) { return 8 * (c >> 1) + 2 * (c & 1); }
-    __device__ static uint4 levels(const Raw& r, bool high) {
+    __device__ static uint4 levels(const Raw& r, int, bool high) {
         constexpr uint32_t kLow = 0x0F0F0F0Fu;
         const int s = high ? 4 : 0;
         return make_uint4((r.q.x >> s) & kLow, (r.q.y >> s) & kLow, (r.q.z >> s) & kLow, (r.q.w >> s) & kLow);
@@ -79,17 +68,17 @@ struct StagedQ4K {
 // w = d * scale * (level - 32).
 struct StagedQ6K {
     static constexpr int kBlockBytes = BlockBytes::q6_k, kHighGroups = 8, kAlign = 2;
-    struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };  // d: fp16 bits, p (the qh bit pair) at bit 16
+    struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
         const uint8_t* sc = block + 192 + 8 * n + 2 * p + h;
         return {ld_u32x4_a2_funnel(block + 64 * n + 32 * p + 16 * h), ld_u32x4_a2_funnel(block + 128 + 32 * n + 16 * h),
-                ld_u8(sc), ld_u8(sc + 4), ld_u16(block + 208) | static_cast<uint32_t>(p) << 16};  // p rides above d
+                ld_u8(sc), ld_u8(sc + 4), ld_u16(block + 208)};
     }
     __device__ static int low_group(int c) { return 16 * (c >> 2) + 4 * ((c >> 1) & 1) + 2 * (c & 1); }
-    __device__ static uint4 levels(const Raw& r, bool high) {
+    __device__ static uint4 levels(const Raw& r, int c, bool high) {
         constexpr uint32_t kLow = 0x0F0F0F0Fu, kTwo = 0x03030303u;
-        const int s = high ? 4 : 0, b = 2 * static_cast<int>(r.d >> 16) + s;
+        const int s = high ? 4 : 0, b = 2 * ((c >> 1) & 1) + s;
         auto level = [&](uint32_t ql, uint32_t qh) { return ((ql >> s) & kLow) | ((qh >> b) & kTwo) << 4; };
         return make_uint4(level(r.ql.x, r.qh.x), level(r.ql.y, r.qh.y), level(r.ql.z, r.qh.z), level(r.ql.w, r.qh.w));
     }
@@ -101,15 +90,6 @@ struct StagedQ6K {
     }
 };
 
-__device__ __forceinline__ int dot8(uint32_t w0, uint32_t w1, uint2 x) {
-    return __dp4a(static_cast<int>(w1), static_cast<int>(x.y), __dp4a(static_cast<int>(w0), static_cast<int>(x.x), 0));
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int offset = 16; offset >= 1; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 // Shared memory: x~ of every 8-element group (uint2 of signed levels), then its (d, d * sum q) pairs.
 template <class Q>
@@ -120,26 +100,17 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
     float2* xs = reinterpret_cast<float2*>(xq + n_groups);
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
-    const uint8_t* w = a.w;
-    int64_t n_rows = a.n_rows, block = blockIdx.x;
-    const float* bias = a.bias;
-    float* y = a.y;
-#pragma unroll
-    for (int i = 0; i < kMaxMoreSegments; ++i) {
-        if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
-            w = a.more[i].w, n_rows = a.more[i].n_rows, bias = a.more[i].bias, y = a.more[i].y;
-            block = static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin;
-        }
-    }
+    const BlockMatrix m = block_matrix(a);
+    const int64_t n_rows = m.n_rows;
     const bool glu = is_glu(a.epilogue);
     // Output rows of this warp: glu one row (its gate and up rows), otherwise two consecutive rows. Rows past the
     // end read the last row (in bounds) and are never written.
-    const int64_t warp_index = block * n_warps + warp;
+    const int64_t warp_index = m.block * n_warps + warp;
     const int64_t out0 = glu ? warp_index : kWarpRows * warp_index;
     const int64_t last = n_rows - 1;
     const uint8_t* row[kWarpRows];
-    row[0] = w + (out0 < last ? out0 : last) * a.row_bytes;
-    row[1] = glu ? row[0] + a.up_delta : w + (out0 + 1 < last ? out0 + 1 : last) * a.row_bytes;
+    row[0] = m.w + (out0 < last ? out0 : last) * a.row_bytes;
+    row[1] = glu ? row[0] + a.up_delta : m.w + (out0 + 1 < last ? out0 + 1 : last) * a.row_bytes;
 
     const int n_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
     typename Q::Raw raw[kUnroll][kWarpRows];
@@ -182,11 +153,11 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
             const float sum_low = s_low.y + s_low.w, sum_high = s_high.y + s_high.w;
 #pragma unroll
             for (int r = 0; r < kWarpRows; ++r) {
-                const uint4 lo = Q::levels(raw[u][r], false), hi = Q::levels(raw[u][r], true);
-                const int d0 = dot8(lo.x, lo.y, make_uint2(x_low.x, x_low.y));
-                const int d1 = dot8(lo.z, lo.w, make_uint2(x_low.z, x_low.w));
-                const int d4 = dot8(hi.x, hi.y, make_uint2(x_high.x, x_high.y));
-                const int d5 = dot8(hi.z, hi.w, make_uint2(x_high.z, x_high.w));
+                const uint4 lo = Q::levels(raw[u][r], c, false), hi = Q::levels(raw[u][r], c, true);
+                const int d0 = dot4_us(lo.y, x_low.y, dot4_us(lo.x, x_low.x, 0));
+                const int d1 = dot4_us(lo.w, x_low.w, dot4_us(lo.z, x_low.z, 0));
+                const int d4 = dot4_us(hi.y, x_high.y, dot4_us(hi.x, x_high.x, 0));
+                const int d5 = dot4_us(hi.w, x_high.w, dot4_us(hi.z, x_high.z, 0));
                 float scale[2], min[2];
                 Q::scales(raw[u][r], c, scale, min);
                 const float low = fmaf(s_low.z, static_cast<float>(d1), s_low.x * static_cast<float>(d0));
@@ -200,23 +171,15 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
         load(k0);
     }
 
-    const float total0 = warp_sum(acc[0]), total1 = warp_sum(acc[1]);
+    const float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};
     if (lane != 0) return;
     if (glu) {
-        if (out0 < n_rows) {
-            y[out0] = (a.epilogue == Epilogue::glu_silu ? activate<Activation::silu>(total0)
-                                                        : activate<Activation::gelu>(total0)) * total1;
-        }
+        if (out0 < n_rows) m.y[out0] = glu_output(a.epilogue, totals[0], totals[1]);
         return;
     }
-    const float totals[kWarpRows] = {total0, total1};
 #pragma unroll
     for (int r = 0; r < kWarpRows; ++r) {
-        const int64_t out = out0 + r;
-        if (out >= n_rows) break;
-        float sum = totals[r];
-        if (bias != nullptr) sum += bias[out];
-        y[out] = a.epilogue == Epilogue::add ? y[out] + sum : sum;
+        if (out0 + r < n_rows) store_output(a.epilogue, m.y + out0 + r, totals[r], m.bias, out0 + r);
     }
 }
 
@@ -225,11 +188,11 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
     const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
     int warps = kMaxStagedWarps;
-    for (; warps > 2; warps /= 2) {
-        finish_matvec_args(a, rows_per_warp * warps);
-        if (a.n_blocks >= kTargetBlocks) break;
-    }
     finish_matvec_args(a, rows_per_warp * warps);
+    while (warps > 2 && a.n_blocks < kTargetBlocks) {
+        warps /= 2;
+        finish_matvec_args(a, rows_per_warp * warps);
+    }
     const size_t shared_bytes = static_cast<size_t>(a.n_cols) * 2;  // 8 + 8 bytes per 8-element group
     ops::launch_pdl(matvec_staged_kernel<Q>, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes,
                     stream, a);

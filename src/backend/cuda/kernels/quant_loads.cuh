@@ -95,6 +95,17 @@ __device__ __forceinline__ uint2 ld_u32x2_a2_funnel(const uint8_t* p) {
     return make_uint2(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift));
 }
 
+// 16 bytes at a 2-byte-aligned address, as ld_u32x2_a2_funnel (a fifth word only where p is not 4-byte aligned;
+// reads up to 2 bytes past p + 15 there: callers keep them inside the block).
+__device__ __forceinline__ uint4 ld_u32x4_a2_funnel(const uint8_t* p) {
+    const uint8_t* a = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{3});
+    const uint32_t shift = 8 * static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 3);
+    const uint32_t w0 = ld_u32(a), w1 = ld_u32(a + 4), w2 = ld_u32(a + 8), w3 = ld_u32(a + 12);
+    const uint32_t w4 = shift != 0 ? ld_u32(a + 16) : 0u;
+    return make_uint4(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift), __funnelshift_r(w2, w3, shift),
+                      __funnelshift_r(w3, w4, shift));
+}
+
 __device__ __forceinline__ float half_bits_to_float(uint32_t bits) {
     return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xffffu)));
 }
