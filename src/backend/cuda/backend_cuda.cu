@@ -184,7 +184,9 @@ public:
         if (n_tokens <= kMatvecMaxTokens) {
             issue({kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
                    word(n_tokens), word(bias), word(y)},
-                  [=, p = precision_for(w.type)](cudaStream_t s) { launch_matvec(w, x, n_tokens, bias, y, s, p); });
+                  [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
+                      launch_matvec(w, x, n_tokens, bias, y, s, p);
+                  });
             return;
         }
         if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
@@ -261,7 +263,9 @@ public:
         }
         issue({kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
                word(n_tokens), word(residual)},
-              [=, p = precision_for(w.type)](cudaStream_t s) { launch_matvec_add(w, x, n_tokens, residual, s, p); });
+              [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
+                  launch_matvec_add(w, x, n_tokens, residual, s, p);
+              });
     }
 
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
@@ -297,7 +301,7 @@ public:
         }
         issue({kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols), word(gate.n_rows),
                word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out)},
-              [=, p = precision_for(gate.type)](cudaStream_t s) {
+              [=, p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols)](cudaStream_t s) {
                   launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p);
               });
     }
@@ -366,22 +370,17 @@ private:
             batch.y[i] = ys[i];
             signature.insert(signature.end(), {word(ws[i].data), word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
         }
-        issue(signature,
-              [=, p = precision_for(ws[0].type)](cudaStream_t s) { launch_matvec_batch(batch, x, n_tokens, s, p); });
+        int64_t total_rows = 0;
+        for (int i = 0; i < count; ++i) total_rows += ws[i].n_rows;
+        issue(signature, [=, p = precision_for(ws[0].type, n_tokens, total_rows, ws[0].n_cols)](cudaStream_t s) {
+            launch_matvec_batch(batch, x, n_tokens, s, p);
+        });
     }
 
-    // How the decode matvecs take x for weights of `type`. Measured on an H100 (docs/cuda-performance.md, v5): int8
-    // activations won 1-5% of decode for Q4_K_M, Q6_K and Q8_0 models and lost 6% for Q4_0, whose float path is
-    // already cheap; the legacy 4- and 5-bit types share Q4_0's layout and keep float32.
-    ActivationPrecision precision_for(GgmlType type) const {
+    // How the decode matvecs take x: the faster precision for the launch (launch.h), unless int8 is switched off.
+    ActivationPrecision precision_for(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols) const {
         if (!int8_activations_) return ActivationPrecision::float32;
-        switch (type) {
-            case GgmlType::Q4_0:
-            case GgmlType::Q4_1:
-            case GgmlType::Q5_0:
-            case GgmlType::Q5_1: return ActivationPrecision::float32;
-            default: return ActivationPrecision::int8;
-        }
+        return fastest_matvec_precision(type, n_tokens, n_rows, n_cols);
     }
 
     // Whether this build carries kernels for the current device's architecture.

@@ -34,9 +34,16 @@ inline constexpr int64_t kMatvecMaxTokens = 8;
 //   Decode at batch 1 is bound by the instructions that turn weight levels into floats; int8 spends far fewer.
 enum class ActivationPrecision { float32, int8 };
 inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the float path's dequantization
-// Q4_K and Q6_K at one token with int8 x run a kernel of their own (matvec_staged.cu: x rounded once per block into
-// shared memory, 16-byte weight chunks) once the launch has this many rows in all; the same x~, another summation order.
+// At one token with int8 x, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K run a kernel of their own
+// (matvec_staged.cu: x rounded once per block into shared memory, 32-weight chunks per lane) once the launch has this
+// many rows in all and n_cols is a multiple of 256; the same x~, another summation order.
 inline constexpr int64_t kMatvecStagedMinRows = 4096;
+
+// The precision that decodes fastest for a launch of `type` weights at n_tokens, with n_rows rows in all (a batch:
+// every matrix; glu: the gate's) of n_cols columns, as measured on an H100 (docs/cuda-performance.md): int8 for the
+// K-quants and Q8_0 at up to kMatvecInt8MaxTokens tokens and wherever the staged kernel runs; float32 otherwise (the
+// legacy 4- and 5-bit types in the shared kernel, float weights).
+ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols);
 
 // y[t][r] = sum_i dequantize(W)[r][i] * x[t][i] (+ bias[r]) for t < n_tokens <= kMatvecMaxTokens, reading W in its
 // stored (quantized) form exactly once; x as `precision` says.

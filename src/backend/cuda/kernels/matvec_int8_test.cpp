@@ -66,14 +66,35 @@ std::vector<GgmlType> types_where(bool quantized) {
     return out;
 }
 
-// The types that take the staged kernel (launch.h kMatvecStagedMinRows) at enough rows.
-bool has_staged_kernel(GgmlType type) { return type == GgmlType::Q4_K || type == GgmlType::Q6_K; }
+// The types that take the staged kernel (launch.h kMatvecStagedMinRows) at enough rows and whole 256-column runs.
+bool has_staged_kernel(GgmlType type) {
+    switch (type) {
+        case GgmlType::Q4_0:
+        case GgmlType::Q4_1:
+        case GgmlType::Q5_0:
+        case GgmlType::Q5_1:
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_K:
+        case GgmlType::Q5_K:
+        case GgmlType::Q6_K: return true;
+        default: return false;
+    }
+}
+constexpr gpu_test::Shape kStagedShape{kMatvecStagedMinRows + 3, 512};
+
+// test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
+// largest shapes of 32-element blocks are too narrow for it).
+std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
+    std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
+    if (has_staged_kernel(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
+    return shapes;
+}
 
 // The two smallest shapes of test_shapes (odd row counts, a partial last row group): enough for the forms that share
 // the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel.
 std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
-    if (has_staged_kernel(type)) return {all[0], all[1], {kMatvecStagedMinRows + 3, 512}};
+    if (has_staged_kernel(type)) return {all[0], all[1], kStagedShape};
     return {all[0], all[1]};
 }
 
@@ -196,7 +217,7 @@ TEST(CudaMatvecInt8, EveryQuantizedTypeAndShapeMatchesRoundedReference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 2100;
     for (GgmlType type : types_where(true)) {
-        for (const gpu_test::Shape& shape : gpu_test::test_shapes(type)) {
+        for (const gpu_test::Shape& shape : int8_shapes(type)) {
             const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
             const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * m.n_cols), ++seed);
             const std::vector<float> bias = testing::random_floats(static_cast<size_t>(m.n_rows), ++seed);

@@ -533,8 +533,10 @@ void launch_matvec_typed(const MatvecArgs& a, int64_t n_tokens, cudaStream_t str
 bool launch_matvec_float(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_legacy(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
-// Q4_K and Q6_K at one token with int8 activations (matvec_staged.cu; it sets the grid of its copy of a); false
-// where its conditions do not hold.
+// The staged one-token int8 kernel (matvec_staged.cu; it sets the grid of its copy of a): staged_covers says whether
+// a launch of this type and shape takes it (given aligned weights); launch_matvec_staged returns false where it does
+// not apply.
+bool staged_covers(spool::GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols);
 bool launch_matvec_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 // F32/F16/BF16 rows whose n_cols is not a multiple of 8 (or x not 16-byte aligned): one element at a time.
 void launch_matvec_float_unaligned(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);

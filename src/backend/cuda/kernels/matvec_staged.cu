@@ -1,13 +1,13 @@
-// The one-token Q4_K and Q6_K matvecs with int8 activations, laid out for DRAM bandwidth rather than for the shared
-// decoder contract of matvec_kernel.cuh.
+// The one-token matvecs with int8 activations for the common quantized types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
+// Q5_K, Q6_K), laid out for DRAM bandwidth rather than for the shared decoder contract of matvec_kernel.cuh.
 //
 // Why a kernel of its own: on an H100 (ncu, 11008 x 4096, docs/cuda-performance.md) the shared kernel issued 0.36
 // warp instructions per weight byte, so it needed the schedulers at full issue rate just to keep up with DRAM, and
 // ran at 40% of the bandwidth. Most of those instructions were per lane and 8-weight group: rounding x (every block
 // rounded the same x again for its 4 rows), unpacking scales, 64-bit addresses of 8-byte loads. Here each block
 // first rounds the whole x once into shared memory (the same formula, launch.h, so x~ is bit-identical), and each
-// lane then owns 16-byte chunks of a row's nibbles (32 weights, one load) and the matching 32 bytes of x~: about 0.12
-// instructions per byte.
+// lane then owns chunks of 32 weights of a row (one 16-byte load of nibbles, or a few aligned words) and the matching
+// 32 bytes of x~: about 0.12 instructions per byte.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,7 +21,11 @@ namespace {
 constexpr int kWarpRows = 2;          // rows per warp (glu: the gate row and the same row of W_up)
 constexpr int kMaxStagedWarps = 8;
 constexpr int kChunksPerBlock = 8;    // 16-byte chunks of a super-block's 128 nibble bytes
-constexpr int kUnroll = 4;            // chunks per lane and row loaded before any is used
+// Chunks per lane and row loaded before any is used, the kernel's U: Q::kUnroll (4; 2 where the raw chunk is large,
+// so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves for grids of more warps than the GPU holds at
+// once (measured on an H100 for Q8_0: 4 chunks in flight won at 4096 rows, one wave; 2 chunks, 77 registers instead
+// of 117 and 3 blocks per SM instead of 2, won from 5632 rows: 7.57 -> 6.18 us at 5632 x 2048, 21.4 -> 18.9 us at
+// 11008 x 4096, 57.9 -> 51.0 us at 32000 x 4096).
 // Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
 constexpr int64_t kTargetBlocks = 264;
 
@@ -47,6 +51,7 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 // in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 4;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
@@ -68,6 +73,7 @@ struct StagedQ4K {
 // w = d * scale * (level - 32).
 struct StagedQ6K {
     static constexpr int kBlockBytes = BlockBytes::q6_k, kHighGroups = 8, kAlign = 2;
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 4;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
@@ -91,8 +97,159 @@ struct StagedQ6K {
 };
 
 
+// Q5_K (176-byte blocks, 16-aligned): Q4_K's header and nibbles (at 48) with a fifth bit from qh[32] (at 16): element
+// l of sub-block 2j (2j + 1) takes bit 2j (2j + 1) of qh[l % 32]. Chunk c's 16 elements per nibble half sit at
+// l = 16 (c % 2) + i, so its qh bytes are one 16-byte run.
+struct StagedQ5K {
+    static constexpr int kBlockBytes = BlockBytes::q5_k, kHighGroups = 4, kAlign = 16;
+    static constexpr int kUnroll = 2, kUnrollManyWaves = 2;
+    struct Raw { uint4 q, qh, head; };
+    __device__ static Raw load(const uint8_t* block, int c) {
+        return {ld_u32x4(block + 48 + 16 * c), ld_u32x4(block + 16 + 16 * (c & 1)), ld_u32x4(block)};
+    }
+    __device__ static int low_group(int c) { return StagedQ4K::low_group(c); }
+    __device__ static uint4 levels(const Raw& r, int c, bool high) {
+        constexpr uint32_t kLow = 0x0F0F0F0Fu, kOne = 0x01010101u;
+        const int s = high ? 4 : 0, b = 2 * (c >> 1) + (high ? 1 : 0);
+        auto level = [&](uint32_t q, uint32_t qh) { return ((q >> s) & kLow) | ((qh >> b) & kOne) << 4; };
+        return make_uint4(level(r.q.x, r.qh.x), level(r.q.y, r.qh.y), level(r.q.z, r.qh.z), level(r.q.w, r.qh.w));
+    }
+    __device__ static void scales(const Raw& r, int c, float (&scale)[2], float (&min)[2]) {
+        q4k_pair_scales(r.head, c >> 1, scale, min);
+    }
+};
+
+// ---- The legacy types: 32-element blocks, one per chunk; 8 consecutive blocks stand in for a super-block (rows of
+// a multiple of 256 columns). Elements 0..15 of a block are the low halves of its 16 quant bytes (groups 4c, 4c + 1),
+// 16..31 the high halves. Their 18/22/34-byte blocks are only 2-byte aligned, but a pair of blocks is 4-byte aligned
+// from a 4-byte-aligned row: block c is read as whole aligned words from the start of its pair (odd c: from the
+// previous block's last 2 bytes; even c: through the next block's first 2) and its fields shifted into place with
+// clamped funnel shifts, so no word leaves the pair.
+
+// Block c of a run of kBytes-byte blocks that starts 4-byte aligned, as kWords aligned words from the start of its
+// pair: at(i) is block bytes 4i + 2 .. 4i + 5 (the fields after d), head16() bytes 0..1 (d). A shift of 16 bits
+// (even c) or a clamped 32 (odd c, whose block starts 2 bytes into the first word) puts them in place.
+template <int kWords, int kBytes>
+struct PairWords {
+    static_assert(kBytes % 4 == 2, "for 2-byte-aligned blocks whose pairs are 4-byte aligned");
+    uint32_t w[kWords];
+    uint32_t shift;
+    __device__ PairWords(const uint8_t* run, int c) {
+        const uint8_t* a = run + kBytes * c - 2 * (c & 1);
+#pragma unroll
+        for (int i = 0; i < kWords; ++i) w[i] = ld_u32(a + 4 * i);
+        shift = (c & 1) ? 32u : 16u;
+    }
+    __device__ uint32_t at(int i) const { return __funnelshift_rc(w[i], w[i + 1], shift); }
+    __device__ uint32_t head16() const { return __funnelshift_rc(w[0], w[1], shift - 16u) & 0xffffu; }
+};
+
+// Levels of a legacy chunk: the low or high nibbles of the 16 quant bytes, plus, for the 5-bit types, bit
+// (16 * high + i) of qh as bit 4 of element i.
+__device__ __forceinline__ uint4 legacy_nibbles(const uint4& q, bool high) {
+    constexpr uint32_t kLow = 0x0F0F0F0Fu;
+    const int s = high ? 4 : 0;
+    return make_uint4((q.x >> s) & kLow, (q.y >> s) & kLow, (q.z >> s) & kLow, (q.w >> s) & kLow);
+}
+__device__ __forceinline__ uint4 legacy_five_bit(const uint4& q, uint32_t qh, bool high) {
+    const uint4 n = legacy_nibbles(q, high);
+    const uint32_t h = high ? qh >> 16 : qh;
+    return make_uint4(n.x | spread4(h & 15) << 4, n.y | spread4((h >> 4) & 15) << 4, n.z | spread4((h >> 8) & 15) << 4,
+                      n.w | spread4((h >> 12) & 15) << 4);
+}
+
+__device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2], float (&min)[2]) {
+    scale[0] = scale[1] = d;
+    min[0] = min[1] = m;
+}
+
+struct StagedLegacy {
+    static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 4;
+    __device__ static int low_group(int c) { return 4 * c; }
+};
+
+// Q4_0: d:2 qs:16, w = d * (q - 8).
+struct StagedQ4_0 : StagedLegacy {
+    static constexpr int kBlockBytes = 8 * BlockBytes::q4_0, kAlign = 4;
+    struct Raw { uint4 q; uint32_t d; };
+    __device__ static Raw load(const uint8_t* run, int c) {
+        const PairWords<5, BlockBytes::q4_0> p(run, c);
+        return {make_uint4(p.at(0), p.at(1), p.at(2), p.at(3)), p.head16()};
+    }
+    __device__ static uint4 levels(const Raw& r, int, bool high) { return legacy_nibbles(r.q, high); }
+    __device__ static void scales(const Raw& r, int, float (&scale)[2], float (&min)[2]) {
+        const float d = half_bits_to_float(r.d);
+        same_scales(d, 8.0f * d, scale, min);
+    }
+};
+
+// Q4_1: d:2 m:2 qs:16 (4-aligned), w = d * q + m.
+struct StagedQ4_1 : StagedLegacy {
+    static constexpr int kBlockBytes = 8 * BlockBytes::q4_1, kAlign = 4;
+    struct Raw { uint4 q; uint32_t dm; };
+    __device__ static Raw load(const uint8_t* run, int c) {
+        const uint8_t* b = run + BlockBytes::q4_1 * c;
+        return {make_uint4(ld_u32(b + 4), ld_u32(b + 8), ld_u32(b + 12), ld_u32(b + 16)), ld_u32(b)};
+    }
+    __device__ static uint4 levels(const Raw& r, int, bool high) { return legacy_nibbles(r.q, high); }
+    __device__ static void scales(const Raw& r, int, float (&scale)[2], float (&min)[2]) {
+        same_scales(half_bits_to_float(r.dm), -half_bits_to_float(r.dm >> 16), scale, min);
+    }
+};
+
+// Q5_0: d:2 qh:4 qs:16, w = d * (q - 16).
+struct StagedQ5_0 : StagedLegacy {
+    static constexpr int kBlockBytes = 8 * BlockBytes::q5_0, kAlign = 4;
+    struct Raw { uint4 q; uint32_t qh, d; };
+    __device__ static Raw load(const uint8_t* run, int c) {
+        const PairWords<6, BlockBytes::q5_0> p(run, c);
+        return {make_uint4(p.at(1), p.at(2), p.at(3), p.at(4)), p.at(0), p.head16()};
+    }
+    __device__ static uint4 levels(const Raw& r, int, bool high) { return legacy_five_bit(r.q, r.qh, high); }
+    __device__ static void scales(const Raw& r, int, float (&scale)[2], float (&min)[2]) {
+        const float d = half_bits_to_float(r.d);
+        same_scales(d, 16.0f * d, scale, min);
+    }
+};
+
+// Q5_1: d:2 m:2 qh:4 qs:16 (8-aligned), w = d * q + m.
+struct StagedQ5_1 : StagedLegacy {
+    static constexpr int kBlockBytes = 8 * BlockBytes::q5_1, kAlign = 8;
+    struct Raw { uint4 q; uint32_t qh, dm; };
+    __device__ static Raw load(const uint8_t* run, int c) {
+        const uint8_t* b = run + BlockBytes::q5_1 * c;
+        const uint2 head = ld_u32x2(b), q0 = ld_u32x2(b + 8), q1 = ld_u32x2(b + 16);
+        return {make_uint4(q0.x, q0.y, q1.x, q1.y), head.y, head.x};
+    }
+    __device__ static uint4 levels(const Raw& r, int, bool high) { return legacy_five_bit(r.q, r.qh, high); }
+    __device__ static void scales(const Raw& r, int, float (&scale)[2], float (&min)[2]) {
+        same_scales(half_bits_to_float(r.dm), -half_bits_to_float(r.dm >> 16), scale, min);
+    }
+};
+
+// Q8_0: d:2 qs:32 (signed), w = d * q = d * (u - 128) with u = q ^ 0x80, so the levels stay unsigned as for dp4a.u32.
+struct StagedQ8_0 : StagedLegacy {
+    static constexpr int kBlockBytes = 8 * BlockBytes::q8_0, kAlign = 4, kUnrollManyWaves = 2;
+    struct Raw { uint4 lo, hi; uint32_t d; };
+    __device__ static Raw load(const uint8_t* run, int c) {
+        const PairWords<9, BlockBytes::q8_0> p(run, c);
+        return {make_uint4(p.at(0), p.at(1), p.at(2), p.at(3)), make_uint4(p.at(4), p.at(5), p.at(6), p.at(7)),
+                p.head16()};
+    }
+    __device__ static uint4 levels(const Raw& r, int, bool high) {
+        constexpr uint32_t kFlip = 0x80808080u;
+        const uint4& q = high ? r.hi : r.lo;
+        return make_uint4(q.x ^ kFlip, q.y ^ kFlip, q.z ^ kFlip, q.w ^ kFlip);
+    }
+    __device__ static void scales(const Raw& r, int, float (&scale)[2], float (&min)[2]) {
+        const float d = half_bits_to_float(r.d);
+        same_scales(d, 128.0f * d, scale, min);
+    }
+};
+
+
 // Shared memory: x~ of every 8-element group (uint2 of signed levels), then its (d, d * sum q) pairs.
-template <class Q>
+template <class Q, int U>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
@@ -113,10 +270,10 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
     row[1] = glu ? row[0] + a.up_delta : m.w + (out0 + 1 < last ? out0 + 1 : last) * a.row_bytes;
 
     const int n_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
-    typename Q::Raw raw[kUnroll][kWarpRows];
+    typename Q::Raw raw[U][kWarpRows];
     auto load = [&](int k0) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < U; ++u) {
             const int k = k0 + 32 * u + lane;
             const int64_t block_offset = static_cast<int64_t>(k / kChunksPerBlock) * Q::kBlockBytes;
 #pragma unroll
@@ -141,7 +298,7 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
     float acc[kWarpRows] = {0.0f, 0.0f};
     for (int k0 = 0;;) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < U; ++u) {
             const int k = k0 + 32 * u + lane;
             if (k >= n_chunks) continue;
             const int c = k % kChunksPerBlock;
@@ -166,7 +323,7 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
                 acc[r] = fmaf(scale[1], high, fmaf(-min[1], sum_high, acc[r]));
             }
         }
-        k0 += 32 * kUnroll;
+        k0 += 32 * U;
         if (k0 >= n_chunks) break;
         load(k0);
     }
@@ -183,6 +340,15 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
     }
 }
 
+// Blocks of this kernel that the current GPU holds at once.
+int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_bytes) {
+    int device = 0, sms = 0, per_sm = 0;
+    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    SPOOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, shared_bytes));
+    return static_cast<int64_t>(sms) * per_sm;
+}
+
 template <class Q>
 void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
@@ -194,8 +360,13 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
         finish_matvec_args(a, rows_per_warp * warps);
     }
     const size_t shared_bytes = static_cast<size_t>(a.n_cols) * 2;  // 8 + 8 bytes per 8-element group
-    ops::launch_pdl(matvec_staged_kernel<Q>, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes,
-                    stream, a);
+    auto kernel = matvec_staged_kernel<Q, Q::kUnroll>;
+    if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
+        if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
+            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves>;
+        }
+    }
+    ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
 }
 
 template <class Q>
@@ -210,23 +381,46 @@ bool staged_applies(const MatvecArgs& a) {
 
 }  // namespace
 
-bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
-    if ((type != GgmlType::Q4_K && type != GgmlType::Q6_K) || n_tokens != 1 || !args.int8) return false;
+bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols) {
+    switch (type) {
+        case GgmlType::Q4_0:
+        case GgmlType::Q4_1:
+        case GgmlType::Q5_0:
+        case GgmlType::Q5_1:
+        case GgmlType::Q8_0:
+        case GgmlType::Q4_K:
+        case GgmlType::Q5_K:
+        case GgmlType::Q6_K: break;
+        default: return false;
+    }
     // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
-    // has fewer warps per row (H100: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows and
-    // more 18-35% faster).
+    // has fewer warps per row (H100, Q4_K: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows
+    // and more 18-35% faster).
+    return n_tokens == 1 && total_rows >= kMatvecStagedMinRows && n_cols % kSuperBlock == 0 &&
+           static_cast<size_t>(n_cols) * 2 <= 48 * 1024;
+}
+
+bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
     int64_t total_rows = args.n_rows;
     for (int i = 0; i < args.n_more; ++i) total_rows += args.more[i].n_rows;
-    if (total_rows < kMatvecStagedMinRows) return false;
-    if (static_cast<size_t>(args.n_cols) * 2 > 48 * 1024 || args.n_cols % kSuperBlock != 0) return false;
-    if (type == GgmlType::Q4_K) {
-        if (!staged_applies<StagedQ4K>(args)) return false;
-        launch_staged<StagedQ4K>(args, stream);
-    } else {
-        if (!staged_applies<StagedQ6K>(args)) return false;
-        launch_staged<StagedQ6K>(args, stream);
+    if (!args.int8 || !staged_covers(type, n_tokens, total_rows, args.n_cols)) return false;
+    auto run = [&](auto decoder) {
+        using Q = decltype(decoder);
+        if (!staged_applies<Q>(args)) return false;
+        launch_staged<Q>(args, stream);
+        return true;
+    };
+    switch (type) {
+        case GgmlType::Q4_0: return run(StagedQ4_0{});
+        case GgmlType::Q4_1: return run(StagedQ4_1{});
+        case GgmlType::Q5_0: return run(StagedQ5_0{});
+        case GgmlType::Q5_1: return run(StagedQ5_1{});
+        case GgmlType::Q8_0: return run(StagedQ8_0{});
+        case GgmlType::Q4_K: return run(StagedQ4K{});
+        case GgmlType::Q5_K: return run(StagedQ5K{});
+        case GgmlType::Q6_K: return run(StagedQ6K{});
+        default: return false;
     }
-    return true;
 }
 
 }  // namespace spool::cuda::wq
