@@ -61,6 +61,11 @@ enum OpId : uint64_t {
     kTopK,
 };
 
+// Whether two matrices can share one fused matvec launch (launch.h: one type and row layout).
+bool same_form(const WeightView& a, const WeightView& b) {
+    return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes;
+}
+
 bool env_is_zero(const char* name) {
     const char* env = std::getenv(name);
     return env != nullptr && std::strcmp(env, "0") == 0;
@@ -275,9 +280,6 @@ public:
             return;
         }
         // Each run of matrices of one form shares a launch: Q4_K_M files often store v as Q6_K next to Q4_K q and k.
-        auto same_form = [](const WeightView& a, const WeightView& b) {
-            return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes;
-        };
         for (int begin = 0; begin < count;) {
             int end = begin + 1;
             while (end < count && end - begin < 3 && same_form(ws[begin], ws[end])) ++end;
@@ -293,8 +295,7 @@ public:
     void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
                     float* scratch, float* out) override {
         const bool fusable = fused_matvec_ && n_tokens <= kMatvecMaxTokens && matvec_fusable(gate, x) &&
-                             up.type == gate.type && up.n_cols == gate.n_cols && up.row_bytes == gate.row_bytes &&
-                             up.n_rows == gate.n_rows;
+                             same_form(gate, up) && up.n_rows == gate.n_rows;
         if (!fusable) {
             Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
             return;

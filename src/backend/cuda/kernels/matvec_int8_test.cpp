@@ -352,15 +352,10 @@ TEST(CudaMatvecInt8Fused, ResidualAddEqualsPlainInt8MatvecPlusAdd) {
             const DeviceVector<uint8_t> w_dev(m.bytes);
             const DeviceVector<float> x_dev(x);
             for (int64_t n_tokens = 1; n_tokens <= kTokens; ++n_tokens) {
-                const std::vector<float> wx = run_matvec(m, w_dev, x_dev.data(), n_tokens, nullptr, kInt8);
-                DeviceVector<float> y(std::vector<float>(residual.begin(), residual.begin() + n_tokens * m.n_rows));
-                launch_matvec_add(m.view(w_dev.data()), x_dev.data(), n_tokens, y.data(), nullptr, kInt8);
-                const std::vector<float> got = y.download();
-                std::vector<float> expected(got.size());
-                for (size_t i = 0; i < got.size(); ++i) expected[i] = residual[i] + wx[i];
-                const size_t i = first_bit_difference(got, expected);
-                EXPECT_EQ(i, got.size()) << where(type, m.n_rows, m.n_cols, n_tokens) << ": output " << i << " got "
-                                         << got[i] << ", int8 matvec + residual " << expected[i];
+                const gpu_test::AddMismatch d =
+                    gpu_test::residual_add_mismatch(m, w_dev, x_dev.data(), residual, n_tokens, kInt8);
+                EXPECT_EQ(d.index, d.size) << where(type, m.n_rows, m.n_cols, n_tokens) << ": output " << d.index
+                                           << " got " << d.got << ", int8 matvec + residual " << d.expected;
             }
         }
     }

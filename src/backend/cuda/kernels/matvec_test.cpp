@@ -151,19 +151,11 @@ TEST(CudaMatvecFused, ResidualAddEqualsPlainMatvecPlusAdd) {
             const DeviceVector<uint8_t> w_dev(m.bytes);
             const DeviceVector<float> x_dev(x);
             for (int64_t n_tokens : {1, 2, 3, 8}) {
-                DeviceVector<float> plain(static_cast<size_t>(n_tokens * m.n_rows));
-                launch_matvec(m.view(w_dev.data()), x_dev.data(), n_tokens, nullptr, plain.data(), nullptr);
-                DeviceVector<float> y(std::vector<float>(residual.begin(), residual.begin() + n_tokens * m.n_rows));
-                launch_matvec_add(m.view(w_dev.data()), x_dev.data(), n_tokens, y.data(), nullptr);
-                const std::vector<float> got = y.download(), wx = plain.download();
-                size_t mismatches = 0, first = 0;
-                for (size_t i = 0; i < got.size(); ++i) {
-                    const float expected = residual[i] + wx[i];
-                    if (!(got[i] == expected) && mismatches++ == 0) first = i;
-                }
-                EXPECT_EQ(mismatches, 0u) << gpu_test::shape_name(type, m.n_rows, m.n_cols) << " n_tokens "
-                                          << n_tokens << ": first at " << first << " got " << got[first]
-                                          << " expected " << residual[first] + wx[first];
+                const gpu_test::AddMismatch d = gpu_test::residual_add_mismatch(
+                    m, w_dev, x_dev.data(), residual, n_tokens, ActivationPrecision::float32);
+                EXPECT_EQ(d.index, d.size) << gpu_test::shape_name(type, m.n_rows, m.n_cols) << " n_tokens "
+                                           << n_tokens << ": first at " << d.index << " got " << d.got
+                                           << " expected " << d.expected;
             }
         }
     }

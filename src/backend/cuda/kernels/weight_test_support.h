@@ -12,6 +12,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/kernels/launch.h"
 #include "quant/types.h"
 #include "test_support.h"
 
@@ -112,6 +113,33 @@ inline std::string shape_name(GgmlType type, int64_t n_rows, int64_t n_cols) {
 template <class T>
 void poison(DeviceVector<T>& v) {
     SPOOL_CUDA_CHECK(cudaMemset(v.data(), 0xFF, std::max<size_t>(v.size(), 1) * sizeof(T)));
+}
+
+// launch_matvec_add against residual + launch_matvec at the same precision: the fused epilogue may only add, so the
+// two agree bit for bit. `index` is the first output whose bits differ (n_tokens * n_rows when none does).
+struct AddMismatch {
+    size_t index = 0, size = 0;
+    float got = 0, expected = 0;
+};
+inline AddMismatch residual_add_mismatch(const QuantMatrix& m, const DeviceVector<uint8_t>& w, const float* x,
+                                         const std::vector<float>& residual, int64_t n_tokens,
+                                         ActivationPrecision precision) {
+    const auto n = static_cast<size_t>(n_tokens * m.n_rows);
+    DeviceVector<float> plain(n);
+    poison(plain);
+    launch_matvec(m.view(w.data()), x, n_tokens, nullptr, plain.data(), nullptr, precision);
+    DeviceVector<float> y(std::vector<float>(residual.begin(), residual.begin() + static_cast<ptrdiff_t>(n)));
+    launch_matvec_add(m.view(w.data()), x, n_tokens, y.data(), nullptr, precision);
+    const std::vector<float> got = y.download(), wx = plain.download();
+    AddMismatch r{n, n};
+    for (size_t i = 0; i < n; ++i) {
+        const float expected = residual[i] + wx[i];
+        if (std::memcmp(&got[i], &expected, sizeof(float)) != 0) {
+            r = {i, n, got[i], expected};
+            break;
+        }
+    }
+    return r;
 }
 
 }  // namespace spool::cuda::gpu_test
