@@ -47,7 +47,116 @@ void CpuBackend::rms_norm(const float* x, const float* weight, int64_t n_rows, i
     });
 }
 
+template <class After>
+bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* const* biases, const float* x,
+                               int64_t n_tokens, float* const* ys, bool same_rows, const After& after) {
+    constexpr int kMaxMatrices = 4;
+    if (count < 1 || count > kMaxMatrices) return false;
+    const cpu::GemmKernels* gemm[kMaxMatrices];
+    const cpu::MatmulKernels* kernel[kMaxMatrices];
+    int64_t granule = 1;
+    for (int i = 0; i < count; ++i) {
+        kernel[i] = cpu::cpu_matmul_kernels(ws[i].type, isa_);  // supports() checked at bind time
+        gemm[i] = cpu::cpu_gemm_kernels(ws[i].type, isa_);      // exists wherever kernel does
+        if (!gemm[i]->tiled || n_tokens < gemm[i]->min_tokens) return false;
+        granule = std::max(granule, gemm[i]->rows_per_panel);  // 8 or 16: a multiple of every panel
+    }
+    const int64_t n_in = ws[0].n_cols;
+
+    // 1. Activation rows in each distinct act type (llama.cpp's vec_dot_type), once for all matrices: q, k and v
+    // (or gate and up) share one rounding.
+    GgmlType act_types[kMaxMatrices];
+    QuantizeRowFn quantizers[kMaxMatrices];
+    size_t act_offset[kMaxMatrices];
+    int act_of[kMaxMatrices];
+    int n_act = 0;
+    size_t act_bytes = 0;
+    for (int i = 0; i < count; ++i) {
+        int a = 0;
+        while (a < n_act && act_types[a] != kernel[i]->act_type) ++a;
+        if (a == n_act) {
+            act_types[n_act] = kernel[i]->act_type;
+            quantizers[n_act] = kernel[i]->quantize_act;
+            act_offset[n_act] = act_bytes;
+            act_bytes += (row_bytes(kernel[i]->act_type, n_in) * static_cast<size_t>(n_tokens) + 63) / 64 * 64;
+            ++n_act;
+        }
+        act_of[i] = a;
+    }
+    if (act_scratch_.size() < act_bytes) act_scratch_.resize(act_bytes);
+    uint8_t* const acts = act_scratch_.data();
+    parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
+        for (int a = 0; a < n_act; ++a) {
+            if (act_types[a] == GgmlType::F32) continue;
+            const QuantizeRowFn quantize = quantizers[a];
+            const size_t row = row_bytes(act_types[a], n_in);
+            for (int64_t t = begin; t < end; ++t) {
+                quantize(x + t * n_in, acts + act_offset[a] + static_cast<size_t>(t) * row, n_in);
+            }
+        }
+    });
+
+    // 2. The tiled kernel packs each panel of weight rows once and dots it with every token, so a chunk's weights
+    // stream from memory once and its activations from cache. Chunks are whole panels, a few per thread and
+    // matrix, so a thread slowed by other work on the machine does not hold up the rest.
+    constexpr int64_t kChunksPerThread = 4;
+    const int64_t n_threads = static_cast<int64_t>(pool_.size());
+    const int n_plans = same_rows ? 1 : count;
+    int64_t rows_per_chunk[kMaxMatrices], first_unit[kMaxMatrices + 1];
+    first_unit[0] = 0;
+    for (int p = 0; p < n_plans; ++p) {
+        const int64_t panel = same_rows ? granule : gemm[p]->rows_per_panel;
+        const int64_t n_panels = (ws[p].n_rows + panel - 1) / panel;
+        const int64_t wanted = std::min(n_panels, n_threads == 1 ? 1 : n_threads * kChunksPerThread);
+        rows_per_chunk[p] = (n_panels + wanted - 1) / wanted * panel;
+        first_unit[p + 1] = first_unit[p] + (ws[p].n_rows + rows_per_chunk[p] - 1) / rows_per_chunk[p];
+    }
+    const int64_t n_units = first_unit[n_plans];
+    size_t slice = 0;
+    for (int i = 0; i < count; ++i) {
+        slice = std::max(slice, (gemm[i]->scratch_bytes(n_in, n_tokens) + 63) / 64 * 64);
+    }
+    if (gemm_scratch_.size() < slice * static_cast<size_t>(n_units)) {
+        gemm_scratch_.resize(slice * static_cast<size_t>(n_units));
+    }
+    uint8_t* const gemm_scratch = gemm_scratch_.data();
+    const auto run = [&](int i, int64_t r0, int64_t r1, uint8_t* scratch) {
+        const WeightView& w = ws[i];
+        const auto* w_bytes = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
+        const uint8_t* act = act_types[act_of[i]] == GgmlType::F32 ? reinterpret_cast<const uint8_t*>(x)
+                                                                    : acts + act_offset[act_of[i]];
+        float* y = ys[i];
+        gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, act, row_bytes(act_types[act_of[i]], n_in), n_tokens,
+                      y + r0, w.n_rows, scratch);
+        const float* bias = biases != nullptr ? biases[i] : nullptr;
+        if (bias == nullptr) return;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = r0; r < r1; ++r) y[t * w.n_rows + r] += bias[r];
+        }
+    };
+    parallel(n_units, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+            int p = 0;
+            while (u >= first_unit[p + 1]) ++p;
+            const int64_t r0 = (u - first_unit[p]) * rows_per_chunk[p];
+            const int64_t r1 = std::min(ws[p].n_rows, r0 + rows_per_chunk[p]);
+            uint8_t* scratch = gemm_scratch + slice * static_cast<size_t>(u);
+            if (same_rows) {
+                for (int i = 0; i < count; ++i) run(i, r0, r1, scratch);
+                after(-1, r0, r1);
+            } else {
+                run(p, r0, r1, scratch);
+                after(p, r0, r1);
+            }
+        }
+    });
+    return true;
+}
+
 void CpuBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) {
+    // Many tokens: the tiled kernels (tiled_matmuls).
+    if (tiled_matmuls(1, &w, &bias, x, n_tokens, &y, false, [](int, int64_t, int64_t) {})) return;
+
     const cpu::MatmulKernels& kernel = *cpu::cpu_matmul_kernels(w.type, isa_);  // supports() checked at bind time
     const int64_t n_in = w.n_cols, n_out = w.n_rows;
 
@@ -67,38 +176,8 @@ void CpuBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens, c
     const auto* w_bytes = static_cast<const uint8_t*>(w.data);
     const int64_t n_threads = static_cast<int64_t>(pool_.size());
 
-    // 2a. Many tokens: the tiled kernel packs each panel of weight rows once and dots it with every token, so a
-    // chunk's weights stream from memory once and its activations from cache. Chunks are whole panels; a few
-    // per thread, so a thread slowed by other work on the machine does not hold up the rest.
     const cpu::GemmKernels& gemm = *cpu::cpu_gemm_kernels(w.type, isa_);  // exists wherever kernel does
-    if (gemm.tiled && n_tokens >= gemm.min_tokens) {
-        constexpr int64_t kChunksPerThread = 4;
-        const int64_t panel = gemm.rows_per_panel;
-        const int64_t n_panels = (n_out + panel - 1) / panel;
-        const int64_t wanted = std::min(n_panels, n_threads == 1 ? 1 : n_threads * kChunksPerThread);
-        const int64_t panels_per_chunk = (n_panels + wanted - 1) / wanted;
-        const int64_t n_chunks = (n_panels + panels_per_chunk - 1) / panels_per_chunk;
-        const size_t slice = (gemm.scratch_bytes(n_in, n_tokens) + 63) / 64 * 64;
-        if (gemm_scratch_.size() < slice * static_cast<size_t>(n_chunks)) {
-            gemm_scratch_.resize(slice * static_cast<size_t>(n_chunks));
-        }
-        uint8_t* scratch = gemm_scratch_.data();
-        parallel(n_chunks, 1, [&](int64_t begin, int64_t end) {
-            for (int64_t chunk = begin; chunk < end; ++chunk) {
-                const int64_t r0 = chunk * panels_per_chunk * panel;
-                const int64_t r1 = std::min(n_out, r0 + panels_per_chunk * panel);
-                gemm.gemm(n_in, w_bytes + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, r1 - r0, act,
-                          act_row_bytes, n_tokens, y + r0, n_out, scratch + slice * static_cast<size_t>(chunk));
-                if (bias == nullptr) continue;
-                for (int64_t t = 0; t < n_tokens; ++t) {
-                    for (int64_t r = r0; r < r1; ++r) y[t * n_out + r] += bias[r];
-                }
-            }
-        });
-        return;
-    }
-
-    // 2b. Blocks of output rows split over the threads. A block's weights stay in cache while every token is
+    // 2. Blocks of output rows split over the threads. A block's weights stay in cache while every token is
     // dotted with them, so a prefill streams the weights from memory once. Types with a tiled kernel use its
     // one-token form, which rounds as it does: a row is the same bits whether decoded or prefilled.
     const cpu::VecDotRowsFn dot_rows = gemm.tiled ? gemm.gemv : kernel.vec_dot_rows;
@@ -137,7 +216,7 @@ void CpuBackend::rope(float* x, const int32_t* positions, int64_t n_tokens, int 
 
 void CpuBackend::kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                            int64_t n_tokens) {
-    const QuantizeRowFn quantize = type_info(cache.type).quantize_row;
+    const QuantizeRowFn quantize = cache_quantizer(cache.type);
     parallel(n_tokens, 16, [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; ++t) {
             const size_t offset = static_cast<size_t>(positions[t]) * cache.row_bytes;
@@ -185,9 +264,74 @@ void CpuBackend::attention(const float* q, const KvView& cache, const int32_t* p
 }
 
 void CpuBackend::glu(const float* gate, const float* up, int64_t n, Activation act, float* out) {
+    const cpu::ExpRowFn exp_row = cpu::cpu_attention_kernels(isa_).exp_row;
     parallel(n, kInlineElements, [&](int64_t begin, int64_t end) {
-        cpu::glu_span(gate + begin, up + begin, end - begin, act, out + begin);
+        cpu::glu_span(gate + begin, up + begin, end - begin, act, exp_row, out + begin);
     });
+}
+
+void CpuBackend::matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) {
+    float* const ys[1] = {scratch};
+    const int64_t n_out = w.n_rows;
+    const bool done = tiled_matmuls(1, &w, nullptr, x, n_tokens, ys, false, [&](int, int64_t r0, int64_t r1) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            float* res = residual + t * n_out;
+            const float* y = scratch + t * n_out;
+            for (int64_t r = r0; r < r1; ++r) res[r] = res[r] + y[r];  // add()'s a + b
+        }
+    });
+    if (!done) Backend::matmul_add(w, x, n_tokens, scratch, residual);
+}
+
+void CpuBackend::matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
+                                     int64_t n_tokens, float* const* ys) {
+    if (!tiled_matmuls(count, ws, biases, x, n_tokens, ys, false, [](int, int64_t, int64_t) {})) {
+        Backend::matmul_shared_input(count, ws, biases, x, n_tokens, ys);
+    }
+}
+
+void CpuBackend::matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
+                            Activation act, float* scratch, float* out) {
+    const WeightView pair[2] = {gate, up};
+    float* const ys[2] = {scratch, out};
+    const int64_t n_ff = gate.n_rows;
+    const cpu::ExpRowFn exp_row = cpu::cpu_attention_kernels(isa_).exp_row;
+    const bool done = tiled_matmuls(2, pair, nullptr, x, n_tokens, ys, true, [&](int, int64_t r0, int64_t r1) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            const int64_t at = t * n_ff + r0;
+            cpu::glu_span(scratch + at, out + at, r1 - r0, act, exp_row, out + at);
+        }
+    });
+    if (!done) Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
+}
+
+void CpuBackend::rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens,
+                                int n_head, int n_head_kv, int head_dim, const RopeParams& rope_params,
+                                const KvView& cache) {
+    const QuantizeRowFn quantize = cache_quantizer(cache.type);
+    parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
+        constexpr int kMaxPairs = 256;
+        float cos_theta[kMaxPairs], sin_theta[kMaxPairs];
+        for (int64_t t = begin; t < end; ++t) {
+            cpu::rope_angles(positions[t], rope_params, cos_theta, sin_theta);
+            for (int h = 0; h < n_head; ++h) {
+                cpu::rope_head(q + (t * n_head + h) * head_dim, rope_params.mode, rope_params.n_dims, cos_theta,
+                               sin_theta);
+            }
+            for (int h = 0; h < n_head_kv; ++h) {
+                cpu::rope_head(k + (t * n_head_kv + h) * head_dim, rope_params.mode, rope_params.n_dims, cos_theta,
+                               sin_theta);
+            }
+            const size_t offset = static_cast<size_t>(positions[t]) * cache.row_bytes;
+            quantize(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + offset, cache.row_width);
+            quantize(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + offset, cache.row_width);
+        }
+    });
+}
+
+QuantizeRowFn CpuBackend::cache_quantizer(GgmlType type) const {
+    const QuantizeRowFn fast = cpu::cpu_quantize_row(type, isa_);
+    return fast != nullptr ? fast : type_info(type).quantize_row;
 }
 
 void CpuBackend::add(const float* a, const float* b, int64_t n, float* out) {

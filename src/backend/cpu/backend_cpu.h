@@ -41,10 +41,32 @@ public:
     void add(const float* a, const float* b, int64_t n, float* out) override;
     void argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out) override;
 
+    // Fused prefill forms: the activations are rounded once for every matrix, all of their row chunks go out in one
+    // parallel loop, and the add / glu runs on each chunk as soon as it is computed (while it is in cache). Below
+    // the tiled kernels' token counts (decode) they are the default composition of the plain ops.
+    void matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) override;
+    void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
+                             int64_t n_tokens, float* const* ys) override;
+    void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
+                    float* scratch, float* out) override;
+    // One parallel loop over the tokens instead of three.
+    void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
+                        int n_head_kv, int head_dim, const RopeParams& rope_params, const KvView& cache) override;
+
 private:
     // Runs body over [0, n) in chunks of `grain`, inline when the whole job is one chunk.
     template <class Body>
     void parallel(int64_t n, int64_t grain, const Body& body);
+    // ys[i] = ws[i] x (+ biases[i]) for i < count with the tiled multi-token kernels; after(i, r0, r1) runs on the
+    // thread that computed rows [r0, r1) of ys[i] for every token, right after them. same_rows: the matrices have
+    // the same row count and each chunk covers the same rows of all of them (after gets i = -1). Returns false,
+    // having done nothing, when some matrix has no tiled kernel or n_tokens is below its min_tokens.
+    // biases: [count] (entries may be null), or null.
+    template <class After>
+    bool tiled_matmuls(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
+                       float* const* ys, bool same_rows, const After& after);
+    // The cache type's row quantizer: the ISA kernel where there is one (the same bytes), else the reference.
+    QuantizeRowFn cache_quantizer(GgmlType type) const;
 
     ThreadPool pool_;
     cpu::CpuIsa isa_;
