@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build spool with CUDA for sm_90, run the GPU tests (kernels, backend parity, tiny
-# models against llama.cpp's references on the cuda backend), then the benchmarks, and print a short table last.
+# models against llama.cpp's references on the cuda backend) and the CPU kernel and backend tests on its Xeon
+# (AVX-512, which CI's machine lacks), then the benchmarks, and print a short table last.
 # The GPU machine reaches no package registry and ../shared does not travel: run scripts/device_debs.sh here
 # first (Debian packages + the tiny F16 model and references into .device/) and carry .device.
 # Usage (device tool): command "bash scripts/device.sh", carry [".device"].
@@ -31,7 +32,7 @@ if [ ! -e ../shared ] && [ -d .device/shared ]; then ln -s "$root/.device/shared
 
 cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPOOL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
   "${cmake_args[@]}" >/dev/null || exit 1
-targets=(${SPOOL_DEVICE_TARGETS:-test_backend_cuda test_parity test_model spool})
+targets=(${SPOOL_DEVICE_TARGETS:-test_backend_cuda test_parity test_model test_cpu_kernels test_backend spool})
 cmake --build build-device -j "$(nproc)" --target "${targets[@]}" 2>&1 | grep -v "^\[" || true
 for t in "${targets[@]}"; do [ -x "build-device/$t" ] || { echo "build of $t failed"; exit 1; }; done
 
@@ -59,6 +60,10 @@ if [ "$mode" != bench ]; then
   run_check kernels build-device/test_backend_cuda --gtest_brief=1
   run_check parity build-device/test_parity --gtest_brief=1 --gtest_filter='*cuda*'
   run_check tiny_models build-device/test_model --gtest_brief=1 --gtest_filter='*cuda*'
+  # The CPU side on this machine's Xeon: the AVX-512 kernels that CI's AVX2 machine skips, and the backends.
+  for t in test_cpu_kernels test_backend; do
+    [ -x "build-device/$t" ] && run_check "${t#test_}" "build-device/$t" --gtest_brief=1
+  done
   if [ "${SPOOL_DEVICE_SANITIZE:-0}" = 1 ]; then
     run_check sanitizer compute-sanitizer --error-exitcode 1 build-device/test_backend_cuda --gtest_brief=1
   fi
