@@ -11,6 +11,16 @@ namespace spool {
 namespace {
 // Below this many float32 elements an element-wise op runs inline: waking the pool costs more than the work.
 constexpr int64_t kInlineElements = 1 << 15;
+// Rope angle pairs per token on the stack: n_dims / 2 <= head_dim / 2 <= 256 (hparams.cpp caps head_dim at 512).
+constexpr int kMaxRopePairs = 256;
+
+// Stores token t of k and v, rounded to the cache type, in cache row `position`.
+void append_kv_row(const KvView& cache, QuantizeRowFn quantize, const float* k, const float* v, int64_t t,
+                   int32_t position) {
+    const size_t offset = static_cast<size_t>(position) * cache.row_bytes;
+    quantize(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + offset, cache.row_width);
+    quantize(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + offset, cache.row_width);
+}
 }  // namespace
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
@@ -202,14 +212,11 @@ void CpuBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens, c
 void CpuBackend::rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
                       const RopeParams& params) {
     parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
-        constexpr int kMaxPairs = 256;
-        float cos_theta[kMaxPairs], sin_theta[kMaxPairs];
+        float cos_theta[kMaxRopePairs], sin_theta[kMaxRopePairs];
         for (int64_t t = begin; t < end; ++t) {
             cpu::rope_angles(positions[t], params, cos_theta, sin_theta);
-            for (int h = 0; h < n_heads; ++h) {
-                cpu::rope_head(x + (t * n_heads + h) * head_dim, params.mode, params.n_dims, cos_theta,
-                                        sin_theta);
-            }
+            cpu::rope_heads(x + t * n_heads * head_dim, n_heads, head_dim, params.mode, params.n_dims, cos_theta,
+                            sin_theta);
         }
     });
 }
@@ -218,11 +225,7 @@ void CpuBackend::kv_append(const KvView& cache, const float* k, const float* v, 
                            int64_t n_tokens) {
     const QuantizeRowFn quantize = cache_quantizer(cache.type);
     parallel(n_tokens, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-            const size_t offset = static_cast<size_t>(positions[t]) * cache.row_bytes;
-            quantize(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + offset, cache.row_width);
-            quantize(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + offset, cache.row_width);
-        }
+        for (int64_t t = begin; t < end; ++t) append_kv_row(cache, quantize, k, v, t, positions[t]);
     });
 }
 
@@ -310,21 +313,14 @@ void CpuBackend::rope_kv_append(float* q, float* k, const float* v, const int32_
                                 const KvView& cache) {
     const QuantizeRowFn quantize = cache_quantizer(cache.type);
     parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
-        constexpr int kMaxPairs = 256;
-        float cos_theta[kMaxPairs], sin_theta[kMaxPairs];
+        float cos_theta[kMaxRopePairs], sin_theta[kMaxRopePairs];
         for (int64_t t = begin; t < end; ++t) {
             cpu::rope_angles(positions[t], rope_params, cos_theta, sin_theta);
-            for (int h = 0; h < n_head; ++h) {
-                cpu::rope_head(q + (t * n_head + h) * head_dim, rope_params.mode, rope_params.n_dims, cos_theta,
-                               sin_theta);
-            }
-            for (int h = 0; h < n_head_kv; ++h) {
-                cpu::rope_head(k + (t * n_head_kv + h) * head_dim, rope_params.mode, rope_params.n_dims, cos_theta,
-                               sin_theta);
-            }
-            const size_t offset = static_cast<size_t>(positions[t]) * cache.row_bytes;
-            quantize(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + offset, cache.row_width);
-            quantize(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + offset, cache.row_width);
+            cpu::rope_heads(q + t * n_head * head_dim, n_head, head_dim, rope_params.mode, rope_params.n_dims,
+                            cos_theta, sin_theta);
+            cpu::rope_heads(k + t * n_head_kv * head_dim, n_head_kv, head_dim, rope_params.mode, rope_params.n_dims,
+                            cos_theta, sin_theta);
+            append_kv_row(cache, quantize, k, v, t, positions[t]);
         }
     });
 }

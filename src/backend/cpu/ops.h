@@ -51,6 +51,9 @@ void attention_merge_task(const AttentionPlan& plan, const int32_t* positions, c
 // (theta *= theta_scale in float), so both agree to the last bit of the angle.
 void rope_angles(int32_t position, const RopeParams& params, float* cos_out, float* sin_out);
 void rope_head(float* head, RopeMode mode, int n_dims, const float* cos_theta, const float* sin_theta);
+// rope_head on each of one token's n_heads consecutive heads.
+void rope_heads(float* heads, int n_heads, int head_dim, RopeMode mode, int n_dims, const float* cos_theta,
+                const float* sin_theta);
 
 void rms_norm_row(const float* x, const float* weight, int64_t n, float eps, float* out);
 // out = act(gate) * up; exp_row: cpu_attention_kernels(isa).exp_row (SiLU's expf, vectorized: the scalar loop

@@ -29,4 +29,9 @@ void rope_head(float* head, RopeMode mode, int n_dims, const float* cos_theta, c
     }
 }
 
+void rope_heads(float* heads, int n_heads, int head_dim, RopeMode mode, int n_dims, const float* cos_theta,
+                const float* sin_theta) {
+    for (int h = 0; h < n_heads; ++h) rope_head(heads + h * head_dim, mode, n_dims, cos_theta, sin_theta);
+}
+
 }  // namespace spool::cpu

@@ -38,6 +38,8 @@ inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the 
 // (matvec_staged.cu: x rounded once per block into shared memory, 32-weight chunks per lane) once the launch has this
 // many rows in all and n_cols is a multiple of 256; the same x~, another summation order.
 inline constexpr int64_t kMatvecStagedMinRows = 4096;
+// Whether weights of `type` have that kernel (the list above).
+bool matvec_staged_type(GgmlType type) noexcept;
 
 // The precision that decodes fastest for a launch of `type` weights at n_tokens, with n_rows rows in all (a batch:
 // every matrix; glu: the gate's) of n_cols columns, as measured on an H100 (docs/cuda-performance.md): int8 for the

@@ -66,27 +66,14 @@ std::vector<GgmlType> types_where(bool quantized) {
     return out;
 }
 
-// The types that take the staged kernel (launch.h kMatvecStagedMinRows) at enough rows and whole 256-column runs.
-bool has_staged_kernel(GgmlType type) {
-    switch (type) {
-        case GgmlType::Q4_0:
-        case GgmlType::Q4_1:
-        case GgmlType::Q5_0:
-        case GgmlType::Q5_1:
-        case GgmlType::Q8_0:
-        case GgmlType::Q4_K:
-        case GgmlType::Q5_K:
-        case GgmlType::Q6_K: return true;
-        default: return false;
-    }
-}
+// A shape the staged kernel takes (launch.h kMatvecStagedMinRows: enough rows, whole 256-column runs).
 constexpr gpu_test::Shape kStagedShape{kMatvecStagedMinRows + 3, 512};
 
 // test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
 // largest shapes of 32-element blocks are too narrow for it).
 std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
     std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
-    if (has_staged_kernel(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
+    if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
     return shapes;
 }
 
@@ -94,7 +81,7 @@ std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
 // the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel.
 std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
-    if (has_staged_kernel(type)) return {all[0], all[1], kStagedShape};
+    if (matvec_staged_type(type)) return {all[0], all[1], kStagedShape};
     return {all[0], all[1]};
 }
 
@@ -345,18 +332,8 @@ TEST(CudaMatvecInt8Fused, ResidualAddEqualsPlainInt8MatvecPlusAdd) {
     uint64_t seed = 2900;
     for (GgmlType type : types_where(true)) {
         for (const gpu_test::Shape& shape : small_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
-            const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * m.n_cols), ++seed);
-            const std::vector<float> residual =
-                testing::random_floats(static_cast<size_t>(kTokens * m.n_rows), ++seed);
-            const DeviceVector<uint8_t> w_dev(m.bytes);
-            const DeviceVector<float> x_dev(x);
-            for (int64_t n_tokens = 1; n_tokens <= kTokens; ++n_tokens) {
-                const gpu_test::AddMismatch d =
-                    gpu_test::residual_add_mismatch(m, w_dev, x_dev.data(), residual, n_tokens, kInt8);
-                EXPECT_EQ(d.index, d.size) << where(type, m.n_rows, m.n_cols, n_tokens) << ": output " << d.index
-                                           << " got " << d.got << ", int8 matvec + residual " << d.expected;
-            }
+            gpu_test::expect_residual_add_is_matvec_plus_add(type, shape, seed, {1, kTokens}, kInt8);
+            seed += 3;
         }
     }
 }
@@ -412,7 +389,7 @@ TEST(CudaMatvecInt8Fused, BatchMatchesRoundedReference) {
     for (GgmlType type : types_where(true)) {
         const int64_t n_cols = gpu_test::test_shapes(type)[1].n_cols;
         // q, k, v-like: the first not a multiple of the block's rows; for the staged types enough rows in all for it
-        const int64_t rows[3] = {has_staged_kernel(type) ? kMatvecStagedMinRows - 37 : 263, 37, 131};
+        const int64_t rows[3] = {matvec_staged_type(type) ? kMatvecStagedMinRows - 37 : 263, 37, 131};
         const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * n_cols), ++seed);
         const std::vector<double> xr = round_int8(x, n_cols);
         std::vector<QuantMatrix> ms;

@@ -379,20 +379,26 @@ bool staged_applies(const MatvecArgs& a) {
     return true;
 }
 
+// Calls f with the staged decoder of `type`; false (f not called) for a type without one.
+template <class F>
+bool with_staged_decoder(GgmlType type, F&& f) {
+    switch (type) {
+        case GgmlType::Q4_0: f(StagedQ4_0{}); return true;
+        case GgmlType::Q4_1: f(StagedQ4_1{}); return true;
+        case GgmlType::Q5_0: f(StagedQ5_0{}); return true;
+        case GgmlType::Q5_1: f(StagedQ5_1{}); return true;
+        case GgmlType::Q8_0: f(StagedQ8_0{}); return true;
+        case GgmlType::Q4_K: f(StagedQ4K{}); return true;
+        case GgmlType::Q5_K: f(StagedQ5K{}); return true;
+        case GgmlType::Q6_K: f(StagedQ6K{}); return true;
+        default: return false;
+    }
+}
+
 }  // namespace
 
 bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols) {
-    switch (type) {
-        case GgmlType::Q4_0:
-        case GgmlType::Q4_1:
-        case GgmlType::Q5_0:
-        case GgmlType::Q5_1:
-        case GgmlType::Q8_0:
-        case GgmlType::Q4_K:
-        case GgmlType::Q5_K:
-        case GgmlType::Q6_K: break;
-        default: return false;
-    }
+    if (!matvec_staged_type(type)) return false;
     // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
     // has fewer warps per row (H100, Q4_K: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows
     // and more 18-35% faster).
@@ -404,23 +410,22 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
     int64_t total_rows = args.n_rows;
     for (int i = 0; i < args.n_more; ++i) total_rows += args.more[i].n_rows;
     if (!args.int8 || !staged_covers(type, n_tokens, total_rows, args.n_cols)) return false;
-    auto run = [&](auto decoder) {
+    bool launched = false;
+    with_staged_decoder(type, [&](auto decoder) {
         using Q = decltype(decoder);
-        if (!staged_applies<Q>(args)) return false;
+        if (!staged_applies<Q>(args)) return;
         launch_staged<Q>(args, stream);
-        return true;
-    };
-    switch (type) {
-        case GgmlType::Q4_0: return run(StagedQ4_0{});
-        case GgmlType::Q4_1: return run(StagedQ4_1{});
-        case GgmlType::Q5_0: return run(StagedQ5_0{});
-        case GgmlType::Q5_1: return run(StagedQ5_1{});
-        case GgmlType::Q8_0: return run(StagedQ8_0{});
-        case GgmlType::Q4_K: return run(StagedQ4K{});
-        case GgmlType::Q5_K: return run(StagedQ5K{});
-        case GgmlType::Q6_K: return run(StagedQ6K{});
-        default: return false;
-    }
+        launched = true;
+    });
+    return launched;
 }
 
 }  // namespace spool::cuda::wq
+
+namespace spool::cuda {
+
+bool matvec_staged_type(GgmlType type) noexcept {
+    return wq::with_staged_decoder(type, [](auto) {});
+}
+
+}  // namespace spool::cuda

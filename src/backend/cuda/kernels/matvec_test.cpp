@@ -144,19 +144,9 @@ TEST(CudaMatvecFused, ResidualAddEqualsPlainMatvecPlusAdd) {
     uint64_t seed = 900;
     for (GgmlType type : gpu_test::weight_types()) {
         for (const gpu_test::Shape& shape : fusable_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
-            const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * m.n_cols), ++seed);
-            const std::vector<float> residual =
-                testing::random_floats(static_cast<size_t>(kTokens * m.n_rows), ++seed);
-            const DeviceVector<uint8_t> w_dev(m.bytes);
-            const DeviceVector<float> x_dev(x);
-            for (int64_t n_tokens : {1, 2, 3, 8}) {
-                const gpu_test::AddMismatch d = gpu_test::residual_add_mismatch(
-                    m, w_dev, x_dev.data(), residual, n_tokens, ActivationPrecision::float32);
-                EXPECT_EQ(d.index, d.size) << gpu_test::shape_name(type, m.n_rows, m.n_cols) << " n_tokens "
-                                           << n_tokens << ": first at " << d.index << " got " << d.got
-                                           << " expected " << d.expected;
-            }
+            gpu_test::expect_residual_add_is_matvec_plus_add(type, shape, seed, {1, 2, 3, 8},
+                                                             ActivationPrecision::float32);
+            seed += 3;
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -115,31 +116,36 @@ void poison(DeviceVector<T>& v) {
     SPOOL_CUDA_CHECK(cudaMemset(v.data(), 0xFF, std::max<size_t>(v.size(), 1) * sizeof(T)));
 }
 
-// launch_matvec_add against residual + launch_matvec at the same precision: the fused epilogue may only add, so the
-// two agree bit for bit. `index` is the first output whose bits differ (n_tokens * n_rows when none does).
-struct AddMismatch {
-    size_t index = 0, size = 0;
-    float got = 0, expected = 0;
-};
-inline AddMismatch residual_add_mismatch(const QuantMatrix& m, const DeviceVector<uint8_t>& w, const float* x,
-                                         const std::vector<float>& residual, int64_t n_tokens,
-                                         ActivationPrecision precision) {
-    const auto n = static_cast<size_t>(n_tokens * m.n_rows);
-    DeviceVector<float> plain(n);
-    poison(plain);
-    launch_matvec(m.view(w.data()), x, n_tokens, nullptr, plain.data(), nullptr, precision);
-    DeviceVector<float> y(std::vector<float>(residual.begin(), residual.begin() + static_cast<ptrdiff_t>(n)));
-    launch_matvec_add(m.view(w.data()), x, n_tokens, y.data(), nullptr, precision);
-    const std::vector<float> got = y.download(), wx = plain.download();
-    AddMismatch r{n, n};
-    for (size_t i = 0; i < n; ++i) {
-        const float expected = residual[i] + wx[i];
-        if (std::memcmp(&got[i], &expected, sizeof(float)) != 0) {
-            r = {i, n, got[i], expected};
-            break;
+// launch_matvec_add against residual + launch_matvec at the same precision, on a random matrix of `type` and
+// `shape` with random x and residual (seeds seed + 1 .. seed + 3), for each of token_counts: the fused epilogue may
+// only add, so the two must agree bit for bit (the plain output is poisoned first, so an unwritten one shows up).
+inline void expect_residual_add_is_matvec_plus_add(GgmlType type, const Shape& shape, uint64_t seed,
+                                                   std::initializer_list<int64_t> token_counts,
+                                                   ActivationPrecision precision) {
+    const int64_t max_tokens = std::max(token_counts);
+    const QuantMatrix m = make_quant_matrix(type, shape.n_rows, shape.n_cols, seed + 1);
+    const std::vector<float> x = testing::random_floats(static_cast<size_t>(max_tokens * m.n_cols), seed + 2);
+    const std::vector<float> residual = testing::random_floats(static_cast<size_t>(max_tokens * m.n_rows), seed + 3);
+    const DeviceVector<uint8_t> w(m.bytes);
+    const DeviceVector<float> x_dev(x);
+    for (const int64_t n_tokens : token_counts) {
+        const auto n = static_cast<size_t>(n_tokens * m.n_rows);
+        DeviceVector<float> plain(n);
+        poison(plain);
+        launch_matvec(m.view(w.data()), x_dev.data(), n_tokens, nullptr, plain.data(), nullptr, precision);
+        DeviceVector<float> y(std::vector<float>(residual.begin(), residual.begin() + static_cast<ptrdiff_t>(n)));
+        launch_matvec_add(m.view(w.data()), x_dev.data(), n_tokens, y.data(), nullptr, precision);
+        const std::vector<float> got = y.download(), wx = plain.download();
+        for (size_t i = 0; i < n; ++i) {
+            const float expected = residual[i] + wx[i];
+            if (std::memcmp(&got[i], &expected, sizeof(float)) != 0) {
+                ADD_FAILURE() << shape_name(type, m.n_rows, m.n_cols) << " n_tokens " << n_tokens
+                              << (precision == ActivationPrecision::int8 ? " int8" : " float32") << ": output " << i
+                              << " got " << got[i] << ", matvec + residual " << expected;
+                break;
+            }
         }
     }
-    return r;
 }
 
 }  // namespace spool::cuda::gpu_test
