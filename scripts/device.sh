@@ -9,6 +9,7 @@
 #   SPOOL_DEVICE_SANITIZE=1 also runs the CUDA tests under compute-sanitizer;
 #   SPOOL_DEVICE_BENCH="shape:type ..." picks the benchmark models (default below);
 #   SPOOL_DEVICE_CHANGE="what changed" logs each benchmark as a titled entry in $OUT/BENCHMARKS.md;
+#   SPOOL_DEVICE_CPU_BENCH="shape:type ..." also benchmarks the cpu backend on the Xeon (2 threads, 2 cores);
 #   SPOOL_DEVICE_VARIANTS="name:VAR=value,VAR=value name2: ..." benchmarks each model once per variant with those
 #   environment variables set (A/B runs of the diagnostic switches, e.g. SPOOL_CUDA_FUSED_MATVEC=0).
 set -uo pipefail
@@ -95,6 +96,36 @@ if [ "$mode" != test ]; then
           --measure-bandwidth "${log_args[@]}" 2>&1 |
         tee -a "${OUT:-/tmp}/bench.log" |
         grep -E "prefill|generation|forward only|TTFT|bytes moved|roofline|bandwidth|quality hash|GPU"
+    done
+  done
+fi
+
+# The CPU targets (issue 5: 2 threads) on this machine's Xeon, which has AVX-512 VNNI and AMX like the CPU of
+# ../shared/anchors.md: SPOOL_DEVICE_CPU_BENCH="shape:type ..." runs spool bench on the cpu backend, pinned to one
+# logical CPU on each of two physical cores, once per SPOOL_DEVICE_VARIANTS entry.
+if [ -n "${SPOOL_DEVICE_CPU_BENCH:-}" ]; then
+  cpus=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
+  lscpu | grep -E "Model name|^CPU\(s\)|Thread|L2|L3" | tr -s ' '
+  mkdir -p /tmp/models
+  for spec in $SPOOL_DEVICE_CPU_BENCH; do
+    shape=${spec%%:*}; type=${spec##*:}
+    m="/tmp/models/$shape-$type.gguf"
+    [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
+      --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
+    for variant in ${SPOOL_DEVICE_VARIANTS:-default:}; do
+      name=${variant%%:*}; vars=${variant#*:}
+      echo "== cpu $shape $type, CPUs $cpus ($name${vars:+: $vars})"
+      log_args=()
+      if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then
+        change="$SPOOL_DEVICE_CHANGE"
+        [ -n "${SPOOL_DEVICE_VARIANTS:-}" ] && change="$change [variant $name${vars:+: $vars}]"
+        log_args=(--title "CPU prefill and decode: $shape $type (device Xeon, 2 threads)" --change "$change"
+                  --log "${OUT:-/tmp}/BENCHMARKS.md")
+      fi
+      env ${vars//,/ } taskset -c "$cpus" build-device/spool bench -m "$m" --backend cpu -t 2 -p 128 -n 32 -r 3 -q \
+          --no-reload --measure-bandwidth "${log_args[@]}" 2>&1 |
+        tee -a "${OUT:-/tmp}/bench.log" |
+        grep -E "backend:|prefill|generation|TTFT|roofline|quality hash"
     done
   done
 fi

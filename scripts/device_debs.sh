@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$root/.device/debs"
 cd "$root/.device/debs"
 apt-get download -qq libicu-dev libicu72 icu-devtools nlohmann-json3-dev libfmt-dev libfmt9 libcli11-dev \
-  libxxhash-dev libxxhash0 libgtest-dev 2>&1 | grep -v "^W:" || true
+  libxxhash-dev libxxhash0 libgtest-dev libbenchmark-dev libbenchmark1debian 2>&1 | grep -v "^W:" || true
 du -sh .
 
 # The tiny reference models do not travel (../shared stays here) and the carry limit is 64 MiB: carry the F16

@@ -12,7 +12,7 @@ namespace spool {
 
 struct BackendOptions {
     size_t n_threads = 0;  // cpu: worker threads, the caller included; 0 = one per hardware thread
-    std::string cpu_isa;   // cpu: kernel set ("auto", "scalar", "avx2", "avx512"); "" = $SPOOL_CPU_ISA, else auto
+    std::string cpu_isa;   // cpu: kernel set ("auto", "scalar", "avx2", "avx512", "amx"); "" = $SPOOL_CPU_ISA, else auto
     int cuda_device = 0;   // cuda: device index
 };
 

@@ -72,7 +72,7 @@ options:
   -n, --n-gen N             generated tokens (default 128)
   -b, --batch-size N        prefill chunk (spool mode default 512)
   -ctk, -ctv TYPE           KV cache type: f32, f16 (default), q8_0
-  --cpu-isa NAME            cpu kernel set: auto, scalar, avx2, avx512
+  --cpu-isa NAME            cpu kernel set: auto, scalar, avx2, avx512, amx
   --drop-cache              drop the model's cached pages first (posix_fadvise DONTNEED) for a cold load
   --no-reload               skip the timed warm reloads
   --bandwidth-gbs B         memory bandwidth in GB/s for the roofline

@@ -78,7 +78,7 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
         ->group("");
     cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32 or q8_0")
         ->capture_default_str();
-    cmd.add_option("--cpu-isa", f.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512 (default: auto)");
+    cmd.add_option("--cpu-isa", f.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512, amx (default: auto)");
     cmd.add_option("--system", f.system, "System message for the chat template");
     cmd.add_option("--chat-template", f.chat_template,
                    "Chat template: a builtin name (chatml, llama3, ...) or a Jinja file; default: the model's");

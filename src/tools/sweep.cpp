@@ -165,7 +165,7 @@ void register_sweep(CLI::App& app) {
     cmd->add_option("-t,--threads", o->threads, "Compute threads (default: one per logical CPU)");
     cmd->add_option("--seed", o->seed, "Sampling seed; run r uses seed + r")->capture_default_str();
     cmd->add_flag("--ignore-eos", o->ignore_eos, "Always generate max tokens (do not stop at end of generation)");
-    cmd->add_option("--cpu-isa", o->cpu_isa, "cpu kernel set: auto, scalar, avx2, avx512");
+    cmd->add_option("--cpu-isa", o->cpu_isa, "cpu kernel set: auto, scalar, avx2, avx512, amx");
     cmd->add_flag("--no-plot", o->no_plot, "Skip the figures");
     cmd->add_option("--python", o->python, "Python interpreter with matplotlib for the figures");
     cmd->add_flag("-q,--quiet", o->quiet, "No progress bar or summary line");

@@ -14,7 +14,7 @@ namespace spool {
 
 struct CpuBackendOptions {
     size_t n_threads = 0;  // 0: one per hardware thread
-    std::string isa;       // kernel set: "" or "auto" = the best this CPU runs, else "scalar", "avx2", "avx512"
+    std::string isa;       // kernel set: "" or "auto" = the best this CPU runs, else "scalar", "avx2", "avx512", "amx"
 };
 
 class CpuBackend final : public HostBackend {

@@ -23,7 +23,7 @@ constexpr AttentionKernels kAvx512Kernels{attention_f32_avx512, attention_f16_av
 const AttentionKernels& cpu_attention_kernels(CpuIsa isa) noexcept {
 #if SPOOL_CPU_X86_KERNELS
     if (isa == CpuIsa::avx2) return kAvx2Kernels;
-    if (isa == CpuIsa::avx512) return kAvx512Kernels;
+    if (isa == CpuIsa::avx512 || isa == CpuIsa::amx) return kAvx512Kernels;
 #endif
     return kScalarKernels;
 }

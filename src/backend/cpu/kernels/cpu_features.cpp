@@ -7,6 +7,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace spool::cpu {
 namespace {
@@ -37,6 +41,18 @@ void need(bool have, const char* name, std::string& missing) {
     missing += name;
 }
 
+// Linux grants the AMX tile data state (XFEATURE_XTILEDATA, 18) only to processes that ask for it
+// (ARCH_REQ_XCOMP_PERM, 0x1023; Linux Documentation/arch/x86/xstate.rst): the permission covers every thread.
+bool request_amx_permission() {
+#if defined(__linux__) && defined(__x86_64__)
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+}
+
 CpuFeatures detect() {
     CpuFeatures f;
     const CpuidRegs l1 = cpuid(1, 0);
@@ -62,6 +78,13 @@ CpuFeatures detect() {
     need(bit(l7.ecx, 11), "avx512vnni", f.avx512_missing);
     need(os_zmm, "os-zmm-state", f.avx512_missing);
     f.avx512 = f.avx512_missing.empty();
+
+    f.amx_missing = f.avx512_missing;  // the amx kernels do their scaling with AVX-512
+    need(bit(l7.edx, 24), "amx-tile", f.amx_missing);
+    need(bit(l7.edx, 25), "amx-int8", f.amx_missing);
+    need((xcr0 & 0x60000) == 0x60000, "os-tile-state", f.amx_missing);
+    if (f.amx_missing.empty()) need(request_amx_permission(), "os-tile-permission", f.amx_missing);
+    f.amx = f.amx_missing.empty();
     return f;
 }
 #else
@@ -69,6 +92,7 @@ CpuFeatures detect() {
     CpuFeatures f;
     f.avx2_missing = "x86-64";
     f.avx512_missing = "x86-64";
+    f.amx_missing = "x86-64";
     return f;
 }
 #endif

@@ -85,14 +85,15 @@ static_assert(in_type_order(kAvx2Table) && in_type_order(kAvx512Table));
 const KernelTable& table_for(CpuIsa isa) {
 #if SPOOL_CPU_X86_KERNELS
     if (isa == CpuIsa::avx2) return kAvx2Table;
-    if (isa == CpuIsa::avx512) return kAvx512Table;
+    if (isa == CpuIsa::avx512 || isa == CpuIsa::amx) return kAvx512Table;  // amx differs in its gemm table only
 #endif
     return scalar_table();
 }
 
 constexpr std::array kIsaNames = {std::pair{CpuIsa::scalar, std::string_view("scalar")},
                                   std::pair{CpuIsa::avx2, std::string_view("avx2")},
-                                  std::pair{CpuIsa::avx512, std::string_view("avx512")}};
+                                  std::pair{CpuIsa::avx512, std::string_view("avx512")},
+                                  std::pair{CpuIsa::amx, std::string_view("amx")}};
 
 bool equal_ignore_case(std::string_view a, std::string_view b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -120,11 +121,24 @@ bool cpu_isa_available(CpuIsa isa) noexcept {
 #if SPOOL_CPU_X86_KERNELS
     if (isa == CpuIsa::avx2) return cpu_features().avx2;
     if (isa == CpuIsa::avx512) return cpu_features().avx512;
+    if (isa == CpuIsa::amx) return cpu_features().amx;
 #endif
     return isa == CpuIsa::scalar;
 }
 
+std::string cpu_isa_missing(CpuIsa isa) {
+    if (cpu_isa_available(isa)) return {};
+#if SPOOL_CPU_X86_KERNELS
+    const CpuFeatures& f = cpu_features();
+    if (isa == CpuIsa::avx2) return f.avx2_missing;
+    if (isa == CpuIsa::avx512) return f.avx512_missing;
+    if (isa == CpuIsa::amx) return f.amx_missing;
+#endif
+    return "x86-64 kernels (this build has none)";
+}
+
 CpuIsa best_cpu_isa() noexcept {
+    if (cpu_isa_available(CpuIsa::amx)) return CpuIsa::amx;
     if (cpu_isa_available(CpuIsa::avx512)) return CpuIsa::avx512;
     if (cpu_isa_available(CpuIsa::avx2)) return CpuIsa::avx2;
     return CpuIsa::scalar;
@@ -135,15 +149,10 @@ CpuIsa resolve_cpu_isa(std::string_view requested) {
     const std::optional<CpuIsa> isa = parse_cpu_isa(requested);
     if (!isa) {
         throw UsageError("unknown CPU kernel set '" + std::string(requested) +
-                         "' (SPOOL_CPU_ISA); expected one of: auto, scalar, avx2, avx512");
+                         "' (SPOOL_CPU_ISA); expected one of: auto, scalar, avx2, avx512, amx");
     }
     if (!cpu_isa_available(*isa)) {
-#if SPOOL_CPU_X86_KERNELS
-        const CpuFeatures& f = cpu_features();
-        const std::string& missing = *isa == CpuIsa::avx2 ? f.avx2_missing : f.avx512_missing;
-#else
-        const std::string missing = "x86-64 kernels (this build has none)";
-#endif
+        const std::string missing = cpu_isa_missing(*isa);
         throw UnsupportedError("CPU kernel set '" + std::string(cpu_isa_name(*isa)) +
                                "' cannot run here: this CPU/OS lacks " + missing + "; the best available is '" +
                                std::string(cpu_isa_name(best_cpu_isa())) + "' (unset SPOOL_CPU_ISA to use it)");

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "quant/types.h"
@@ -13,14 +14,17 @@ namespace spool::cpu {
 
 // Kernel sets, from slowest to fastest. avx2 needs AVX2+FMA+F16C; avx512 needs AVX-512 F/BW/VL/DQ/VNNI/VBMI (Ice
 // Lake, Sapphire Rapids, Zen 4 and later) with the ZMM state enabled by the OS. A CPU with AVX-512 but without
-// VNNI or VBMI (Skylake-X, Cascade Lake) uses avx2.
-enum class CpuIsa : uint8_t { scalar, avx2, avx512 };
+// VNNI or VBMI (Skylake-X, Cascade Lake) uses avx2. amx is avx512 with the multi-token kernels of the legacy types
+// on AMX-INT8 tiles (Sapphire Rapids and later; Linux grants the tile state on request): the same results, bit for bit.
+enum class CpuIsa : uint8_t { scalar, avx2, avx512, amx };
 
-std::string_view cpu_isa_name(CpuIsa isa) noexcept;  // "scalar", "avx2", "avx512"
+std::string_view cpu_isa_name(CpuIsa isa) noexcept;  // "scalar", "avx2", "avx512", "amx"
 // Case-insensitive; nullopt for an unknown name.
 std::optional<CpuIsa> parse_cpu_isa(std::string_view name) noexcept;
 // Whether this CPU and OS can run the kernel set (scalar: always).
 bool cpu_isa_available(CpuIsa isa) noexcept;
+// What this CPU and OS lack for the kernel set, e.g. "amx-int8 os-tile-state"; empty when it is available.
+std::string cpu_isa_missing(CpuIsa isa);
 // The fastest available kernel set.
 CpuIsa best_cpu_isa() noexcept;
 // The kernel set a caller asked for by name (e.g. the value of SPOOL_CPU_ISA, read by the caller): empty or "auto"

@@ -51,17 +51,19 @@ constexpr std::array kScalar = {
 #if SPOOL_CPU_X86_KERNELS
 // legacy_rows: the legacy types' panels (gemm_legacy_avx2.cpp: two groups of 8 rows on AVX2; Q5_1's and Q8_0's
 // few-token kernels take 8, which chunks of 16 rows suit as well).
-#define SPOOL_TILED_TABLE(isa, rows, legacy_rows)                                                                   \
+// legacy: the ISA of the legacy types' gemm (amx: tiles; the rest of that set is avx512's).
+#define SPOOL_TILED_TABLE(isa, legacy, rows, legacy_rows)                                                           \
     std::array {                                                                                                    \
         by_rows<T::F32, CpuIsa::isa>(), by_rows<T::F16, CpuIsa::isa>(), by_rows<T::BF16, CpuIsa::isa>(),            \
-            SPOOL_TILED(Q4_0, q4_0, isa, legacy_rows, 2), SPOOL_TILED(Q4_1, q4_1, isa, legacy_rows, 2),            \
-            SPOOL_TILED(Q5_0, q5_0, isa, legacy_rows, 2), SPOOL_TILED(Q5_1, q5_1, isa, legacy_rows, 2),            \
-            SPOOL_TILED(Q8_0, q8_0, isa, legacy_rows, 3), SPOOL_TILED(Q2_K, q2_k, isa, rows, 3),                   \
+            SPOOL_TILED(Q4_0, q4_0, legacy, legacy_rows, 2), SPOOL_TILED(Q4_1, q4_1, legacy, legacy_rows, 2),      \
+            SPOOL_TILED(Q5_0, q5_0, legacy, legacy_rows, 2), SPOOL_TILED(Q5_1, q5_1, legacy, legacy_rows, 2),      \
+            SPOOL_TILED(Q8_0, q8_0, legacy, legacy_rows, 3), SPOOL_TILED(Q2_K, q2_k, isa, rows, 3),                \
             SPOOL_TILED(Q3_K, q3_k, isa, rows, 2), SPOOL_TILED(Q4_K, q4_k, isa, rows, 2),                          \
             SPOOL_TILED(Q5_K, q5_k, isa, rows, 2), SPOOL_TILED(Q6_K, q6_k, isa, rows, 3),                          \
     }
-constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, 8, 16);
-constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, 16, 16);
+constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, avx2, 8, 16);
+constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, avx512, 16, 16);
+constexpr auto kAmx = SPOOL_TILED_TABLE(avx512, amx, 16, 16);
 #undef SPOOL_TILED_TABLE
 #endif
 #undef SPOOL_TILED
@@ -80,6 +82,7 @@ const GemmKernels* cpu_gemm_kernels(GgmlType w, CpuIsa isa) noexcept {
 #if SPOOL_CPU_X86_KERNELS
     if (isa == CpuIsa::avx2) return find(kAvx2, w);
     if (isa == CpuIsa::avx512) return find(kAvx512, w);
+    if (isa == CpuIsa::amx) return find(kAmx, w);
 #endif
     return find(kScalar, w);
 }

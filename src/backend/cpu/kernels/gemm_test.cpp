@@ -4,6 +4,7 @@
 // against float64 with the dequantized weights and the unrounded activations (NMSE, tests/tolerances.h).
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,17 @@ struct Shape {
 constexpr Shape kShapes[] = {{1, 1, 256},   {3, 2, 512},    {37, 5, 256},    {131, 17, 768},  {9, 64, 256},
                              {13, 17, 2816}, {131, 2, 256}, {17, 3, 1024},   {40, 67, 256},   {17, 130, 256},
                              {19, 69, 512},  {48, 63, 256}};
+
+// The types with 32-element blocks also take odd block counts (the amx kernel pairs blocks) and a single block.
+std::vector<Shape> shapes_for(GgmlType w_type) {
+    std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+    if (type_info(w_type).block_size == 32) {
+        shapes.push_back({21, 19, 288});
+        shapes.push_back({16, 32, 32});
+        shapes.push_back({35, 8, 96});
+    }
+    return shapes;
+}
 
 double nmse_limit(GgmlType act_type) {
     switch (act_type) {
@@ -83,7 +95,7 @@ TEST_P(GemmTest, MatchesVecDotAndFloat64) {
     ASSERT_NE(gk, nullptr);
     ASSERT_EQ(gk->weight_type, w_type);
     const TypeInfo& info = type_info(w_type);
-    for (const Shape& s : kShapes) {
+    for (const Shape& s : shapes_for(w_type)) {
         const std::string where = std::string(info.name) + " on " + std::string(cpu_isa_name(isa)) + ", " +
                                   std::to_string(s.n_rows) + " rows x " + std::to_string(s.n_tokens) + " tokens x " +
                                   std::to_string(s.n_cols) + " cols";
@@ -233,7 +245,11 @@ void rows_do_not_depend_on_the_batch(GgmlType w_type, CpuIsa isa, const Shape& s
 TEST_P(GemmTest, RowsDoNotDependOnTheBatch) {
     const auto [w_type, isa] = GetParam();
     SPOOL_REQUIRE_ISA(isa);
-    for (const Shape& s : {Shape{29, 17, 768}, Shape{40, 66, 256}}) {
+    std::vector<Shape> shapes = {{29, 17, 768}, {40, 66, 256}};
+    // 32-element blocks: an odd block count, and 14 tokens against 11 (amx tiles against the avx512 kernel it
+    // hands fewer than 12 tokens to).
+    if (type_info(w_type).block_size == 32) shapes.insert(shapes.end(), {{21, 19, 288}, {21, 14, 288}});
+    for (const Shape& s : shapes) {
         rows_do_not_depend_on_the_batch(w_type, isa, s);
         if (::testing::Test::HasFatalFailure()) return;
     }

@@ -22,7 +22,7 @@ inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
 
 namespace spool::cpu::testing {
 
-inline constexpr std::array kAllIsas = {CpuIsa::scalar, CpuIsa::avx2, CpuIsa::avx512};
+inline constexpr std::array kAllIsas = {CpuIsa::scalar, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx};
 
 // The weight types every ISA has kernels for (dispatch.h).
 inline constexpr std::array kWeightTypes = {
@@ -32,10 +32,7 @@ inline constexpr std::array kWeightTypes = {
 // Empty when isa can run here, else what it lacks (for a GTEST_SKIP message).
 inline std::string missing_features(CpuIsa isa) {
     if (cpu_isa_available(isa)) return {};
-    const CpuFeatures& f = cpu_features();
-    const std::string& missing = isa == CpuIsa::avx2 ? f.avx2_missing : f.avx512_missing;
-    return std::string(cpu_isa_name(isa)) + " kernels need " + (missing.empty() ? "x86-64" : missing) +
-           ", which this CPU/OS lacks";
+    return std::string(cpu_isa_name(isa)) + " kernels need " + cpu_isa_missing(isa) + ", which this CPU/OS lacks";
 }
 
 #define SPOOL_REQUIRE_ISA(isa)                                                     \

@@ -179,12 +179,12 @@ void register_all() {
             benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { bm_quantize_x(s, a, isa); });
         }
     }
-    for (CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
+    for (CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx}) {
         if (!cpu_isa_available(isa)) continue;
         for (GgmlType t : kTypes) {
             if (!cpu_gemm_kernels(t, isa)->tiled) continue;
             for (int64_t n_cols : {2048, 5632}) {
-                for (int64_t n_tokens : {2, 4, 16, 32, 64, 128}) {
+                for (int64_t n_tokens : {2, 4, 8, 16, 32, 64, 128}) {
                     for (bool tiled : {true, false}) {
                         if (!tiled && n_tokens != 128 && n_tokens != 2) continue;
                         const std::string name = "gemm/" + std::to_string(n_cols) + "cols/" + std::to_string(n_tokens) +
