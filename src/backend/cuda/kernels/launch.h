@@ -35,11 +35,15 @@ inline constexpr int64_t kMatvecMaxTokens = 8;
 enum class ActivationPrecision { float32, int8 };
 inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the float path's dequantization
 // At one token with int8 x, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K run a kernel of their own
-// (matvec_staged.cu: x rounded once per block into shared memory, 32-weight chunks per lane) once the launch has this
-// many rows in all and n_cols is a multiple of 256; the same x~, another summation order.
+// (matvec_staged.cu: x rounded once per block into shared memory, 32-weight chunks per lane) once the launch has
+// matvec_staged_min_rows(type) rows in all (kMatvecStagedMinRows or, for types where it won on smaller launches,
+// fewer) and n_cols is a multiple of 256; the same x~, another summation order.
 inline constexpr int64_t kMatvecStagedMinRows = 4096;
 // Whether weights of `type` have that kernel (the list above).
 bool matvec_staged_type(GgmlType type) noexcept;
+// The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
+// kMatvecStagedMinRows.
+int64_t matvec_staged_min_rows(GgmlType type) noexcept;
 
 // The precision that decodes fastest for a launch of `type` weights at n_tokens, with n_rows rows in all (a batch:
 // every matrix; glu: the gate's) of n_cols columns, as measured on an H100 (docs/cuda-performance.md): int8 for the

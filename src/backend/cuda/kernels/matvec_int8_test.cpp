@@ -70,10 +70,14 @@ std::vector<GgmlType> types_where(bool quantized) {
 constexpr gpu_test::Shape kStagedShape{kMatvecStagedMinRows + 3, 512};
 
 // test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
-// largest shapes of 32-element blocks are too narrow for it).
+// largest shapes of 32-element blocks are too narrow for it), and for types staged from fewer rows, their smallest
+// staged launch (a grid of 2-warp blocks, which larger launches do not use).
 std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
     std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
     if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
+    if (matvec_staged_type(type) && matvec_staged_min_rows(type) < kMatvecStagedMinRows) {
+        shapes.push_back({matvec_staged_min_rows(type) + 1, 512});
+    }
     return shapes;
 }
 

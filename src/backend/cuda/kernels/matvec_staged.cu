@@ -402,7 +402,7 @@ bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t 
     // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
     // has fewer warps per row (H100, Q4_K: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows
     // and more 18-35% faster).
-    return n_tokens == 1 && total_rows >= kMatvecStagedMinRows && n_cols % kSuperBlock == 0 &&
+    return n_tokens == 1 && total_rows >= matvec_staged_min_rows(type) && n_cols % kSuperBlock == 0 &&
            static_cast<size_t>(n_cols) * 2 <= 48 * 1024;
 }
 
@@ -426,6 +426,18 @@ namespace spool::cuda {
 
 bool matvec_staged_type(GgmlType type) noexcept {
     return wq::with_staged_decoder(type, [](auto) {});
+}
+
+int64_t matvec_staged_min_rows(GgmlType type) noexcept {
+    // TinyLlama-shaped decode on an H100 (forward-only tg128, A/B in one run through a temporary override; numbers in
+    // docs/cuda-performance.md, v8): staging the q/k/v batches (2304-2560 rows) took Q4_K_M from 1,155-1,166 to
+    // 1,187-1,189 tok/s and Q6_K from 972-982 to 1,002-1,028; also staging the 2048-row attn_output and ffn_down
+    // cost Q4_K_M 4-5% (Q4_K and Q6_K alike) and did not help Q6_K reliably; Q8_0 moved within noise.
+    switch (type) {
+        case GgmlType::Q4_K:
+        case GgmlType::Q6_K: return 2049;
+        default: return kMatvecStagedMinRows;
+    }
 }
 
 }  // namespace spool::cuda
