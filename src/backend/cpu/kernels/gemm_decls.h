@@ -30,17 +30,9 @@ namespace spool::cpu {
 SPOOL_CPU_DECLARE_GEMMS(avx2)
 SPOOL_CPU_DECLARE_GEMMS(avx512)
 
-// AMX tiles: the legacy types' gemm (gemm_legacy_amx.cpp); their one-token form stays the AVX2 gemv.
-#define SPOOL_CPU_DECLARE_GEMM_AMX(t)                                                                           \
-    void gemm_##t##_amx(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,        \
-                        size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch); \
-    size_t gemm_scratch_##t##_amx(int64_t n, int64_t n_tokens);
-SPOOL_CPU_DECLARE_GEMM_AMX(q4_0)
-SPOOL_CPU_DECLARE_GEMM_AMX(q4_1)
-SPOOL_CPU_DECLARE_GEMM_AMX(q5_0)
-SPOOL_CPU_DECLARE_GEMM_AMX(q5_1)
-SPOOL_CPU_DECLARE_GEMM_AMX(q8_0)
-#undef SPOOL_CPU_DECLARE_GEMM_AMX
+// AMX tiles (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp) define gemm and gemm_scratch of the legacy types, Q4_K and
+// Q5_K only (gemm_dispatch.cpp): their one-token form is the AVX2 gemv.
+SPOOL_CPU_DECLARE_GEMMS(amx)
 
 #undef SPOOL_CPU_DECLARE_GEMMS
 #undef SPOOL_CPU_DECLARE_GEMM

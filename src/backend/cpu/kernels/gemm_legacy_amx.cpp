@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/kernels/amx_tiles.h"
 #include "backend/cpu/kernels/fp16_table.h"
 #include "backend/cpu/kernels/gemm_avx512.h"
 #include "backend/cpu/kernels/gemm_decls.h"
@@ -21,39 +22,9 @@
 namespace spool::cpu {
 namespace {
 
-constexpr int kTileTokens = 16;  // rows of the A and C tiles
-constexpr int kTileRows = 16;    // weight rows per panel: the C tile's 16 int32 columns
-constexpr int kBlock = 32;       // elements per legacy block: the A tile's bytes per row, 4 x the B tile's rows
-// Device Xeon, one core, 2048 columns: at 8 tokens amx ran 0.94x avx512 (Q4_0 51 vs 55 GMAC/s), at 16 1.34-1.47x.
-constexpr int64_t kAmxMinTokens = 12;
-
-// LDTILECFG's 64-byte operand, palette 1 (Intel SDM vol. 2B, "LDTILECFG").
-struct alignas(64) TileConfig {
-    uint8_t palette_id;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];  // bytes per row of tile i
-    uint8_t rows[16];
-};
-static_assert(sizeof(TileConfig) == 64);
-
-// The tile numbers are literals in the code below (GCC's intrinsics paste them into the instruction text):
-//   tmm0, tmm1: C, 16 tokens x 16 rows of int32 (block b and b + 1);
-//   tmm2, tmm3: A, 16 tokens x 32 activation bytes;
-//   tmm4, tmm5: B, 8 x 64 bytes: row j holds elements 4j..4j+3 of weight row r at bytes 4r..4r+3.
-// Two sets, so that block b + 1's product runs while block b's sums are scaled.
-void configure_tiles() {
-    TileConfig cfg{};
-    cfg.palette_id = 1;
-    for (int set = 0; set < 2; ++set) {
-        cfg.rows[0 + set] = kTileTokens, cfg.colsb[0 + set] = kTileRows * 4;
-        cfg.rows[2 + set] = kTileTokens, cfg.colsb[2 + set] = kBlock;
-        cfg.rows[4 + set] = kBlock / 4, cfg.colsb[4 + set] = kTileRows * 4;
-    }
-    // GCC's _tile_loadconfig tells the compiler it reads 8 bytes: make the whole struct's stores happen first.
-    asm volatile("" : : "r"(&cfg) : "memory");
-    _tile_loadconfig(&cfg);
-}
+constexpr int kTileTokens = kAmxTileTokens;
+constexpr int kTileRows = kAmxTileRows;
+constexpr int kBlock = 32;  // elements per legacy block: the A tile's bytes per row, 4 x the B tile's rows
 
 // One block of a panel of 16 weight rows.
 struct AmxPanel {
@@ -68,8 +39,6 @@ struct AmxActs {
     alignas(64) float d[kTileTokens];           // activation scales
     alignas(64) float s[kTileTokens];           // Q8_1's d * sum(q) (Q4_1, Q5_1)
 };
-
-inline uintptr_t align_up(uintptr_t p) { return (p + 63) & ~uintptr_t{63}; }
 
 template <class T>
 struct AmxLegacy {
@@ -176,11 +145,11 @@ struct AmxLegacy {
     static void gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
                      size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
         const int64_t nb = n / kBlock;
-        auto* panel = reinterpret_cast<AmxPanel*>(align_up(reinterpret_cast<uintptr_t>(scratch)));
+        auto* panel = reinterpret_cast<AmxPanel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
         auto* acts = reinterpret_cast<AmxActs*>(panel + nb);
         const auto* w_bytes = static_cast<const uint8_t*>(w);
         pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts);
-        configure_tiles();
+        configure_amx_tiles(kBlock);
         for (int64_t r0 = 0; r0 < n_rows; r0 += kTileRows) {
             const int valid = static_cast<int>(n_rows - r0 < kTileRows ? n_rows - r0 : kTileRows);
             const uint8_t* rows[kTileRows];

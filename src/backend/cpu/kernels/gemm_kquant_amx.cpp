@@ -1,0 +1,177 @@
+// AMX-INT8 multi-token kernels for the K-quant weight types of 32-element sub-blocks (Q4_K, Q5_K; written for any
+// K-quant) against Q8_K activation rows. Per sub-block, one tile product (tdpbsud: signed activations
+// times unsigned levels) gives 16 tokens x 16 rows of the exact sub-block sums that gemm_kquant_avx512.h's dpbusd
+// loop reaches; the vector units then weight them by the sub-block scales (integer multiply, exact) and finish each
+// super-block with that kernel's min term and float operations in the same order, so every (row, token) is the same
+// bits as on avx512 and avx2 (and the one-token AVX2 kernel serves). The panels are the AVX-512 kernel's.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/kernels/amx_tiles.h"
+#include "backend/cpu/kernels/gemm_decls.h"
+#include "backend/cpu/kernels/gemm_kquant_avx512.h"
+
+namespace spool::cpu {
+namespace {
+
+template <class T>
+struct AmxKQuant {
+    using Base = KQuantKernel512<T>;
+    using Panel = typename Base::Panel;
+    static constexpr int kSubBytes = static_cast<int>(kQK_K) / T::kSub;  // 32 or 16: the A tile's bytes per row
+    static constexpr int kSteps = kSubBytes / 4;                           // the B tile's rows
+    static constexpr int kMinSums = 2 * T::kPairs;                         // int16 activation sums per super-block
+
+    // One super-block of a tile of 16 tokens.
+    struct Acts {
+        alignas(64) int8_t q[kAmxTileTokens][kQK_K];  // A tiles: sub-block s at byte kSubBytes * s of each row
+        alignas(64) float d[kAmxTileTokens];
+        alignas(64) int16_t sums[kAmxTileTokens][kMinSums];  // what Base::min_sums gives the token
+    };
+
+    static int64_t token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTokens - 1) / kAmxTileTokens; }
+
+    static size_t scratch_bytes(int64_t n, int64_t n_tokens) {
+        const auto nb = static_cast<size_t>(n / kQK_K);
+        return 64 + sizeof(Panel) * nb + sizeof(Acts) * nb * static_cast<size_t>(token_tiles(n_tokens)) +
+               sizeof(int32_t) * Base::kSumsPerBlock * nb;
+    }
+
+    // Tile tt's super-block b is acts[tt * nb + b]; tokens past n_tokens are zeros. pair_sums: room for one token's
+    // Base::act_sums.
+    static void pack_acts(const uint8_t* act, size_t act_row_stride, int64_t n_tokens, int64_t nb, Acts* acts,
+                          int32_t* pair_sums) {
+        const int64_t padded = token_tiles(n_tokens) * kAmxTileTokens;
+        for (int64_t t = 0; t < padded; ++t) {
+            Acts* tile = acts + (t / kAmxTileTokens) * nb;
+            const int m = static_cast<int>(t % kAmxTileTokens);
+            if (t >= n_tokens) {
+                for (int64_t b = 0; b < nb; ++b) {
+                    std::memset(tile[b].q[m], 0, kQK_K);
+                    tile[b].d[m] = 0.0f;
+                    std::memset(tile[b].sums[m], 0, sizeof(tile[b].sums[m]));
+                }
+                continue;
+            }
+            const uint8_t* row = act + static_cast<size_t>(t) * act_row_stride;
+            const auto* y = reinterpret_cast<const BlockQ8_K*>(row);
+            if constexpr (Base::kActSums) Base::act_sums(row, nb, pair_sums);
+            for (int64_t b = 0; b < nb; ++b) {
+                std::memcpy(tile[b].q[m], y[b].qs, kQK_K);
+                tile[b].d[m] = y[b].d;
+                std::memcpy(tile[b].sums[m], Base::min_sums(y[b], pair_sums, b), sizeof(tile[b].sums[m]));
+            }
+        }
+    }
+
+    // isum[m] += c[m] * sc (lanes = rows): one sub-block's sums weighted by its scales, exactly.
+    [[gnu::always_inline]] static void add_scaled(const int32_t (*c)[kAmxTileRows], const int32_t* sc, __m512i* isum) {
+        const __m512i scale = load_512(sc);
+#pragma GCC unroll 16
+        for (int m = 0; m < kAmxTileTokens; ++m) {
+            isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(_mm512_load_si512(c[m]), scale));
+        }
+    }
+
+    // res[m][r] += dot(panel row r, token m) over super-block p / a: Base::tile's operations for one block.
+    static void super_block(const Panel& p, const Acts& a, float (*res)[kAmxTileRows]) {
+        alignas(64) int32_t c0[kAmxTileTokens][kAmxTileRows];
+        alignas(64) int32_t c1[kAmxTileTokens][kAmxTileRows];
+        __m512i isum[kAmxTileTokens];
+#pragma GCC unroll 16
+        for (int m = 0; m < kAmxTileTokens; ++m) isum[m] = _mm512_setzero_si512();
+        static_assert(T::kSub % 2 == 0);
+#pragma GCC unroll 2
+        for (int s = 0; s < T::kSub; s += 2) {
+            _tile_loadd(4, p.q[kSteps * s], 64);
+            _tile_loadd(2, a.q[0] + kSubBytes * s, kQK_K);
+            _tile_zero(0);
+            _tile_dpbsud(0, 2, 4);
+            _tile_loadd(5, p.q[kSteps * (s + 1)], 64);
+            _tile_loadd(3, a.q[0] + kSubBytes * (s + 1), kQK_K);
+            _tile_zero(1);
+            _tile_dpbsud(1, 3, 5);
+            _tile_stored(0, c0, kAmxTileRows * 4);
+            add_scaled(c0, p.sc[s], isum);
+            _tile_stored(1, c1, kAmxTileRows * 4);
+            add_scaled(c1, p.sc[s + 1], isum);
+        }
+        const __m512 d = _mm512_load_ps(p.d);
+#pragma GCC unroll 16
+        for (int m = 0; m < kAmxTileTokens; ++m) {
+            __m512i mins = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int k = 0; k < T::kPairs; ++k) {
+                mins = _mm512_dpwssd_epi32(mins, load_512(p.mp[k]), broadcast_4_512(a.sums[m] + 2 * k));
+            }
+            const __m512 yd = _mm512_set1_ps(a.d[m]);
+            __m512 acc = _mm512_load_ps(res[m]);
+            if constexpr (T::kFoldMin) {
+                const __m512i total = _mm512_sub_epi32(isum[m], mins);
+                acc = _mm512_fmadd_ps(to_float(total), _mm512_mul_ps(d, yd), acc);
+            } else {
+                acc = _mm512_fmadd_ps(to_float(isum[m]), _mm512_mul_ps(d, yd), acc);
+                const __m512 dmin = _mm512_mul_ps(_mm512_load_ps(p.dmin), yd);
+                acc = _mm512_fnmadd_ps(to_float(mins), dmin, acc);
+            }
+            _mm512_store_ps(res[m], acc);
+        }
+    }
+
+    static void gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
+                     size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
+        const int64_t nb = n / kQK_K;
+        auto* panel = reinterpret_cast<Panel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
+        auto* acts = reinterpret_cast<Acts*>(panel + nb);
+        auto* pair_sums = reinterpret_cast<int32_t*>(acts + nb * token_tiles(n_tokens));
+        const auto* w_bytes = static_cast<const uint8_t*>(w);
+        pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts, pair_sums);
+        configure_amx_tiles(kSubBytes);
+        for (int64_t r0 = 0; r0 < n_rows; r0 += kAmxTileRows) {
+            const int valid = static_cast<int>(n_rows - r0 < kAmxTileRows ? n_rows - r0 : kAmxTileRows);
+            const uint8_t* rows[kAmxTileRows];
+            for (int r = 0; r < kAmxTileRows; ++r) rows[r] = w_bytes + (r0 + (r < valid ? r : 0)) * w_row_stride;
+            Base::pack(rows, nb, panel);
+            // The tile loads are asm the compiler does not see read memory: the packed bytes must be stored first.
+            asm volatile("" : : : "memory");
+            const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
+            for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
+                alignas(64) float res[kAmxTileTokens][kAmxTileRows] = {};
+                const Acts* tile_acts = acts + (t0 / kAmxTileTokens) * nb;
+                for (int64_t b = 0; b < nb; ++b) super_block(panel[b], tile_acts[b], res);
+                const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
+                for (int64_t m = 0; m < count; ++m) {
+                    _mm512_mask_storeu_ps(out + (t0 + m) * out_stride + r0, lanes, _mm512_load_ps(res[m]));
+                }
+            }
+        }
+        _tile_release();
+    }
+};
+
+}  // namespace
+
+// Fewer than kAmxMinTokens tokens: the AVX-512 kernel (same results), whose scratch fits in this one's.
+#define SPOOL_GEMM_KQUANT_AMX(t, Type)                                                                              \
+    void gemm_##t##_amx(int64_t n, const void* w, size_t ws, int64_t n_rows, const void* act, size_t as,           \
+                        int64_t n_tokens, float* out, int64_t os, void* scratch) {                                  \
+        if (n_tokens < kAmxMinTokens) {                                                                             \
+            gemm_##t##_avx512(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                               \
+        } else {                                                                                                    \
+            AmxKQuant<Type>::gemm(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                           \
+        }                                                                                                           \
+    }                                                                                                               \
+    size_t gemm_scratch_##t##_amx(int64_t n, int64_t n_tokens) {                                                   \
+        const size_t avx512 = gemm_scratch_##t##_avx512(n, n_tokens);                                             \
+        const size_t amx = AmxKQuant<Type>::scratch_bytes(n, n_tokens);                                             \
+        return avx512 > amx ? avx512 : amx;                                                                         \
+    }
+
+// Q2_K, Q3_K and Q6_K (16-element sub-blocks) keep avx512's gemm in the amx table (gemm_dispatch.cpp: no faster).
+SPOOL_GEMM_KQUANT_AMX(q4_k, Q4KType)
+SPOOL_GEMM_KQUANT_AMX(q5_k, Q5KType)
+
+#undef SPOOL_GEMM_KQUANT_AMX
+
+}  // namespace spool::cpu
