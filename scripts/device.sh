@@ -57,6 +57,34 @@ run_check() {  # name, command...
   grep -E "^\[ (parity|  FAILED|tiny)|FAILED|Failure|error|SKIPPED \]|^\[ +[a-zA-Z-]+ +cuda" "/tmp/$name.log" | head -60
   if [ -n "${OUT:-}" ]; then mkdir -p "$OUT/logs" && cp "/tmp/$name.log" "$OUT/logs/"; fi
 }
+# Benchmarks each "shape:type" of $2 (synth models, made once in /tmp/models) on backend $1, once per
+# SPOOL_DEVICE_VARIANTS entry; with SPOOL_DEVICE_CHANGE each run is a titled entry "$3: shape type ($4)" in
+# $OUT/BENCHMARKS.md to merge here. The rest: the spool bench command and its settings.
+bench_models() {
+  local backend=$1 specs=$2 title=$3 where=$4
+  shift 4
+  mkdir -p /tmp/models
+  for spec in $specs; do
+    local shape=${spec%%:*} type=${spec##*:}
+    local m="/tmp/models/$shape-$type.gguf"
+    [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
+      --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
+    for variant in ${SPOOL_DEVICE_VARIANTS:-default:}; do
+      local name=${variant%%:*} vars=${variant#*:}
+      echo "== $backend $shape $type ($name${vars:+: $vars})"
+      local log_args=()
+      if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then
+        local change="$SPOOL_DEVICE_CHANGE"
+        [ -n "${SPOOL_DEVICE_VARIANTS:-}" ] && change="$change [variant $name${vars:+: $vars}]"
+        log_args=(--title "$title: $shape $type ($where)" --change "$change" --log "${OUT:-/tmp}/BENCHMARKS.md")
+      fi
+      env ${vars//,/ } "$@" -m "$m" --backend "$backend" "${log_args[@]}" 2>&1 |
+        tee -a "${OUT:-/tmp}/bench.log" |
+        grep -E "backend:|prefill|generation|forward only|TTFT|bytes moved|roofline|quality hash|GPU"
+    done
+  done
+}
+
 if [ "$mode" != bench ]; then
   run_check kernels build-device/test_backend_cuda --gtest_brief=1
   run_check parity build-device/test_parity --gtest_brief=1 --gtest_filter='*cuda*'
@@ -76,28 +104,8 @@ if [ "$mode" != test ]; then
     build-device/test_backend_cuda --gtest_also_run_disabled_tests --gtest_filter='*Bench*' > "${OUT:-/tmp}/kernel_bench.log" 2>&1
     grep -v "^\[ " "${OUT:-/tmp}/kernel_bench.log" | tail -40
   fi
-  mkdir -p /tmp/models
-  for spec in ${SPOOL_DEVICE_BENCH:-tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q8_0 tinyllama-1.1b:F16 tinyllama-1.1b:Q6_K}; do
-    shape=${spec%%:*}; type=${spec##*:}
-    m="/tmp/models/$shape-$type.gguf"
-    [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
-      --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
-    for variant in ${SPOOL_DEVICE_VARIANTS:-default:}; do
-      name=${variant%%:*}; vars=${variant#*:}
-      echo "== $shape $type ($name${vars:+: $vars})"
-      log_args=()
-      if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then  # a titled entry per model, in $OUT/BENCHMARKS.md to merge here
-        change="$SPOOL_DEVICE_CHANGE"
-        [ -n "${SPOOL_DEVICE_VARIANTS:-}" ] && change="$change [variant $name${vars:+: $vars}]"
-        log_args=(--title "CUDA decode and prefill: $shape $type (H100)" --change "$change"
-                  --log "${OUT:-/tmp}/BENCHMARKS.md")
-      fi
-      env ${vars//,/ } build-device/spool bench -m "$m" --backend cuda -p 512 -n 128 -r 3 -q --no-reload \
-          --measure-bandwidth "${log_args[@]}" 2>&1 |
-        tee -a "${OUT:-/tmp}/bench.log" |
-        grep -E "prefill|generation|forward only|TTFT|bytes moved|roofline|bandwidth|quality hash|GPU"
-    done
-  done
+  bench_models cuda "${SPOOL_DEVICE_BENCH:-tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q8_0 tinyllama-1.1b:F16 tinyllama-1.1b:Q6_K}" \
+    "CUDA decode and prefill" "H100" build-device/spool bench -p 512 -n 128 -r 3 -q --no-reload --measure-bandwidth
 fi
 
 # The CPU targets (issue 5: 2 threads) on this machine's Xeon, which has AVX-512 VNNI and AMX like the CPU of
@@ -106,28 +114,8 @@ fi
 if [ -n "${SPOOL_DEVICE_CPU_BENCH:-}" ]; then
   cpus=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
   lscpu | grep -E "Model name|^CPU\(s\)|Thread|L2|L3" | tr -s ' '
-  mkdir -p /tmp/models
-  for spec in $SPOOL_DEVICE_CPU_BENCH; do
-    shape=${spec%%:*}; type=${spec##*:}
-    m="/tmp/models/$shape-$type.gguf"
-    [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
-      --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
-    for variant in ${SPOOL_DEVICE_VARIANTS:-default:}; do
-      name=${variant%%:*}; vars=${variant#*:}
-      echo "== cpu $shape $type, CPUs $cpus ($name${vars:+: $vars})"
-      log_args=()
-      if [ -n "${SPOOL_DEVICE_CHANGE:-}" ]; then
-        change="$SPOOL_DEVICE_CHANGE"
-        [ -n "${SPOOL_DEVICE_VARIANTS:-}" ] && change="$change [variant $name${vars:+: $vars}]"
-        log_args=(--title "CPU prefill and decode: $shape $type (device Xeon, 2 threads)" --change "$change"
-                  --log "${OUT:-/tmp}/BENCHMARKS.md")
-      fi
-      env ${vars//,/ } taskset -c "$cpus" build-device/spool bench -m "$m" --backend cpu -t 2 -p 128 -n 32 -r 3 -q \
-          --no-reload --measure-bandwidth "${log_args[@]}" 2>&1 |
-        tee -a "${OUT:-/tmp}/bench.log" |
-        grep -E "backend:|prefill|generation|TTFT|roofline|quality hash"
-    done
-  done
+  bench_models cpu "$SPOOL_DEVICE_CPU_BENCH" "CPU prefill and decode" "device Xeon, 2 threads" \
+    taskset -c "$cpus" build-device/spool bench -t 2 -p 128 -n 32 -r 3 -q --no-reload --measure-bandwidth
 fi
 
 echo

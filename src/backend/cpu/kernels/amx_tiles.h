@@ -11,6 +11,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace spool::cpu {
@@ -47,6 +48,70 @@ inline void configure_amx_tiles(int k_bytes) {
 }
 
 inline uintptr_t align_64(uintptr_t p) { return (p + 63) & ~uintptr_t{63}; }
+
+inline int64_t amx_token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTokens - 1) / kAmxTileTokens; }
+
+// The loop around an AMX kernel K (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp): every token's activations packed once
+// into 16-token tiles (zeros past the last token), then per panel of 16 weight rows: pack it, dot it with each token
+// tile. K provides kBlock (elements per weight block), kKBytes (the A tile's bytes per row), Panel and Acts (one
+// block of a panel / of a token tile), extra_bytes(nb) (scratch for pack_acts after the tiles), and
+//   pack_acts(act, act_row_stride, n_tokens, nb, acts, extra): tile tt's block b into acts[tt * nb + b];
+//   pack(rows, nb, panel): 16 row pointers (past the matrix's last row, copies of its first);
+//   dot(panel, acts, nb, res): res[m][r] = dot(panel row r, token m of the tile).
+template <class K>
+size_t amx_gemm_scratch(int64_t n, int64_t n_tokens) {
+    const auto nb = static_cast<size_t>(n / K::kBlock);
+    return 64 + sizeof(typename K::Panel) * nb +
+           sizeof(typename K::Acts) * nb * static_cast<size_t>(amx_token_tiles(n_tokens)) + K::extra_bytes(nb);
+}
+
+template <class K>
+void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act, size_t act_row_stride,
+              int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
+    using Panel = typename K::Panel;
+    using Acts = typename K::Acts;
+    const int64_t nb = n / K::kBlock;
+    auto* panel = reinterpret_cast<Panel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
+    auto* acts = reinterpret_cast<Acts*>(panel + nb);
+    const auto* w_bytes = static_cast<const uint8_t*>(w);
+    K::pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts,
+                 acts + nb * amx_token_tiles(n_tokens));
+    configure_amx_tiles(K::kKBytes);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kAmxTileRows) {
+        const int valid = static_cast<int>(n_rows - r0 < kAmxTileRows ? n_rows - r0 : kAmxTileRows);
+        const uint8_t* rows[kAmxTileRows];
+        for (int r = 0; r < kAmxTileRows; ++r) rows[r] = w_bytes + (r0 + (r < valid ? r : 0)) * w_row_stride;
+        K::pack(rows, nb, panel);
+        // The tile loads are asm the compiler does not see read memory: the packed bytes must be stored first.
+        asm volatile("" : : : "memory");
+        const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
+            alignas(64) float res[kAmxTileTokens][kAmxTileRows];
+            K::dot(panel, acts + (t0 / kAmxTileTokens) * nb, nb, res);
+            const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
+            for (int64_t m = 0; m < count; ++m) {
+                _mm512_mask_storeu_ps(out + (t0 + m) * out_stride + r0, lanes, _mm512_load_ps(res[m]));
+            }
+        }
+    }
+    _tile_release();
+}
+
+// The amx entry points of weight type t (dispatch.h GemmFn and its scratch size): the tile kernel K from
+// kAmxMinTokens tokens, the AVX-512 kernel (same results) below; the scratch fits either.
+#define SPOOL_AMX_GEMM(t, K)                                                                                    \
+    void gemm_##t##_amx(int64_t n, const void* w, size_t ws, int64_t n_rows, const void* act, size_t as,       \
+                        int64_t n_tokens, float* out, int64_t os, void* scratch) {                              \
+        if (n_tokens < kAmxMinTokens) {                                                                         \
+            gemm_##t##_avx512(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                           \
+        } else {                                                                                                \
+            amx_gemm<K>(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                                 \
+        }                                                                                                       \
+    }                                                                                                           \
+    size_t gemm_scratch_##t##_amx(int64_t n, int64_t n_tokens) {                                               \
+        const size_t avx512 = gemm_scratch_##t##_avx512(n, n_tokens), amx = amx_gemm_scratch<K>(n, n_tokens);  \
+        return avx512 > amx ? avx512 : amx;                                                                     \
+    }
 
 }  // namespace
 }  // namespace spool::cpu

@@ -30,19 +30,16 @@ struct AmxKQuant {
         alignas(64) int16_t sums[kAmxTileTokens][kMinSums];  // what Base::min_sums gives the token
     };
 
-    static int64_t token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTokens - 1) / kAmxTileTokens; }
+    static constexpr int64_t kBlock = kQK_K;
+    static constexpr int kKBytes = kSubBytes;
 
-    static size_t scratch_bytes(int64_t n, int64_t n_tokens) {
-        const auto nb = static_cast<size_t>(n / kQK_K);
-        return 64 + sizeof(Panel) * nb + sizeof(Acts) * nb * static_cast<size_t>(token_tiles(n_tokens)) +
-               sizeof(int32_t) * Base::kSumsPerBlock * nb;
-    }
+    // Room for one token's Base::act_sums.
+    static size_t extra_bytes(size_t nb) { return sizeof(int32_t) * Base::kSumsPerBlock * nb; }
 
-    // Tile tt's super-block b is acts[tt * nb + b]; tokens past n_tokens are zeros. pair_sums: room for one token's
-    // Base::act_sums.
     static void pack_acts(const uint8_t* act, size_t act_row_stride, int64_t n_tokens, int64_t nb, Acts* acts,
-                          int32_t* pair_sums) {
-        const int64_t padded = token_tiles(n_tokens) * kAmxTileTokens;
+                          void* extra) {
+        auto* pair_sums = static_cast<int32_t*>(extra);
+        const int64_t padded = amx_token_tiles(n_tokens) * kAmxTileTokens;
         for (int64_t t = 0; t < padded; ++t) {
             Acts* tile = acts + (t / kAmxTileTokens) * nb;
             const int m = static_cast<int>(t % kAmxTileTokens);
@@ -119,59 +116,18 @@ struct AmxKQuant {
         }
     }
 
-    static void gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
-                     size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
-        const int64_t nb = n / kQK_K;
-        auto* panel = reinterpret_cast<Panel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
-        auto* acts = reinterpret_cast<Acts*>(panel + nb);
-        auto* pair_sums = reinterpret_cast<int32_t*>(acts + nb * token_tiles(n_tokens));
-        const auto* w_bytes = static_cast<const uint8_t*>(w);
-        pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts, pair_sums);
-        configure_amx_tiles(kSubBytes);
-        for (int64_t r0 = 0; r0 < n_rows; r0 += kAmxTileRows) {
-            const int valid = static_cast<int>(n_rows - r0 < kAmxTileRows ? n_rows - r0 : kAmxTileRows);
-            const uint8_t* rows[kAmxTileRows];
-            for (int r = 0; r < kAmxTileRows; ++r) rows[r] = w_bytes + (r0 + (r < valid ? r : 0)) * w_row_stride;
-            Base::pack(rows, nb, panel);
-            // The tile loads are asm the compiler does not see read memory: the packed bytes must be stored first.
-            asm volatile("" : : : "memory");
-            const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
-            for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
-                alignas(64) float res[kAmxTileTokens][kAmxTileRows] = {};
-                const Acts* tile_acts = acts + (t0 / kAmxTileTokens) * nb;
-                for (int64_t b = 0; b < nb; ++b) super_block(panel[b], tile_acts[b], res);
-                const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
-                for (int64_t m = 0; m < count; ++m) {
-                    _mm512_mask_storeu_ps(out + (t0 + m) * out_stride + r0, lanes, _mm512_load_ps(res[m]));
-                }
-            }
-        }
-        _tile_release();
+    static void pack(const uint8_t* const* rows, int64_t nb, Panel* panel) { Base::pack(rows, nb, panel); }
+
+    static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kAmxTileRows]) {
+        for (int m = 0; m < kAmxTileTokens; ++m) _mm512_store_ps(res[m], _mm512_setzero_ps());
+        for (int64_t b = 0; b < nb; ++b) super_block(panel[b], acts[b], res);
     }
 };
 
 }  // namespace
 
-// Fewer than kAmxMinTokens tokens: the AVX-512 kernel (same results), whose scratch fits in this one's.
-#define SPOOL_GEMM_KQUANT_AMX(t, Type)                                                                              \
-    void gemm_##t##_amx(int64_t n, const void* w, size_t ws, int64_t n_rows, const void* act, size_t as,           \
-                        int64_t n_tokens, float* out, int64_t os, void* scratch) {                                  \
-        if (n_tokens < kAmxMinTokens) {                                                                             \
-            gemm_##t##_avx512(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                               \
-        } else {                                                                                                    \
-            AmxKQuant<Type>::gemm(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                           \
-        }                                                                                                           \
-    }                                                                                                               \
-    size_t gemm_scratch_##t##_amx(int64_t n, int64_t n_tokens) {                                                   \
-        const size_t avx512 = gemm_scratch_##t##_avx512(n, n_tokens);                                             \
-        const size_t amx = AmxKQuant<Type>::scratch_bytes(n, n_tokens);                                             \
-        return avx512 > amx ? avx512 : amx;                                                                         \
-    }
-
 // Q2_K, Q3_K and Q6_K (16-element sub-blocks) keep avx512's gemm in the amx table (gemm_dispatch.cpp: no faster).
-SPOOL_GEMM_KQUANT_AMX(q4_k, Q4KType)
-SPOOL_GEMM_KQUANT_AMX(q5_k, Q5KType)
-
-#undef SPOOL_GEMM_KQUANT_AMX
+SPOOL_AMX_GEMM(q4_k, AmxKQuant<Q4KType>)
+SPOOL_AMX_GEMM(q5_k, AmxKQuant<Q5KType>)
 
 }  // namespace spool::cpu

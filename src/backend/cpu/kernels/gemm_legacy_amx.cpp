@@ -13,53 +13,39 @@
 #include <cstring>
 
 #include "backend/cpu/kernels/amx_tiles.h"
-#include "backend/cpu/kernels/fp16_table.h"
-#include "backend/cpu/kernels/gemm_avx512.h"
 #include "backend/cpu/kernels/gemm_decls.h"
-#include "backend/cpu/kernels/gemm_legacy_types.h"
-#include "backend/cpu/kernels/prefetch.h"
+#include "backend/cpu/kernels/gemm_legacy_avx512.h"
 
 namespace spool::cpu {
 namespace {
 
 constexpr int kTileTokens = kAmxTileTokens;
 constexpr int kTileRows = kAmxTileRows;
-constexpr int kBlock = 32;  // elements per legacy block: the A tile's bytes per row, 4 x the B tile's rows
-
-// One block of a panel of 16 weight rows.
-struct AmxPanel {
-    alignas(64) int8_t q[kBlock / 4][64];  // the B tile
-    alignas(64) float d[16];               // row scales
-    alignas(64) float m[16];               // row mins (Q4_1, Q5_1)
-};
+constexpr int kLegacyBlock = 32;  // elements per block: the A tile's bytes per row, 4 x the B tile's rows
 
 // One block of a tile of 16 tokens' activations.
 struct AmxActs {
-    alignas(64) int8_t q[kTileTokens][kBlock];  // the A tile
+    alignas(64) int8_t q[kTileTokens][kLegacyBlock];  // the A tile
     alignas(64) float d[kTileTokens];           // activation scales
     alignas(64) float s[kTileTokens];           // Q8_1's d * sum(q) (Q4_1, Q5_1)
 };
 
 template <class T>
 struct AmxLegacy {
-    using W = typename T::W;
     using A = typename T::A;
-    // Q8_0's levels are signed already; the others lose their zero point (Q4_1 / Q5_1: 0) to become signed.
-    static constexpr int kZero = T::kSigned ? 0 : T::kOffset;
+    using Base = LegacyKernel512<T>;
+    using Panel = LegacyPanel16;  // packed with signed levels (Base::pack_levels<true>): the B tiles
+    using Acts = AmxActs;
+    static constexpr int64_t kBlock = kLegacyBlock;
+    static constexpr int kKBytes = kLegacyBlock;
 
-    static int64_t token_tiles(int64_t n_tokens) { return (n_tokens + kTileTokens - 1) / kTileTokens; }
+    static size_t extra_bytes(size_t) { return 0; }
 
-    static size_t scratch_bytes(int64_t n, int64_t n_tokens) {
-        const auto nb = static_cast<size_t>(n / kBlock);
-        return 64 + sizeof(AmxPanel) * nb + sizeof(AmxActs) * nb * static_cast<size_t>(token_tiles(n_tokens));
-    }
-
-    // Tile tt's block b is acts[tt * nb + b]; tokens past n_tokens are zeros.
-    static void pack_acts(const uint8_t* act, size_t act_row_stride, int64_t n_tokens, int64_t nb, AmxActs* acts) {
+    static void pack_acts(const uint8_t* act, size_t act_row_stride, int64_t n_tokens, int64_t nb, Acts* acts, void*) {
         const float* f16 = fp16_table();
-        const int64_t padded = token_tiles(n_tokens) * kTileTokens;
+        const int64_t padded = amx_token_tiles(n_tokens) * kTileTokens;
         for (int64_t t = 0; t < padded; ++t) {
-            AmxActs* tile = acts + (t / kTileTokens) * nb;
+            Acts* tile = acts + (t / kTileTokens) * nb;
             const int m = static_cast<int>(t % kTileTokens);
             if (t >= n_tokens) {
                 for (int64_t b = 0; b < nb; ++b) {
@@ -78,31 +64,12 @@ struct AmxLegacy {
         }
     }
 
-    static void pack_panel(const uint8_t* const* rows, int64_t nb, AmxPanel* panel) {
-        const float* f16 = fp16_table();
-        const __m256i zero_point = _mm256_set1_epi8(static_cast<char>(kZero));
-        for (int64_t b = 0; b < nb; ++b) {
-            AmxPanel& p = panel[b];
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
-                __m256i v[kPanelRows];
-#pragma GCC unroll 8
-                for (int r = 0; r < kPanelRows; ++r) {
-                    const W& x = reinterpret_cast<const W*>(rows[kPanelRows * h + r])[b];
-                    prefetch_ahead<sizeof(W)>(&x);
-                    v[r] = _mm256_sub_epi8(T::levels(x), zero_point);
-                    p.d[kPanelRows * h + r] = f16[x.d];
-                    p.m[kPanelRows * h + r] = row_min<T>(x, f16);
-                }
-                transpose_8x8_dwords(v);
-#pragma GCC unroll 8
-                for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(p.q[j] + 32 * h), v[j]);
-            }
-        }
+    static void pack(const uint8_t* const* rows, int64_t nb, Panel* panel) {
+        Base::template pack_levels<true>(rows, nb, panel);
     }
 
     // acc[m] (lanes = rows) += the block's sums c[m] scaled: the float operations of LegacyKernel512::tile.
-    [[gnu::always_inline]] static void scale_add(const int32_t (*c)[kTileRows], const AmxPanel& p, const AmxActs& a,
+    [[gnu::always_inline]] static void scale_add(const int32_t (*c)[kTileRows], const Panel& p, const Acts& a,
                                                  __m512* acc) {
         const __m512 d = _mm512_load_ps(p.d);
 #pragma GCC unroll 16
@@ -113,10 +80,12 @@ struct AmxLegacy {
         }
     }
 
-    // acc[m][r] += dot(panel row r, token m of the tile) over nb blocks, for the tile's 16 tokens.
-    static void tile(const AmxPanel* panel, const AmxActs* acts, int64_t nb, __m512* acc) {
+    static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kTileRows]) {
         alignas(64) int32_t c0[kTileTokens][kTileRows];
         alignas(64) int32_t c1[kTileTokens][kTileRows];
+        __m512 acc[kTileTokens];
+#pragma GCC unroll 16
+        for (int m = 0; m < kTileTokens; ++m) acc[m] = _mm512_setzero_ps();
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
             _tile_loadd(4, panel[b].q, 64);
@@ -140,61 +109,17 @@ struct AmxLegacy {
             _tile_stored(0, c0, kTileRows * 4);
             scale_add(c0, panel[b], acts[b], acc);
         }
-    }
-
-    static void gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
-                     size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
-        const int64_t nb = n / kBlock;
-        auto* panel = reinterpret_cast<AmxPanel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
-        auto* acts = reinterpret_cast<AmxActs*>(panel + nb);
-        const auto* w_bytes = static_cast<const uint8_t*>(w);
-        pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts);
-        configure_amx_tiles(kBlock);
-        for (int64_t r0 = 0; r0 < n_rows; r0 += kTileRows) {
-            const int valid = static_cast<int>(n_rows - r0 < kTileRows ? n_rows - r0 : kTileRows);
-            const uint8_t* rows[kTileRows];
-            for (int r = 0; r < kTileRows; ++r) rows[r] = w_bytes + (r0 + (r < valid ? r : 0)) * w_row_stride;
-            pack_panel(rows, nb, panel);
-            // The tile loads are asm the compiler does not see read memory: the packed bytes must be stored first.
-            asm volatile("" : : : "memory");
-            const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
-            for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
-                __m512 acc[kTileTokens];
 #pragma GCC unroll 16
-                for (int m = 0; m < kTileTokens; ++m) acc[m] = _mm512_setzero_ps();
-                tile(panel, acts + (t0 / kTileTokens) * nb, nb, acc);
-                const int64_t count = n_tokens - t0 < kTileTokens ? n_tokens - t0 : kTileTokens;
-                for (int64_t m = 0; m < count; ++m) _mm512_mask_storeu_ps(out + (t0 + m) * out_stride + r0, lanes, acc[m]);
-            }
-        }
-        _tile_release();
+        for (int m = 0; m < kTileTokens; ++m) _mm512_store_ps(res[m], acc[m]);
     }
 };
 
 }  // namespace
 
-// Fewer than kAmxMinTokens tokens: the AVX-512 kernel (same results), whose scratch fits in this one's.
-#define SPOOL_GEMM_LEGACY_AMX(t, Type)                                                                              \
-    void gemm_##t##_amx(int64_t n, const void* w, size_t ws, int64_t n_rows, const void* act, size_t as,           \
-                        int64_t n_tokens, float* out, int64_t os, void* scratch) {                                  \
-        if (n_tokens < kAmxMinTokens) {                                                                             \
-            gemm_##t##_avx512(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                               \
-        } else {                                                                                                    \
-            AmxLegacy<Type>::gemm(n, w, ws, n_rows, act, as, n_tokens, out, os, scratch);                           \
-        }                                                                                                           \
-    }                                                                                                               \
-    size_t gemm_scratch_##t##_amx(int64_t n, int64_t n_tokens) {                                                   \
-        const size_t avx512 = gemm_scratch_##t##_avx512(n, n_tokens);                                             \
-        const size_t amx = AmxLegacy<Type>::scratch_bytes(n, n_tokens);                                             \
-        return avx512 > amx ? avx512 : amx;                                                                         \
-    }
-
-SPOOL_GEMM_LEGACY_AMX(q4_0, Q4_0Type)
-SPOOL_GEMM_LEGACY_AMX(q4_1, Q4_1Type)
-SPOOL_GEMM_LEGACY_AMX(q5_0, Q5_0Type)
-SPOOL_GEMM_LEGACY_AMX(q5_1, Q5_1Type)
-SPOOL_GEMM_LEGACY_AMX(q8_0, Q8_0Type)
-
-#undef SPOOL_GEMM_LEGACY_AMX
+SPOOL_AMX_GEMM(q4_0, AmxLegacy<Q4_0Type>)
+SPOOL_AMX_GEMM(q4_1, AmxLegacy<Q4_1Type>)
+SPOOL_AMX_GEMM(q5_0, AmxLegacy<Q5_0Type>)
+SPOOL_AMX_GEMM(q5_1, AmxLegacy<Q5_1Type>)
+SPOOL_AMX_GEMM(q8_0, AmxLegacy<Q8_0Type>)
 
 }  // namespace spool::cpu
