@@ -79,12 +79,21 @@ __device__ __forceinline__ void choose_bin(const unsigned* hist, unsigned remain
 // The k winners of a radix select (prefix/mask: the k-th key's bits found so far; remaining: how many entries equal
 // to it are still wanted) into selected[0, k) as composite(key, id), sorted descending: every entry above the
 // prefix, then the `remaining` first entries equal to it in enumeration order (the tie rule: lowest index first),
-// ranked chunk by chunk with ballots. entry(i, key, id) fills entry i < count and says whether it exists. Shared
-// memory: n_above, n_equal_taken, warp_counts[32] and selected[next power of two >= k]. Every thread calls it.
+// ranked chunk by chunk with ballots. entry(i, key, id) fills entry i < count and says whether it exists. Its
+// shared memory is a GatherShared (selected holds the next power of two >= k). Every thread calls it.
+struct GatherShared {
+    uint64_t selected[kMaxTopK];
+    unsigned warp_counts[32];
+    unsigned n_above, n_equal_taken;
+};
+
 template <class Entry>
 __device__ void gather_and_sort(int64_t count, Entry entry, uint32_t prefix, uint32_t mask, unsigned remaining, int k,
-                                uint64_t* selected, unsigned& n_above, unsigned& n_equal_taken,
-                                unsigned* warp_counts) {
+                                GatherShared& g) {
+    uint64_t* selected = g.selected;
+    unsigned* warp_counts = g.warp_counts;
+    unsigned& n_above = g.n_above;
+    unsigned& n_equal_taken = g.n_equal_taken;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = static_cast<int>(blockDim.x >> 5);
     if (threadIdx.x == 0) {
         n_above = 0;
@@ -228,11 +237,9 @@ __global__ void top_k_kernel(const float* x,  // [n_rows, n]
                              int32_t* ids,     // [n_rows, k]
                              double* lse) {    // [n_rows] or null
     __shared__ unsigned hist[kBins];
-    __shared__ uint64_t selected[kMaxTopK];
     __shared__ double scratch[32];
-    __shared__ unsigned warp_counts[32];
     __shared__ BinChoice choice;
-    __shared__ unsigned n_above, n_equal_taken;
+    __shared__ GatherShared gather;
     ops::wait_for_producers();
     const int warp = threadIdx.x >> 5;
     const float* xr = x + static_cast<int64_t>(blockIdx.x) * n;
@@ -274,9 +281,9 @@ __global__ void top_k_kernel(const float* x,  // [n_rows, n]
             id = i;
             return true;
         },
-        prefix, mask, remaining, k, selected, n_above, n_equal_taken, warp_counts);
+        prefix, mask, remaining, k, gather);
     for (int j = threadIdx.x; j < k; j += blockDim.x) {
-        const uint32_t index = 0xffffffffu - static_cast<uint32_t>(selected[j]);
+        const uint32_t index = 0xffffffffu - static_cast<uint32_t>(gather.selected[j]);
         values[static_cast<int64_t>(blockIdx.x) * k + j] = xr[index];
         ids[static_cast<int64_t>(blockIdx.x) * k + j] = static_cast<int32_t>(index);
     }
@@ -439,11 +446,9 @@ __global__ void __launch_bounds__(1024)
                        double* lse) {              // [n_rows] or null
     __shared__ uint32_t keys[kMaxCandidates];
     __shared__ unsigned hist[kBins];
-    __shared__ uint64_t selected[kMaxTopK];
     __shared__ double scratch[32];
-    __shared__ unsigned warp_counts[32];
     __shared__ BinChoice choice;
-    __shared__ unsigned n_above, n_equal_taken;
+    __shared__ GatherShared gather;
     ops::wait_for_producers();
     const int64_t row = blockIdx.x;
     const int m = n_slices * k;
@@ -481,10 +486,10 @@ __global__ void __launch_bounds__(1024)
             id = row_ids[i];
             return key != kNoKey;
         },
-        prefix, mask, remaining, k, selected, n_above, n_equal_taken, warp_counts);
+        prefix, mask, remaining, k, gather);
     const float* xr = x + row * n;
     for (int j = threadIdx.x; j < k; j += blockDim.x) {
-        const uint32_t index = 0xffffffffu - static_cast<uint32_t>(selected[j]);
+        const uint32_t index = 0xffffffffu - static_cast<uint32_t>(gather.selected[j]);
         values[row * k + j] = xr[index];
         ids[row * k + j] = static_cast<int32_t>(index);
     }
