@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace spool::cpu {
 namespace {
@@ -55,7 +56,8 @@ inline int64_t amx_token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTo
 // into 16-token tiles (zeros past the last token), then per panel of 16 weight rows: pack it, dot it with each token
 // tile. K provides kBlock (elements per weight block), kKBytes (the A tile's bytes per row), Panel and Acts (one
 // block of a panel / of a token tile), extra_bytes(nb) (scratch for pack_acts after the tiles), and
-//   pack_acts(act, act_row_stride, n_tokens, nb, acts, extra): tile tt's block b into acts[tt * nb + b];
+//   pack_acts(act, act_row_stride, n_tokens, nb, acts, extra): token t's block b into acts[(t / 16) * nb + b]
+//   (row t % 16; the driver has zeroed the rows past n_tokens);
 //   pack(rows, nb, panel): 16 row pointers (past the matrix's last row, copies of its first);
 //   dot(panel, acts, nb, res): res[m][r] = dot(panel row r, token m of the tile).
 template <class K>
@@ -74,8 +76,10 @@ void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, con
     auto* panel = reinterpret_cast<Panel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
     auto* acts = reinterpret_cast<Acts*>(panel + nb);
     const auto* w_bytes = static_cast<const uint8_t*>(w);
-    K::pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts,
-                 acts + nb * amx_token_tiles(n_tokens));
+    const int64_t tiles = amx_token_tiles(n_tokens);
+    // Tokens past n_tokens in the last tile are zeros: zero products and scales, never stored.
+    if (n_tokens % kAmxTileTokens != 0) std::memset(acts + (tiles - 1) * nb, 0, sizeof(Acts) * static_cast<size_t>(nb));
+    K::pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts, acts + nb * tiles);
     configure_amx_tiles(K::kKBytes);
     for (int64_t r0 = 0; r0 < n_rows; r0 += kAmxTileRows) {
         const int valid = static_cast<int>(n_rows - r0 < kAmxTileRows ? n_rows - r0 : kAmxTileRows);

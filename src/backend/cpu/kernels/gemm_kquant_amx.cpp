@@ -39,18 +39,9 @@ struct AmxKQuant {
     static void pack_acts(const uint8_t* act, size_t act_row_stride, int64_t n_tokens, int64_t nb, Acts* acts,
                           void* extra) {
         auto* pair_sums = static_cast<int32_t*>(extra);
-        const int64_t padded = amx_token_tiles(n_tokens) * kAmxTileTokens;
-        for (int64_t t = 0; t < padded; ++t) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
             Acts* tile = acts + (t / kAmxTileTokens) * nb;
             const int m = static_cast<int>(t % kAmxTileTokens);
-            if (t >= n_tokens) {
-                for (int64_t b = 0; b < nb; ++b) {
-                    std::memset(tile[b].q[m], 0, kQK_K);
-                    tile[b].d[m] = 0.0f;
-                    std::memset(tile[b].sums[m], 0, sizeof(tile[b].sums[m]));
-                }
-                continue;
-            }
             const uint8_t* row = act + static_cast<size_t>(t) * act_row_stride;
             const auto* y = reinterpret_cast<const BlockQ8_K*>(row);
             if constexpr (Base::kActSums) Base::act_sums(row, nb, pair_sums);

@@ -1,6 +1,6 @@
 // AMX-INT8 multi-token kernels for the legacy weight types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) against Q8_0 / Q8_1
 // activation rows. Per 32-element block, one tile product (tdpbssd: signed levels minus the zero point, times signed
-// activations) gives a 16-token x 16-row block of the exact block integers that gemm_legacy_avx512.cpp reaches with
+// activations) gives a 16-token x 16-row block of the exact block integers that gemm_legacy_avx512.h reaches with
 // dpbusd and its zero-point sums; AVX-512 then scales and adds each of them with the same float operations in the
 // same order, so every (row, token) is the same bits as on avx512 and avx2 (and the one-token AVX2 kernel serves).
 //
@@ -43,18 +43,9 @@ struct AmxLegacy {
 
     static void pack_acts(const uint8_t* act, size_t act_row_stride, int64_t n_tokens, int64_t nb, Acts* acts, void*) {
         const float* f16 = fp16_table();
-        const int64_t padded = amx_token_tiles(n_tokens) * kTileTokens;
-        for (int64_t t = 0; t < padded; ++t) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
             Acts* tile = acts + (t / kTileTokens) * nb;
             const int m = static_cast<int>(t % kTileTokens);
-            if (t >= n_tokens) {
-                for (int64_t b = 0; b < nb; ++b) {
-                    std::memset(tile[b].q[m], 0, kBlock);
-                    tile[b].d[m] = 0.0f;
-                    tile[b].s[m] = 0.0f;
-                }
-                continue;
-            }
             const auto* y = reinterpret_cast<const A*>(act + static_cast<size_t>(t) * act_row_stride);
             for (int64_t b = 0; b < nb; ++b) {
                 std::memcpy(tile[b].q[m], y[b].qs, kBlock);
