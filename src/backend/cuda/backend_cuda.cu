@@ -279,7 +279,9 @@ public:
             Backend::matmul_shared_input(count, ws, biases, x, n_tokens, ys);
             return;
         }
-        // Each run of matrices of one form shares a launch: Q4_K_M files often store v as Q6_K next to Q4_K q and k.
+        // Q4_K_M files often store v as Q6_K next to Q4_K q and k: one launch for all three where the staged kernel
+        // takes the pair, otherwise each run of matrices of one form shares a launch.
+        if (count >= 2 && count <= 3 && mixed_batch(count, ws, biases, x, n_tokens, ys)) return;
         for (int begin = 0; begin < count;) {
             int end = begin + 1;
             while (end < count && end - begin < 3 && same_form(ws[begin], ws[end])) ++end;
@@ -358,24 +360,45 @@ private:
         }
     }
 
-    // One launch for 2-3 matrices of one form that read x.
+    // One launch for 2-3 matrices that read x: of one form, or of two types that matvec_batch_mixable takes.
     void matvec_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
                       float* const* ys) {
+        const MatvecBatch batch = make_batch(count, ws, biases, ys);
+        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].n_cols), word(x), word(n_tokens)};
+        for (int i = 0; i < count; ++i) {
+            signature.insert(signature.end(), {word(ws[i].data), word(ws[i].type), word(ws[i].row_bytes),
+                                               word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
+        }
+        issue(signature, [=, p = batch_precision(batch, n_tokens)](cudaStream_t s) {
+            launch_matvec_batch(batch, x, n_tokens, s, p);
+        });
+    }
+
+    // matvec_batch of matrices of two types, when one launch takes them; false (nothing queued) otherwise.
+    bool mixed_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
+                     float* const* ys) {
+        const MatvecBatch batch = make_batch(count, ws, biases, ys);
+        if (!matvec_batch_mixable(batch, x, n_tokens, batch_precision(batch, n_tokens))) return false;
+        matvec_batch(count, ws, biases, x, n_tokens, ys);
+        return true;
+    }
+
+    static MatvecBatch make_batch(int count, const WeightView* ws, const float* const* biases, float* const* ys) {
         MatvecBatch batch;
         batch.count = count;
-        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].type), word(ws[0].n_cols),
-                                           word(ws[0].row_bytes), word(x), word(n_tokens)};
         for (int i = 0; i < count; ++i) {
             batch.w[i] = ws[i];
             batch.bias[i] = biases != nullptr ? biases[i] : nullptr;
             batch.y[i] = ys[i];
-            signature.insert(signature.end(), {word(ws[i].data), word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
         }
+        return batch;
+    }
+
+    // The precision of a batch launch: the first matrix's type decides, over all rows of the launch.
+    ActivationPrecision batch_precision(const MatvecBatch& batch, int64_t n_tokens) const {
         int64_t total_rows = 0;
-        for (int i = 0; i < count; ++i) total_rows += ws[i].n_rows;
-        issue(signature, [=, p = precision_for(ws[0].type, n_tokens, total_rows, ws[0].n_cols)](cudaStream_t s) {
-            launch_matvec_batch(batch, x, n_tokens, s, p);
-        });
+        for (int i = 0; i < batch.count; ++i) total_rows += batch.w[i].n_rows;
+        return precision_for(batch.w[0].type, n_tokens, total_rows, batch.w[0].n_cols);
     }
 
     // How the decode matvecs take x: the faster precision for the launch (launch.h), unless int8 is switched off.

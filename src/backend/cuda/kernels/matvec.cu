@@ -132,24 +132,66 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
     launch_groups(a, gate.type, n_tokens, stream);
 }
 
-void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
-                         ActivationPrecision precision) {
-    check_tokens(n_tokens, "launch_matvec_batch");
-    if (batch.count < 1 || batch.count > 1 + wq::kMaxMoreSegments) {
-        throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
-                         "; got " + std::to_string(batch.count));
-    }
-    require_fusable(batch.w[0], x, "launch_matvec_batch");
+namespace {
+
+// The kernel arguments of a batch; a matrix of another type than the first becomes an alt segment (checked by the
+// callers: matvec_batch_mixable).
+wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_tokens, ActivationPrecision precision) {
     wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0], n_tokens, precision);
     for (int i = 1; i < batch.count; ++i) {
-        require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
         wq::MatvecSegment& seg = a.more[i - 1];
         seg.w = static_cast<const uint8_t*>(batch.w[i].data);
         seg.n_rows = batch.w[i].n_rows;
         seg.bias = batch.bias[i];
         seg.y = batch.y[i];
+        seg.row_bytes = static_cast<int64_t>(batch.w[i].row_bytes);
+        seg.alt = batch.w[i].type != batch.w[0].type;
+        if (seg.alt) a.has_alt = true, a.alt_type = batch.w[i].type;
     }
     a.n_more = batch.count - 1;
+    return a;
+}
+
+bool valid_batch_count(const MatvecBatch& batch) { return batch.count >= 1 && batch.count <= 1 + wq::kMaxMoreSegments; }
+
+// The matrices of another type than the first all share one type and the first's n_cols.
+bool at_most_two_types(const MatvecBatch& batch) {
+    for (int i = 1; i < batch.count; ++i) {
+        if (batch.w[i].n_cols != batch.w[0].n_cols) return false;
+        for (int j = 1; j < i; ++j) {
+            if (batch.w[i].type != batch.w[0].type && batch.w[j].type != batch.w[0].type &&
+                batch.w[i].type != batch.w[j].type) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+bool matvec_batch_mixable(const MatvecBatch& batch, const float* x, int64_t n_tokens, ActivationPrecision precision) {
+    if (!valid_batch_count(batch) || n_tokens < 1 || n_tokens > kMatvecMaxTokens || !matvec_fusable(batch.w[0], x) ||
+        !at_most_two_types(batch)) {
+        return false;
+    }
+    const wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision);
+    return a.has_alt && wq::staged_mixed_applies(batch.w[0].type, a, n_tokens);
+}
+
+void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
+                         ActivationPrecision precision) {
+    check_tokens(n_tokens, "launch_matvec_batch");
+    if (!valid_batch_count(batch)) {
+        throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
+                         "; got " + std::to_string(batch.count));
+    }
+    require_fusable(batch.w[0], x, "launch_matvec_batch");
+    const bool mixed = matvec_batch_mixable(batch, x, n_tokens, precision);
+    if (!mixed) {
+        for (int i = 1; i < batch.count; ++i) require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
+    }
+    wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision);
     launch_groups(a, batch.w[0].type, n_tokens, stream);
 }
 

@@ -39,14 +39,16 @@ enum class Epilogue : int {
     glu_gelu,  // y = gelu(W x) * (W_up x)
 };
 
-// A further matrix of a batched launch (same type and n_cols as the first): the grid's blocks from block_begin on
-// work on it.
+// A further matrix of a batched launch (same n_cols as the first, and its type unless `alt`): the grid's blocks from
+// block_begin on work on it.
 struct MatvecSegment {
     const uint8_t* w = nullptr;
     int64_t n_rows = 0;
     const float* bias = nullptr;
     float* y = nullptr;
     int64_t block_begin = 0;
+    int64_t row_bytes = 0;  // its row stride (the first matrix's unless alt)
+    bool alt = false;       // stored as MatvecArgs::alt_type (the staged kernel's mixed launches only)
 };
 
 inline constexpr int kMaxMoreSegments = 2;
@@ -66,6 +68,8 @@ struct MatvecArgs {
     MatvecSegment more[kMaxMoreSegments];
     int64_t n_blocks = 0;           // the grid: set by finish_matvec_args
     bool int8 = false;              // ActivationPrecision::int8 asked for (used by quantized types at <= 2 tokens)
+    bool has_alt = false;           // some segments are alt_type (matvec_staged.cu: mixed launches)
+    spool::GgmlType alt_type{};
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
@@ -90,15 +94,17 @@ struct BlockMatrix {
     int64_t n_rows, block;
     const float* bias;
     float* y;
+    int64_t row_bytes;
+    bool alt;
 };
 
 __device__ __forceinline__ BlockMatrix block_matrix(const MatvecArgs& a) {
-    BlockMatrix m{a.w, a.n_rows, static_cast<int64_t>(blockIdx.x), a.bias, a.y};
+    BlockMatrix m{a.w, a.n_rows, static_cast<int64_t>(blockIdx.x), a.bias, a.y, a.row_bytes, false};
 #pragma unroll
     for (int i = 0; i < kMaxMoreSegments; ++i) {
         if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
             m = {a.more[i].w, a.more[i].n_rows, static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin,
-                 a.more[i].bias, a.more[i].y};
+                 a.more[i].bias, a.more[i].y, a.more[i].row_bytes, a.more[i].alt};
         }
     }
     return m;
@@ -538,6 +544,8 @@ bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_
 // not apply.
 bool staged_covers(spool::GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols);
 bool launch_matvec_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
+// Whether the staged kernel takes a batch whose alt segments hold a.alt_type (launch.h matvec_batch_mixable).
+bool staged_mixed_applies(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens);
 // F32/F16/BF16 rows whose n_cols is not a multiple of 8 (or x not 16-byte aligned): one element at a time.
 void launch_matvec_float_unaligned(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 

@@ -248,16 +248,16 @@ struct StagedQ8_0 : StagedLegacy {
 };
 
 
-// Shared memory: x~ of every 8-element group (uint2 of signed levels), then its (d, d * sum q) pairs.
+// One block's rows of matrix m in decoder Q's format. Shared memory: x~ of every 8-element group (uint2 of signed
+// levels), then its (d, d * sum q) pairs.
 template <class Q, int U>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
+__device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
     uint2* xq = reinterpret_cast<uint2*>(staged);
     float2* xs = reinterpret_cast<float2*>(xq + n_groups);
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
-    const BlockMatrix m = block_matrix(a);
     const int64_t n_rows = m.n_rows;
     const bool glu = is_glu(a.epilogue);
     // Output rows of this warp: glu one row (its gate and up rows), otherwise two consecutive rows. Rows past the
@@ -266,8 +266,8 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
     const int64_t out0 = glu ? warp_index : kWarpRows * warp_index;
     const int64_t last = n_rows - 1;
     const uint8_t* row[kWarpRows];
-    row[0] = m.w + (out0 < last ? out0 : last) * a.row_bytes;
-    row[1] = glu ? row[0] + a.up_delta : m.w + (out0 + 1 < last ? out0 + 1 : last) * a.row_bytes;
+    row[0] = m.w + (out0 < last ? out0 : last) * m.row_bytes;
+    row[1] = glu ? row[0] + a.up_delta : m.w + (out0 + 1 < last ? out0 + 1 : last) * m.row_bytes;
 
     const int n_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
     typename Q::Raw raw[U][kWarpRows];
@@ -340,6 +340,23 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(Mat
     }
 }
 
+template <class Q, int U>
+__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
+    staged_rows<Q, U>(a, block_matrix(a));
+}
+
+// A batch whose segments hold two types (a block's matrix has one, so the branch is uniform per block): Q4_K_M and
+// Q5_K_M files store attn_v as Q6_K beside Q4_K / Q5_K q and k, and one launch instead of two saves its fixed cost.
+template <class QA, class QB>
+__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kernel(MatvecArgs a) {
+    const BlockMatrix m = block_matrix(a);
+    if (m.alt) {
+        staged_rows<QB, QB::kUnroll>(a, m);
+    } else {
+        staged_rows<QA, QA::kUnroll>(a, m);
+    }
+}
+
 // Blocks of this kernel that the current GPU holds at once.
 int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_bytes) {
     int device = 0, sms = 0, per_sm = 0;
@@ -349,9 +366,8 @@ int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_b
     return static_cast<int64_t>(sms) * per_sm;
 }
 
-template <class Q>
-void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
-    MatvecArgs a = args;
+// Sets the grid of a (blocks of `warps` warps, as few as 2 where the launch has few rows) and returns the warps.
+int size_staged_grid(MatvecArgs& a) {
     const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
     int warps = kMaxStagedWarps;
     finish_matvec_args(a, rows_per_warp * warps);
@@ -359,7 +375,16 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
         warps /= 2;
         finish_matvec_args(a, rows_per_warp * warps);
     }
-    const size_t shared_bytes = static_cast<size_t>(a.n_cols) * 2;  // 8 + 8 bytes per 8-element group
+    return warps;
+}
+
+size_t staged_shared_bytes(const MatvecArgs& a) { return static_cast<size_t>(a.n_cols) * 2; }  // 16 B per group
+
+template <class Q>
+void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
+    MatvecArgs a = args;
+    const int warps = size_staged_grid(a);
+    const size_t shared_bytes = staged_shared_bytes(a);
     auto kernel = matvec_staged_kernel<Q, Q::kUnroll>;
     if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
         if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
@@ -369,14 +394,38 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
 }
 
-template <class Q>
+// Whether every matrix of a (of the first type; with alt, the alt segments of QB's) suits decoder Q's loads.
+template <class Q, class QB = Q>
 bool staged_applies(const MatvecArgs& a) {
-    auto aligned = [](int64_t v) { return v % Q::kAlign == 0; };
-    if (!aligned(a.row_bytes) || !aligned(a.up_delta) || !aligned(reinterpret_cast<intptr_t>(a.w))) return false;
+    auto aligned = [](int64_t v, int align) { return v % align == 0; };
+    if (!aligned(a.row_bytes, Q::kAlign) || !aligned(a.up_delta, Q::kAlign) ||
+        !aligned(reinterpret_cast<intptr_t>(a.w), Q::kAlign)) {
+        return false;
+    }
     for (int i = 0; i < a.n_more; ++i) {
-        if (!aligned(reinterpret_cast<intptr_t>(a.more[i].w))) return false;
+        const int align = a.more[i].alt ? QB::kAlign : Q::kAlign;
+        if (!aligned(reinterpret_cast<intptr_t>(a.more[i].w), align) || !aligned(a.more[i].row_bytes, align)) {
+            return false;
+        }
     }
     return true;
+}
+
+// Calls f with the staged decoders of a mixed launch's (first, alt) types; false for a pair without a kernel.
+template <class F>
+bool with_mixed_decoders(GgmlType type, GgmlType alt, F&& f) {
+    if (alt != GgmlType::Q6_K) return false;
+    switch (type) {
+        case GgmlType::Q4_K: f(StagedQ4K{}, StagedQ6K{}); return true;
+        case GgmlType::Q5_K: f(StagedQ5K{}, StagedQ6K{}); return true;
+        default: return false;
+    }
+}
+
+int64_t total_rows(const MatvecArgs& a) {
+    int64_t rows = a.n_rows;
+    for (int i = 0; i < a.n_more; ++i) rows += a.more[i].n_rows;
+    return rows;
 }
 
 // Calls f with the staged decoder of `type`; false (f not called) for a type without one.
@@ -406,10 +455,32 @@ bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t 
            static_cast<size_t>(n_cols) * 2 <= 48 * 1024;
 }
 
+bool staged_mixed_applies(GgmlType type, const MatvecArgs& a, int64_t n_tokens) {
+    const int64_t rows = total_rows(a);
+    if (!a.has_alt || !a.int8 || is_glu(a.epilogue) || rows * a.n_cols > kMatvecMixedMaxWeights ||
+        !staged_covers(type, n_tokens, rows, a.n_cols) || !staged_covers(a.alt_type, n_tokens, rows, a.n_cols)) {
+        return false;
+    }
+    bool applies = false;
+    with_mixed_decoders(type, a.alt_type, [&](auto first, auto alt) {
+        applies = staged_applies<decltype(first), decltype(alt)>(a);
+    });
+    return applies;
+}
+
 bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
-    int64_t total_rows = args.n_rows;
-    for (int i = 0; i < args.n_more; ++i) total_rows += args.more[i].n_rows;
-    if (!args.int8 || !staged_covers(type, n_tokens, total_rows, args.n_cols)) return false;
+    if (args.has_alt) {
+        if (!staged_mixed_applies(type, args, n_tokens)) return false;
+        with_mixed_decoders(type, args.alt_type, [&](auto first, auto alt) {
+            MatvecArgs a = args;
+            const int warps = size_staged_grid(a);
+            ops::launch_pdl(matvec_staged_mixed_kernel<decltype(first), decltype(alt)>,
+                            dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), staged_shared_bytes(a), stream,
+                            a);
+        });
+        return true;
+    }
+    if (!args.int8 || !staged_covers(type, n_tokens, total_rows(args), args.n_cols)) return false;
     bool launched = false;
     with_staged_decoder(type, [&](auto decoder) {
         using Q = decltype(decoder);
