@@ -211,6 +211,19 @@ public:
         matmul(up, x, n_tokens, nullptr, out);
         glu(scratch, out, n_tokens * gate.n_rows, act, out);
     }
+    // matmul_shared_input of the q, k and v projections, then rope_kv_append: a backend may finish the projections
+    // with the rotation and the cache store instead of a step of their own.
+    virtual void matmul_qkv_rope_kv_append(const WeightView* wqkv,       // [3]: q, k, v
+                                           const float* const* biases,   // [3] (entries may be null), or null
+                                           const float* x,               // [n_tokens, n_in]
+                                           int64_t n_tokens,
+                                           float* q, float* k, float* v,  // as rope_kv_append's
+                                           const int32_t* positions, int n_head, int n_head_kv, int head_dim,
+                                           const RopeParams& rope_params, const KvView& cache) {
+        float* const ys[3] = {q, k, v};
+        matmul_shared_input(3, wqkv, biases, x, n_tokens, ys);
+        rope_kv_append(q, k, v, positions, n_tokens, n_head, n_head_kv, head_dim, rope_params, cache);
+    }
     // rope(q), rope(k), then kv_append(cache, k, v): the step between the q/k/v projections and attention.
     virtual void rope_kv_append(float* q,         // [n_tokens, n_head, head_dim]
                                 float* k,         // [n_tokens, n_head_kv, head_dim]

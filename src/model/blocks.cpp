@@ -20,11 +20,16 @@ void attention_block(Backend& backend, const AttentionWeights& w, const HParams&
     const WeightView qkv[3] = {w.wq, w.wk, w.wv};
     const float* const biases[3] = {w.bq, w.bk, w.bv};
     float* const outputs[3] = {act.q, act.k, act.v};
-    backend.matmul_shared_input(3, qkv, biases, act.normed, n, outputs);
-    if (w.q_norm != nullptr) backend.rms_norm(act.q, w.q_norm, n * hp.n_head, hp.head_dim, hp.rms_eps, act.q);
-    if (w.k_norm != nullptr) backend.rms_norm(act.k, w.k_norm, n * hp.n_head_kv, hp.head_dim, hp.rms_eps, act.k);
-    backend.rope_kv_append(act.q, act.k, act.v, batch.positions, n, attn.n_head, attn.n_head_kv, attn.head_dim, rope,
-                           kv);
+    if (w.q_norm == nullptr && w.k_norm == nullptr) {
+        backend.matmul_qkv_rope_kv_append(qkv, biases, act.normed, n, act.q, act.k, act.v, batch.positions,
+                                          attn.n_head, attn.n_head_kv, attn.head_dim, rope, kv);
+    } else {  // qwen3: q and k are normalized per head between the projections and the rotation
+        backend.matmul_shared_input(3, qkv, biases, act.normed, n, outputs);
+        if (w.q_norm != nullptr) backend.rms_norm(act.q, w.q_norm, n * hp.n_head, hp.head_dim, hp.rms_eps, act.q);
+        if (w.k_norm != nullptr) backend.rms_norm(act.k, w.k_norm, n * hp.n_head_kv, hp.head_dim, hp.rms_eps, act.k);
+        backend.rope_kv_append(act.q, act.k, act.v, batch.positions, n, attn.n_head, attn.n_head_kv, attn.head_dim,
+                               rope, kv);
+    }
     observe(batch, layer, "q_rope", act.q, hp.q_width());
     observe(batch, layer, "k_rope", act.k, hp.kv_width());
     observe(batch, layer, "v", act.v, hp.kv_width());

@@ -187,11 +187,7 @@ public:
 
     void matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) override {
         if (n_tokens <= kMatvecMaxTokens) {
-            issue({kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
-                   word(n_tokens), word(bias), word(y)},
-                  [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
-                      launch_matvec(w, x, n_tokens, bias, y, s, p);
-                  });
+            matvec(w, x, n_tokens, bias, y, nullptr);
             return;
         }
         if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
@@ -320,6 +316,47 @@ public:
               });
     }
 
+    // Decode: the rotation and the cache store ride in the projections' epilogue (launch.h MatvecRopeKv).
+    void matmul_qkv_rope_kv_append(const WeightView* wqkv, const float* const* biases, const float* x,
+                                   int64_t n_tokens, float* q, float* k, float* v, const int32_t* positions,
+                                   int n_head, int n_head_kv, int head_dim, const RopeParams& rope_params,
+                                   const KvView& cache) override {
+        MatvecRopeKv rk;
+        rk.positions = positions;
+        rk.rope = rope_params;
+        rk.head_dim = head_dim;
+        rk.cache = cache;
+        const MatvecRole roles[3] = {MatvecRole::q, MatvecRole::k, MatvecRole::v};
+        bool fusable = fused_matvec_ && n_tokens == 1 && wqkv[0].n_rows == static_cast<int64_t>(n_head) * head_dim &&
+                       cache.row_width == static_cast<int64_t>(n_head_kv) * head_dim;
+        for (int i = 0; i < 3 && fusable; ++i) fusable = matvec_rope_kv_fusable(rk, wqkv[i], x, n_tokens, roles[i]);
+        if (!fusable) {
+            Backend::matmul_qkv_rope_kv_append(wqkv, biases, x, n_tokens, q, k, v, positions, n_head, n_head_kv,
+                                               head_dim, rope_params, cache);
+            return;
+        }
+        float* const ys[3] = {q, k, v};
+        // As matmul_shared_input: one launch where the forms allow it, else one per run of one form.
+        const MatvecBatch all = make_batch(3, wqkv, biases, ys);
+        if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens))) {
+            rk.role[0] = roles[0], rk.role[1] = roles[1], rk.role[2] = roles[2];
+            matvec_batch(3, wqkv, biases, x, n_tokens, ys, &rk);
+            return;
+        }
+        for (int begin = 0; begin < 3;) {
+            int end = begin + 1;
+            while (end < 3 && same_form(wqkv[begin], wqkv[end])) ++end;
+            for (int i = begin; i < end; ++i) rk.role[i - begin] = roles[i];
+            const float* const* run_biases = biases != nullptr ? biases + begin : nullptr;
+            if (end - begin == 1) {
+                matvec(wqkv[begin], x, n_tokens, run_biases != nullptr ? run_biases[0] : nullptr, ys[begin], &rk);
+            } else {
+                matvec_batch(end - begin, wqkv + begin, run_biases, x, n_tokens, ys + begin, &rk);
+            }
+            begin = end;
+        }
+    }
+
     void begin_step() override { step_->begin(); }
 
     void end_step() override {
@@ -360,17 +397,44 @@ private:
         }
     }
 
+    // The words of a rope + KV store epilogue in an op's signature (none without one).
+    static void append_rope_kv(std::vector<uint64_t>& signature, const MatvecRopeKv* rk) {
+        if (rk == nullptr) return;
+        signature.insert(signature.end(),
+                         {word(rk->positions), word(rk->rope.mode), word(rk->rope.n_dims), word(rk->rope.freq_base),
+                          word(rk->rope.freq_scale), word(rk->rope.freq_factors), word(rk->head_dim),
+                          word(rk->cache.k), word(rk->cache.v), word(rk->cache.type), word(rk->cache.n_ctx),
+                          word(rk->cache.row_width), word(rk->cache.row_bytes), word(rk->role[0]), word(rk->role[1]),
+                          word(rk->role[2])});
+    }
+
+    // One matvec launch (n_tokens <= kMatvecMaxTokens), with the rope + KV store epilogue when rk is given.
+    void matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
+                const MatvecRopeKv* rk) {
+        std::vector<uint64_t> signature = {kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
+                                           word(w.row_bytes), word(x), word(n_tokens), word(bias), word(y)};
+        append_rope_kv(signature, rk);
+        const bool has_rk = rk != nullptr;
+        const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
+        issue(signature, [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
+            launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr);
+        });
+    }
+
     // One launch for 2-3 matrices that read x: of one form, or of two types that matvec_batch_mixable takes.
     void matvec_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
-                      float* const* ys) {
+                      float* const* ys, const MatvecRopeKv* rk = nullptr) {
         const MatvecBatch batch = make_batch(count, ws, biases, ys);
         std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].n_cols), word(x), word(n_tokens)};
         for (int i = 0; i < count; ++i) {
             signature.insert(signature.end(), {word(ws[i].data), word(ws[i].type), word(ws[i].row_bytes),
                                                word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
         }
+        append_rope_kv(signature, rk);
+        const bool has_rk = rk != nullptr;
+        const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
         issue(signature, [=, p = batch_precision(batch, n_tokens)](cudaStream_t s) {
-            launch_matvec_batch(batch, x, n_tokens, s, p);
+            launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr);
         });
     }
 

@@ -51,14 +51,41 @@ int64_t matvec_staged_min_rows(GgmlType type) noexcept;
 // legacy 4- and 5-bit types in the shared kernel, float weights).
 ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols);
 
+// The step after the q/k/v projections (Backend::rope_kv_append) done in their epilogue, for one token: the q and k
+// rows rotated (RopeMode::norm, whose pairs are adjacent rows, computed by one warp or block), k and v stored in the
+// KV cache row of the token's position. The same formulas as launch_rope_kv_append (ops_rope.cuh,
+// attention_kv_store.cuh): the outputs and the cache equal the separate launches' bit for bit. One launch step fewer
+// per layer in a decode step. Measured on an H100 (docs/cuda-performance.md, v10): TinyLlama decode Q4_K_M +3%,
+// Q8_0 +2.5%, F16 +1% (dropping the separate launch with nothing in its place, the bound, gave +8-10% and +7%: the
+// epilogue's float64 angle costs part of it).
+enum class MatvecRole : int {
+    none,  // y only
+    q,     // y rotated
+    k,     // y rotated, and stored in cache.k
+    v,     // y, and stored in cache.v
+};
+struct MatvecRopeKv {
+    const int32_t* positions = nullptr;  // [1], device: the token's position (< cache.n_ctx)
+    RopeParams rope;                     // mode norm; n_dims even, <= head_dim
+    int head_dim = 0;                    // even
+    KvView cache;                        // F32 or F16
+    MatvecRole role[3] = {MatvecRole::none, MatvecRole::none, MatvecRole::none};  // per matrix of the launch
+};
+// Whether a launch may give w (x, n_tokens as for the launch) `role` in its epilogue: one token, matvec_fusable,
+// the parameters above, whole heads of rows, and for k and v a row per cache column. Otherwise run
+// launch_rope_kv_append after the projections.
+bool matvec_rope_kv_fusable(const MatvecRopeKv& rope_kv, const WeightView& w, const float* x, int64_t n_tokens,
+                            MatvecRole role);
+
 // y[t][r] = sum_i dequantize(W)[r][i] * x[t][i] (+ bias[r]) for t < n_tokens <= kMatvecMaxTokens, reading W in its
-// stored (quantized) form exactly once; x as `precision` says.
+// stored (quantized) form exactly once; x as `precision` says. With rope_kv, its role[0] as above.
 void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
                    const float* x,       // [n_tokens, w.n_cols]
                    int64_t n_tokens,
                    const float* bias,    // [w.n_rows] or null
                    float* y,             // [n_tokens, w.n_rows]; must not alias x
-                   cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32);
+                   cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
+                   const MatvecRopeKv* rope_kv = nullptr);
 
 // ---- Fused decode matvecs (same preconditions as launch_matvec; one launch each, weights read once).
 
@@ -85,8 +112,10 @@ struct MatvecBatch {
     const float* bias[3] = {nullptr, nullptr, nullptr};  // each [w[i].n_rows] or null
     float* y[3] = {nullptr, nullptr, nullptr};           // each [n_tokens, w[i].n_rows]
 };
+// With rope_kv, matrix i takes role[i] (launch.h MatvecRopeKv).
 void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
-                         ActivationPrecision precision = ActivationPrecision::float32);
+                         ActivationPrecision precision = ActivationPrecision::float32,
+                         const MatvecRopeKv* rope_kv = nullptr);
 // Whether one launch_matvec_batch may hold matrices of two types: the staged kernel's pairs (the first matrix Q4_K
 // or Q5_K, the others of its type or Q6_K, as Q4_K_M and Q5_K_M files store attn_v beside q and k), one token with
 // int8 x, one n_cols, enough rows in all for the staged kernel of both types, at most kMatvecMixedMaxWeights weights

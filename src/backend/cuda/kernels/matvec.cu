@@ -29,6 +29,31 @@ wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias
     return a;
 }
 
+// Puts rope_kv into the kernel arguments for matrices ws[0..count) (rope_kv->role[i] each), after checking them.
+void add_rope_kv(wq::MatvecArgs& a, const MatvecRopeKv* rope_kv, const WeightView* ws, int count, const float* x,
+                 int64_t n_tokens, const char* op) {
+    if (rope_kv == nullptr) return;
+    for (int i = 0; i < count; ++i) {
+        if (!matvec_rope_kv_fusable(*rope_kv, ws[i], x, n_tokens, rope_kv->role[i])) {
+            throw UsageError(std::string(op) + ": matrix " + std::to_string(i) + " (" + wq::weight_type_name(ws[i].type) +
+                             ", " + std::to_string(ws[i].n_rows) + " rows) cannot take the rope + KV store epilogue "
+                             "(one token, norm rope, F32/F16 cache, whole heads); run launch_rope_kv_append instead");
+        }
+        a.rk.role[i] = static_cast<int>(rope_kv->role[i]);
+    }
+    a.rope_kv = true;
+    a.rk.positions = rope_kv->positions;
+    a.rk.freq_factors = rope_kv->rope.freq_factors;
+    a.rk.freq_base = rope_kv->rope.freq_base;
+    a.rk.freq_scale = rope_kv->rope.freq_scale;
+    a.rk.n_dims = rope_kv->rope.n_dims;
+    a.rk.head_dim = rope_kv->head_dim;
+    a.rk.k_cache = static_cast<uint8_t*>(rope_kv->cache.k);
+    a.rk.v_cache = static_cast<uint8_t*>(rope_kv->cache.v);
+    a.rk.row_bytes = static_cast<int64_t>(rope_kv->cache.row_bytes);
+    a.rk.f16 = rope_kv->cache.type == GgmlType::F16;
+}
+
 // Runs the staged kernel where it applies, else the shared kernel template (whole 8-element groups, x 16-byte
 // aligned).
 void launch_groups(wq::MatvecArgs& a, GgmlType type, int64_t n_tokens, cudaStream_t stream) {
@@ -85,9 +110,27 @@ bool matvec_fusable(const WeightView& w, const float* x) {
     return wq::weight_row_path(w, "matvec") == wq::RowPath::groups && reinterpret_cast<uintptr_t>(x) % 16 == 0;
 }
 
+bool matvec_rope_kv_fusable(const MatvecRopeKv& rope_kv, const WeightView& w, const float* x, int64_t n_tokens,
+                            MatvecRole role) {
+    const RopeParams& r = rope_kv.rope;
+    const int hd = rope_kv.head_dim;
+    if (role == MatvecRole::none) return n_tokens == 1 && matvec_fusable(w, x);
+    const bool cache_ok = rope_kv.cache.type == GgmlType::F32 || rope_kv.cache.type == GgmlType::F16;
+    const bool rows_ok = hd >= 2 && hd % 2 == 0 && w.n_rows % hd == 0 &&
+                         (role == MatvecRole::q || w.n_rows == rope_kv.cache.row_width);
+    return n_tokens == 1 && matvec_fusable(w, x) && rope_kv.positions != nullptr && r.mode == RopeMode::norm &&
+           r.n_dims >= 0 && r.n_dims % 2 == 0 && r.n_dims <= hd && cache_ok && rows_ok;
+}
+
 void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
-                   cudaStream_t stream, ActivationPrecision precision) {
+                   cudaStream_t stream, ActivationPrecision precision, const MatvecRopeKv* rope_kv) {
     check_tokens(n_tokens, "launch_matvec");
+    if (rope_kv != nullptr) {
+        wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision);
+        add_rope_kv(a, rope_kv, &w, 1, x, n_tokens, "launch_matvec");
+        if (w.n_rows >= 1) launch_groups(a, w.type, n_tokens, stream);
+        return;
+    }
     wq::RowPath path = wq::weight_row_path(w, "launch_matvec");
     if (w.n_rows < 1) return;
     const bool x_aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
@@ -180,7 +223,7 @@ bool matvec_batch_mixable(const MatvecBatch& batch, const float* x, int64_t n_to
 }
 
 void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
-                         ActivationPrecision precision) {
+                         ActivationPrecision precision, const MatvecRopeKv* rope_kv) {
     check_tokens(n_tokens, "launch_matvec_batch");
     if (!valid_batch_count(batch)) {
         throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
@@ -192,6 +235,7 @@ void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tok
         for (int i = 1; i < batch.count; ++i) require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
     }
     wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision);
+    add_rope_kv(a, rope_kv, batch.w, batch.count, x, n_tokens, "launch_matvec_batch");
     launch_groups(a, batch.w[0].type, n_tokens, stream);
 }
 

@@ -8,7 +8,9 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/activation.cuh"
+#include "backend/cuda/kernels/attention_kv_store.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
+#include "backend/cuda/kernels/ops_rope.cuh"
 #include "backend/cuda/kernels/quant_blocks.cuh"
 
 namespace spool::cuda::wq {
@@ -53,6 +55,20 @@ struct MatvecSegment {
 
 inline constexpr int kMaxMoreSegments = 2;
 
+// The rope + KV store epilogue (launch.h MatvecRopeKv) as the kernels take it; role[i] is a MatvecRole per matrix
+// of the launch (0: the first, i: more[i - 1]).
+struct RopeKvArgs {
+    const int32_t* positions = nullptr;
+    const float* freq_factors = nullptr;
+    float freq_base = 0.0f, freq_scale = 0.0f;
+    int n_dims = 0, head_dim = 0;
+    uint8_t* k_cache = nullptr;
+    uint8_t* v_cache = nullptr;
+    int64_t row_bytes = 0;
+    bool f16 = false;
+    int role[1 + kMaxMoreSegments] = {0, 0, 0};
+};
+
 struct MatvecArgs {
     const uint8_t* w;    // [n_rows][row_bytes]
     int64_t row_bytes;
@@ -70,6 +86,8 @@ struct MatvecArgs {
     bool int8 = false;              // ActivationPrecision::int8 asked for (used by quantized types at <= 2 tokens)
     bool has_alt = false;           // some segments are alt_type (matvec_staged.cu: mixed launches)
     spool::GgmlType alt_type{};
+    bool rope_kv = false;           // one token, Epilogue::store: rk applies
+    RopeKvArgs rk;
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
@@ -96,18 +114,50 @@ struct BlockMatrix {
     float* y;
     int64_t row_bytes;
     bool alt;
+    int index;  // 0: the first matrix, i: more[i - 1]
 };
 
 __device__ __forceinline__ BlockMatrix block_matrix(const MatvecArgs& a) {
-    BlockMatrix m{a.w, a.n_rows, static_cast<int64_t>(blockIdx.x), a.bias, a.y, a.row_bytes, false};
+    BlockMatrix m{a.w, a.n_rows, static_cast<int64_t>(blockIdx.x), a.bias, a.y, a.row_bytes, false, 0};
 #pragma unroll
     for (int i = 0; i < kMaxMoreSegments; ++i) {
         if (i < a.n_more && static_cast<int64_t>(blockIdx.x) >= a.more[i].block_begin) {
             m = {a.more[i].w, a.more[i].n_rows, static_cast<int64_t>(blockIdx.x) - a.more[i].block_begin,
-                 a.more[i].bias, a.more[i].y, a.more[i].row_bytes, a.more[i].alt};
+                 a.more[i].bias, a.more[i].y, a.more[i].row_bytes, a.more[i].alt, i + 1};
         }
     }
     return m;
+}
+
+// ---- The rope + KV store epilogue (RopeKvArgs): a thread that holds the sums of rows (row, row + 1), row even,
+// of a matrix with role `role` finishes them as launch_rope_kv_append would.
+inline constexpr int kRoleNone = 0, kRoleQ = 1, kRoleK = 2, kRoleV = 3;  // launch.h MatvecRole
+
+// The angle of the pair at `row`, computed early (after the wait for x's producer, before the weights arrive) so
+// its float64 math overlaps the loads; (1, 0) where the pair is not rotated.
+__device__ __forceinline__ double2 rope_kv_cos_sin(const RopeKvArgs& rk, int role, int64_t row) {
+    const int d = static_cast<int>(row % rk.head_dim);
+    if ((role != kRoleQ && role != kRoleK) || d >= rk.n_dims) return make_double2(1.0, 0.0);
+    return rope::pair_cos_sin(d / 2, __ldg(rk.positions), rk.n_dims, rk.freq_base, rk.freq_scale, rk.freq_factors);
+}
+
+__device__ __forceinline__ void rope_kv_store(const RopeKvArgs& rk, int role, float* y, int64_t row, float x0, float x1,
+                                              double2 cos_sin) {
+    const int d = static_cast<int>(row % rk.head_dim);
+    if ((role == kRoleQ || role == kRoleK) && d < rk.n_dims) rope::rotate_pair(x0, x1, cos_sin);
+    y[row] = x0;
+    y[row + 1] = x1;
+    if (role == kRoleK || role == kRoleV) {
+        uint8_t* cache_row = (role == kRoleK ? rk.k_cache : rk.v_cache) + static_cast<int64_t>(__ldg(rk.positions)) *
+                                                                                rk.row_bytes;
+        if (rk.f16) {
+            kv::store_element<spool::GgmlType::F16>(cache_row, row, x0);
+            kv::store_element<spool::GgmlType::F16>(cache_row, row + 1, x1);
+        } else {
+            kv::store_element<spool::GgmlType::F32>(cache_row, row, x0);
+            kv::store_element<spool::GgmlType::F32>(cache_row, row + 1, x1);
+        }
+    }
 }
 
 // The epilogues of one output: act(W_gate x) * (W_up x), or W x (+ bias[row]) stored or added to *out.
@@ -410,8 +460,9 @@ __device__ __forceinline__ void compute_step(const MatvecArgs& a, const Step<Dec
     if constexpr (Dec::kSharedScales) __syncwarp();  // the next step overwrites the table
 }
 
-template <class Dec, int NT, bool kInt8>
+template <class Dec, int NT, bool kInt8, bool kRope>
 __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
+    static_assert(!kRope || NT == 1, "the rope + KV store epilogue: one token");
     constexpr int U = tiles_per_step<Dec, NT>();
     constexpr int V = next_pow2(kRows * NT);
     constexpr int kTableWarps = Dec::kSharedScales ? kMaxWarps : 1, kTableSize = Dec::kSharedScales ? 32 * U : 1;
@@ -458,6 +509,13 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     if (whole) load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
     ops::wait_for_producers();
     ops::allow_dependents();  // the next matvec fetches its weights while this one computes
+    // Rope + KV store: the epilogue threads (those of even r below) compute their pair's angle now.
+    int role = kRoleNone;
+    double2 cos_sin = make_double2(1.0, 0.0);
+    if constexpr (kRope) {
+        role = a.rk.role[m.index];
+        if (threadIdx.x < kRows && threadIdx.x % 2 == 0) cos_sin = rope_kv_cos_sin(a.rk, role, row0 + threadIdx.x);
+    }
     while (whole) {
         compute_step<Dec, NT, U, false, kInt8>(a, step, t, n_warps, lane, table, acc);
         t += U * n_warps;
@@ -484,7 +542,15 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
             return sum;
         };
         const int64_t row = row0 + r;
-        if (glu) {
+        if (kRope && role != kRoleNone) {
+            // Pairs (r, r + 1): n_rows is whole heads, so a pair is whole or past the end.
+            if (r % 2 == 0 && row < n_rows) {
+                const float b0 = m.bias != nullptr ? m.bias[row] : 0.0f, b1 = m.bias != nullptr ? m.bias[row + 1] : 0.0f;
+                const float x0 = m.bias != nullptr ? row_total(r) + b0 : row_total(r);
+                const float x1 = m.bias != nullptr ? row_total(r + 1) + b1 : row_total(r + 1);
+                rope_kv_store(a.rk, role, m.y, row, x0, x1, cos_sin);
+            }
+        } else if (glu) {
             if (r < kRows / 2 && row < n_rows) {
                 m.y[tk * n_rows + row] = glu_output(a.epilogue, row_total(r), row_total(r + kRows / 2));
             }
@@ -510,13 +576,25 @@ void launch_matvec_kernel(const MatvecArgs& a, cudaStream_t stream) {
     const int64_t n_tiles = (a.n_cols + tile_elems<Dec>() - 1) / tile_elems<Dec>();
     const int warps = matvec_warps(a.n_blocks, n_tiles, tiles_per_step<Dec, NT>());
     const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
-    if constexpr (!Dec::kFloat && NT <= 2) {
-        if (a.int8) {
-            ops::launch_pdl(matvec_kernel<Dec, NT, true>, grid, block, 0, stream, a);
+    if constexpr (NT == 1) {
+        if (a.rope_kv) {
+            if constexpr (!Dec::kFloat) {
+                if (a.int8) {
+                    ops::launch_pdl(matvec_kernel<Dec, NT, true, true>, grid, block, 0, stream, a);
+                    return;
+                }
+            }
+            ops::launch_pdl(matvec_kernel<Dec, NT, false, true>, grid, block, 0, stream, a);
             return;
         }
     }
-    ops::launch_pdl(matvec_kernel<Dec, NT, false>, grid, block, 0, stream, a);
+    if constexpr (!Dec::kFloat && NT <= 2) {
+        if (a.int8) {
+            ops::launch_pdl(matvec_kernel<Dec, NT, true, false>, grid, block, 0, stream, a);
+            return;
+        }
+    }
+    ops::launch_pdl(matvec_kernel<Dec, NT, false, false>, grid, block, 0, stream, a);
 }
 
 // Runs the kernel of decoder Dec for n_tokens (1..8).

@@ -250,7 +250,7 @@ struct StagedQ8_0 : StagedLegacy {
 
 // One block's rows of matrix m in decoder Q's format. Shared memory: x~ of every 8-element group (uint2 of signed
 // levels), then its (d, d * sum q) pairs.
-template <class Q, int U>
+template <class Q, int U, bool kRope>
 __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
@@ -286,6 +286,13 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     load(0);
     ops::wait_for_producers();
     ops::allow_dependents();
+    // Rope + KV store: lane 0 writes the warp's two rows; its pair's angle is computed while the weights arrive.
+    int role = kRoleNone;
+    double2 cos_sin = make_double2(1.0, 0.0);
+    if constexpr (kRope) {
+        role = a.rk.role[m.index];
+        if (lane == 0 && !glu) cos_sin = rope_kv_cos_sin(a.rk, role, out0);
+    }
     for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
         float4 lo, hi;
         load_x8(a.x + 8 * g, true, lo, hi);
@@ -330,6 +337,15 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
 
     const float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};
     if (lane != 0) return;
+    if (kRope && role != kRoleNone) {
+        // n_rows is whole heads: the warp's two rows are both in the matrix or both past its end.
+        if (out0 < n_rows) {
+            const float x0 = m.bias != nullptr ? totals[0] + m.bias[out0] : totals[0];
+            const float x1 = m.bias != nullptr ? totals[1] + m.bias[out0 + 1] : totals[1];
+            rope_kv_store(a.rk, role, m.y, out0, x0, x1, cos_sin);
+        }
+        return;
+    }
     if (glu) {
         if (out0 < n_rows) m.y[out0] = glu_output(a.epilogue, totals[0], totals[1]);
         return;
@@ -340,20 +356,20 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     }
 }
 
-template <class Q, int U>
+template <class Q, int U, bool kRope>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
-    staged_rows<Q, U>(a, block_matrix(a));
+    staged_rows<Q, U, kRope>(a, block_matrix(a));
 }
 
 // A batch whose segments hold two types (a block's matrix has one, so the branch is uniform per block): Q4_K_M and
 // Q5_K_M files store attn_v as Q6_K beside Q4_K / Q5_K q and k, and one launch instead of two saves its fixed cost.
-template <class QA, class QB>
+template <class QA, class QB, bool kRope>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
-        staged_rows<QB, QB::kUnroll>(a, m);
+        staged_rows<QB, QB::kUnroll, kRope>(a, m);
     } else {
-        staged_rows<QA, QA::kUnroll>(a, m);
+        staged_rows<QA, QA::kUnroll, kRope>(a, m);
     }
 }
 
@@ -385,10 +401,15 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
     const int warps = size_staged_grid(a);
     const size_t shared_bytes = staged_shared_bytes(a);
-    auto kernel = matvec_staged_kernel<Q, Q::kUnroll>;
+    if (a.rope_kv) {  // q/k/v launches: one wave or less in practice, so no many-waves variant
+        ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true>, dim3(static_cast<unsigned>(a.n_blocks)),
+                        dim3(32 * warps), shared_bytes, stream, a);
+        return;
+    }
+    auto kernel = matvec_staged_kernel<Q, Q::kUnroll, false>;
     if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
         if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
-            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves>;
+            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false>;
         }
     }
     ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
@@ -474,9 +495,14 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
         with_mixed_decoders(type, args.alt_type, [&](auto first, auto alt) {
             MatvecArgs a = args;
             const int warps = size_staged_grid(a);
-            ops::launch_pdl(matvec_staged_mixed_kernel<decltype(first), decltype(alt)>,
-                            dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), staged_shared_bytes(a), stream,
-                            a);
+            const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
+            if (a.rope_kv) {
+                ops::launch_pdl(matvec_staged_mixed_kernel<decltype(first), decltype(alt), true>, grid, block,
+                                staged_shared_bytes(a), stream, a);
+            } else {
+                ops::launch_pdl(matvec_staged_mixed_kernel<decltype(first), decltype(alt), false>, grid, block,
+                                staged_shared_bytes(a), stream, a);
+            }
         });
         return true;
     }

@@ -13,19 +13,33 @@ namespace spool::cuda::rope {
 // cos_sin[i] = (cos, sin) of pair i's angle at `position`, for i < n_dims/2, computed by the whole block; ends with
 // a barrier, so every thread may read the table afterwards. A float32 angle at position 4000 would already be off
 // by ~2e-4 rad, hence float64.
+// (cos, sin) of pair i's angle at `position`: the one formula every rope kernel (and the matvec epilogue of
+// launch.h MatvecRopeKv) evaluates, so they agree bit for bit.
+__device__ __forceinline__ double2 pair_cos_sin(int i, int32_t position, int n_dims, float freq_base, float freq_scale,
+                                                const float* freq_factors) {  // [n_dims/2] or null
+    double theta = static_cast<double>(position) * pow(static_cast<double>(freq_base), -2.0 * i / n_dims);
+    if (freq_factors != nullptr) theta /= freq_factors[i];
+    theta *= freq_scale;
+    double s, c;
+    sincos(theta, &s, &c);
+    return make_double2(c, s);
+}
+
 __device__ __forceinline__ void fill_cos_sin(double2* cos_sin,  // [n_dims/2], shared
                                              int32_t position, int n_dims, float freq_base, float freq_scale,
                                              const float* freq_factors) {  // [n_dims/2] or null
     const int half = n_dims / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        double theta = static_cast<double>(position) * pow(static_cast<double>(freq_base), -2.0 * i / n_dims);
-        if (freq_factors != nullptr) theta /= freq_factors[i];
-        theta *= freq_scale;
-        double s, c;
-        sincos(theta, &s, &c);
-        cos_sin[i] = make_double2(c, s);
+        cos_sin[i] = pair_cos_sin(i, position, n_dims, freq_base, freq_scale, freq_factors);
     }
     __syncthreads();
+}
+
+// Rotates the pair (x0, x1) by the angle of cs; products and sum rounded separately (no FMA contraction).
+__device__ __forceinline__ void rotate_pair(float& x0, float& x1, double2 cs) {
+    const double a = x0, b = x1;
+    x0 = static_cast<float>(__dsub_rn(__dmul_rn(a, cs.x), __dmul_rn(b, cs.y)));
+    x1 = static_cast<float>(__dadd_rn(__dmul_rn(a, cs.y), __dmul_rn(b, cs.x)));
 }
 
 // Rotates the first n_dims dimensions of each of n_heads consecutive heads in place, every (head, pair) by one
@@ -40,10 +54,10 @@ __device__ __forceinline__ void rotate_heads(float* x,  // [n_heads, head_dim], 
         const int a = mode == RopeMode::norm ? 2 * i : i;
         const int b = mode == RopeMode::norm ? 2 * i + 1 : i + half;
         float* head = x + static_cast<int64_t>(h) * head_dim;
-        const double2 cs = cos_sin[i];
-        const double x0 = head[a], x1 = head[b];
-        head[a] = static_cast<float>(__dsub_rn(__dmul_rn(x0, cs.x), __dmul_rn(x1, cs.y)));
-        head[b] = static_cast<float>(__dadd_rn(__dmul_rn(x0, cs.y), __dmul_rn(x1, cs.x)));
+        float x0 = head[a], x1 = head[b];
+        rotate_pair(x0, x1, cos_sin[i]);
+        head[a] = x0;
+        head[b] = x1;
     }
 }
 
