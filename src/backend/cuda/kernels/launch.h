@@ -55,9 +55,9 @@ ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, in
 // rows rotated (RopeMode::norm, whose pairs are adjacent rows, computed by one warp or block), k and v stored in the
 // KV cache row of the token's position. The same formulas as launch_rope_kv_append (ops_rope.cuh,
 // attention_kv_store.cuh): the outputs and the cache equal the separate launches' bit for bit. One launch step fewer
-// per layer in a decode step. Measured on an H100 (docs/cuda-performance.md, v10): TinyLlama decode Q4_K_M +3%,
-// Q8_0 +2.5%, F16 +1% (dropping the separate launch with nothing in its place, the bound, gave +8-10% and +7%: the
-// epilogue's float64 angle costs part of it).
+// per layer in a decode step. Measured on an H100 (docs/cuda-performance.md, v10): TinyLlama decode Q4_K_M +6%,
+// Q8_0 +4%, F16 +4% with the angle's power computed before the kernel waits for x (+1-3% with all of the angle
+// after it); dropping the separate launch with nothing in its place, the bound, gave +8-10% and +7%.
 enum class MatvecRole : int {
     none,  // y only
     q,     // y rotated

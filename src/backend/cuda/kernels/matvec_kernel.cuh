@@ -133,12 +133,20 @@ __device__ __forceinline__ BlockMatrix block_matrix(const MatvecArgs& a) {
 // of a matrix with role `role` finishes them as launch_rope_kv_append would.
 inline constexpr int kRoleNone = 0, kRoleQ = 1, kRoleK = 2, kRoleV = 3;  // launch.h MatvecRole
 
-// The angle of the pair at `row`, computed early (after the wait for x's producer, before the weights arrive) so
-// its float64 math overlaps the loads; (1, 0) where the pair is not rotated.
-__device__ __forceinline__ double2 rope_kv_cos_sin(const RopeKvArgs& rk, int role, int64_t row) {
-    const int d = static_cast<int>(row % rk.head_dim);
-    if ((role != kRoleQ && role != kRoleK) || d >= rk.n_dims) return make_double2(1.0, 0.0);
-    return rope::pair_cos_sin(d / 2, __ldg(rk.positions), rk.n_dims, rk.freq_base, rk.freq_scale, rk.freq_factors);
+// The angle of the pair at `row` in two steps whose float64 math overlaps the weight loads: the power before the
+// wait for x's producer (it needs no input of this step), the angle right after it (the position is an input).
+// Pairs that are not rotated get (1, 0).
+__device__ __forceinline__ bool rope_kv_rotates(const RopeKvArgs& rk, int role, int64_t row) {
+    return (role == kRoleQ || role == kRoleK) && static_cast<int>(row % rk.head_dim) < rk.n_dims;
+}
+__device__ __forceinline__ double rope_kv_power(const RopeKvArgs& rk, int role, int64_t row) {
+    if (!rope_kv_rotates(rk, role, row)) return 0.0;
+    return rope::pair_base_power(static_cast<int>(row % rk.head_dim) / 2, rk.n_dims, rk.freq_base);
+}
+__device__ __forceinline__ double2 rope_kv_cos_sin(const RopeKvArgs& rk, int role, int64_t row, double power) {
+    if (!rope_kv_rotates(rk, role, row)) return make_double2(1.0, 0.0);
+    return rope::pair_cos_sin_at(power, static_cast<int>(row % rk.head_dim) / 2, __ldg(rk.positions), rk.freq_scale,
+                                 rk.freq_factors);
 }
 
 __device__ __forceinline__ void rope_kv_store(const RopeKvArgs& rk, int role, float* y, int64_t row, float x0, float x1,
@@ -507,15 +515,15 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     bool whole = t + (U - 1) * n_warps < n_whole;
     Step<Dec, U> step;
     if (whole) load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
+    // Rope + KV store: the epilogue threads (those of even r below) compute their pair's angle early.
+    const bool rope_thread = kRope && threadIdx.x < kRows && threadIdx.x % 2 == 0;
+    const int role = kRope ? a.rk.role[m.index] : kRoleNone;
+    double power = 0.0;
+    if (rope_thread) power = rope_kv_power(a.rk, role, row0 + threadIdx.x);
     ops::wait_for_producers();
     ops::allow_dependents();  // the next matvec fetches its weights while this one computes
-    // Rope + KV store: the epilogue threads (those of even r below) compute their pair's angle now.
-    int role = kRoleNone;
     double2 cos_sin = make_double2(1.0, 0.0);
-    if constexpr (kRope) {
-        role = a.rk.role[m.index];
-        if (threadIdx.x < kRows && threadIdx.x % 2 == 0) cos_sin = rope_kv_cos_sin(a.rk, role, row0 + threadIdx.x);
-    }
+    if (rope_thread) cos_sin = rope_kv_cos_sin(a.rk, role, row0 + threadIdx.x, power);
     while (whole) {
         compute_step<Dec, NT, U, false, kInt8>(a, step, t, n_warps, lane, table, acc);
         t += U * n_warps;

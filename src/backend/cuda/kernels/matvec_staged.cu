@@ -284,15 +284,15 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     };
     // The weights never change: the first loads go out before waiting for the kernel that writes x.
     load(0);
+    // Rope + KV store: lane 0 writes the warp's two rows; its pair's angle is computed while the weights arrive.
+    const bool rope_lane = kRope && lane == 0 && !glu;
+    const int role = kRope ? a.rk.role[m.index] : kRoleNone;
+    double power = 0.0;
+    if (rope_lane) power = rope_kv_power(a.rk, role, out0);
     ops::wait_for_producers();
     ops::allow_dependents();
-    // Rope + KV store: lane 0 writes the warp's two rows; its pair's angle is computed while the weights arrive.
-    int role = kRoleNone;
     double2 cos_sin = make_double2(1.0, 0.0);
-    if constexpr (kRope) {
-        role = a.rk.role[m.index];
-        if (lane == 0 && !glu) cos_sin = rope_kv_cos_sin(a.rk, role, out0);
-    }
+    if (rope_lane) cos_sin = rope_kv_cos_sin(a.rk, role, out0, power);
     for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
         float4 lo, hi;
         load_x8(a.x + 8 * g, true, lo, hi);

@@ -14,15 +14,23 @@ namespace spool::cuda::rope {
 // a barrier, so every thread may read the table afterwards. A float32 angle at position 4000 would already be off
 // by ~2e-4 rad, hence float64.
 // (cos, sin) of pair i's angle at `position`: the one formula every rope kernel (and the matvec epilogue of
-// launch.h MatvecRopeKv) evaluates, so they agree bit for bit.
-__device__ __forceinline__ double2 pair_cos_sin(int i, int32_t position, int n_dims, float freq_base, float freq_scale,
-                                                const float* freq_factors) {  // [n_dims/2] or null
-    double theta = static_cast<double>(position) * pow(static_cast<double>(freq_base), -2.0 * i / n_dims);
+// launch.h MatvecRopeKv) evaluates, so they agree bit for bit. In two steps: the position-independent power, which a
+// kernel may compute before it waits for its inputs, then the angle.
+__device__ __forceinline__ double pair_base_power(int i, int n_dims, float freq_base) {
+    return pow(static_cast<double>(freq_base), -2.0 * i / n_dims);
+}
+__device__ __forceinline__ double2 pair_cos_sin_at(double base_power, int i, int32_t position, float freq_scale,
+                                                   const float* freq_factors) {  // [n_dims/2] or null
+    double theta = static_cast<double>(position) * base_power;
     if (freq_factors != nullptr) theta /= freq_factors[i];
     theta *= freq_scale;
     double s, c;
     sincos(theta, &s, &c);
     return make_double2(c, s);
+}
+__device__ __forceinline__ double2 pair_cos_sin(int i, int32_t position, int n_dims, float freq_base, float freq_scale,
+                                                const float* freq_factors) {  // [n_dims/2] or null
+    return pair_cos_sin_at(pair_base_power(i, n_dims, freq_base), i, position, freq_scale, freq_factors);
 }
 
 __device__ __forceinline__ void fill_cos_sin(double2* cos_sin,  // [n_dims/2], shared
