@@ -275,19 +275,7 @@ public:
             Backend::matmul_shared_input(count, ws, biases, x, n_tokens, ys);
             return;
         }
-        // Q4_K_M files often store v as Q6_K next to Q4_K q and k: one launch for all three where the staged kernel
-        // takes the pair, otherwise each run of matrices of one form shares a launch.
-        if (count >= 2 && count <= 3 && mixed_batch(count, ws, biases, x, n_tokens, ys)) return;
-        for (int begin = 0; begin < count;) {
-            int end = begin + 1;
-            while (end < count && end - begin < 3 && same_form(ws[begin], ws[end])) ++end;
-            if (end - begin == 1 || !matvec_fusable(ws[begin], x)) {
-                for (int i = begin; i < end; ++i) matmul(ws[i], x, n_tokens, biases != nullptr ? biases[i] : nullptr, ys[i]);
-            } else {
-                matvec_batch(end - begin, ws + begin, biases != nullptr ? biases + begin : nullptr, x, n_tokens, ys + begin);
-            }
-            begin = end;
-        }
+        shared_input_launches(count, ws, biases, x, n_tokens, ys, nullptr);
     }
 
     void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
@@ -336,25 +324,8 @@ public:
             return;
         }
         float* const ys[3] = {q, k, v};
-        // As matmul_shared_input: one launch where the forms allow it, else one per run of one form.
-        const MatvecBatch all = make_batch(3, wqkv, biases, ys);
-        if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens))) {
-            rk.role[0] = roles[0], rk.role[1] = roles[1], rk.role[2] = roles[2];
-            matvec_batch(3, wqkv, biases, x, n_tokens, ys, &rk);
-            return;
-        }
-        for (int begin = 0; begin < 3;) {
-            int end = begin + 1;
-            while (end < 3 && same_form(wqkv[begin], wqkv[end])) ++end;
-            for (int i = begin; i < end; ++i) rk.role[i - begin] = roles[i];
-            const float* const* run_biases = biases != nullptr ? biases + begin : nullptr;
-            if (end - begin == 1) {
-                matvec(wqkv[begin], x, n_tokens, run_biases != nullptr ? run_biases[0] : nullptr, ys[begin], &rk);
-            } else {
-                matvec_batch(end - begin, wqkv + begin, run_biases, x, n_tokens, ys + begin, &rk);
-            }
-            begin = end;
-        }
+        for (int i = 0; i < 3; ++i) rk.role[i] = roles[i];
+        shared_input_launches(3, wqkv, biases, x, n_tokens, ys, &rk);
     }
 
     void begin_step() override { step_->begin(); }
@@ -438,13 +409,39 @@ private:
         });
     }
 
-    // matvec_batch of matrices of two types, when one launch takes them; false (nothing queued) otherwise.
-    bool mixed_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
-                     float* const* ys) {
-        const MatvecBatch batch = make_batch(count, ws, biases, ys);
-        if (!matvec_batch_mixable(batch, x, n_tokens, batch_precision(batch, n_tokens))) return false;
-        matvec_batch(count, ws, biases, x, n_tokens, ys);
-        return true;
+    // The launches of a fused matmul_shared_input (n_tokens <= kMatvecMaxTokens): one for all matrices where two
+    // types mix (Q4_K_M files often store v as Q6_K next to Q4_K q and k), otherwise one per run of up to three
+    // matrices of one form, single launches for the rest. With rk (count <= 3), matrix i takes role rk->role[i].
+    void shared_input_launches(int count, const WeightView* ws, const float* const* biases, const float* x,
+                               int64_t n_tokens, float* const* ys, const MatvecRopeKv* rk) {
+        if (count >= 2 && count <= 3) {
+            const MatvecBatch all = make_batch(count, ws, biases, ys);
+            if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens))) {
+                matvec_batch(count, ws, biases, x, n_tokens, ys, rk);
+                return;
+            }
+        }
+        // rk with the roles of matrices first .. first + n moved to the front, for a launch of those.
+        MatvecRopeKv part;
+        auto roles_from = [&](int first, int n) -> const MatvecRopeKv* {
+            if (rk == nullptr) return nullptr;
+            part = *rk;
+            for (int i = 0; i < n; ++i) part.role[i] = rk->role[first + i];
+            return &part;
+        };
+        for (int begin = 0; begin < count;) {
+            int end = begin + 1;
+            while (end < count && end - begin < 3 && same_form(ws[begin], ws[end])) ++end;
+            if (end - begin == 1 || !matvec_fusable(ws[begin], x)) {
+                for (int i = begin; i < end; ++i) {
+                    matvec(ws[i], x, n_tokens, biases != nullptr ? biases[i] : nullptr, ys[i], roles_from(i, 1));
+                }
+            } else {
+                matvec_batch(end - begin, ws + begin, biases != nullptr ? biases + begin : nullptr, x, n_tokens,
+                             ys + begin, roles_from(begin, end - begin));
+            }
+            begin = end;
+        }
     }
 
     static MatvecBatch make_batch(int count, const WeightView* ws, const float* const* biases, float* const* ys) {

@@ -8,9 +8,8 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/activation.cuh"
-#include "backend/cuda/kernels/attention_kv_store.cuh"
+#include "backend/cuda/kernels/matvec_rope_kv.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
-#include "backend/cuda/kernels/ops_rope.cuh"
 #include "backend/cuda/kernels/quant_blocks.cuh"
 
 namespace spool::cuda::wq {
@@ -54,20 +53,7 @@ struct MatvecSegment {
 };
 
 inline constexpr int kMaxMoreSegments = 2;
-
-// The rope + KV store epilogue (launch.h MatvecRopeKv) as the kernels take it; role[i] is a MatvecRole per matrix
-// of the launch (0: the first, i: more[i - 1]).
-struct RopeKvArgs {
-    const int32_t* positions = nullptr;
-    const float* freq_factors = nullptr;
-    float freq_base = 0.0f, freq_scale = 0.0f;
-    int n_dims = 0, head_dim = 0;
-    uint8_t* k_cache = nullptr;
-    uint8_t* v_cache = nullptr;
-    int64_t row_bytes = 0;
-    bool f16 = false;
-    int role[1 + kMaxMoreSegments] = {0, 0, 0};
-};
+static_assert(1 + kMaxMoreSegments == kRopeKvMatrices, "a rope + KV store role per matrix of a launch");
 
 struct MatvecArgs {
     const uint8_t* w;    // [n_rows][row_bytes]
@@ -129,51 +115,16 @@ __device__ __forceinline__ BlockMatrix block_matrix(const MatvecArgs& a) {
     return m;
 }
 
-// ---- The rope + KV store epilogue (RopeKvArgs): a thread that holds the sums of rows (row, row + 1), row even,
-// of a matrix with role `role` finishes them as launch_rope_kv_append would.
-inline constexpr int kRoleNone = 0, kRoleQ = 1, kRoleK = 2, kRoleV = 3;  // launch.h MatvecRole
-
-// The angle of the pair at `row` in two steps whose float64 math overlaps the weight loads: the power before the
-// wait for x's producer (it needs no input of this step), the angle right after it (the position is an input).
-// Pairs that are not rotated get (1, 0).
-__device__ __forceinline__ bool rope_kv_rotates(const RopeKvArgs& rk, int role, int64_t row) {
-    return (role == kRoleQ || role == kRoleK) && static_cast<int>(row % rk.head_dim) < rk.n_dims;
-}
-__device__ __forceinline__ double rope_kv_power(const RopeKvArgs& rk, int role, int64_t row) {
-    if (!rope_kv_rotates(rk, role, row)) return 0.0;
-    return rope::pair_base_power(static_cast<int>(row % rk.head_dim) / 2, rk.n_dims, rk.freq_base);
-}
-__device__ __forceinline__ double2 rope_kv_cos_sin(const RopeKvArgs& rk, int role, int64_t row, double power) {
-    if (!rope_kv_rotates(rk, role, row)) return make_double2(1.0, 0.0);
-    return rope::pair_cos_sin_at(power, static_cast<int>(row % rk.head_dim) / 2, __ldg(rk.positions), rk.freq_scale,
-                                 rk.freq_factors);
-}
-
-__device__ __forceinline__ void rope_kv_store(const RopeKvArgs& rk, int role, float* y, int64_t row, float x0, float x1,
-                                              double2 cos_sin) {
-    const int d = static_cast<int>(row % rk.head_dim);
-    if ((role == kRoleQ || role == kRoleK) && d < rk.n_dims) rope::rotate_pair(x0, x1, cos_sin);
-    y[row] = x0;
-    y[row + 1] = x1;
-    if (role == kRoleK || role == kRoleV) {
-        uint8_t* cache_row = (role == kRoleK ? rk.k_cache : rk.v_cache) + static_cast<int64_t>(__ldg(rk.positions)) *
-                                                                                rk.row_bytes;
-        if (rk.f16) {
-            kv::store_element<spool::GgmlType::F16>(cache_row, row, x0);
-            kv::store_element<spool::GgmlType::F16>(cache_row, row + 1, x1);
-        } else {
-            kv::store_element<spool::GgmlType::F32>(cache_row, row, x0);
-            kv::store_element<spool::GgmlType::F32>(cache_row, row + 1, x1);
-        }
-    }
-}
-
 // The epilogues of one output: act(W_gate x) * (W_up x), or W x (+ bias[row]) stored or added to *out.
 __device__ __forceinline__ float glu_output(Epilogue e, float gate, float up) {
     return (e == Epilogue::glu_silu ? activate<Activation::silu>(gate) : activate<Activation::gelu>(gate)) * up;
 }
+// sum + bias[row], or sum without a bias.
+__device__ __forceinline__ float with_bias(float sum, const float* bias, int64_t row) {
+    return bias != nullptr ? sum + bias[row] : sum;
+}
 __device__ __forceinline__ void store_output(Epilogue e, float* out, float sum, const float* bias, int64_t row) {
-    if (bias != nullptr) sum += bias[row];
+    sum = with_bias(sum, bias, row);
     *out = e == Epilogue::add ? *out + sum : sum;
 }
 
@@ -553,10 +504,8 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
         if (kRope && role != kRoleNone) {
             // Pairs (r, r + 1): n_rows is whole heads, so a pair is whole or past the end.
             if (r % 2 == 0 && row < n_rows) {
-                const float b0 = m.bias != nullptr ? m.bias[row] : 0.0f, b1 = m.bias != nullptr ? m.bias[row + 1] : 0.0f;
-                const float x0 = m.bias != nullptr ? row_total(r) + b0 : row_total(r);
-                const float x1 = m.bias != nullptr ? row_total(r + 1) + b1 : row_total(r + 1);
-                rope_kv_store(a.rk, role, m.y, row, x0, x1, cos_sin);
+                rope_kv_store(a.rk, role, m.y, row, with_bias(row_total(r), m.bias, row),
+                              with_bias(row_total(r + 1), m.bias, row + 1), cos_sin);
             }
         } else if (glu) {
             if (r < kRows / 2 && row < n_rows) {

@@ -340,9 +340,8 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     if (kRope && role != kRoleNone) {
         // n_rows is whole heads: the warp's two rows are both in the matrix or both past its end.
         if (out0 < n_rows) {
-            const float x0 = m.bias != nullptr ? totals[0] + m.bias[out0] : totals[0];
-            const float x1 = m.bias != nullptr ? totals[1] + m.bias[out0 + 1] : totals[1];
-            rope_kv_store(a.rk, role, m.y, out0, x0, x1, cos_sin);
+            rope_kv_store(a.rk, role, m.y, out0, with_bias(totals[0], m.bias, out0),
+                          with_bias(totals[1], m.bias, out0 + 1), cos_sin);
         }
         return;
     }

@@ -28,17 +28,13 @@ __device__ __forceinline__ double2 pair_cos_sin_at(double base_power, int i, int
     sincos(theta, &s, &c);
     return make_double2(c, s);
 }
-__device__ __forceinline__ double2 pair_cos_sin(int i, int32_t position, int n_dims, float freq_base, float freq_scale,
-                                                const float* freq_factors) {  // [n_dims/2] or null
-    return pair_cos_sin_at(pair_base_power(i, n_dims, freq_base), i, position, freq_scale, freq_factors);
-}
 
 __device__ __forceinline__ void fill_cos_sin(double2* cos_sin,  // [n_dims/2], shared
                                              int32_t position, int n_dims, float freq_base, float freq_scale,
                                              const float* freq_factors) {  // [n_dims/2] or null
     const int half = n_dims / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        cos_sin[i] = pair_cos_sin(i, position, n_dims, freq_base, freq_scale, freq_factors);
+        cos_sin[i] = pair_cos_sin_at(pair_base_power(i, n_dims, freq_base), i, position, freq_scale, freq_factors);
     }
     __syncthreads();
 }
