@@ -390,6 +390,59 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
     }
 }
 
+// A decode step's pattern: one token normalized, then read by several matmuls; then the normalized tensor changes
+// (an add into it, a matmul writing it) and is read again. A backend that keeps something derived from the norm's
+// output for the matmuls (the cuda backend's int8 x~) must notice both changes. Matrices large enough for the cuda
+// backend's staged kernels, which read that x~.
+TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
+        if (!test().supports(Op::matmul, type)) continue;
+        const int64_t n = 512, n_out = 4096;
+        const uint64_t seed = 9500 + static_cast<uint64_t>(type) * 10;
+        const std::vector<uint8_t> w = random_weights(type, n, n_out, seed);
+        const std::vector<uint8_t> wu = random_weights(type, n, n_out, seed + 1);
+        const std::vector<uint8_t> w_back = random_weights(type, n_out, n, seed + 2);  // n_out -> n: writes the normed
+        const std::vector<float> x = random_floats(static_cast<size_t>(n), seed + 3, 3.0f);
+        const std::vector<float> norm = random_floats(static_cast<size_t>(n), seed + 4, 0.2f, 1.0f);
+        const std::vector<float> delta = random_floats(static_cast<size_t>(n), seed + 5);
+        const std::vector<float> h = random_floats(static_cast<size_t>(n_out), seed + 6, 0.05f);  // back's input
+        std::vector<std::vector<float>> outs[5];
+        for (Backend* b : {&ref(), &test()}) {
+            DeviceBytes wd(*b, w), wud(*b, wu), wbd(*b, w_back);
+            const WeightView view{wd.data(), type, n, n_out, row_bytes(type, n)};
+            const WeightView up{wud.data(), type, n, n_out, row_bytes(type, n)};
+            const WeightView back{wbd.data(), type, n_out, n, row_bytes(type, n_out)};
+            DeviceArray<float> xd(*b, std::span<const float>(x)), nd(*b, std::span<const float>(norm));
+            DeviceArray<float> dd(*b, std::span<const float>(delta)), normed(*b, static_cast<size_t>(n));
+            DeviceArray<float> hd(*b, std::span<const float>(h));
+            DeviceArray<float> y(*b, static_cast<size_t>(n_out)), g(*b, static_cast<size_t>(n_out));
+            DeviceArray<float> scratch(*b, static_cast<size_t>(n_out));
+            b->rms_norm(xd.data(), nd.data(), 1, n, 1e-5f, normed.data());
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[0].push_back(y.download());
+            b->matmul_glu(view, up, normed.data(), 1, Activation::silu, scratch.data(), g.data());
+            outs[1].push_back(g.download());
+            b->add(normed.data(), dd.data(), n, normed.data());  // the normed tensor changes
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[2].push_back(y.download());
+            b->rms_norm(xd.data(), nd.data(), 1, n, 1e-5f, normed.data());
+            b->matmul(back, hd.data(), 1, nullptr, normed.data());  // a matmul writes it
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[3].push_back(y.download());
+            b->rms_norm(xd.data(), nd.data(), 1, n, 1e-5f, normed.data());
+            b->matmul_add(back, hd.data(), 1, scratch.data(), normed.data());  // a residual add into it
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[4].push_back(y.download());
+        }
+        const char* steps[] = {"matmul after rms_norm", "matmul_glu after it", "matmul after an add into the input",
+                               "matmul after a matmul wrote the input", "matmul after a matmul_add into the input"};
+        for (int i = 0; i < 5; ++i) {
+            const std::string what = std::string(type_name(type)) + " " + steps[i];
+            expect_parity(what, outs[i][0], outs[i][1], matmul_limit(type));
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Parity, ::testing::ValuesIn(parity_backends()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

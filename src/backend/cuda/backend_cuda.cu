@@ -98,6 +98,8 @@ public:
         fused_matvec_ = !env_is_zero("SPOOL_CUDA_FUSED_MATVEC");
         // $SPOOL_CUDA_INT8_ACTIVATIONS=0 keeps x in float32 in every decode matvec (launch.h ActivationPrecision).
         int8_activations_ = !env_is_zero("SPOOL_CUDA_INT8_ACTIVATIONS");
+        // $SPOOL_CUDA_MADE_INT8_X=0: every int8 matvec rounds x itself (before/after measurements of rms_norm's x~).
+        make_int8_x_ = !env_is_zero("SPOOL_CUDA_MADE_INT8_X");
         step_ = std::make_unique<StepGraph>(stream_, kStagingBytes, graphs);
         gemm_ = std::make_unique<PrefillGemm>(stream_);
     }
@@ -108,6 +110,7 @@ public:
         step_.reset();
         attention_workspace_ = Buffer();
         top_k_workspace_ = Buffer();
+        x_int8_ = Buffer();
         retired_.clear();
         if (stream_ != nullptr) cudaStreamDestroy(stream_);
     }
@@ -147,6 +150,7 @@ public:
     }
 
     void upload(void* dst, const void* host_src, size_t bytes) override {
+        made_x_ = {};
         if (step_->active()) {
             step_->upload(dst, host_src, bytes);
             return;
@@ -180,9 +184,20 @@ public:
               [=](cudaStream_t s) { launch_embed(table, ids, n_tokens, out, s); });
     }
 
+    // At one token the norm also writes out's x~ for the int8 matvecs that read out next (launch.h int8_x_bytes).
     void rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) override {
-        issue({kRmsNorm, word(x), word(weight), word(n_rows), word(n), word(eps), word(out)},
-              [=](cudaStream_t s) { launch_rms_norm(x, weight, n_rows, n, eps, out, s); });
+        void* x_int8 = nullptr;
+        if (make_int8_x_ && int8_activations_ && rms_norm_writes_int8(x, weight, n_rows, n, out)) {
+            const size_t needed = int8_x_bytes(n);
+            if (needed > x_int8_.bytes()) {
+                retired_.push_back(std::move(x_int8_));  // launches recorded earlier may still name it
+                x_int8_ = allocate(needed);
+            }
+            x_int8 = x_int8_.data();
+        }
+        issue({kRmsNorm, word(x), word(weight), word(n_rows), word(n), word(eps), word(out), word(x_int8)},
+              [=](cudaStream_t s) { launch_rms_norm(x, weight, n_rows, n, eps, out, s, x_int8); });
+        if (x_int8 != nullptr) made_x_ = {out, n, x_int8};
     }
 
     void matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) override {
@@ -191,6 +206,7 @@ public:
             return;
         }
         if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+        made_x_ = {};
         gemm_->run(w, x, n_tokens, bias, y);
     }
 
@@ -255,6 +271,7 @@ public:
     void matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) override {
         if (n_tokens > kMatvecMaxTokens) {
             if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+            made_x_ = {};
             gemm_->run(w, x, n_tokens, nullptr, residual, true);  // beta = 1: the residual add is free
             return;
         }
@@ -262,11 +279,13 @@ public:
             Backend::matmul_add(w, x, n_tokens, scratch, residual);
             return;
         }
-        issue({kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows), word(w.row_bytes), word(x),
-               word(n_tokens), word(residual)},
-              [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
-                  launch_matvec_add(w, x, n_tokens, residual, s, p);
-              });
+        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens);
+        issue_reading_made_x({residual, n_tokens * w.n_rows},
+                             {kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
+                              word(w.row_bytes), word(x), word(n_tokens), word(residual), word(x_int8)},
+                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
+                                 launch_matvec_add(w, x, n_tokens, residual, s, p, x_int8);
+                             });
     }
 
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
@@ -286,11 +305,14 @@ public:
             Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
             return;
         }
-        issue({kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols), word(gate.n_rows),
-               word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out)},
-              [=, p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols)](cudaStream_t s) {
-                  launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p);
-              });
+        const void* x_int8 = made_int8_x(x, gate.n_cols, n_tokens);
+        issue_reading_made_x({out, n_tokens * gate.n_rows},
+                             {kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols),
+                              word(gate.n_rows), word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out),
+                              word(x_int8)},
+                             [=, p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols)](cudaStream_t s) {
+                                 launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, x_int8);
+                             });
     }
 
     void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
@@ -340,6 +362,7 @@ public:
 
 protected:
     void release(void* data, size_t, bool host_registration) noexcept override {
+        made_x_ = {};  // its buffer may come back from the allocator as another tensor
         cudaStreamSynchronize(stream_);  // queued kernels (and graph launches) may still use the memory
         if (step_ != nullptr && !step_->active()) step_->forget_graph();
         if (host_registration) {
@@ -350,7 +373,8 @@ protected:
     }
 
 private:
-    // Runs a launch now, or records it while a decode step is open.
+    // Runs a launch now, or records it while a decode step is open. Any launch may write the tensor whose x~ the last
+    // rms_norm made, so that x~ is forgotten (issue_reading_made_x keeps it).
     template <class F>
     void issue(std::initializer_list<uint64_t> signature, F&& launch) {
         issue(signature.begin(), signature.size(), std::forward<F>(launch));
@@ -361,11 +385,43 @@ private:
     }
     template <class F>
     void issue(const uint64_t* signature, size_t n_words, F&& launch) {
+        made_x_ = {};
         if (step_->active()) {
             step_->add(signature, n_words, std::forward<F>(launch));
         } else {
             launch(stream_);
         }
+    }
+
+    // x~ of x made by the last rms_norm (int8_x_bytes layout) if x is its output and only matvecs ran since; null
+    // otherwise. The matvec launchers use it where their kernel takes int8 x at one token.
+    const void* made_int8_x(const float* x, int64_t n_cols, int64_t n_tokens) const {
+        return made_x_.x_int8 != nullptr && made_x_.x == x && made_x_.n == n_cols && n_tokens == 1 ? made_x_.x_int8
+                                                                                                  : nullptr;
+    }
+
+    // issue() for a matvec that writes `written` (floats) and no other tensor: the made x~ stays valid unless the
+    // output overlaps its tensor (the matvecs never write their own x).
+    struct Written {
+        const float* data = nullptr;
+        int64_t n = 0;
+    };
+    template <class F>
+    void issue_reading_made_x(const Written* written, int n_written, const std::vector<uint64_t>& signature,
+                              F&& launch) {
+        const MadeX kept = made_x_;
+        issue(signature, std::forward<F>(launch));
+        if (kept.x_int8 == nullptr) return;
+        auto address = [](const float* p) { return reinterpret_cast<uintptr_t>(p); };
+        const uintptr_t begin = address(kept.x), end = address(kept.x + kept.n);
+        for (int i = 0; i < n_written; ++i) {
+            if (address(written[i].data) < end && begin < address(written[i].data + written[i].n)) return;
+        }
+        made_x_ = kept;
+    }
+    template <class F>
+    void issue_reading_made_x(Written written, const std::vector<uint64_t>& signature, F&& launch) {
+        issue_reading_made_x(&written, 1, signature, std::forward<F>(launch));
     }
 
     // The words of a rope + KV store epilogue in an op's signature (none without one).
@@ -382,21 +438,26 @@ private:
     // One matvec launch (n_tokens <= kMatvecMaxTokens), with the rope + KV store epilogue when rk is given.
     void matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
                 const MatvecRopeKv* rk) {
+        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens);
         std::vector<uint64_t> signature = {kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
-                                           word(w.row_bytes), word(x), word(n_tokens), word(bias), word(y)};
+                                           word(w.row_bytes), word(x), word(n_tokens), word(bias), word(y),
+                                           word(x_int8)};
         append_rope_kv(signature, rk);
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
-        issue(signature, [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
-            launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr);
-        });
+        issue_reading_made_x({y, n_tokens * w.n_rows}, signature,
+                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
+                                 launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr, x_int8);
+                             });
     }
 
     // One launch for 2-3 matrices that read x: of one form, or of two types that matvec_batch_mixable takes.
     void matvec_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
                       float* const* ys, const MatvecRopeKv* rk = nullptr) {
         const MatvecBatch batch = make_batch(count, ws, biases, ys);
-        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].n_cols), word(x), word(n_tokens)};
+        const void* x_int8 = made_int8_x(x, ws[0].n_cols, n_tokens);
+        std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].n_cols), word(x), word(n_tokens),
+                                           word(x_int8)};
         for (int i = 0; i < count; ++i) {
             signature.insert(signature.end(), {word(ws[i].data), word(ws[i].type), word(ws[i].row_bytes),
                                                word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
@@ -404,9 +465,12 @@ private:
         append_rope_kv(signature, rk);
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
-        issue(signature, [=, p = batch_precision(batch, n_tokens)](cudaStream_t s) {
-            launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr);
-        });
+        // The rope + KV store epilogue also writes the KV cache, which no rms_norm normalizes.
+        Written written[3];
+        for (int i = 0; i < count; ++i) written[i] = {ys[i], n_tokens * ws[i].n_rows};
+        issue_reading_made_x(written, count, signature, [=, p = batch_precision(batch, n_tokens)](cudaStream_t s) {
+                                 launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr, x_int8);
+                             });
     }
 
     // The launches of a fused matmul_shared_input (n_tokens <= kMatvecMaxTokens): one for all matrices where two
@@ -486,6 +550,15 @@ private:
     std::vector<Buffer> retired_;
     bool fused_matvec_ = true;
     bool int8_activations_ = true;
+    bool make_int8_x_ = true;
+    // The last rms_norm's output x and the x~ it made of it (x_int8_), while only matvecs reading x have run since.
+    struct MadeX {
+        const float* x = nullptr;
+        int64_t n = 0;
+        const void* x_int8 = nullptr;
+    };
+    MadeX made_x_;
+    Buffer x_int8_;
 };
 
 }  // namespace

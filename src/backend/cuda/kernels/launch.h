@@ -35,12 +35,21 @@ inline constexpr int64_t kMatvecMaxTokens = 8;
 enum class ActivationPrecision { float32, int8 };
 inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the float path's dequantization
 // At one token with int8 x, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K run a kernel of their own
-// (matvec_staged.cu: x rounded once per block into shared memory, 32-weight chunks per lane) once the launch has
-// matvec_staged_min_rows(type) rows in all (kMatvecStagedMinRows or, for types where it won on smaller launches,
-// fewer) and n_cols is a multiple of 256; the same x~, another summation order.
+// (matvec_staged.cu: x rounded once per block into shared memory, or read as made below; 32-weight chunks per lane)
+// once the launch has matvec_staged_min_rows(type) rows in all (kMatvecStagedMinRows or, for types where it won on
+// smaller launches, fewer) and n_cols is a multiple of 256; the same x~, another summation order.
 inline constexpr int64_t kMatvecStagedMinRows = 4096;
 // Whether weights of `type` have that kernel (the list above).
 bool matvec_staged_type(GgmlType type) noexcept;
+// x~ of one token made once, beside x, by the kernel that writes x (launch_rms_norm's x_int8), so the staged
+// kernel's blocks read it instead of each rounding all of x again: for a row of n elements (n % 8 == 0), n / 8 uint2
+// of levels (group j: elements 8j .. 8j + 7, element i in byte i % 4 of word i / 4), then n / 8 float2 (d, d * sum of
+// the group's levels), by the int8 formula above. The matvec launchers take it as x_int8: it must be x~ of their x
+// (the results are then bit-identical with and without it); it is used where the staged kernel runs, else ignored.
+// Measured on an H100 (docs/cuda-performance.md, v11): Llama-2-7B Q4_K_M decode 374.7 -> 385.2 tok/s, Q8_0 +2%, with
+// rms_norm making x~ for q/k/v, gate/up and the output head; blocks read it through L1 (copying it into shared
+// memory first measured 1% slower).
+inline constexpr size_t int8_x_bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
 // The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
 // kMatvecStagedMinRows.
 int64_t matvec_staged_min_rows(GgmlType type) noexcept;
@@ -85,7 +94,7 @@ void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
                    const float* bias,    // [w.n_rows] or null
                    float* y,             // [n_tokens, w.n_rows]; must not alias x
                    cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
-                   const MatvecRopeKv* rope_kv = nullptr);
+                   const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr);
 
 // ---- Fused decode matvecs (same preconditions as launch_matvec; one launch each, weights read once).
 
@@ -96,13 +105,15 @@ bool matvec_fusable(const WeightView& w, const float* x);
 // y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down).
 void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
                        float* y,  // [n_tokens, w.n_rows]; must not alias x
-                       cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32);
+                       cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
+                       const void* x_int8 = nullptr);
 
 // out[t][r] = act((W_gate x[t])[r]) * (W_up x[t])[r]; gate and up have one shape and type.
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
                        Activation act,
                        float* out,  // [n_tokens, gate.n_rows]; must not alias x
-                       cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32);
+                       cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
+                       const void* x_int8 = nullptr);
 
 // Up to three matrices that read the same x (q, k, v), in one launch: y[i] = W_i x (+ bias[i]). They share the
 // first one's type and row layout, or matvec_batch_mixable holds.
@@ -115,7 +126,7 @@ struct MatvecBatch {
 // With rope_kv, matrix i takes role[i] (launch.h MatvecRopeKv).
 void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
                          ActivationPrecision precision = ActivationPrecision::float32,
-                         const MatvecRopeKv* rope_kv = nullptr);
+                         const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr);
 // Whether one launch_matvec_batch may hold matrices of two types: the staged kernel's pairs (the first matrix Q4_K
 // or Q5_K, the others of its type or Q6_K, as Q4_K_M and Q5_K_M files store attn_v beside q and k), one token with
 // int8 x, one n_cols, enough rows in all for the staged kernel of both types, at most kMatvecMixedMaxWeights weights
@@ -142,9 +153,11 @@ void launch_embed(const WeightView& table,  // [n_rows][row_bytes]
 
 // ---- Element-wise and row ops (src/backend/cuda/kernels/ops_*.cu)
 
-// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight. out may alias x.
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight. out may alias x. With x_int8 (one row, n % 8 == 0, x, weight
+// and out 16-byte aligned: rms_norm_writes_int8), out's x~ goes there too (int8_x_bytes(n), the Int8X layout above).
 void launch_rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out,
-                     cudaStream_t stream);
+                     cudaStream_t stream, void* x_int8 = nullptr);
+bool rms_norm_writes_int8(const float* x, const float* weight, int64_t n_rows, int64_t n, const float* out);
 // Rotates each head of x in place at its token's position (RopeParams as in backend.h; freq_factors device).
 void launch_rope(float* x, const int32_t* positions, int64_t n_tokens, int n_heads, int head_dim,
                  const RopeParams& params, cudaStream_t stream);

@@ -16,9 +16,10 @@ void check_tokens(int64_t n_tokens, const char* op) {
 }
 
 wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias, float* y, int64_t n_tokens,
-                          ActivationPrecision precision) {
+                          ActivationPrecision precision, const void* x_int8) {
     wq::MatvecArgs a;
     a.int8 = precision == ActivationPrecision::int8 && n_tokens <= kMatvecInt8MaxTokens;
+    a.x_int8 = a.int8 && n_tokens == 1 ? x_int8 : nullptr;
     a.w = static_cast<const uint8_t*>(w.data);
     a.row_bytes = static_cast<int64_t>(w.row_bytes);
     a.n_rows = w.n_rows;
@@ -123,10 +124,11 @@ bool matvec_rope_kv_fusable(const MatvecRopeKv& rope_kv, const WeightView& w, co
 }
 
 void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
-                   cudaStream_t stream, ActivationPrecision precision, const MatvecRopeKv* rope_kv) {
+                   cudaStream_t stream, ActivationPrecision precision, const MatvecRopeKv* rope_kv,
+                   const void* x_int8) {
     check_tokens(n_tokens, "launch_matvec");
     if (rope_kv != nullptr) {
-        wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision);
+        wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision, x_int8);
         add_rope_kv(a, rope_kv, &w, 1, x, n_tokens, "launch_matvec");
         if (w.n_rows >= 1) launch_groups(a, w.type, n_tokens, stream);
         return;
@@ -141,7 +143,7 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
         }
         path = wq::RowPath::elements;
     }
-    wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision);
+    wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision, x_int8);
     if (path == wq::RowPath::elements) {
         wq::launch_matvec_float_unaligned(w.type, a, n_tokens, stream);
         SPOOL_CUDA_CHECK(cudaGetLastError());
@@ -151,16 +153,17 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
 }
 
 void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, float* y, cudaStream_t stream,
-                       ActivationPrecision precision) {
+                       ActivationPrecision precision, const void* x_int8) {
     check_tokens(n_tokens, "launch_matvec_add");
     require_fusable(w, x, "launch_matvec_add");
-    wq::MatvecArgs a = plain_args(w, x, nullptr, y, n_tokens, precision);
+    wq::MatvecArgs a = plain_args(w, x, nullptr, y, n_tokens, precision, x_int8);
     a.epilogue = wq::Epilogue::add;
     launch_groups(a, w.type, n_tokens, stream);
 }
 
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
-                       Activation act, float* out, cudaStream_t stream, ActivationPrecision precision) {
+                       Activation act, float* out, cudaStream_t stream, ActivationPrecision precision,
+                       const void* x_int8) {
     check_tokens(n_tokens, "launch_matvec_glu");
     require_fusable(gate, x, "launch_matvec_glu");
     require_same_form(gate, up, "launch_matvec_glu");
@@ -168,7 +171,7 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
         throw UsageError("launch_matvec_glu: gate has " + std::to_string(gate.n_rows) + " rows but up has " +
                          std::to_string(up.n_rows));
     }
-    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision);
+    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision, x_int8);
     a.epilogue = act == Activation::silu ? wq::Epilogue::glu_silu : wq::Epilogue::glu_gelu;
     // As integers: the two matrices are separate allocations of one flat device address space.
     a.up_delta = static_cast<int64_t>(reinterpret_cast<uintptr_t>(up.data) - reinterpret_cast<uintptr_t>(gate.data));
@@ -179,8 +182,9 @@ namespace {
 
 // The kernel arguments of a batch; a matrix of another type than the first becomes an alt segment (checked by the
 // callers: matvec_batch_mixable).
-wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_tokens, ActivationPrecision precision) {
-    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0], n_tokens, precision);
+wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_tokens, ActivationPrecision precision,
+                          const void* x_int8 = nullptr) {
+    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0], n_tokens, precision, x_int8);
     for (int i = 1; i < batch.count; ++i) {
         wq::MatvecSegment& seg = a.more[i - 1];
         seg.w = static_cast<const uint8_t*>(batch.w[i].data);
@@ -223,7 +227,7 @@ bool matvec_batch_mixable(const MatvecBatch& batch, const float* x, int64_t n_to
 }
 
 void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
-                         ActivationPrecision precision, const MatvecRopeKv* rope_kv) {
+                         ActivationPrecision precision, const MatvecRopeKv* rope_kv, const void* x_int8) {
     check_tokens(n_tokens, "launch_matvec_batch");
     if (!valid_batch_count(batch)) {
         throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
@@ -234,7 +238,7 @@ void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tok
     if (!mixed) {
         for (int i = 1; i < batch.count; ++i) require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
     }
-    wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision);
+    wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision, x_int8);
     add_rope_kv(a, rope_kv, batch.w, batch.count, x, n_tokens, "launch_matvec_batch");
     launch_groups(a, batch.w[0].type, n_tokens, stream);
 }

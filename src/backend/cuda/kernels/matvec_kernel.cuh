@@ -10,6 +10,7 @@
 #include "backend/cuda/kernels/activation.cuh"
 #include "backend/cuda/kernels/matvec_rope_kv.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
+#include "backend/cuda/kernels/quantize_x.cuh"
 #include "backend/cuda/kernels/quant_blocks.cuh"
 
 namespace spool::cuda::wq {
@@ -74,6 +75,8 @@ struct MatvecArgs {
     spool::GgmlType alt_type{};
     bool rope_kv = false;           // one token, Epilogue::store: rk applies
     RopeKvArgs rk;
+    const void* x_int8 = nullptr;   // x~ of x's one token (launch.h int8_x_bytes layout) or null: the staged kernel
+                                    // reads it instead of rounding x
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
@@ -247,52 +250,13 @@ __device__ __forceinline__ void load_step(const MatvecArgs& a, const RowSet& row
 // ---- int8 activations (launch.h ActivationPrecision::int8). A lane rounds each of its 8-element groups of x to
 // signed bytes with its own scale, then every row's levels meet those bytes in two dp4a: per row and group that is
 // two integer dot products, one conversion and two FMAs instead of eight level conversions and ten FMAs. The rounding
-// is launch.h's formula to the bit (tests replay it on the host).
-
-// 1.5 * 2^23: adding it to a float of magnitude < 2^22 leaves that value rounded to an integer in the low mantissa
-// bits; as an integer it starts a dp4a sum whose float reading is then magic + sum, exactly.
-inline constexpr float kRoundMagic = 12582912.0f;
-inline constexpr int kRoundMagicBits = 0x4B400000;
-
-__device__ __forceinline__ float max_nan(float a, float b) {  // NaN if either is NaN (fmaxf would drop it)
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    float r;
-    asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-    return r;
-#else
-    return a != a ? a : (b != b ? b : fmaxf(a, b));  // max.NaN needs sm_80
-#endif
-}
+// (quantize_x.cuh) is launch.h's formula to the bit (tests replay it on the host).
 
 // sum of unsigned bytes of a times signed bytes of b, plus c
 __device__ __forceinline__ int dot4_us(uint32_t a, uint32_t b, int c) {
     int d;
     asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
     return d;
-}
-
-struct QuantizedGroup {
-    uint2 q;     // 8 signed bytes, element i in byte i % 4 of word i / 4
-    float d;     // x~_i = d * q_i
-    float dsum;  // d * sum q_i: the factored form's min term
-};
-
-__device__ __forceinline__ QuantizedGroup quantize_group(float4 lo, float4 hi) {
-    const float x[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-    float amax = fabsf(x[0]);
-#pragma unroll
-    for (int i = 1; i < 8; ++i) amax = max_nan(amax, fabsf(x[i]));
-    const float inv = amax < 1e-30f ? 0.0f : __fdiv_rn(127.0f, amax);
-    uint32_t b[8];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) b[i] = __float_as_uint(fmaf(x[i], inv, kRoundMagic));  // low byte: the level
-    QuantizedGroup g;
-    g.q.x = __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
-    g.q.y = __byte_perm(__byte_perm(b[4], b[5], 0x0040), __byte_perm(b[6], b[7], 0x0040), 0x5410);
-    g.d = amax * (1.0f / 127.0f);
-    const int sum = __dp4a(static_cast<int>(g.q.y), 0x01010101, __dp4a(static_cast<int>(g.q.x), 0x01010101, kRoundMagicBits));
-    g.dsum = (__int_as_float(sum) - kRoundMagic) * g.d;
-    return g;
 }
 
 // The 8 activations at p (16-byte aligned), or zeros for a lane past the row's end.

@@ -5,9 +5,10 @@
 // warp instructions per weight byte, so it needed the schedulers at full issue rate just to keep up with DRAM, and
 // ran at 40% of the bandwidth. Most of those instructions were per lane and 8-weight group: rounding x (every block
 // rounded the same x again for its 4 rows), unpacking scales, 64-bit addresses of 8-byte loads. Here each block
-// first rounds the whole x once into shared memory (the same formula, launch.h, so x~ is bit-identical), and each
-// lane then owns chunks of 32 weights of a row (one 16-byte load of nibbles, or a few aligned words) and the matching
-// 32 bytes of x~: about 0.12 instructions per byte.
+// first rounds the whole x once into shared memory (the same formula, quantize_x.cuh, so x~ is bit-identical), or
+// reads the x~ that the kernel writing x made (launch.h int8_x_bytes: rms_norm's output), and each lane then owns
+// chunks of 32 weights of a row (one 16-byte load of nibbles, or a few aligned words) and the matching 32 bytes of x~:
+// about 0.12 instructions per byte.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -248,14 +249,29 @@ struct StagedQ8_0 : StagedLegacy {
 };
 
 
-// One block's rows of matrix m in decoder Q's format. Shared memory: x~ of every 8-element group (uint2 of signed
-// levels), then its (d, d * sum q) pairs.
-template <class Q, int U, bool kRope>
+// Where a block reads x~: from shared memory, after rounding all of x into it (kStaged), or from a.x_int8, which the
+// kernel that wrote x filled (launch.h int8_x_bytes), through L1 (kMade). Both hold x~ of every 8-element group (uint2
+// of signed levels), then its (d, d * sum q) pairs.
+enum class XSource { kStaged, kMade };
+
+template <XSource S>
+__device__ __forceinline__ uint4 x_load(const uint2* p) {
+    if constexpr (S == XSource::kMade) return __ldg(reinterpret_cast<const uint4*>(p));
+    return *reinterpret_cast<const uint4*>(p);
+}
+template <XSource S>
+__device__ __forceinline__ float4 x_load(const float2* p) {
+    if constexpr (S == XSource::kMade) return __ldg(reinterpret_cast<const float4*>(p));
+    return *reinterpret_cast<const float4*>(p);
+}
+
+// One block's rows of matrix m in decoder Q's format, x~ from S.
+template <class Q, int U, bool kRope, XSource S>
 __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
-    uint2* xq = reinterpret_cast<uint2*>(staged);
-    float2* xs = reinterpret_cast<float2*>(xq + n_groups);
+    const uint2* xq = S == XSource::kMade ? static_cast<const uint2*>(a.x_int8) : reinterpret_cast<uint2*>(staged);
+    const float2* xs = reinterpret_cast<const float2*>(xq + n_groups);
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
     const int64_t n_rows = m.n_rows;
@@ -293,14 +309,18 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     ops::allow_dependents();
     double2 cos_sin = make_double2(1.0, 0.0);
     if (rope_lane) cos_sin = rope_kv_cos_sin(a.rk, role, out0, power);
-    for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
-        float4 lo, hi;
-        load_x8(a.x + 8 * g, true, lo, hi);
-        const QuantizedGroup q = quantize_group(lo, hi);
-        xq[g] = q.q;
-        xs[g] = make_float2(q.d, q.dsum);
+    if constexpr (S == XSource::kStaged) {
+        uint2* stage_q = reinterpret_cast<uint2*>(staged);
+        float2* stage_s = reinterpret_cast<float2*>(stage_q + n_groups);
+        for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
+            float4 lo, hi;
+            load_x8(a.x + 8 * g, true, lo, hi);
+            const QuantizedGroup q = quantize_group(lo, hi);
+            stage_q[g] = q.q;
+            stage_s[g] = make_float2(q.d, q.dsum);
+        }
+        __syncthreads();
     }
-    __syncthreads();
 
     float acc[kWarpRows] = {0.0f, 0.0f};
     for (int k0 = 0;;) {
@@ -310,10 +330,8 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
             if (k >= n_chunks) continue;
             const int c = k % kChunksPerBlock;
             const int64_t g0 = static_cast<int64_t>(k / kChunksPerBlock) * 32 + Q::low_group(c);
-            const uint4 x_low = *reinterpret_cast<const uint4*>(xq + g0);
-            const uint4 x_high = *reinterpret_cast<const uint4*>(xq + g0 + Q::kHighGroups);
-            const float4 s_low = *reinterpret_cast<const float4*>(xs + g0);
-            const float4 s_high = *reinterpret_cast<const float4*>(xs + g0 + Q::kHighGroups);
+            const uint4 x_low = x_load<S>(xq + g0), x_high = x_load<S>(xq + g0 + Q::kHighGroups);
+            const float4 s_low = x_load<S>(xs + g0), s_high = x_load<S>(xs + g0 + Q::kHighGroups);
             const float sum_low = s_low.y + s_low.w, sum_high = s_high.y + s_high.w;
 #pragma unroll
             for (int r = 0; r < kWarpRows; ++r) {
@@ -355,20 +373,20 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     }
 }
 
-template <class Q, int U, bool kRope>
+template <class Q, int U, bool kRope, XSource S>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
-    staged_rows<Q, U, kRope>(a, block_matrix(a));
+    staged_rows<Q, U, kRope, S>(a, block_matrix(a));
 }
 
 // A batch whose segments hold two types (a block's matrix has one, so the branch is uniform per block): Q4_K_M and
 // Q5_K_M files store attn_v as Q6_K beside Q4_K / Q5_K q and k, and one launch instead of two saves its fixed cost.
-template <class QA, class QB, bool kRope>
+template <class QA, class QB, bool kRope, XSource S>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
-        staged_rows<QB, QB::kUnroll, kRope>(a, m);
+        staged_rows<QB, QB::kUnroll, kRope, S>(a, m);
     } else {
-        staged_rows<QA, QA::kUnroll, kRope>(a, m);
+        staged_rows<QA, QA::kUnroll, kRope, S>(a, m);
     }
 }
 
@@ -393,25 +411,49 @@ int size_staged_grid(MatvecArgs& a) {
     return warps;
 }
 
-size_t staged_shared_bytes(const MatvecArgs& a) { return static_cast<size_t>(a.n_cols) * 2; }  // 16 B per group
+// 16 B per group of x~ where the block stages it, none where it reads a.x_int8.
+template <XSource S>
+size_t staged_shared_bytes(const MatvecArgs& a) {
+    return S == XSource::kStaged ? static_cast<size_t>(a.n_cols) * 2 : 0;
+}
+
+template <class Q, XSource S>
+void launch_staged(MatvecArgs a, int warps, cudaStream_t stream) {
+    const size_t shared_bytes = staged_shared_bytes<S>(a);
+    if (a.rope_kv) {  // q/k/v launches: one wave or less in practice, so no many-waves variant
+        ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true, S>, dim3(static_cast<unsigned>(a.n_blocks)),
+                        dim3(32 * warps), shared_bytes, stream, a);
+        return;
+    }
+    auto kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S>;
+    if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
+        if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
+            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false, S>;
+        }
+    }
+    ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
+}
 
 template <class Q>
 void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
     const int warps = size_staged_grid(a);
-    const size_t shared_bytes = staged_shared_bytes(a);
-    if (a.rope_kv) {  // q/k/v launches: one wave or less in practice, so no many-waves variant
-        ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true>, dim3(static_cast<unsigned>(a.n_blocks)),
-                        dim3(32 * warps), shared_bytes, stream, a);
-        return;
+    if (a.x_int8 != nullptr) {
+        launch_staged<Q, XSource::kMade>(a, warps, stream);
+    } else {
+        launch_staged<Q, XSource::kStaged>(a, warps, stream);
     }
-    auto kernel = matvec_staged_kernel<Q, Q::kUnroll, false>;
-    if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
-        if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
-            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false>;
-        }
+}
+
+template <class QA, class QB, XSource S>
+void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
+    if (a.rope_kv) {
+        ops::launch_pdl(matvec_staged_mixed_kernel<QA, QB, true, S>, grid, block, staged_shared_bytes<S>(a), stream, a);
+    } else {
+        ops::launch_pdl(matvec_staged_mixed_kernel<QA, QB, false, S>, grid, block, staged_shared_bytes<S>(a), stream,
+                        a);
     }
-    ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
 }
 
 // Whether every matrix of a (of the first type; with alt, the alt segments of QB's) suits decoder Q's loads.
@@ -492,15 +534,14 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
     if (args.has_alt) {
         if (!staged_mixed_applies(type, args, n_tokens)) return false;
         with_mixed_decoders(type, args.alt_type, [&](auto first, auto alt) {
+            using QA = decltype(first);
+            using QB = decltype(alt);
             MatvecArgs a = args;
             const int warps = size_staged_grid(a);
-            const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
-            if (a.rope_kv) {
-                ops::launch_pdl(matvec_staged_mixed_kernel<decltype(first), decltype(alt), true>, grid, block,
-                                staged_shared_bytes(a), stream, a);
+            if (a.x_int8 != nullptr) {
+                launch_staged_mixed<QA, QB, XSource::kMade>(a, warps, stream);
             } else {
-                ops::launch_pdl(matvec_staged_mixed_kernel<decltype(first), decltype(alt), false>, grid, block,
-                                staged_shared_bytes(a), stream, a);
+                launch_staged_mixed<QA, QB, XSource::kStaged>(a, warps, stream);
             }
         });
         return true;

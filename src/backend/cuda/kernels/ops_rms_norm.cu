@@ -1,8 +1,12 @@
 // RMS norm (Zhang & Sennrich 2019), one block per row, sum of squares accumulated in float32 per thread and
 // reduced as a tree (the ref accumulates in float64; the difference is about 1e-7 relative).
+#include <string>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/ops_common.cuh"
+#include "backend/cuda/kernels/quantize_x.cuh"
+#include "spool/errors.h"
 
 namespace spool::cuda {
 namespace {
@@ -12,7 +16,8 @@ template <int VEC>
 __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
                                 const float* weight,  // [n]
                                 int64_t n, float eps,
-                                float* out) {         // [n_rows, n]; may alias x
+                                float* out,           // [n_rows, n]; may alias x
+                                void* x_int8) {       // one row's x~ of out, or null (VEC == 4, n % 8 == 0)
     __shared__ float scratch[32];
     ops::allow_dependents();  // a matvec follows: its weight loads overlap this kernel
     ops::wait_for_producers();
@@ -36,6 +41,20 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
         const float4* xv = reinterpret_cast<const float4*>(xr);
         const float4* wv = reinterpret_cast<const float4*>(weight);
         float4* yv = reinterpret_cast<float4*>(yr);
+        if (x_int8 != nullptr) {  // a thread per 8-element group: it rounds the outputs it writes
+            auto normed = [&](int64_t i) {
+                const float4 v = xv[i], w = wv[i];
+                return make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
+            };
+            const int64_t n_groups = n / 8;
+            for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
+                const float4 lo = normed(2 * g), hi = normed(2 * g + 1);
+                yv[2 * g] = lo;
+                yv[2 * g + 1] = hi;
+                wq::store_quantized_group(x_int8, n_groups, g, wq::quantize_group(lo, hi));
+            }
+            return;
+        }
         for (int64_t i = threadIdx.x; i < n_vec; i += blockDim.x) {
             const float4 v = xv[i], w = wv[i];
             yv[i] = make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
@@ -47,14 +66,23 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
 
 }  // namespace
 
+bool rms_norm_writes_int8(const float* x, const float* weight, int64_t n_rows, int64_t n, const float* out) {
+    return n_rows == 1 && n >= 8 && n % 8 == 0 && ops::aligned16(x, weight, out);
+}
+
 void launch_rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, void* x_int8) {
+    if (x_int8 != nullptr && !rms_norm_writes_int8(x, weight, n_rows, n, out)) {
+        throw UsageError("launch_rms_norm: x_int8 needs one row of a multiple of 8 elements and 16-byte aligned x, "
+                         "weight and out (got " + std::to_string(n_rows) + " rows of " + std::to_string(n) +
+                         "); pass no x_int8");
+    }
     if (n % 4 == 0 && ops::aligned16(x, weight, out)) {
         ops::launch_pdl(rms_norm_kernel<4>, dim3(static_cast<unsigned>(n_rows)), dim3(ops::row_threads(n / 4)), 0,
-                        stream, x, weight, n, eps, out);
+                        stream, x, weight, n, eps, out, x_int8);
     } else {
         ops::launch_pdl(rms_norm_kernel<1>, dim3(static_cast<unsigned>(n_rows)), dim3(ops::row_threads(n)), 0, stream,
-                        x, weight, n, eps, out);
+                        x, weight, n, eps, out, x_int8);
     }
 }
 
