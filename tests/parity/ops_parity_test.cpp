@@ -391,9 +391,9 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
 }
 
 // A decode step's pattern: one token normalized, then read by several matmuls; then the normalized tensor changes
-// (an add into it, a matmul writing it) and is read again. A backend that keeps something derived from the norm's
-// output for the matmuls (the cuda backend's int8 x~) must notice both changes. Matrices large enough for the cuda
-// backend's staged kernels, which read that x~.
+// (an add into it, a matmul writing it) and is read again; the same for a gated unit's output. A backend that keeps
+// something derived from a producer's output for the matmuls (the cuda backend's int8 x~, made by rms_norm and by
+// matmul_glu) must notice every change. Matrices large enough for the cuda backend's staged kernels, which read it.
 TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
     for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
         if (!test().supports(Op::matmul, type)) continue;
@@ -402,13 +402,15 @@ TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
         const std::vector<uint8_t> w = random_weights(type, n, n_out, seed);
         const std::vector<uint8_t> wu = random_weights(type, n, n_out, seed + 1);
         const std::vector<uint8_t> w_back = random_weights(type, n_out, n, seed + 2);  // n_out -> n: writes the normed
+        const std::vector<uint8_t> w_down = random_weights(type, n_out, n_out, seed + 7);  // reads the glu's output
         const std::vector<float> x = random_floats(static_cast<size_t>(n), seed + 3, 3.0f);
         const std::vector<float> norm = random_floats(static_cast<size_t>(n), seed + 4, 0.2f, 1.0f);
         const std::vector<float> delta = random_floats(static_cast<size_t>(n), seed + 5);
         const std::vector<float> h = random_floats(static_cast<size_t>(n_out), seed + 6, 0.05f);  // back's input
-        std::vector<std::vector<float>> outs[5];
+        std::vector<std::vector<float>> outs[7];
         for (Backend* b : {&ref(), &test()}) {
-            DeviceBytes wd(*b, w), wud(*b, wu), wbd(*b, w_back);
+            DeviceBytes wd(*b, w), wud(*b, wu), wbd(*b, w_back), wdd(*b, w_down);
+            const WeightView down{wdd.data(), type, n_out, n_out, row_bytes(type, n_out)};
             const WeightView view{wd.data(), type, n, n_out, row_bytes(type, n)};
             const WeightView up{wud.data(), type, n, n_out, row_bytes(type, n)};
             const WeightView back{wbd.data(), type, n_out, n, row_bytes(type, n_out)};
@@ -422,6 +424,12 @@ TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
             outs[0].push_back(y.download());
             b->matmul_glu(view, up, normed.data(), 1, Activation::silu, scratch.data(), g.data());
             outs[1].push_back(g.download());
+            DeviceArray<float> z(*b, static_cast<size_t>(n_out));
+            b->matmul(down, g.data(), 1, nullptr, z.data());  // reads the glu's output
+            outs[5].push_back(z.download());
+            b->add(g.data(), y.data(), n_out, g.data());  // which changes
+            b->matmul(down, g.data(), 1, nullptr, z.data());
+            outs[6].push_back(z.download());
             b->add(normed.data(), dd.data(), n, normed.data());  // the normed tensor changes
             b->matmul(view, normed.data(), 1, nullptr, y.data());
             outs[2].push_back(y.download());
@@ -435,8 +443,9 @@ TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
             outs[4].push_back(y.download());
         }
         const char* steps[] = {"matmul after rms_norm", "matmul_glu after it", "matmul after an add into the input",
-                               "matmul after a matmul wrote the input", "matmul after a matmul_add into the input"};
-        for (int i = 0; i < 5; ++i) {
+                               "matmul after a matmul wrote the input", "matmul after a matmul_add into the input",
+                               "matmul of the glu output", "matmul after an add into the glu output"};
+        for (int i = 0; i < 7; ++i) {
             const std::string what = std::string(type_name(type)) + " " + steps[i];
             expect_parity(what, outs[i][0], outs[i][1], matmul_limit(type));
         }

@@ -110,7 +110,7 @@ public:
         step_.reset();
         attention_workspace_ = Buffer();
         top_k_workspace_ = Buffer();
-        x_int8_ = Buffer();
+        for (Buffer& b : x_int8_) b = Buffer();
         retired_.clear();
         if (stream_ != nullptr) cudaStreamDestroy(stream_);
     }
@@ -186,15 +186,9 @@ public:
 
     // At one token the norm also writes out's x~ for the int8 matvecs that read out next (launch.h int8_x_bytes).
     void rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) override {
-        void* x_int8 = nullptr;
-        if (make_int8_x_ && int8_activations_ && rms_norm_writes_int8(x, weight, n_rows, n, out)) {
-            const size_t needed = int8_x_bytes(n);
-            if (needed > x_int8_.bytes()) {
-                retired_.push_back(std::move(x_int8_));  // launches recorded earlier may still name it
-                x_int8_ = allocate(needed);
-            }
-            x_int8 = x_int8_.data();
-        }
+        void* x_int8 = make_int8_x_ && int8_activations_ && rms_norm_writes_int8(x, weight, n_rows, n, out)
+                           ? claim_int8_x(n)
+                           : nullptr;
         issue({kRmsNorm, word(x), word(weight), word(n_rows), word(n), word(eps), word(out), word(x_int8)},
               [=](cudaStream_t s) { launch_rms_norm(x, weight, n_rows, n, eps, out, s, x_int8); });
         if (x_int8 != nullptr) made_x_ = {out, n, x_int8};
@@ -234,10 +228,20 @@ public:
         }
         void* ws = attention_workspace_.data();
         const size_t ws_bytes = attention_workspace_.bytes();
+        // One token: the combine also writes out's x~ for the output projection.
+        const int64_t n_out = static_cast<int64_t>(params.n_head) * params.head_dim;
+        void* out_int8 = make_int8_x_ && int8_activations_ && n_out % 8 == 0 &&
+                                 attention_writes_int8(n_tokens, params, cache.n_ctx, ws_bytes)
+                             ? claim_int8_x(n_out)
+                             : nullptr;
         issue({kAttention, word(q), word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx),
                word(cache.row_width), word(positions), word(n_tokens), word(params.n_head), word(params.n_head_kv),
-               word(params.head_dim), word(params.scale), word(params.window), word(out), word(ws), word(ws_bytes)},
-              [=](cudaStream_t s) { launch_attention(q, cache, positions, n_tokens, params, out, ws, ws_bytes, s); });
+               word(params.head_dim), word(params.scale), word(params.window), word(out), word(ws), word(ws_bytes),
+               word(out_int8)},
+              [=](cudaStream_t s) {
+                  launch_attention(q, cache, positions, n_tokens, params, out, ws, ws_bytes, s, out_int8);
+              });
+        if (out_int8 != nullptr) made_x_ = {out, n_out, out_int8};
     }
 
     void glu(const float* gate, const float* up, int64_t n, Activation act, float* out) override {
@@ -283,9 +287,8 @@ public:
         issue_reading_made_x({residual, n_tokens * w.n_rows},
                              {kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
                               word(w.row_bytes), word(x), word(n_tokens), word(residual), word(x_int8)},
-                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
-                                 launch_matvec_add(w, x, n_tokens, residual, s, p, x_int8);
-                             });
+                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, x_int8 != nullptr)](
+                                 cudaStream_t s) { launch_matvec_add(w, x, n_tokens, residual, s, p, x_int8); });
     }
 
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
@@ -306,13 +309,19 @@ public:
             return;
         }
         const void* x_int8 = made_int8_x(x, gate.n_cols, n_tokens);
+        const ActivationPrecision p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols, x_int8 != nullptr);
+        // The epilogue also writes out's x~ for ffn_down where it can (into the buffer x_int8 is not in).
+        void* out_int8 = make_int8_x_ && matvec_glu_writes_int8(gate, up, x, n_tokens, p, x_int8 != nullptr)
+                             ? claim_int8_x(gate.n_rows)
+                             : nullptr;
         issue_reading_made_x({out, n_tokens * gate.n_rows},
                              {kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols),
                               word(gate.n_rows), word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out),
-                              word(x_int8)},
-                             [=, p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols)](cudaStream_t s) {
-                                 launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, x_int8);
+                              word(x_int8), word(out_int8)},
+                             [=](cudaStream_t s) {
+                                 launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, x_int8, out_int8);
                              });
+        if (out_int8 != nullptr) made_x_ = {out, gate.n_rows, out_int8};
     }
 
     void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
@@ -446,7 +455,8 @@ private:
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
         issue_reading_made_x({y, n_tokens * w.n_rows}, signature,
-                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols)](cudaStream_t s) {
+                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, x_int8 != nullptr)](
+                                 cudaStream_t s) {
                                  launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr, x_int8);
                              });
     }
@@ -468,7 +478,8 @@ private:
         // The rope + KV store epilogue also writes the KV cache, which no rms_norm normalizes.
         Written written[3];
         for (int i = 0; i < count; ++i) written[i] = {ys[i], n_tokens * ws[i].n_rows};
-        issue_reading_made_x(written, count, signature, [=, p = batch_precision(batch, n_tokens)](cudaStream_t s) {
+        issue_reading_made_x(written, count, signature,
+                             [=, p = batch_precision(batch, n_tokens, x_int8 != nullptr)](cudaStream_t s) {
                                  launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr, x_int8);
                              });
     }
@@ -480,7 +491,8 @@ private:
                                int64_t n_tokens, float* const* ys, const MatvecRopeKv* rk) {
         if (count >= 2 && count <= 3) {
             const MatvecBatch all = make_batch(count, ws, biases, ys);
-            if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens))) {
+            const bool x_made = made_int8_x(x, ws[0].n_cols, n_tokens) != nullptr;
+            if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens, x_made))) {
                 matvec_batch(count, ws, biases, x, n_tokens, ys, rk);
                 return;
             }
@@ -520,16 +532,17 @@ private:
     }
 
     // The precision of a batch launch: the first matrix's type decides, over all rows of the launch.
-    ActivationPrecision batch_precision(const MatvecBatch& batch, int64_t n_tokens) const {
+    ActivationPrecision batch_precision(const MatvecBatch& batch, int64_t n_tokens, bool x_made) const {
         int64_t total_rows = 0;
         for (int i = 0; i < batch.count; ++i) total_rows += batch.w[i].n_rows;
-        return precision_for(batch.w[0].type, n_tokens, total_rows, batch.w[0].n_cols);
+        return precision_for(batch.w[0].type, n_tokens, total_rows, batch.w[0].n_cols, x_made);
     }
 
     // How the decode matvecs take x: the faster precision for the launch (launch.h), unless int8 is switched off.
-    ActivationPrecision precision_for(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols) const {
+    ActivationPrecision precision_for(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols,
+                                      bool x_made) const {
         if (!int8_activations_) return ActivationPrecision::float32;
-        return fastest_matvec_precision(type, n_tokens, n_rows, n_cols);
+        return fastest_matvec_precision(type, n_tokens, n_rows, n_cols, x_made);
     }
 
     // Whether this build carries kernels for the current device's architecture.
@@ -551,14 +564,25 @@ private:
     bool fused_matvec_ = true;
     bool int8_activations_ = true;
     bool make_int8_x_ = true;
-    // The last rms_norm's output x and the x~ it made of it (x_int8_), while only matvecs reading x have run since.
+    // A buffer for a producer's x~ (launch.h int8_x_bytes) of n elements: the one of the two that the made x~ is not
+    // in, since that producer may be a matvec reading it.
+    void* claim_int8_x(int64_t n) {
+        Buffer& b = x_int8_[x_int8_[0].data() != nullptr && made_x_.x_int8 == x_int8_[0].data() ? 1 : 0];
+        if (int8_x_bytes(n) > b.bytes()) {
+            retired_.push_back(std::move(b));  // launches recorded earlier may still name it
+            b = allocate(int8_x_bytes(n));
+        }
+        return b.data();
+    }
+
+    // The last producer's output x and the x~ it made of it (in x_int8_), while only matvecs reading x ran since.
     struct MadeX {
         const float* x = nullptr;
         int64_t n = 0;
         const void* x_int8 = nullptr;
     };
     MadeX made_x_;
-    Buffer x_int8_;
+    Buffer x_int8_[2];
 };
 
 }  // namespace

@@ -67,7 +67,7 @@ inline size_t split_workspace_bytes(int64_t n_tokens, const Shape& s, int64_t gr
 }
 
 void launch_split(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
-                  float* out, void* workspace, cudaStream_t stream);
+                  float* out, void* workspace, cudaStream_t stream, void* out_int8 = nullptr);
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream);
 

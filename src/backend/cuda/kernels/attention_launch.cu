@@ -78,13 +78,29 @@ size_t attention_workspace_bytes(int64_t max_tokens, const AttentionParams& para
     return bytes;
 }
 
+bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx,
+                           size_t workspace_bytes) {
+    if (n_tokens != 1) return false;
+    KvView view;
+    view.type = GgmlType::F32;  // the plan's split and workspace do not depend on the cache type
+    view.n_ctx = cache_n_ctx;
+    view.row_width = static_cast<int64_t>(params.n_head_kv) * params.head_dim;
+    const attn::Plan plan = attn::make_plan(n_tokens, params, view);
+    return plan.split && workspace_bytes >= plan.workspace_bytes;
+}
+
 void launch_attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                       const AttentionParams& params, float* out, void* workspace, size_t workspace_bytes,
-                      cudaStream_t stream) {
+                      cudaStream_t stream, void* out_int8) {
     const attn::Plan plan = attn::make_plan(n_tokens, params, cache);
+    const bool split = plan.split && workspace != nullptr && workspace_bytes >= plan.workspace_bytes;
+    if (out_int8 != nullptr && (!split || n_tokens != 1)) {
+        throw UsageError("launch_attention: out_int8 needs one token and a workspace for the split path (" +
+                         std::to_string(n_tokens) + " tokens); check attention_writes_int8 first");
+    }
     // A workspace sized for fewer tokens (or none) still gives the right answer through the tiled kernel.
-    if (plan.split && workspace != nullptr && workspace_bytes >= plan.workspace_bytes) {
-        attn::launch_split(plan, q, cache, positions, n_tokens, out, workspace, stream);
+    if (split) {
+        attn::launch_split(plan, q, cache, positions, n_tokens, out, workspace, stream, out_int8);
     } else {
         attn::launch_tiled(plan, q, cache, positions, n_tokens, out, stream);
     }

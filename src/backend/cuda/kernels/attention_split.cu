@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
+#include "backend/cuda/kernels/quantize_x.cuh"
 
 namespace spool::cuda::attn {
 namespace {
@@ -204,7 +205,8 @@ __global__ void __launch_bounds__(kCombineThreads)
                              const float2* __restrict__ partial_max_sum,  // [n_tokens, n_head, grid_parts]
                              const int32_t* __restrict__ positions,       // [n_tokens]
                              SplitArgs args,
-                             float* __restrict__ out) {                   // [n_tokens, n_head, head_dim]
+                             float* __restrict__ out,                     // [n_tokens, n_head, head_dim]
+                             void* __restrict__ out_int8) {               // one token: out's x~, or null
     static_assert(kCombineThreads >= kMaxParts, "one thread per part");
     __shared__ float weight_s[kCombineThreads];
     __shared__ float sum_s[kCombineThreads];
@@ -262,10 +264,24 @@ __global__ void __launch_bounds__(kCombineThreads)
     for (int i = 0; i < kInFlight; ++i) total += sum[i];
     sum_s[tid] = total;
     __syncthreads();
-    if (group == 0 && d < D) {
+    if (group != 0) return;  // group 0 is whole warps: d_max is a multiple of 32
+    float value = 0.0f;
+    if (d < D) {
         float total = 0.0f;
         for (int g = 0; g < n_groups; ++g) total += sum_s[g * args.d_max + d];
-        out[(static_cast<int64_t>(t) * s.n_head + h) * D + d] = total / l;
+        value = total / l;
+        out[(static_cast<int64_t>(t) * s.n_head + h) * D + d] = value;
+    }
+    if (out_int8 != nullptr) {  // the output projection's x~: lanes 8j .. 8j + 7 hold one group (D % 8 == 0)
+        float v[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[i] = __shfl_sync(0xffffffffu, value, (lane & ~7) + i);
+        if ((d & 7) == 0 && d < D) {
+            const int64_t n_groups_out = static_cast<int64_t>(s.n_head) * D / 8;
+            wq::store_quantized_group(out_int8, n_groups_out, (static_cast<int64_t>(h) * D + d) / 8,
+                                      wq::quantize_group(make_float4(v[0], v[1], v[2], v[3]),
+                                                         make_float4(v[4], v[5], v[6], v[7])));
+        }
     }
 }
 
@@ -311,7 +327,7 @@ void launch_split_for_type(const Plan& plan, const SplitArgs& args, const float*
 }  // namespace
 
 void launch_split(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
-                  float* out, void* workspace, cudaStream_t stream) {
+                  float* out, void* workspace, cudaStream_t stream, void* out_int8) {
     SplitArgs args;
     args.shape = plan.shape;
     args.head_batches = plan.head_batches;
@@ -339,7 +355,7 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
     const dim3 combine_grid(static_cast<unsigned>(plan.shape.n_head), static_cast<unsigned>(n_tokens));
     ops::launch_pdl(attention_combine_kernel, combine_grid, dim3(kCombineThreads), 0, stream,
                     static_cast<const float*>(partial_acc), static_cast<const float2*>(partial_max_sum), positions,
-                    args, out);
+                    args, out, n_tokens == 1 ? out_int8 : nullptr);
 }
 
 }  // namespace spool::cuda::attn

@@ -51,14 +51,15 @@ bool matvec_staged_type(GgmlType type) noexcept;
 // memory first measured 1% slower).
 inline constexpr size_t int8_x_bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
 // The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
-// kMatvecStagedMinRows.
-int64_t matvec_staged_min_rows(GgmlType type) noexcept;
+// kMatvecStagedMinRows; with x_made (the launch is given x~, x_int8 below), fewer for the types where that won.
+int64_t matvec_staged_min_rows(GgmlType type, bool x_made = false) noexcept;
 
 // The precision that decodes fastest for a launch of `type` weights at n_tokens, with n_rows rows in all (a batch:
 // every matrix; glu: the gate's) of n_cols columns, as measured on an H100 (docs/cuda-performance.md): int8 for the
 // K-quants and Q8_0 at up to kMatvecInt8MaxTokens tokens and wherever the staged kernel runs; float32 otherwise (the
 // legacy 4- and 5-bit types in the shared kernel, float weights).
-ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols);
+ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols,
+                                             bool x_made = false);
 
 // The step after the q/k/v projections (Backend::rope_kv_append) done in their epilogue, for one token: the q and k
 // rows rotated (RopeMode::norm, whose pairs are adjacent rows, computed by one warp or block), k and v stored in the
@@ -108,12 +109,18 @@ void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
                        cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
                        const void* x_int8 = nullptr);
 
-// out[t][r] = act((W_gate x[t])[r]) * (W_up x[t])[r]; gate and up have one shape and type.
+// out[t][r] = act((W_gate x[t])[r]) * (W_up x[t])[r]; gate and up have one shape and type. With out_int8 (where
+// matvec_glu_writes_int8 holds for the same arguments, else UsageError) the epilogue also writes out's x~ there
+// (int8_x_bytes(gate.n_rows)) for the ffn_down matvec; it must not be x_int8's buffer.
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
                        Activation act,
                        float* out,  // [n_tokens, gate.n_rows]; must not alias x
                        cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
-                       const void* x_int8 = nullptr);
+                       const void* x_int8 = nullptr, void* out_int8 = nullptr);
+// Whether that launch (x_made: x_int8 given) can write out's x~: one token in the staged kernel with int8 x and rows
+// in whole groups of 8, enough of them for blocks of 8 rows.
+bool matvec_glu_writes_int8(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
+                            ActivationPrecision precision, bool x_made);
 
 // Up to three matrices that read the same x (q, k, v), in one launch: y[i] = W_i x (+ bias[i]). They share the
 // first one's type and row layout, or matvec_batch_mixable holds.
@@ -190,12 +197,16 @@ size_t attention_workspace_bytes(int64_t max_tokens, const AttentionParams& para
 // as Backend::attention. The amount of work is read from `positions` on the device (never from the host), and the
 // grid depends only on (n_tokens, params, cache.n_ctx): a captured CUDA graph replays correctly at every position.
 // Long contexts are split over the sequence and combined (flash-decoding), so decode stays fast at 4096+ rows.
+// With out_int8 (one token, and a workspace for the split path: attention_writes_int8) the combine also writes
+// out's x~ there (int8_x_bytes(n_head * head_dim)) for the output projection.
 void launch_attention(const float* q,            // [n_tokens, n_head, head_dim]
                       const KvView& cache,
                       const int32_t* positions,  // [n_tokens], device
                       int64_t n_tokens, const AttentionParams& params,
                       float* out,                // [n_tokens, n_head, head_dim]; must not alias q
-                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
+                      void* workspace, size_t workspace_bytes, cudaStream_t stream, void* out_int8 = nullptr);
+bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx,
+                           size_t workspace_bytes);
 
 // ---- Sampling (src/backend/cuda/kernels/ops_top_k.cu)
 

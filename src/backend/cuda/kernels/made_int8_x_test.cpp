@@ -1,7 +1,8 @@
-// x~ made once by the kernel that writes x (launch.h int8_x_bytes): launch_rms_norm's x_int8 holds exactly the int8
-// rounding of its output (replayed on the host), and every staged matvec form (plain, residual add, glu, batch,
-// mixed batch, rope + KV epilogue) given that x~ returns the bits it returns when it rounds x itself. The x~ is
-// really read where the staged kernel runs (x~ of another vector gives that vector's result) and ignored elsewhere.
+// x~ made once by the kernel that writes x (launch.h int8_x_bytes): launch_rms_norm's x_int8, the gated unit's and the
+// attention combine's out_int8 hold exactly the int8 rounding of their outputs (replayed on the host), and every
+// staged matvec form (plain, residual add, glu, batch, mixed batch, rope + KV epilogue) given that x~ returns the bits
+// it returns when it rounds x itself. The x~ is really read where the staged kernel runs (x~ of another vector gives
+// that vector's result) and ignored elsewhere.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -219,6 +220,115 @@ TEST(CudaMatvecMadeInt8X, StagedFormsReadItAndOthersIgnoreIt) {
         expect_same_bits(run_forms(fw, 2, two.data(), b.x_int8.data()), run_forms(fw, 2, two.data(), nullptr),
                          name + ": two tokens ignore x_int8");
         seed += 10;
+    }
+}
+
+// Every group of x~ at `made` (int8_x_bytes(n) bytes, downloaded) is the host rounding of the n floats of out.
+void expect_rounding_of(const std::vector<float>& out, const std::vector<uint8_t>& made, const std::string& name) {
+    const int64_t n = static_cast<int64_t>(out.size()), n_groups = n / 8;
+    ASSERT_EQ(made.size(), int8_x_bytes(n)) << name;
+    int64_t wrong = 0, nonzero = 0;
+    for (int64_t g = 0; g < n_groups; ++g) {
+        const HostGroup h = round_group(out.data() + 8 * g);
+        HostGroup got{};
+        std::memcpy(got.q, made.data() + 8 * g, 8);
+        std::memcpy(&got.d, made.data() + 8 * n_groups + 8 * g, 4);
+        std::memcpy(&got.dsum, made.data() + 8 * n_groups + 8 * g + 4, 4);
+        const bool ok = std::memcmp(got.q, h.q, 8) == 0 && std::memcmp(&got.d, &h.d, 4) == 0 &&
+                        std::memcmp(&got.dsum, &h.dsum, 4) == 0;
+        if (!ok && wrong++ < 3) {
+            ADD_FAILURE() << name << " group " << g << ": d " << got.d << " vs " << h.d << ", dsum " << got.dsum
+                          << " vs " << h.dsum << ", level 0 " << int{got.q[0]} << " vs " << int{h.q[0]};
+        }
+        for (int i = 0; i < 8; ++i) nonzero += h.q[i] != 0;
+    }
+    EXPECT_EQ(wrong, 0) << name;
+    EXPECT_GT(nonzero, n / 2) << name << ": mostly zero levels would prove little";
+}
+
+// The gate/up launch writes its output's x~ for ffn_down where matvec_glu_writes_int8 says it can: the output is
+// unchanged and x~ is its rounding; elsewhere asking for it is refused.
+TEST(CudaMatvecMadeInt8X, GatedUnitWritesTheRoundingOfItsOutput) {
+    SPOOL_REQUIRE_GPU();
+    const int64_t n_cols = 512;
+    const NormedToken t(n_cols, 500);
+    uint64_t seed = 600;
+    for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+        const int64_t rows = 4096;
+        const QuantMatrix gate = gpu_test::make_quant_matrix(type, rows, n_cols, ++seed);
+        const QuantMatrix up = gpu_test::make_quant_matrix(type, rows, n_cols, ++seed);
+        const DeviceVector<uint8_t> g_dev(gate.bytes), u_dev(up.bytes);
+        const WeightView g = gate.view(g_dev.data()), u = up.view(u_dev.data());
+        for (const bool x_made : {false, true}) {
+            const std::string name = std::string(type_name(type)) + (x_made ? " (x~ given)" : " (x rounded)");
+            const void* x_int8 = x_made ? t.x_int8.data() : nullptr;
+            ASSERT_TRUE(matvec_glu_writes_int8(g, u, t.out.data(), 1, kInt8, x_made)) << name;
+            DeviceVector<float> plain(static_cast<size_t>(rows)), out(static_cast<size_t>(rows));
+            DeviceVector<uint8_t> made(int8_x_bytes(rows));
+            launch_matvec_glu(g, u, t.out.data(), 1, Activation::silu, plain.data(), nullptr, kInt8, x_int8);
+            launch_matvec_glu(g, u, t.out.data(), 1, Activation::silu, out.data(), nullptr, kInt8, x_int8, made.data());
+            const std::vector<float> y = out.download();
+            EXPECT_TRUE(same_bits(y, plain.download())) << name << ": the output changed";
+            expect_rounding_of(y, made.download(), name);
+        }
+        // Not where the blocks cannot hold whole groups of 8 rows: two tokens, float x, too few rows (smaller blocks).
+        EXPECT_FALSE(matvec_glu_writes_int8(g, u, t.out.data(), 2, kInt8, false));
+        EXPECT_FALSE(matvec_glu_writes_int8(g, u, t.out.data(), 1, ActivationPrecision::float32, false));
+        WeightView few = g, few_up = u;
+        few.n_rows = few_up.n_rows = 2048;
+        EXPECT_FALSE(matvec_glu_writes_int8(few, few_up, t.out.data(), 1, kInt8, true));
+        DeviceVector<float> y(4096);
+        DeviceVector<uint8_t> made(int8_x_bytes(4096));
+        EXPECT_THROW(launch_matvec_glu(few, few_up, t.out.data(), 1, Activation::silu, y.data(), nullptr, kInt8,
+                                       t.x_int8.data(), made.data()),
+                     UsageError);
+    }
+}
+
+// The attention combine writes its output's x~ for the output projection at one token: the output is unchanged and
+// x~ is its rounding, for head sizes that fill whole warps and one (80) that does not.
+TEST(CudaAttentionMadeInt8X, CombineWritesTheRoundingOfItsOutput) {
+    SPOOL_REQUIRE_GPU();
+    struct Heads {
+        int n_head, n_head_kv, head_dim;
+    };
+    uint64_t seed = 700;
+    for (const Heads h : {Heads{32, 4, 64}, Heads{4, 2, 80}, Heads{32, 32, 128}}) {
+        const int64_t n_ctx = 512, row_width = static_cast<int64_t>(h.n_head_kv) * h.head_dim;
+        const DeviceVector<float> k(testing::random_floats(static_cast<size_t>(n_ctx * row_width), ++seed));
+        const DeviceVector<float> v(testing::random_floats(static_cast<size_t>(n_ctx * row_width), ++seed));
+        KvView cache;
+        cache.k = k.data(), cache.v = v.data();
+        cache.type = GgmlType::F32;
+        cache.n_ctx = n_ctx, cache.row_width = row_width;
+        cache.row_bytes = static_cast<size_t>(row_width) * sizeof(float);
+        AttentionParams params;
+        params.n_head = h.n_head, params.n_head_kv = h.n_head_kv, params.head_dim = h.head_dim;
+        params.scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));
+        const int64_t n_out = static_cast<int64_t>(h.n_head) * h.head_dim;
+        // q scaled up so the softmax is not flat and the outputs differ across heads.
+        const DeviceVector<float> q(testing::random_floats(static_cast<size_t>(2 * n_out), ++seed, 3.0f));
+        const DeviceVector<int32_t> positions(std::vector<int32_t>{300, 301});
+        const size_t ws_bytes = attention_workspace_bytes(2, params, n_ctx);
+        DeviceVector<uint8_t> ws(ws_bytes);
+        const std::string name = "heads " + std::to_string(h.n_head) + "/" + std::to_string(h.n_head_kv) + " dim " +
+                                 std::to_string(h.head_dim);
+        ASSERT_TRUE(attention_writes_int8(1, params, n_ctx, ws_bytes)) << name;
+        EXPECT_FALSE(attention_writes_int8(2, params, n_ctx, ws_bytes)) << name;
+        EXPECT_FALSE(attention_writes_int8(1, params, n_ctx, 0)) << name;
+        DeviceVector<float> plain(static_cast<size_t>(n_out)), out(static_cast<size_t>(n_out));
+        DeviceVector<uint8_t> made(int8_x_bytes(n_out));
+        launch_attention(q.data(), cache, positions.data(), 1, params, plain.data(), ws.data(), ws_bytes, nullptr);
+        launch_attention(q.data(), cache, positions.data(), 1, params, out.data(), ws.data(), ws_bytes, nullptr,
+                         made.data());
+        const std::vector<float> y = out.download();
+        EXPECT_TRUE(same_bits(y, plain.download())) << name << ": the output changed";
+        expect_rounding_of(y, made.download(), name);
+        DeviceVector<float> two(static_cast<size_t>(2 * n_out));
+        EXPECT_THROW(launch_attention(q.data(), cache, positions.data(), 2, params, two.data(), ws.data(), ws_bytes,
+                                      nullptr, made.data()),
+                     UsageError)
+            << name;
     }
 }
 

@@ -92,9 +92,10 @@ bool weight_type_supported(GgmlType type) noexcept {
     return wq::with_decoder(type, [](auto) {});
 }
 
-ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols) {
+ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, int64_t n_rows, int64_t n_cols,
+                                             bool x_made) {
     if (n_tokens > kMatvecInt8MaxTokens) return ActivationPrecision::float32;
-    if (wq::staged_covers(type, n_tokens, n_rows, n_cols)) return ActivationPrecision::int8;
+    if (wq::staged_covers(type, n_tokens, n_rows, n_cols, x_made)) return ActivationPrecision::int8;
     switch (type) {
         case GgmlType::F32:
         case GgmlType::F16:
@@ -161,9 +162,22 @@ void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, fl
     launch_groups(a, w.type, n_tokens, stream);
 }
 
+namespace {
+
+wq::MatvecArgs glu_args(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
+                        Activation act, float* out, ActivationPrecision precision, const void* x_int8) {
+    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision, x_int8);
+    a.epilogue = act == Activation::silu ? wq::Epilogue::glu_silu : wq::Epilogue::glu_gelu;
+    // As integers: the two matrices are separate allocations of one flat device address space.
+    a.up_delta = static_cast<int64_t>(reinterpret_cast<uintptr_t>(up.data) - reinterpret_cast<uintptr_t>(gate.data));
+    return a;
+}
+
+}  // namespace
+
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
                        Activation act, float* out, cudaStream_t stream, ActivationPrecision precision,
-                       const void* x_int8) {
+                       const void* x_int8, void* out_int8) {
     check_tokens(n_tokens, "launch_matvec_glu");
     require_fusable(gate, x, "launch_matvec_glu");
     require_same_form(gate, up, "launch_matvec_glu");
@@ -171,11 +185,20 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
         throw UsageError("launch_matvec_glu: gate has " + std::to_string(gate.n_rows) + " rows but up has " +
                          std::to_string(up.n_rows));
     }
-    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision, x_int8);
-    a.epilogue = act == Activation::silu ? wq::Epilogue::glu_silu : wq::Epilogue::glu_gelu;
-    // As integers: the two matrices are separate allocations of one flat device address space.
-    a.up_delta = static_cast<int64_t>(reinterpret_cast<uintptr_t>(up.data) - reinterpret_cast<uintptr_t>(gate.data));
+    wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, act, out, precision, x_int8);
+    a.y_int8 = out_int8;
     launch_groups(a, gate.type, n_tokens, stream);
+}
+
+bool matvec_glu_writes_int8(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
+                            ActivationPrecision precision, bool x_made) {
+    if (n_tokens != 1 || !matvec_fusable(gate, x) || gate.type != up.type || gate.n_cols != up.n_cols ||
+        gate.row_bytes != up.row_bytes || gate.n_rows != up.n_rows) {
+        return false;
+    }
+    // Any non-null pointer stands for x~ here: the decision depends on whether one is given, not where.
+    const wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, Activation::silu, nullptr, precision, x_made ? x : nullptr);
+    return wq::staged_glu_writes_int8(gate.type, a, n_tokens);
 }
 
 namespace {

@@ -77,6 +77,7 @@ struct MatvecArgs {
     RopeKvArgs rk;
     const void* x_int8 = nullptr;   // x~ of x's one token (launch.h int8_x_bytes layout) or null: the staged kernel
                                     // reads it instead of rounding x
+    void* y_int8 = nullptr;         // staged glu only (staged_glu_writes_int8): x~ of y, for the next matvec
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
@@ -541,7 +542,11 @@ bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_
 // The staged one-token int8 kernel (matvec_staged.cu; it sets the grid of its copy of a): staged_covers says whether
 // a launch of this type and shape takes it (given aligned weights); launch_matvec_staged returns false where it does
 // not apply.
-bool staged_covers(spool::GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols);
+// With x_made (x~ read from a.x_int8, no rounding per block) it pays from fewer rows for some types.
+bool staged_covers(spool::GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols, bool x_made);
+// Whether a glu launch of these arguments runs the staged kernel with blocks of 8 rows, one 8-element group of y each,
+// so that its epilogue can write y's x~ to a.y_int8.
+bool staged_glu_writes_int8(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens);
 bool launch_matvec_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 // Whether the staged kernel takes a batch whose alt segments hold a.alt_type (launch.h matvec_batch_mixable).
 bool staged_mixed_applies(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens);

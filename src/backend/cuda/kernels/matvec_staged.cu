@@ -12,9 +12,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/matvec_kernel.cuh"
+#include "spool/errors.h"
 
 namespace spool::cuda::wq {
 namespace {
@@ -353,7 +355,23 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
         load(k0);
     }
 
-    const float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};
+    const float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};  // in every lane
+    if (glu) {
+        const float value = glu_output(a.epilogue, totals[0], totals[1]);
+        if (lane == 0 && out0 < n_rows) m.y[out0] = value;
+        // The block's 8 warps hold one 8-element group of y (staged_glu_writes_int8): x~ for the next matvec.
+        if (a.y_int8 != nullptr) {
+            __shared__ float group[kMaxStagedWarps];
+            if (lane == 0) group[warp] = value;
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                const QuantizedGroup q = quantize_group(make_float4(group[0], group[1], group[2], group[3]),
+                                                        make_float4(group[4], group[5], group[6], group[7]));
+                store_quantized_group(a.y_int8, n_rows / 8, m.block, q);
+            }
+        }
+        return;
+    }
     if (lane != 0) return;
     if (kRope && role != kRoleNone) {
         // n_rows is whole heads: the warp's two rows are both in the matrix or both past its end.
@@ -361,10 +379,6 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
             rope_kv_store(a.rk, role, m.y, out0, with_bias(totals[0], m.bias, out0),
                           with_bias(totals[1], m.bias, out0 + 1), cos_sin);
         }
-        return;
-    }
-    if (glu) {
-        if (out0 < n_rows) m.y[out0] = glu_output(a.epilogue, totals[0], totals[1]);
         return;
     }
 #pragma unroll
@@ -508,19 +522,20 @@ bool with_staged_decoder(GgmlType type, F&& f) {
 
 }  // namespace
 
-bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols) {
+bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols, bool x_made) {
     if (!matvec_staged_type(type)) return false;
     // Where it pays: with fewer rows, each block's rounding of all of x is a larger share of its work and the grid
     // has fewer warps per row (H100, Q4_K: 2048 x 2048 7% and 2048 x 5632 50% slower than matvec_kernel; 4096 rows
     // and more 18-35% faster).
-    return n_tokens == 1 && total_rows >= matvec_staged_min_rows(type) && n_cols % kSuperBlock == 0 &&
+    return n_tokens == 1 && total_rows >= matvec_staged_min_rows(type, x_made) && n_cols % kSuperBlock == 0 &&
            static_cast<size_t>(n_cols) * 2 <= 48 * 1024;
 }
 
 bool staged_mixed_applies(GgmlType type, const MatvecArgs& a, int64_t n_tokens) {
     const int64_t rows = total_rows(a);
     if (!a.has_alt || !a.int8 || is_glu(a.epilogue) || rows * a.n_cols > kMatvecMixedMaxWeights ||
-        !staged_covers(type, n_tokens, rows, a.n_cols) || !staged_covers(a.alt_type, n_tokens, rows, a.n_cols)) {
+        !staged_covers(type, n_tokens, rows, a.n_cols, a.x_int8 != nullptr) ||
+        !staged_covers(a.alt_type, n_tokens, rows, a.n_cols, a.x_int8 != nullptr)) {
         return false;
     }
     bool applies = false;
@@ -546,7 +561,13 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
         });
         return true;
     }
-    if (!args.int8 || !staged_covers(type, n_tokens, total_rows(args), args.n_cols)) return false;
+    if (args.y_int8 != nullptr && !staged_glu_writes_int8(type, args, n_tokens)) {
+        throw UsageError("launch_matvec_glu: cannot write y's x~ for this launch (" + std::string(weight_type_name(type)) +
+                         ", " + std::to_string(args.n_rows) + " rows); check matvec_glu_writes_int8 first");
+    }
+    if (!args.int8 || !staged_covers(type, n_tokens, total_rows(args), args.n_cols, args.x_int8 != nullptr)) {
+        return false;
+    }
     bool launched = false;
     with_staged_decoder(type, [&](auto decoder) {
         using Q = decltype(decoder);
@@ -557,6 +578,17 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
     return launched;
 }
 
+bool staged_glu_writes_int8(GgmlType type, const MatvecArgs& args, int64_t n_tokens) {
+    if (!is_glu(args.epilogue) || args.n_more != 0 || !args.int8 || args.n_rows % 8 != 0 ||
+        !staged_covers(type, n_tokens, args.n_rows, args.n_cols, args.x_int8 != nullptr)) {
+        return false;
+    }
+    bool applies = false;
+    with_staged_decoder(type, [&](auto decoder) { applies = staged_applies<decltype(decoder)>(args); });
+    MatvecArgs a = args;
+    return applies && size_staged_grid(a) == kMaxStagedWarps;
+}
+
 }  // namespace spool::cuda::wq
 
 namespace spool::cuda {
@@ -565,7 +597,16 @@ bool matvec_staged_type(GgmlType type) noexcept {
     return wq::with_staged_decoder(type, [](auto) {});
 }
 
-int64_t matvec_staged_min_rows(GgmlType type) noexcept {
+int64_t matvec_staged_min_rows(GgmlType type, bool x_made) noexcept {
+    if (x_made) {
+        // With x~ made by the producer (no rounding per block), the 2048-row launches of TinyLlama-shaped decode
+        // (attn_output, ffn_down) run faster staged for Q8_0 and Q6_K (docs/cuda-performance.md, v12).
+        switch (type) {
+            case GgmlType::Q8_0:
+            case GgmlType::Q6_K: return 2048;
+            default: break;
+        }
+    }
     // TinyLlama-shaped decode on an H100 (forward-only tg128, A/B in one run through a temporary override; numbers in
     // docs/cuda-performance.md, v8): staging the q/k/v batches (2304-2560 rows) took Q4_K_M from 1,155-1,166 to
     // 1,187-1,189 tok/s and Q6_K from 972-982 to 1,002-1,028; also staging the 2048-row attn_output and ffn_down
