@@ -598,15 +598,10 @@ bool matvec_staged_type(GgmlType type) noexcept {
 }
 
 int64_t matvec_staged_min_rows(GgmlType type, bool x_made) noexcept {
-    if (x_made) {
-        // With x~ made by the producer (no rounding per block), the 2048-row launches of TinyLlama-shaped decode
-        // (attn_output, ffn_down) run faster staged for Q8_0 and Q6_K (docs/cuda-performance.md, v12).
-        switch (type) {
-            case GgmlType::Q8_0:
-            case GgmlType::Q6_K: return 2048;
-            default: break;
-        }
-    }
+    // With x~ made by the producer (no rounding per block), TinyLlama's 2048-row Q8_0 launches (attn_output,
+    // ffn_down) run faster staged: Q8_0 decode 1,047 -> 1,155-1,197 tok/s with v12 as a whole (docs/cuda-performance.md);
+    // Q6_K from 2,048 rows lost 1% there.
+    if (x_made && type == GgmlType::Q8_0) return 2048;
     // TinyLlama-shaped decode on an H100 (forward-only tg128, A/B in one run through a temporary override; numbers in
     // docs/cuda-performance.md, v8): staging the q/k/v batches (2304-2560 rows) took Q4_K_M from 1,155-1,166 to
     // 1,187-1,189 tok/s and Q6_K from 972-982 to 1,002-1,028; also staging the 2048-row attn_output and ffn_down
