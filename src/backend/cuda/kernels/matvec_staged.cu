@@ -55,6 +55,7 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 4, kUnrollManyWaves = 4;
+    static constexpr bool kReadsMadeX = true;  // x~ from a.x_int8 where given (XSource::kMade)
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
@@ -77,6 +78,9 @@ struct StagedQ4K {
 struct StagedQ6K {
     static constexpr int kBlockBytes = BlockBytes::q6_k, kHighGroups = 8, kAlign = 2;
     static constexpr int kUnroll = 4, kUnrollManyWaves = 4;
+    // Reading a made x~ through L1 instead of rounding x into shared memory cost TinyLlama Q6_K decode 14% (1,076 ->
+    // 925 tok/s, H100): its large raw chunks leave no registers for x~ loads in flight. It rounds x itself.
+    static constexpr bool kReadsMadeX = false;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
@@ -106,6 +110,7 @@ struct StagedQ6K {
 struct StagedQ5K {
     static constexpr int kBlockBytes = BlockBytes::q5_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 2, kUnrollManyWaves = 2;
+    static constexpr bool kReadsMadeX = true;
     struct Raw { uint4 q, qh, head; };
     __device__ static Raw load(const uint8_t* block, int c) {
         return {ld_u32x4(block + 48 + 16 * c), ld_u32x4(block + 16 + 16 * (c & 1)), ld_u32x4(block)};
@@ -168,6 +173,7 @@ __device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2],
 
 struct StagedLegacy {
     static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 4;
+    static constexpr bool kReadsMadeX = true;
     __device__ static int low_group(int c) { return 4 * c; }
 };
 
@@ -452,7 +458,7 @@ template <class Q>
 void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
     const int warps = size_staged_grid(a);
-    if (a.x_int8 != nullptr) {
+    if (a.x_int8 != nullptr && Q::kReadsMadeX) {
         launch_staged<Q, XSource::kMade>(a, warps, stream);
     } else {
         launch_staged<Q, XSource::kStaged>(a, warps, stream);
@@ -595,6 +601,12 @@ namespace spool::cuda {
 
 bool matvec_staged_type(GgmlType type) noexcept {
     return wq::with_staged_decoder(type, [](auto) {});
+}
+
+bool matvec_staged_reads_made_x(GgmlType type) noexcept {
+    bool reads = false;
+    wq::with_staged_decoder(type, [&](auto decoder) { reads = decltype(decoder)::kReadsMadeX; });
+    return reads;
 }
 
 int64_t matvec_staged_min_rows(GgmlType type, bool x_made) noexcept {
