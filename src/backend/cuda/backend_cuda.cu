@@ -98,8 +98,8 @@ public:
         fused_matvec_ = !env_is_zero("SPOOL_CUDA_FUSED_MATVEC");
         // $SPOOL_CUDA_INT8_ACTIVATIONS=0 keeps x in float32 in every decode matvec (launch.h ActivationPrecision).
         int8_activations_ = !env_is_zero("SPOOL_CUDA_INT8_ACTIVATIONS");
-        // $SPOOL_CUDA_MADE_INT8_X=0: every int8 matvec rounds x itself (before/after measurements of rms_norm's x~).
-        make_int8_x_ = !env_is_zero("SPOOL_CUDA_MADE_INT8_X");
+        // $SPOOL_CUDA_MADE_INT8_X=0: every int8 matvec rounds x itself (before/after measurements of the made x~).
+        make_int8_x_ = int8_activations_ && !env_is_zero("SPOOL_CUDA_MADE_INT8_X");
         step_ = std::make_unique<StepGraph>(stream_, kStagingBytes, graphs);
         gemm_ = std::make_unique<PrefillGemm>(stream_);
     }
@@ -186,9 +186,7 @@ public:
 
     // At one token the norm also writes out's x~ for the int8 matvecs that read out next (launch.h int8_x_bytes).
     void rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) override {
-        void* x_int8 = make_int8_x_ && int8_activations_ && rms_norm_writes_int8(x, weight, n_rows, n, out)
-                           ? claim_int8_x(n)
-                           : nullptr;
+        void* x_int8 = make_int8_x_ && rms_norm_writes_int8(x, weight, n_rows, n, out) ? claim_int8_x(n) : nullptr;
         issue({kRmsNorm, word(x), word(weight), word(n_rows), word(n), word(eps), word(out), word(x_int8)},
               [=](cudaStream_t s) { launch_rms_norm(x, weight, n_rows, n, eps, out, s, x_int8); });
         if (x_int8 != nullptr) made_x_ = {out, n, x_int8};
@@ -220,20 +218,14 @@ public:
 
     void attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                    const AttentionParams& params, float* out) override {
-        const size_t needed = attention_workspace_bytes(n_tokens, params, cache.n_ctx);
-        if (needed > attention_workspace_.bytes()) {
-            // Launches recorded earlier in this step may still name the old workspace: keep it until the step ends.
-            retired_.push_back(std::move(attention_workspace_));
-            attention_workspace_ = allocate(needed);
-        }
+        grow(attention_workspace_, attention_workspace_bytes(n_tokens, params, cache.n_ctx));
         void* ws = attention_workspace_.data();
         const size_t ws_bytes = attention_workspace_.bytes();
         // One token: the combine also writes out's x~ for the output projection.
         const int64_t n_out = static_cast<int64_t>(params.n_head) * params.head_dim;
-        void* out_int8 = make_int8_x_ && int8_activations_ && n_out % 8 == 0 &&
-                                 attention_writes_int8(n_tokens, params, cache.n_ctx, ws_bytes)
-                             ? claim_int8_x(n_out)
-                             : nullptr;
+        const bool makes =
+            make_int8_x_ && n_out % 8 == 0 && attention_writes_int8(n_tokens, params, cache.n_ctx, ws_bytes);
+        void* out_int8 = makes ? claim_int8_x(n_out) : nullptr;
         issue({kAttention, word(q), word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx),
                word(cache.row_width), word(positions), word(n_tokens), word(params.n_head), word(params.n_head_kv),
                word(params.head_dim), word(params.scale), word(params.window), word(out), word(ws), word(ws_bytes),
@@ -259,12 +251,7 @@ public:
     }
 
     void top_k(const float* x, int64_t n_rows, int64_t n, int k, float* values, int32_t* ids, double* lse) override {
-        const size_t needed = top_k_workspace_bytes(n_rows, n, k);
-        if (needed > top_k_workspace_.bytes()) {
-            // Launches recorded earlier in this step may still name the old workspace: keep it until the step ends.
-            retired_.push_back(std::move(top_k_workspace_));
-            top_k_workspace_ = allocate(needed);
-        }
+        grow(top_k_workspace_, top_k_workspace_bytes(n_rows, n, k));
         void* ws = top_k_workspace_.data();
         const size_t ws_bytes = top_k_workspace_.bytes();
         issue({kTopK, word(x), word(n_rows), word(n), word(k), word(values), word(ids), word(lse), word(ws),
@@ -383,7 +370,7 @@ protected:
 
 private:
     // Runs a launch now, or records it while a decode step is open. Any launch may write the tensor whose x~ the last
-    // rms_norm made, so that x~ is forgotten (issue_reading_made_x keeps it).
+    // producer made, so that x~ is forgotten (issue_reading_made_x keeps it; producers set it after issuing).
     template <class F>
     void issue(std::initializer_list<uint64_t> signature, F&& launch) {
         issue(signature.begin(), signature.size(), std::forward<F>(launch));
@@ -402,8 +389,24 @@ private:
         }
     }
 
-    // x~ of x made by the last rms_norm (int8_x_bytes layout) if x is its output and only matvecs ran since; null
-    // otherwise. The matvec launchers use it where their kernel takes int8 x at one token.
+    // Grows a workspace to `needed` bytes. Launches recorded earlier in this step may still name the old buffer: it
+    // is kept until the step ends.
+    void grow(Buffer& buffer, size_t needed) {
+        if (needed <= buffer.bytes()) return;
+        retired_.push_back(std::move(buffer));
+        buffer = allocate(needed);
+    }
+
+    // A buffer for a producer's x~ (launch.h int8_x_bytes) of n elements: the one of the two that the made x~ is not
+    // in, since that producer may be a matvec reading it.
+    void* claim_int8_x(int64_t n) {
+        Buffer& b = x_int8_[x_int8_[0].data() != nullptr && made_x_.x_int8 == x_int8_[0].data() ? 1 : 0];
+        grow(b, int8_x_bytes(n));
+        return b.data();
+    }
+
+    // x~ of x made by the last producer (rms_norm, matmul_glu, attention; int8_x_bytes layout) if x is its output and
+    // only matvecs ran since; null otherwise. The matvec launchers use it where their kernel takes int8 x at one token.
     const void* made_int8_x(const float* x, int64_t n_cols, int64_t n_tokens) const {
         return made_x_.x_int8 != nullptr && made_x_.x == x && made_x_.n == n_cols && n_tokens == 1 ? made_x_.x_int8
                                                                                                   : nullptr;
@@ -475,7 +478,7 @@ private:
         append_rope_kv(signature, rk);
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
-        // The rope + KV store epilogue also writes the KV cache, which no rms_norm normalizes.
+        // The rope + KV store epilogue also writes the KV cache, which no producer of x~ writes.
         Written written[3];
         for (int i = 0; i < count; ++i) written[i] = {ys[i], n_tokens * ws[i].n_rows};
         issue_reading_made_x(written, count, signature,
@@ -563,18 +566,7 @@ private:
     std::vector<Buffer> retired_;
     bool fused_matvec_ = true;
     bool int8_activations_ = true;
-    bool make_int8_x_ = true;
-    // A buffer for a producer's x~ (launch.h int8_x_bytes) of n elements: the one of the two that the made x~ is not
-    // in, since that producer may be a matvec reading it.
-    void* claim_int8_x(int64_t n) {
-        Buffer& b = x_int8_[x_int8_[0].data() != nullptr && made_x_.x_int8 == x_int8_[0].data() ? 1 : 0];
-        if (int8_x_bytes(n) > b.bytes()) {
-            retired_.push_back(std::move(b));  // launches recorded earlier may still name it
-            b = allocate(int8_x_bytes(n));
-        }
-        return b.data();
-    }
-
+    bool make_int8_x_ = true;  // producers write x~ for the int8 matvecs (implies int8_activations_)
     // The last producer's output x and the x~ it made of it (in x_int8_), while only matvecs reading x ran since.
     struct MadeX {
         const float* x = nullptr;

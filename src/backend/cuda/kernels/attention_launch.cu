@@ -65,27 +65,32 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
 
 }  // namespace attn
 
-size_t attention_workspace_bytes(int64_t max_tokens, const AttentionParams& params, int64_t cache_n_ctx) {
-    if (max_tokens < 1) return 0;
+namespace {
+
+// The plan for a cache of n_ctx rows of any type: the split and the workspace do not depend on the cache type.
+attn::Plan plan_for_shape(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx) {
     KvView view;
-    view.type = GgmlType::F32;  // the workspace does not depend on the cache type
+    view.type = GgmlType::F32;
     view.n_ctx = cache_n_ctx;
     view.row_width = static_cast<int64_t>(params.n_head_kv) * params.head_dim;
+    return attn::make_plan(n_tokens, params, view);
+}
+
+}  // namespace
+
+size_t attention_workspace_bytes(int64_t max_tokens, const AttentionParams& params, int64_t cache_n_ctx) {
+    if (max_tokens < 1) return 0;
     // Blocks per token shrink as tokens grow, so the largest batch is not always the largest workspace.
     size_t bytes = 0;
     for (int64_t n = 1; n <= std::min(max_tokens, attn::kSplitMaxTokens); ++n)
-        bytes = std::max(bytes, attn::make_plan(n, params, view).workspace_bytes);
+        bytes = std::max(bytes, plan_for_shape(n, params, cache_n_ctx).workspace_bytes);
     return bytes;
 }
 
 bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx,
                            size_t workspace_bytes) {
     if (n_tokens != 1) return false;
-    KvView view;
-    view.type = GgmlType::F32;  // the plan's split and workspace do not depend on the cache type
-    view.n_ctx = cache_n_ctx;
-    view.row_width = static_cast<int64_t>(params.n_head_kv) * params.head_dim;
-    const attn::Plan plan = attn::make_plan(n_tokens, params, view);
+    const attn::Plan plan = plan_for_shape(n_tokens, params, cache_n_ctx);
     return plan.split && workspace_bytes >= plan.workspace_bytes;
 }
 

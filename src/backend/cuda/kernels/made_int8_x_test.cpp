@@ -67,6 +67,29 @@ struct NormedToken {
     }
 };
 
+// Every group of x~ at `made` (int8_x_bytes(n) bytes, downloaded) is the host rounding of the n floats of out.
+void expect_rounding_of(const std::vector<float>& out, const std::vector<uint8_t>& made, const std::string& name) {
+    const int64_t n = static_cast<int64_t>(out.size()), n_groups = n / 8;
+    ASSERT_EQ(made.size(), int8_x_bytes(n)) << name;
+    int64_t wrong = 0, nonzero = 0;
+    for (int64_t g = 0; g < n_groups; ++g) {
+        const HostGroup h = round_group(out.data() + 8 * g);
+        HostGroup got{};
+        std::memcpy(got.q, made.data() + 8 * g, 8);
+        std::memcpy(&got.d, made.data() + 8 * n_groups + 8 * g, 4);
+        std::memcpy(&got.dsum, made.data() + 8 * n_groups + 8 * g + 4, 4);
+        const bool ok = std::memcmp(got.q, h.q, 8) == 0 && std::memcmp(&got.d, &h.d, 4) == 0 &&
+                        std::memcmp(&got.dsum, &h.dsum, 4) == 0;
+        if (!ok && wrong++ < 3) {
+            ADD_FAILURE() << name << " group " << g << ": d " << got.d << " vs " << h.d << ", dsum " << got.dsum
+                          << " vs " << h.dsum << ", level 0 " << int{got.q[0]} << " vs " << int{h.q[0]};
+        }
+        for (int i = 0; i < 8; ++i) nonzero += h.q[i] != 0;
+    }
+    EXPECT_EQ(wrong, 0) << name;
+    EXPECT_GT(nonzero, n / 2) << name << ": mostly zero levels would prove little";
+}
+
 TEST(CudaRmsNormInt8X, HoldsTheRoundingOfItsOutput) {
     SPOOL_REQUIRE_GPU();
     for (const int64_t n : {8, 24, 2048, 4104, 11008}) {
@@ -75,25 +98,7 @@ TEST(CudaRmsNormInt8X, HoldsTheRoundingOfItsOutput) {
         launch_rms_norm(t.x.data(), t.weight.data(), 1, n, kEps, plain.data(), nullptr);
         const std::vector<float> out = t.out.download();
         ASSERT_TRUE(same_bits(out, plain.download())) << "n " << n << ": the output changed with x_int8";
-        const std::vector<uint8_t> made = t.x_int8.download();
-        const int64_t n_groups = n / 8;
-        int64_t wrong = 0, nonzero = 0;
-        for (int64_t g = 0; g < n_groups; ++g) {
-            const HostGroup h = round_group(out.data() + 8 * g);
-            int8_t q[8];
-            float ds[2];
-            std::memcpy(q, made.data() + 8 * g, 8);
-            std::memcpy(ds, made.data() + 8 * n_groups + 8 * g, 8);
-            const bool ok = std::memcmp(q, h.q, 8) == 0 && std::memcmp(&ds[0], &h.d, 4) == 0 &&
-                            std::memcmp(&ds[1], &h.dsum, 4) == 0;
-            if (!ok && wrong++ < 3) {
-                ADD_FAILURE() << "n " << n << " group " << g << ": d " << ds[0] << " vs " << h.d << ", dsum " << ds[1]
-                              << " vs " << h.dsum << ", level 0 " << int{q[0]} << " vs " << int{h.q[0]};
-            }
-            for (int i = 0; i < 8; ++i) nonzero += h.q[i] != 0;
-        }
-        EXPECT_EQ(wrong, 0) << "n " << n;
-        EXPECT_GT(nonzero, n / 2) << "n " << n << ": a check of mostly zero levels would prove little";
+        expect_rounding_of(out, t.x_int8.download(), "n " + std::to_string(n));
     }
     // In place (out aliases x), as the rms_norm contract allows.
     const int64_t n = 512;
@@ -224,29 +229,6 @@ TEST(CudaMatvecMadeInt8X, StagedFormsReadItAndOthersIgnoreIt) {
                          name + ": two tokens ignore x_int8");
         seed += 10;
     }
-}
-
-// Every group of x~ at `made` (int8_x_bytes(n) bytes, downloaded) is the host rounding of the n floats of out.
-void expect_rounding_of(const std::vector<float>& out, const std::vector<uint8_t>& made, const std::string& name) {
-    const int64_t n = static_cast<int64_t>(out.size()), n_groups = n / 8;
-    ASSERT_EQ(made.size(), int8_x_bytes(n)) << name;
-    int64_t wrong = 0, nonzero = 0;
-    for (int64_t g = 0; g < n_groups; ++g) {
-        const HostGroup h = round_group(out.data() + 8 * g);
-        HostGroup got{};
-        std::memcpy(got.q, made.data() + 8 * g, 8);
-        std::memcpy(&got.d, made.data() + 8 * n_groups + 8 * g, 4);
-        std::memcpy(&got.dsum, made.data() + 8 * n_groups + 8 * g + 4, 4);
-        const bool ok = std::memcmp(got.q, h.q, 8) == 0 && std::memcmp(&got.d, &h.d, 4) == 0 &&
-                        std::memcmp(&got.dsum, &h.dsum, 4) == 0;
-        if (!ok && wrong++ < 3) {
-            ADD_FAILURE() << name << " group " << g << ": d " << got.d << " vs " << h.d << ", dsum " << got.dsum
-                          << " vs " << h.dsum << ", level 0 " << int{got.q[0]} << " vs " << int{h.q[0]};
-        }
-        for (int i = 0; i < 8; ++i) nonzero += h.q[i] != 0;
-    }
-    EXPECT_EQ(wrong, 0) << name;
-    EXPECT_GT(nonzero, n / 2) << name << ": mostly zero levels would prove little";
 }
 
 // The gate/up launch writes its output's x~ for ffn_down where matvec_glu_writes_int8 says it can: the output is

@@ -41,11 +41,11 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
         const float4* xv = reinterpret_cast<const float4*>(xr);
         const float4* wv = reinterpret_cast<const float4*>(weight);
         float4* yv = reinterpret_cast<float4*>(yr);
+        auto normed = [&](int64_t i) {
+            const float4 v = xv[i], w = wv[i];
+            return make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
+        };
         if (x_int8 != nullptr) {  // a thread per 8-element group: it rounds the outputs it writes
-            auto normed = [&](int64_t i) {
-                const float4 v = xv[i], w = wv[i];
-                return make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
-            };
             const int64_t n_groups = n / 8;
             for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
                 const float4 lo = normed(2 * g), hi = normed(2 * g + 1);
@@ -55,10 +55,7 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
             }
             return;
         }
-        for (int64_t i = threadIdx.x; i < n_vec; i += blockDim.x) {
-            const float4 v = xv[i], w = wv[i];
-            yv[i] = make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
-        }
+        for (int64_t i = threadIdx.x; i < n_vec; i += blockDim.x) yv[i] = normed(i);
     } else {
         for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * scale * weight[i];
     }
