@@ -50,11 +50,9 @@ bool matvec_staged_type(GgmlType type) noexcept;
 // rms_norm making x~ for q/k/v, gate/up and the output head; blocks read it through L1 (copying it into shared
 // memory first measured 1% slower).
 inline constexpr size_t int8_x_bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
-// Whether the staged kernel of `type` reads a given x~ (all staged types but Q6_K, whose kernel measured faster
-// rounding x itself; in a mixed launch the first type decides).
-bool matvec_staged_reads_made_x(GgmlType type) noexcept;
 // The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
-// kMatvecStagedMinRows; with x_made (the launch is given x~, x_int8 below), fewer for the types where that won (Q8_0).
+// kMatvecStagedMinRows; with x_made (the launch is given x~, x_int8 below), fewer for the types where that won (Q8_0,
+// Q6_K).
 int64_t matvec_staged_min_rows(GgmlType type, bool x_made = false) noexcept;
 
 // The precision that decodes fastest for a launch of `type` weights at n_tokens, with n_rows rows in all (a batch:

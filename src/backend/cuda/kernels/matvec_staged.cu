@@ -170,7 +170,7 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
 }
 
 template <class Q, int U, bool kRope, XSource S>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_kernel(MatvecArgs a) {
+__global__ void __launch_bounds__(32 * kMaxStagedWarps, Q::kMinBlocksPerSm) matvec_staged_kernel(MatvecArgs a) {
     staged_rows<Q, U, kRope, S>(a, block_matrix(a));
 }
 
@@ -234,7 +234,7 @@ template <class Q>
 void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
     MatvecArgs a = args;
     const int warps = size_staged_grid(a);
-    if (a.x_int8 != nullptr && Q::kReadsMadeX) {
+    if (a.x_int8 != nullptr) {
         launch_staged<Q, XSource::kMade>(a, warps, stream);
     } else {
         launch_staged<Q, XSource::kStaged>(a, warps, stream);
@@ -352,17 +352,11 @@ bool matvec_staged_type(GgmlType type) noexcept {
     return wq::with_staged_decoder(type, [](auto) {});
 }
 
-bool matvec_staged_reads_made_x(GgmlType type) noexcept {
-    bool reads = false;
-    wq::with_staged_decoder(type, [&](auto decoder) { reads = decltype(decoder)::kReadsMadeX; });
-    return reads;
-}
-
 int64_t matvec_staged_min_rows(GgmlType type, bool x_made) noexcept {
-    // With x~ made by the producer (no rounding per block), TinyLlama's 2048-row Q8_0 launches (attn_output,
-    // ffn_down) run faster staged: Q8_0 decode 1,047 -> 1,155-1,197 tok/s with v12 as a whole (docs/cuda-performance.md);
-    // Q6_K from 2,048 rows lost 1% there.
-    if (x_made && type == GgmlType::Q8_0) return 2048;
+    // With x~ made by the producer (no rounding per block), TinyLlama's 2048-row Q8_0 and Q6_K launches (attn_output,
+    // ffn_down) run faster staged (docs/cuda-performance.md, H100): Q8_0 decode 1,047 -> 1,155-1,197 tok/s with v12 as
+    // a whole; Q6_K 1,026-1,050 -> 1,111 with v13 (its kernel reading x~ at 2 blocks per SM).
+    if (x_made && (type == GgmlType::Q8_0 || type == GgmlType::Q6_K)) return 2048;
     // TinyLlama-shaped decode on an H100 (forward-only tg128, A/B in one run through a temporary override; numbers in
     // docs/cuda-performance.md, v8): staging the q/k/v batches (2304-2560 rows) took Q4_K_M from 1,155-1,166 to
     // 1,187-1,189 tok/s and Q6_K from 972-982 to 1,002-1,028; also staging the 2048-row attn_output and ffn_down

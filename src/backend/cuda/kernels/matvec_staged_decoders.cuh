@@ -1,8 +1,8 @@
 // The chunk decoders of the staged matvec kernel (matvec_staged.cu), one per weight type it takes: how a lane loads
 // 32 weights of a row as a few aligned words and turns them into level bytes for dp4a with one (scale, min) per
 // 16 elements. Bit layouts follow the GGUF block formats (quant_blocks.cuh). Each decoder also says how many chunks a
-// lane keeps in flight (kUnroll, kUnrollManyWaves: matvec_staged.cu says why) and whether its kernel reads a made x~
-// (kReadsMadeX, launch.h matvec_staged_reads_made_x).
+// lane keeps in flight (kUnroll, kUnrollManyWaves: matvec_staged.cu says why) and how many blocks of its kernel must
+// fit on an SM at once (kMinBlocksPerSm, the register cap of __launch_bounds__).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -37,8 +37,7 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 // in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
-    static constexpr int kUnroll = 4, kUnrollManyWaves = 4;
-    static constexpr bool kReadsMadeX = true;  // x~ from a.x_int8 where given (XSource::kMade)
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 4, kMinBlocksPerSm = 1;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
@@ -60,10 +59,10 @@ struct StagedQ4K {
 // w = d * scale * (level - 32).
 struct StagedQ6K {
     static constexpr int kBlockBytes = BlockBytes::q6_k, kHighGroups = 8, kAlign = 2;
-    static constexpr int kUnroll = 4, kUnrollManyWaves = 4;
-    // Reading a made x~ through L1 instead of rounding x into shared memory cost TinyLlama Q6_K decode 14% (1,076 ->
-    // 925 tok/s, H100): its large raw chunks leave no registers for x~ loads in flight. It rounds x itself.
-    static constexpr bool kReadsMadeX = false;
+    // Two blocks of 8 warps per SM caps it at 128 registers, without spills. Uncapped, reading a made x~ took 151
+    // (one block per SM) and cost TinyLlama Q6_K decode 14% (1,076 -> 925 tok/s, H100); capped, Llama-2-7B Q4_K_M
+    // (Q6_K ffn_down, attn_v, output) went 379-389 -> 400 tok/s (docs/cuda-performance.md, v13).
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 4, kMinBlocksPerSm = 2;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
@@ -92,8 +91,7 @@ struct StagedQ6K {
 // l = 16 (c % 2) + i, so its qh bytes are one 16-byte run.
 struct StagedQ5K {
     static constexpr int kBlockBytes = BlockBytes::q5_k, kHighGroups = 4, kAlign = 16;
-    static constexpr int kUnroll = 2, kUnrollManyWaves = 2;
-    static constexpr bool kReadsMadeX = true;
+    static constexpr int kUnroll = 2, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
     struct Raw { uint4 q, qh, head; };
     __device__ static Raw load(const uint8_t* block, int c) {
         return {ld_u32x4(block + 48 + 16 * c), ld_u32x4(block + 16 + 16 * (c & 1)), ld_u32x4(block)};
@@ -155,8 +153,7 @@ __device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2],
 }
 
 struct StagedLegacy {
-    static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 4;
-    static constexpr bool kReadsMadeX = true;
+    static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 4, kMinBlocksPerSm = 1;
     __device__ static int low_group(int c) { return 4 * c; }
 };
 
