@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/cuda/kernels/int8_x_test_support.h"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/weight_test_support.h"
 #include "spool/errors.h"
@@ -32,19 +33,10 @@ struct HostGroup {
     float d, dsum;
 };
 HostGroup round_group(const float* x) {
-    float amax = 0.0f;
-    for (int i = 0; i < 8; ++i) {
-        const float a = std::fabs(x[i]);
-        if (std::isnan(a) || a > amax) amax = a;
-    }
-    const float inv = amax < 1e-30f ? 0.0f : 127.0f / amax;
     HostGroup g{};
-    g.d = amax * (1.0f / 127.0f);
+    g.d = gpu_test::round_int8_group(x, 8, g.q);
     int sum = 0;
-    for (int i = 0; i < 8; ++i) {
-        g.q[i] = static_cast<int8_t>(std::fma(x[i], inv, 12582912.0f) - 12582912.0f);
-        sum += g.q[i];
-    }
+    for (const int8_t q : g.q) sum += q;
     g.dsum = static_cast<float>(sum) * g.d;
     return g;
 }

@@ -196,9 +196,8 @@ bool matvec_glu_writes_int8(const WeightView& gate, const WeightView& up, const 
         gate.row_bytes != up.row_bytes || gate.n_rows != up.n_rows) {
         return false;
     }
-    // Any non-null pointer stands for x~ here: the decision depends on whether one is given, not where.
-    const wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, Activation::silu, nullptr, precision, x_made ? x : nullptr);
-    return wq::staged_glu_writes_int8(gate.type, a, n_tokens);
+    const wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, Activation::silu, nullptr, precision, nullptr);
+    return wq::staged_glu_writes_int8(gate.type, a, n_tokens, x_made);
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/kernels/int8_x_test_support.h"
 #include "backend/cuda/kernels/launch.h"
 #include "spool/errors.h"
 #include "backend/cuda/kernels/weight_test_support.h"
@@ -31,27 +32,18 @@ constexpr int64_t kGroup = 8;                      // columns that share one int
 // A check is not vacuous when the wrong answer misses the NMSE bound by this factor.
 constexpr double kDistinct = 100.0;
 
-// x~ as launch.h defines int8 activations, in float arithmetic exactly as written there (so bit for bit what the
-// kernel multiplies with), widened to double (d * q is exact there). x is [n_tokens, n_cols]; groups of `group` columns
-// start again at each token. A group other than kGroup only shows that the checks tell a wrong grouping apart.
+// x~ as launch.h defines int8 activations (gpu_test::round_int8_group: bit for bit what the kernel multiplies with),
+// widened to double (d * q is exact there). x is [n_tokens, n_cols]; groups of `group` columns start again at each
+// token. A group other than kGroup only shows that the checks tell a wrong grouping apart.
 std::vector<double> round_int8(const std::vector<float>& x, int64_t n_cols, int64_t group = kGroup) {
     std::vector<double> out(x.size());
     for (size_t row = 0; row < x.size(); row += static_cast<size_t>(n_cols)) {
         for (int64_t j = 0; j < n_cols; j += group) {
             const size_t begin = row + static_cast<size_t>(j);
             const size_t end = row + static_cast<size_t>(std::min(j + group, n_cols));
-            float amax = 0.0f;
-            for (size_t i = begin; i < end; ++i) {
-                const float a = std::fabs(x[i]);
-                if (std::isnan(a) || a > amax) amax = a;  // a NaN stays: nothing compares greater than it
-            }
-            const float inv = amax < 1e-30f ? 0.0f : 127.0f / amax;
-            const float d = amax * (1.0f / 127.0f);
-            for (size_t i = begin; i < end; ++i) {
-                // std::fma of three floats is fmaf (libstdc++ 12 has no std::fmaf): one rounding, as on the device.
-                const float q = std::fma(x[i], inv, 12582912.0f) - 12582912.0f;
-                out[i] = static_cast<double>(d) * static_cast<double>(q);
-            }
+            std::vector<int8_t> levels(end - begin);
+            const float d = gpu_test::round_int8_group(x.data() + begin, end - begin, levels.data());
+            for (size_t i = begin; i < end; ++i) out[i] = static_cast<double>(d) * static_cast<double>(levels[i - begin]);
         }
     }
     return out;

@@ -544,9 +544,9 @@ bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_
 // not apply.
 // With x_made (x~ read from a.x_int8, no rounding per block) it pays from fewer rows for some types.
 bool staged_covers(spool::GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t n_cols, bool x_made);
-// Whether a glu launch of these arguments runs the staged kernel with blocks of 8 rows, one 8-element group of y each,
-// so that its epilogue can write y's x~ to a.y_int8.
-bool staged_glu_writes_int8(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens);
+// Whether a glu launch of these arguments, given x~ (x_made) or not, runs the staged kernel with blocks of 8 rows, one
+// 8-element group of y each, so that its epilogue can write y's x~ to a.y_int8 (a.x_int8 is not looked at).
+bool staged_glu_writes_int8(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, bool x_made);
 bool launch_matvec_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 // Whether the staged kernel takes a batch whose alt segments hold a.alt_type (launch.h matvec_batch_mixable).
 bool staged_mixed_applies(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens);

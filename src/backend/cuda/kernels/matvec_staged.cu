@@ -316,7 +316,7 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
         });
         return true;
     }
-    if (args.y_int8 != nullptr && !staged_glu_writes_int8(type, args, n_tokens)) {
+    if (args.y_int8 != nullptr && !staged_glu_writes_int8(type, args, n_tokens, args.x_int8 != nullptr)) {
         throw UsageError("launch_matvec_glu: cannot write y's x~ for this launch (" + std::string(weight_type_name(type)) +
                          ", " + std::to_string(args.n_rows) + " rows); check matvec_glu_writes_int8 first");
     }
@@ -333,9 +333,9 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
     return launched;
 }
 
-bool staged_glu_writes_int8(GgmlType type, const MatvecArgs& args, int64_t n_tokens) {
+bool staged_glu_writes_int8(GgmlType type, const MatvecArgs& args, int64_t n_tokens, bool x_made) {
     if (!is_glu(args.epilogue) || args.n_more != 0 || !args.int8 || args.n_rows % 8 != 0 ||
-        !staged_covers(type, n_tokens, args.n_rows, args.n_cols, args.x_int8 != nullptr)) {
+        !staged_covers(type, n_tokens, args.n_rows, args.n_cols, x_made)) {
         return false;
     }
     bool applies = false;

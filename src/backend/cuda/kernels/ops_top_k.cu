@@ -230,6 +230,30 @@ __device__ double block_log_sum_exp(const LseState& s, double* scratch) {
     return total.max + log(total.sum);
 }
 
+// Radix select over the keys the block's threads visit (for_each_key(f) calls f(key) on each of this thread's
+// keys, kNoKey excluded): on return every key above `prefix` on the bits of `mask` is in the top `remaining`
+// (as passed in), and `remaining` (as returned) of the keys matching it are. All threads must call it.
+template <class ForEachKey>
+__device__ void radix_select(ForEachKey for_each_key, unsigned* hist, BinChoice* choice, uint32_t& prefix,
+                             uint32_t& mask, unsigned& remaining) {
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int b = threadIdx.x; b < kBins; b += blockDim.x) hist[b] = 0;
+        __syncthreads();
+        for_each_key([&](uint32_t key) {
+            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1u);
+        });
+        __syncthreads();
+        if (threadIdx.x < 32) choose_bin(hist, remaining, choice);
+        __syncthreads();
+        prefix |= choice->bin << shift;
+        mask |= 0xffu << shift;
+        remaining = choice->remaining;
+        const bool complete = choice->complete != 0;
+        __syncthreads();  // choice is rewritten by the next pass
+        if (complete) break;  // every entry of the bin is taken: no need to tell them apart
+    }
+}
+
 // One block per row; blockDim is a whole number of warps.
 __global__ void top_k_kernel(const float* x,  // [n_rows, n]
                              int64_t n, int k,
@@ -241,33 +265,25 @@ __global__ void top_k_kernel(const float* x,  // [n_rows, n]
     __shared__ BinChoice choice;
     __shared__ GatherShared gather;
     ops::wait_for_producers();
-    const int warp = threadIdx.x >> 5;
     const float* xr = x + static_cast<int64_t>(blockIdx.x) * n;
 
     // Radix select: after the passes, the k-th largest key matches `prefix` on the bits of `mask`; `remaining` of
-    // the entries matching it belong to the top k (the lowest-indexed ones), every entry above it does too.
+    // the entries matching it belong to the top k (the lowest-indexed ones), every entry above it does too. The first
+    // pass also folds the row's log-sum-exp.
     uint32_t prefix = 0, mask = 0;
     unsigned remaining = static_cast<unsigned>(k);
     LseState lse_state;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int b = threadIdx.x; b < kBins; b += blockDim.x) hist[b] = 0;
-        __syncthreads();
-        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-            const float v = xr[i];
-            if (shift == 24 && lse != nullptr) lse_state.add(v);
-            const uint32_t key = order_key(v);
-            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1u);
-        }
-        __syncthreads();
-        if (warp == 0) choose_bin(hist, remaining, &choice);
-        __syncthreads();
-        prefix |= choice.bin << shift;
-        mask |= 0xffu << shift;
-        remaining = choice.remaining;
-        const bool complete = choice.complete != 0;
-        __syncthreads();  // choice is rewritten by the next pass
-        if (complete) break;  // every entry of the bin is taken: no need to tell them apart
-    }
+    bool first_pass = true;
+    radix_select(
+        [&](auto&& f) {
+            for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+                const float v = xr[i];
+                if (first_pass && lse != nullptr) lse_state.add(v);
+                f(order_key(v));
+            }
+            first_pass = false;
+        },
+        hist, &choice, prefix, mask, remaining);
     if (lse != nullptr) {
         const double row_lse = block_log_sum_exp(lse_state, scratch);
         if (threadIdx.x == 0) lse[blockIdx.x] = row_lse;
@@ -300,30 +316,6 @@ constexpr int kMaxCandidates = 10240;
 // Marks a workspace slot past a short slice's entries. order_key never yields it: a NaN maps to key 0.
 constexpr uint32_t kNoKey = 0xffffffffu;
 static_assert(kMaxSlice < (1 << 16), "the slice gather packs two counts in 16 bits each");
-
-// Radix select over the keys the block's threads visit (for_each_key(f) calls f(key) on each of this thread's
-// keys, kNoKey excluded): on return every key above `prefix` on the bits of `mask` is in the top `remaining`
-// (as passed in), and `remaining` (as returned) of the keys matching it are. All threads must call it.
-template <class ForEachKey>
-__device__ void radix_select(ForEachKey for_each_key, unsigned* hist, BinChoice* choice, uint32_t& prefix,
-                             uint32_t& mask, unsigned& remaining) {
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int b = threadIdx.x; b < kBins; b += blockDim.x) hist[b] = 0;
-        __syncthreads();
-        for_each_key([&](uint32_t key) {
-            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1u);
-        });
-        __syncthreads();
-        if (threadIdx.x < 32) choose_bin(hist, remaining, choice);
-        __syncthreads();
-        prefix |= choice->bin << shift;
-        mask |= 0xffu << shift;
-        remaining = choice->remaining;
-        const bool complete = choice->complete != 0;
-        __syncthreads();  // choice is rewritten by the next pass
-        if (complete) break;  // every entry of the bin is taken: no need to tell them apart
-    }
-}
 
 // Exclusive prefix sum over the block in thread order; warp_totals: 32 unsigned of shared memory. All threads
 // must call it (it syncs).
