@@ -61,11 +61,6 @@ enum OpId : uint64_t {
     kTopK,
 };
 
-// Whether two matrices can share one fused matvec launch (launch.h: one type and row layout).
-bool same_form(const WeightView& a, const WeightView& b) {
-    return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes;
-}
-
 bool env_is_zero(const char* name) {
     const char* env = std::getenv(name);
     return env != nullptr && std::strcmp(env, "0") == 0;
@@ -290,7 +285,7 @@ public:
     void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
                     float* scratch, float* out) override {
         const bool fusable = fused_matvec_ && n_tokens <= kMatvecMaxTokens && matvec_fusable(gate, x) &&
-                             same_form(gate, up) && up.n_rows == gate.n_rows;
+                             matvec_same_form(gate, up) && up.n_rows == gate.n_rows;
         if (!fusable) {
             Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
             return;
@@ -510,7 +505,7 @@ private:
         };
         for (int begin = 0; begin < count;) {
             int end = begin + 1;
-            while (end < count && end - begin < 3 && same_form(ws[begin], ws[end])) ++end;
+            while (end < count && end - begin < 3 && matvec_same_form(ws[begin], ws[end])) ++end;
             if (end - begin == 1 || !matvec_fusable(ws[begin], x)) {
                 for (int i = begin; i < end; ++i) {
                     matvec(ws[i], x, n_tokens, biases != nullptr ? biases[i] : nullptr, ys[i], roles_from(i, 1));

@@ -41,14 +41,14 @@ inline constexpr int64_t kMatvecInt8MaxTokens = 2;  // more tokens amortize the 
 inline constexpr int64_t kMatvecStagedMinRows = 4096;
 // Whether weights of `type` have that kernel (the list above).
 bool matvec_staged_type(GgmlType type) noexcept;
-// x~ of one token made once, beside x, by the kernel that writes x (launch_rms_norm's x_int8), so the staged
-// kernel's blocks read it instead of each rounding all of x again: for a row of n elements (n % 8 == 0), n / 8 uint2
-// of levels (group j: elements 8j .. 8j + 7, element i in byte i % 4 of word i / 4), then n / 8 float2 (d, d * sum of
-// the group's levels), by the int8 formula above. The matvec launchers take it as x_int8: it must be x~ of their x
-// (the results are then bit-identical with and without it); it is used where the staged kernel runs, else ignored.
-// Measured on an H100 (docs/cuda-performance.md, v11): Llama-2-7B Q4_K_M decode 374.7 -> 385.2 tok/s, Q8_0 +2%, with
-// rms_norm making x~ for q/k/v, gate/up and the output head; blocks read it through L1 (copying it into shared
-// memory first measured 1% slower).
+// x~ of one token made once, beside x, by the kernel that writes x (launch_rms_norm's x_int8, launch_matvec_glu's and
+// launch_attention's out_int8), so the staged kernel's blocks read it instead of each rounding all of x again: for a
+// row of n elements (n % 8 == 0), n / 8 uint2 of levels (group j: elements 8j .. 8j + 7, element i in byte i % 4 of
+// word i / 4), then n / 8 float2 (d, d * sum of the group's levels), by the int8 formula above. The matvec launchers
+// take it as x_int8: it must be x~ of their x (the results are then bit-identical with and without it); it is used
+// where the staged kernel runs, else ignored. Measured on an H100 (docs/cuda-performance.md, v11): Llama-2-7B Q4_K_M
+// decode 374.7 -> 385.2 tok/s, Q8_0 +2%, with rms_norm making x~ for q/k/v, gate/up and the output head; blocks read it
+// through L1 (copying it into shared memory first measured 1% slower).
 inline constexpr size_t int8_x_bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
 // The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
 // kMatvecStagedMinRows; with x_made (the launch is given x~, x_int8 below), fewer for the types where that won (Q8_0,
@@ -103,6 +103,8 @@ void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
 // Whether the fused forms below take w and x: rows of whole 8-element groups (every quantized type; float types with
 // n_cols % 8 == 0) and x 16-byte aligned. Otherwise run launch_matvec and the separate op.
 bool matvec_fusable(const WeightView& w, const float* x);
+// Whether two matrices share type, n_cols and row_bytes: the form a batch or glu launch needs of its matrices.
+bool matvec_same_form(const WeightView& a, const WeightView& b);
 
 // y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down).
 void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
@@ -162,7 +164,7 @@ void launch_embed(const WeightView& table,  // [n_rows][row_bytes]
 // ---- Element-wise and row ops (src/backend/cuda/kernels/ops_*.cu)
 
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight. out may alias x. With x_int8 (one row, n % 8 == 0, x, weight
-// and out 16-byte aligned: rms_norm_writes_int8), out's x~ goes there too (int8_x_bytes(n), the Int8X layout above).
+// and out 16-byte aligned: rms_norm_writes_int8), out's x~ goes there too (int8_x_bytes(n) and its layout).
 void launch_rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out,
                      cudaStream_t stream, void* x_int8 = nullptr);
 bool rms_norm_writes_int8(const float* x, const float* weight, int64_t n_rows, int64_t n, const float* out);

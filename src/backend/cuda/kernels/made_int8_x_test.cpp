@@ -191,7 +191,7 @@ void expect_same_bits(const Forms& got, const Forms& want, const std::string& na
 }
 
 // Where the staged kernel runs and reads x~, x~ of another token's x decides the result: it equals that token's own
-// result, bit for bit. Where it does not (two tokens; Q6_K), x_int8 is ignored.
+// result, bit for bit. Where it does not (two tokens), x_int8 is ignored.
 TEST(CudaMatvecMadeInt8X, StagedFormsReadItAndOthersIgnoreIt) {
     SPOOL_REQUIRE_GPU();
     const int64_t n_cols = 512;

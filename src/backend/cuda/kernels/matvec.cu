@@ -79,7 +79,7 @@ void require_fusable(const WeightView& w, const float* x, const char* op) {
 }
 
 void require_same_form(const WeightView& a, const WeightView& b, const char* op) {
-    if (a.type != b.type || a.n_cols != b.n_cols || a.row_bytes != b.row_bytes) {
+    if (!matvec_same_form(a, b)) {
         throw UsageError(std::string(op) + ": the matrices must share type, n_cols and row_bytes (" +
                          wq::weight_type_name(a.type) + " x " + std::to_string(a.n_cols) + " vs " +
                          wq::weight_type_name(b.type) + " x " + std::to_string(b.n_cols) + ")");
@@ -106,6 +106,10 @@ ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, in
         case GgmlType::Q5_1: return ActivationPrecision::float32;  // measured: int8 in the shared kernel lost 6%
         default: return ActivationPrecision::int8;
     }
+}
+
+bool matvec_same_form(const WeightView& a, const WeightView& b) {
+    return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes;
 }
 
 bool matvec_fusable(const WeightView& w, const float* x) {
@@ -192,8 +196,7 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
 
 bool matvec_glu_writes_int8(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
                             ActivationPrecision precision, bool x_made) {
-    if (n_tokens != 1 || !matvec_fusable(gate, x) || gate.type != up.type || gate.n_cols != up.n_cols ||
-        gate.row_bytes != up.row_bytes || gate.n_rows != up.n_rows) {
+    if (n_tokens != 1 || !matvec_fusable(gate, x) || !matvec_same_form(gate, up) || gate.n_rows != up.n_rows) {
         return false;
     }
     const wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, Activation::silu, nullptr, precision, nullptr);

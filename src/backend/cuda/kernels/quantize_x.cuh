@@ -1,6 +1,6 @@
 // x rounded to int8 per 8-element group (launch.h ActivationPrecision::int8), the one formula every producer and
 // consumer of x~ uses: the matvecs that round x themselves, and the kernels that write x~ beside x once per token
-// (launch.h Int8X) so that the matvecs reading it skip their rounding. One definition, so x~ is the same bits
+// (launch.h int8_x_bytes) so that the matvecs reading it skip their rounding. One definition, so x~ is the same bits
 // wherever it is made.
 #pragma once
 
@@ -49,7 +49,7 @@ __device__ __forceinline__ QuantizedGroup quantize_group(float4 lo, float4 hi) {
     return g;
 }
 
-// Group g of a token's x~ in launch.h's Int8X layout: the levels of every group, then every group's (d, dsum).
+// Group g of a token's x~ in launch.h's int8_x_bytes layout: the levels of every group, then every group's (d, dsum).
 __device__ __forceinline__ void store_quantized_group(void* x_int8, int64_t n_groups, int64_t g, const QuantizedGroup& q) {
     uint2* levels = static_cast<uint2*>(x_int8);
     levels[g] = q.q;
