@@ -349,8 +349,8 @@ TEST(CudaAttentionPlan, UnsupportedShapesThrowAtPlanTime) {
     EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 3, 64}, 0), 128), UsageError);
 }
 
-// Decode attention time by context (F16 cache): each "layer" has its own cache, so rows come from DRAM, not L2.
-// Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
+// Decode attention time by context, F16 and Q8_0 caches: each "layer" has its own cache, so rows come from DRAM,
+// not L2. Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
 TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     SPOOL_REQUIRE_GPU();
     struct Model {
@@ -359,61 +359,65 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
         int layers;
     };
     const int64_t n_ctx = 4096;
-    std::printf("%-10s %8s %10s %10s %12s\n", "model", "context", "us/layer", "GB/s", "KV MB/layer");
-    for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8}}) {
-        const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
-        const size_t row_bytes = static_cast<size_t>(row_width) * 2;
-        const AttentionParams params = params_for(m.shape, 0);
-        std::vector<uint16_t> bytes(static_cast<size_t>(n_ctx * row_width));
-        const auto values = testing::random_floats(bytes.size(), 77);
-        for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = float_to_half(values[i]);
-        std::vector<std::unique_ptr<DeviceVector<uint16_t>>> caches;
-        for (int l = 0; l < 2 * m.layers; ++l) caches.push_back(std::make_unique<DeviceVector<uint16_t>>(bytes));
-        const auto q = testing::random_floats(static_cast<size_t>(m.shape.n_head * m.shape.head_dim), 78);
-        DeviceVector<float> dq(q), dout(q.size());
-        DeviceVector<int32_t> dpos(1);
-        const size_t ws_bytes = attention_workspace_bytes(1, params, n_ctx);
-        DeviceVector<uint8_t> ws(ws_bytes);
-        cudaStream_t stream;
-        SPOOL_CUDA_CHECK(cudaStreamCreate(&stream));  // blocking: ordered after the synchronous uploads
-        cudaGraph_t graph;
-        cudaGraphExec_t exec;
-        SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-        for (int l = 0; l < m.layers; ++l) {
-            KvView view;
-            view.k = caches[2 * l]->data();
-            view.v = caches[2 * l + 1]->data();
-            view.type = GgmlType::F16;
-            view.n_ctx = n_ctx;
-            view.row_width = row_width;
-            view.row_bytes = row_bytes;
-            launch_attention(dq.data(), view, dpos.data(), 1, params, dout.data(), ws.data(), ws_bytes, stream);
+    std::printf("%-10s %-5s %8s %10s %10s %12s\n", "model", "cache", "context", "us/layer", "GB/s", "KV MB/layer");
+    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
+        for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8}}) {
+            const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
+            const size_t row = row_bytes(type, row_width);
+            const AttentionParams params = params_for(m.shape, 0);
+            std::vector<uint8_t> bytes(static_cast<size_t>(n_ctx) * row);
+            const auto values = testing::random_floats(static_cast<size_t>(n_ctx * row_width), 77);
+            for (int64_t r = 0; r < n_ctx; ++r)
+                type_info(type).quantize_row(values.data() + r * row_width, bytes.data() + r * row, row_width);
+            std::vector<std::unique_ptr<DeviceVector<uint8_t>>> caches;
+            for (int l = 0; l < 2 * m.layers; ++l) caches.push_back(std::make_unique<DeviceVector<uint8_t>>(bytes));
+            const auto q = testing::random_floats(static_cast<size_t>(m.shape.n_head * m.shape.head_dim), 78);
+            DeviceVector<float> dq(q), dout(q.size());
+            DeviceVector<int32_t> dpos(1);
+            const size_t ws_bytes = attention_workspace_bytes(1, params, n_ctx);
+            DeviceVector<uint8_t> ws(ws_bytes);
+            cudaStream_t stream;
+            SPOOL_CUDA_CHECK(cudaStreamCreate(&stream));  // blocking: ordered after the synchronous uploads
+            cudaGraph_t graph;
+            cudaGraphExec_t exec;
+            SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+            for (int l = 0; l < m.layers; ++l) {
+                KvView view;
+                view.k = caches[2 * l]->data();
+                view.v = caches[2 * l + 1]->data();
+                view.type = type;
+                view.n_ctx = n_ctx;
+                view.row_width = row_width;
+                view.row_bytes = row;
+                launch_attention(dq.data(), view, dpos.data(), 1, params, dout.data(), ws.data(), ws_bytes, stream);
+            }
+            SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+            SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+            cudaEvent_t start, stop;
+            SPOOL_CUDA_CHECK(cudaEventCreate(&start));
+            SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
+            for (int32_t context : {128, 512, 1024, 4096}) {
+                dpos.upload(std::vector<int32_t>{context - 1});
+                for (int i = 0; i < 5; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+                const int reps = 50;
+                SPOOL_CUDA_CHECK(cudaEventRecord(start, stream));
+                for (int i = 0; i < reps; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+                SPOOL_CUDA_CHECK(cudaEventRecord(stop, stream));
+                SPOOL_CUDA_CHECK(cudaEventSynchronize(stop));
+                float ms = 0;
+                SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+                const double us = 1000.0 * ms / (reps * m.layers);
+                const double kv_bytes = 2.0 * static_cast<double>(context) * static_cast<double>(row);
+                const std::string cache(type_name(type));
+                std::printf("%-10s %-5s %8d %10.2f %10.1f %12.2f\n", m.name, cache.c_str(), context, us,
+                            kv_bytes / (us * 1e3), kv_bytes / 1e6);
+            }
+            SPOOL_CUDA_CHECK(cudaEventDestroy(start));
+            SPOOL_CUDA_CHECK(cudaEventDestroy(stop));
+            SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
+            SPOOL_CUDA_CHECK(cudaGraphDestroy(graph));
+            SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
         }
-        SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-        SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        cudaEvent_t start, stop;
-        SPOOL_CUDA_CHECK(cudaEventCreate(&start));
-        SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
-        for (int32_t context : {128, 512, 1024, 4096}) {
-            dpos.upload(std::vector<int32_t>{context - 1});
-            for (int i = 0; i < 5; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-            const int reps = 50;
-            SPOOL_CUDA_CHECK(cudaEventRecord(start, stream));
-            for (int i = 0; i < reps; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-            SPOOL_CUDA_CHECK(cudaEventRecord(stop, stream));
-            SPOOL_CUDA_CHECK(cudaEventSynchronize(stop));
-            float ms = 0;
-            SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-            const double us = 1000.0 * ms / (reps * m.layers);
-            const double kv_bytes = 2.0 * static_cast<double>(context) * static_cast<double>(row_bytes);
-            std::printf("%-10s %8d %10.2f %10.1f %12.2f\n", m.name, context, us, kv_bytes / (us * 1e3),
-                        kv_bytes / 1e6);
-        }
-        SPOOL_CUDA_CHECK(cudaEventDestroy(start));
-        SPOOL_CUDA_CHECK(cudaEventDestroy(stop));
-        SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
-        SPOOL_CUDA_CHECK(cudaGraphDestroy(graph));
-        SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
     }
 }
 
