@@ -363,14 +363,14 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
         for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8}}) {
             const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
-            const size_t row = row_bytes(type, row_width);
             const AttentionParams params = params_for(m.shape, 0);
-            std::vector<uint8_t> bytes(static_cast<size_t>(n_ctx) * row);
-            const auto values = testing::random_floats(static_cast<size_t>(n_ctx * row_width), 77);
-            for (int64_t r = 0; r < n_ctx; ++r)
-                type_info(type).quantize_row(values.data() + r * row_width, bytes.data() + r * row, row_width);
+            const HostCache host = make_cache(type, n_ctx, row_width, n_ctx, 77);
+            const size_t row = host.row_bytes;
             std::vector<std::unique_ptr<DeviceVector<uint8_t>>> caches;
-            for (int l = 0; l < 2 * m.layers; ++l) caches.push_back(std::make_unique<DeviceVector<uint8_t>>(bytes));
+            for (int l = 0; l < m.layers; ++l) {
+                caches.push_back(std::make_unique<DeviceVector<uint8_t>>(host.k_bytes));
+                caches.push_back(std::make_unique<DeviceVector<uint8_t>>(host.v_bytes));
+            }
             const auto q = testing::random_floats(static_cast<size_t>(m.shape.n_head * m.shape.head_dim), 78);
             DeviceVector<float> dq(q), dout(q.size());
             DeviceVector<int32_t> dpos(1);
