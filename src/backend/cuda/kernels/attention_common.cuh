@@ -87,17 +87,19 @@ __host__ __device__ __forceinline__ int split_parts(int64_t n_rows, int grid_par
 }
 
 // Eight consecutive elements e0 .. e0+7 of a cache row (e0 a multiple of 8) as stored, so a load can be issued long
-// before its values are needed; to_float() dequantizes them exactly as the type's dequantizer.
+// before its values are needed; to_float() dequantizes them exactly as the type's dequantizer. Loads go through the
+// read-only path (L1), or with from_l2 through L2 only: loads issued before a kernel waits for its producers must not
+// bring lines into L1 that a producer may still write.
 template <GgmlType TYPE>
 struct Raw8;
 
 template <>
 struct Raw8<GgmlType::F32> {
     float4 a, b;
-    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0) {
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
         const float4* p = reinterpret_cast<const float4*>(row + e0 * 4);
-        a = __ldg(p);
-        b = __ldg(p + 1);
+        a = from_l2 ? __ldcg(p) : __ldg(p);
+        b = from_l2 ? __ldcg(p + 1) : __ldg(p + 1);
     }
     __device__ __forceinline__ void to_float(float (&v)[8]) const {
         v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
@@ -107,8 +109,9 @@ struct Raw8<GgmlType::F32> {
 template <>
 struct Raw8<GgmlType::F16> {
     uint4 bits;
-    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0) {
-        bits = __ldg(reinterpret_cast<const uint4*>(row + e0 * 2));
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
+        const uint4* p = reinterpret_cast<const uint4*>(row + e0 * 2);
+        bits = from_l2 ? __ldcg(p) : __ldg(p);
     }
     __device__ __forceinline__ void to_float(float (&v)[8]) const {
         const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
@@ -127,12 +130,13 @@ struct Raw8<GgmlType::F16> {
 template <>
 struct Raw8<GgmlType::Q8_0> {
     unsigned short d, w[4];
-    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0) {
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
         const uint8_t* block = row + (e0 >> 5) * 34;
-        d = __ldg(reinterpret_cast<const unsigned short*>(block));
+        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
+        d = from_l2 ? __ldcg(p) : __ldg(p);
         const unsigned short* qs = reinterpret_cast<const unsigned short*>(block + 2 + (e0 & 31));
 #pragma unroll
-        for (int i = 0; i < 4; ++i) w[i] = __ldg(qs + i);
+        for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(qs + i) : __ldg(qs + i);
     }
     __device__ __forceinline__ void to_float(float (&v)[8]) const {
         const float scale = __half2float(__ushort_as_half(d));

@@ -44,15 +44,23 @@ __global__ void __launch_bounds__(kSplitThreads)
     __shared__ float acc_s[kWarps][HEADS][D_MAX];
     __shared__ float max_s[kWarps][HEADS], sum_s[kWarps][HEADS];
 
-    // Launched with PDL: q, the cache rows and positions come from earlier kernels (ops_common.cuh).
-    ops::wait_for_producers();
+    // Launched with PDL: q and the token's own cache row come from the kernels just ahead (the projections, rope), so
+    // they are read after wait_for_producers. With one token, the block reads its position and issues its first step
+    // of older rows before waiting, so that their latency overlaps the kernels ahead (ops_common.cuh, the early-read
+    // exception): earlier steps wrote those rows, and the step's upload the position. With more tokens (rows of
+    // several new positions), everything waits.
+    const bool early = gridDim.z == 1;
+    if (!early) ops::wait_for_producers();
     const Shape& s = args.shape;
     const int t = blockIdx.z;
     int64_t first, last;
     attended_rows(positions[t], s.window, &first, &last);
     const int64_t n_attended = last - first + 1;
     const int n_parts = split_parts(n_attended, args.grid_parts);
-    if (static_cast<int>(blockIdx.x) >= n_parts) return;  // whole block: not needed at this position
+    if (static_cast<int>(blockIdx.x) >= n_parts) {  // whole block: not needed at this position
+        if (early) ops::wait_for_producers();
+        return;
+    }
     const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
     const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
 
@@ -83,7 +91,31 @@ __global__ void __launch_bounds__(kSplitThreads)
             }
         }
     };
-    issue(0);
+    if (early) {
+        // The first step's older rows now; the token's row after the wait. Rows ending less than a line (128 bytes)
+        // before the token's row come through L2 only, so that no line holding part of it enters L1 before the wait
+        // (the loop reads it through L1 when it falls in a later step).
+        const int own = static_cast<int>(last - row_lo);  // >= n_rows when the row is in a later part
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int r = group_id + u * kRowGroups;
+            if (r < n_rows && r != own && lane_has_dims) {
+                const bool near_own = static_cast<int64_t>(own - r - 1) * static_cast<int64_t>(s.row_bytes) < 128;
+                k_raw[u].load(k_rows + r * static_cast<int64_t>(s.row_bytes), col, near_own);
+                v_raw[u].load(v_rows + r * static_cast<int64_t>(s.row_bytes), col, near_own);
+            }
+        }
+        ops::wait_for_producers();
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            if (group_id + u * kRowGroups == own && lane_has_dims) {
+                k_raw[u].load(k_rows + own * static_cast<int64_t>(s.row_bytes), col);
+                v_raw[u].load(v_rows + own * static_cast<int64_t>(s.row_bytes), col);
+            }
+        }
+    } else {
+        issue(0);
+    }
 
     float qr[HEADS][8];
 #pragma unroll

@@ -45,10 +45,14 @@ __global__ void __launch_bounds__(kThreads)
                           uint8_t* __restrict__ v_cache,          // [n_ctx][row_bytes]
                           RopeKvArgs a) {
     extern __shared__ double2 cos_sin[];  // [max(n_dims/2, 1)], then float k_s[kv_heads_per_block * head_dim]
-    ops::wait_for_producers();
+    // The decode attention follows, whose split kernel loads older cache rows before it waits.
+    ops::allow_dependents();
+    // The angles need only the position (ops_common.cuh, the early-read exception) and freq_factors, a weight, so
+    // their float64 math overlaps the projections ahead.
     const int64_t t = blockIdx.y;
     const int32_t position = positions[t];
     rope::fill_cos_sin(cos_sin, position, a.n_dims, a.freq_base, a.freq_scale, a.freq_factors);
+    ops::wait_for_producers();
 
     if (static_cast<int>(blockIdx.x) < a.q_blocks) {
         const int h0 = blockIdx.x * a.q_heads_per_block;
