@@ -71,8 +71,9 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // kernel on an H100 in a CUDA graph (ops_pdl_test.cpp): rms_norm 1.36 us with it, 1.30 without, 1.59 with no PDL
 // at all; add 1.21, 0.87 and 1.15. So only the kernels whose next kernel has such work trigger early: those that
 // precede matvecs (the matvecs themselves, rms_norm and the attention combine; TinyLlama Q4_K_M decode,
-// docs/cuda-performance.md: 944 -> 1008 tok/s) and rope_kv_append, ahead of the split attention, which loads older
-// cache rows before waiting (the exception above; v15).
+// docs/cuda-performance.md: 944 -> 1008 tok/s), rope_kv_append, ahead of the split attention, which loads older
+// cache rows before waiting (the exception above; v15), and the split attention itself, after its wait, so that the
+// combine is resident and triggers the output projection's weight loads early (v16).
 // wait_for_producers() is a no-op below sm_90 and when the kernel was launched without the attribute.
 __device__ __forceinline__ void wait_for_producers() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
