@@ -75,11 +75,16 @@ std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
 }
 
 // The two smallest shapes of test_shapes (odd row counts, a partial last row group): enough for the forms that share
-// the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel.
+// the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel,
+// and for types staged from fewer rows their smallest staged launch (one matrix of so few rows splits each row
+// pair's columns over two warps: matvec_staged.cu kSplitBelowRows).
 std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
-    if (matvec_staged_type(type)) return {all[0], all[1], kStagedShape};
-    return {all[0], all[1]};
+    if (!matvec_staged_type(type)) return {all[0], all[1]};
+    if (matvec_staged_min_rows(type) < kMatvecStagedMinRows) {
+        return {all[0], all[1], kStagedShape, {matvec_staged_min_rows(type) + 1, 512}};
+    }
+    return {all[0], all[1], kStagedShape};
 }
 
 using Reference = gpu_test::MatvecReference;

@@ -32,6 +32,12 @@ constexpr int kMaxStagedWarps = 8;
 // 11008 x 4096, 57.9 -> 51.0 us at 32000 x 4096).
 // Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
 constexpr int64_t kTargetBlocks = 264;
+// Single matrices of fewer rows than this split each row pair's columns over two warps (MatvecArgs::k_split): at
+// 2,048 rows one warp per pair leaves the H100 half empty (1,024 warps for 132 SMs x 16). Measured on an H100 (tg128,
+// four alternating samples each, docs/cuda-performance.md v17): TinyLlama Q8_0 1,194 -> 1,238 tok/s, Q6_K 1,169 ->
+// 1,223, Q4_K_M 1,338 -> 1,385 (their 2,048-row attn_output and ffn_down); split at every size, 7B Q4_K_M lost
+// (415 -> 400), and so did TinyLlama's 2,560-row q/k/v batches.
+constexpr int64_t kSplitBelowRows = 4096;
 
 // Where a block reads x~: from shared memory, after rounding all of x into it (kStaged), or from a.x_int8, which the
 // kernel that wrote x filled (launch.h int8_x_bytes), through L1 (kMade). Both hold x~ of every 8-element group (uint2
@@ -49,8 +55,8 @@ __device__ __forceinline__ float4 x_load(const float2* p) {
     return *reinterpret_cast<const float4*>(p);
 }
 
-// One block's rows of matrix m in decoder Q's format, x~ from S.
-template <class Q, int U, bool kRope, XSource S>
+// One block's rows of matrix m in decoder Q's format, x~ from S, each row pair over kSplit warps (a.k_split).
+template <class Q, int U, bool kRope, XSource S, int kSplit>
 __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
@@ -60,21 +66,26 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
     const int64_t n_rows = m.n_rows;
     const bool glu = is_glu(a.epilogue);
+    // Warps w .. w + kSplit - 1 (w a multiple of kSplit) share a row pair, each over 1 / kSplit of the chunks.
+    const int slice = warp % kSplit;
     // Output rows of this warp: glu one row (its gate and up rows), otherwise two consecutive rows. Rows past the
     // end read the last row (in bounds) and are never written.
-    const int64_t warp_index = m.block * n_warps + warp;
+    const int64_t warp_index = m.block * (n_warps / kSplit) + warp / kSplit;
     const int64_t out0 = glu ? warp_index : kWarpRows * warp_index;
     const int64_t last = n_rows - 1;
     const uint8_t* row[kWarpRows];
     row[0] = m.w + (out0 < last ? out0 : last) * m.row_bytes;
     row[1] = glu ? row[0] + a.up_delta : m.w + (out0 + 1 < last ? out0 + 1 : last) * m.row_bytes;
 
-    const int n_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
+    const int all_chunks = static_cast<int>(a.n_cols / kSuperBlock) * kChunksPerBlock;
+    const int per_slice = (all_chunks + kSplit - 1) / kSplit;
+    const int first_chunk = slice * per_slice;
+    const int n_chunks = min(all_chunks, first_chunk + per_slice);  // this warp's chunks: first_chunk .. n_chunks - 1
     typename Q::Raw raw[U][kWarpRows];
     auto load = [&](int k0) {
 #pragma unroll
         for (int u = 0; u < U; ++u) {
-            const int k = k0 + 32 * u + lane;
+            const int k = first_chunk + k0 + 32 * u + lane;
             const int64_t block_offset = static_cast<int64_t>(k / kChunksPerBlock) * Q::kBlockBytes;
 #pragma unroll
             for (int r = 0; r < kWarpRows; ++r) {
@@ -110,7 +121,7 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     for (int k0 = 0;;) {
 #pragma unroll
         for (int u = 0; u < U; ++u) {
-            const int k = k0 + 32 * u + lane;
+            const int k = first_chunk + k0 + 32 * u + lane;
             if (k >= n_chunks) continue;
             const int c = k % kChunksPerBlock;
             const int64_t g0 = static_cast<int64_t>(k / kChunksPerBlock) * 32 + Q::low_group(c);
@@ -133,11 +144,11 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
             }
         }
         k0 += 32 * U;
-        if (k0 >= n_chunks) break;
+        if (first_chunk + k0 >= n_chunks) break;
         load(k0);
     }
 
-    const float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};  // in every lane
+    float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};  // in every lane
     if (glu) {
         const float value = glu_output(a.epilogue, totals[0], totals[1]);
         if (lane == 0 && out0 < n_rows) m.y[out0] = value;
@@ -154,6 +165,17 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
         }
         return;
     }
+    if constexpr (kSplit > 1) {  // the first warp of each pair adds the others' sums, in a fixed order
+        __shared__ float2 slice_sums[kMaxStagedWarps];
+        if (lane == 0) slice_sums[warp] = make_float2(totals[0], totals[1]);
+        __syncthreads();
+        if (slice != 0) return;
+        for (int s = 1; s < kSplit; ++s) {
+            const float2 other = slice_sums[warp + s];
+            totals[0] += other.x;
+            totals[1] += other.y;
+        }
+    }
     if (lane != 0) return;
     if (kRope && role != kRoleNone) {
         // n_rows is whole heads: the warp's two rows are both in the matrix or both past its end.
@@ -169,9 +191,9 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     }
 }
 
-template <class Q, int U, bool kRope, XSource S>
+template <class Q, int U, bool kRope, XSource S, int kSplit>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps, Q::kMinBlocksPerSm) matvec_staged_kernel(MatvecArgs a) {
-    staged_rows<Q, U, kRope, S>(a, block_matrix(a));
+    staged_rows<Q, U, kRope, S, kSplit>(a, block_matrix(a));
 }
 
 // A batch whose segments hold two types (a block's matrix has one, so the branch is uniform per block): Q4_K_M and
@@ -180,9 +202,9 @@ template <class QA, class QB, bool kRope, XSource S>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
-        staged_rows<QB, QB::kUnroll, kRope, S>(a, m);
+        staged_rows<QB, QB::kUnroll, kRope, S, 1>(a, m);
     } else {
-        staged_rows<QA, QA::kUnroll, kRope, S>(a, m);
+        staged_rows<QA, QA::kUnroll, kRope, S, 1>(a, m);
     }
 }
 
@@ -195,14 +217,24 @@ int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_b
     return static_cast<int64_t>(sms) * per_sm;
 }
 
-// Sets the grid of a (blocks of `warps` warps, as few as 2 where the launch has few rows) and returns the warps.
+int64_t total_rows(const MatvecArgs& a) {
+    int64_t rows = a.n_rows;
+    for (int i = 0; i < a.n_more; ++i) rows += a.more[i].n_rows;
+    return rows;
+}
+
+// Sets the grid of a (blocks of `warps` warps, as few as 2 where the launch has few rows) and its k_split, and
+// returns the warps. A single matrix of fewer than kSplitBelowRows rows splits in every form (plain, residual add,
+// rope epilogue), so those forms sum in the same order; batches do not (q/k/v batches of 2,560 rows lost 3-8% split).
 int size_staged_grid(MatvecArgs& a) {
-    const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
+    const bool glu = is_glu(a.epilogue);
+    const int64_t rows_per_warp = glu ? 1 : kWarpRows;
+    a.k_split = !glu && a.n_more == 0 && a.n_rows < kSplitBelowRows ? 2 : 1;
     int warps = kMaxStagedWarps;
-    finish_matvec_args(a, rows_per_warp * warps);
+    finish_matvec_args(a, rows_per_warp * warps / a.k_split);
     while (warps > 2 && a.n_blocks < kTargetBlocks) {
         warps /= 2;
-        finish_matvec_args(a, rows_per_warp * warps);
+        finish_matvec_args(a, rows_per_warp * warps / a.k_split);
     }
     return warps;
 }
@@ -216,18 +248,26 @@ size_t staged_shared_bytes(const MatvecArgs& a) {
 template <class Q, XSource S>
 void launch_staged(MatvecArgs a, int warps, cudaStream_t stream) {
     const size_t shared_bytes = staged_shared_bytes<S>(a);
+    const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
     if (a.rope_kv) {  // q/k/v launches: one wave or less in practice, so no many-waves variant
-        ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true, S>, dim3(static_cast<unsigned>(a.n_blocks)),
-                        dim3(32 * warps), shared_bytes, stream, a);
+        if (a.k_split == 2) {
+            ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true, S, 2>, grid, block, shared_bytes, stream, a);
+        } else {
+            ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true, S, 1>, grid, block, shared_bytes, stream, a);
+        }
         return;
     }
-    auto kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S>;
+    if (a.k_split == 2) {  // fewer than kSplitBelowRows rows: one wave or less
+        ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, false, S, 2>, grid, block, shared_bytes, stream, a);
+        return;
+    }
+    auto kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S, 1>;
     if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
         if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
-            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false, S>;
+            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false, S, 1>;
         }
     }
-    ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
+    ops::launch_pdl(kernel, grid, block, shared_bytes, stream, a);
 }
 
 template <class Q>
@@ -242,7 +282,7 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
 }
 
 template <class QA, class QB, XSource S>
-void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {
+void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {  // a batch: k_split 1
     const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
     if (a.rope_kv) {
         ops::launch_pdl(matvec_staged_mixed_kernel<QA, QB, true, S>, grid, block, staged_shared_bytes<S>(a), stream, a);
@@ -267,12 +307,6 @@ bool staged_applies(const MatvecArgs& a) {
         }
     }
     return true;
-}
-
-int64_t total_rows(const MatvecArgs& a) {
-    int64_t rows = a.n_rows;
-    for (int i = 0; i < a.n_more; ++i) rows += a.more[i].n_rows;
-    return rows;
 }
 
 }  // namespace
