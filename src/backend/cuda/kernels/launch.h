@@ -52,7 +52,7 @@ bool matvec_staged_type(GgmlType type) noexcept;
 inline constexpr size_t int8_x_bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
 // The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
 // kMatvecStagedMinRows; with x_made (the launch is given x~, x_int8 below), fewer for the types where that won (Q8_0,
-// Q6_K).
+// Q6_K, Q4_K).
 int64_t matvec_staged_min_rows(GgmlType type, bool x_made = false) noexcept;
 
 // The precision that decodes fastest for a launch of `type` weights at n_tokens, with n_rows rows in all (a batch:

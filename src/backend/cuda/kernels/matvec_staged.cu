@@ -387,14 +387,16 @@ bool matvec_staged_type(GgmlType type) noexcept {
 }
 
 int64_t matvec_staged_min_rows(GgmlType type, bool x_made) noexcept {
-    // With x~ made by the producer (no rounding per block), TinyLlama's 2048-row Q8_0 and Q6_K launches (attn_output,
-    // ffn_down) run faster staged (docs/cuda-performance.md, H100): Q8_0 decode 1,047 -> 1,155-1,197 tok/s with v12 as
-    // a whole; Q6_K 1,026-1,050 -> 1,111 with v13 (its kernel reading x~ at 2 blocks per SM).
-    if (x_made && (type == GgmlType::Q8_0 || type == GgmlType::Q6_K)) return 2048;
+    // With x~ made by the producer (no rounding per block), TinyLlama's 2048-row Q8_0, Q6_K and Q4_K launches
+    // (attn_output, ffn_down) run faster staged (docs/cuda-performance.md, H100): Q8_0 decode 1,047 -> 1,155-1,197
+    // tok/s with v12 as a whole; Q6_K 1,026-1,050 -> 1,111 with v13 (its kernel reading x~ at 2 blocks per SM); Q4_K
+    // once those launches split each row pair over two warps (v17, kSplitBelowRows): Q4_K_M 1,369 -> 1,429 (v18).
+    if (x_made && (type == GgmlType::Q8_0 || type == GgmlType::Q6_K || type == GgmlType::Q4_K)) return 2048;
     // TinyLlama-shaped decode on an H100 (forward-only tg128, A/B in one run through a temporary override; numbers in
     // docs/cuda-performance.md, v8): staging the q/k/v batches (2304-2560 rows) took Q4_K_M from 1,155-1,166 to
     // 1,187-1,189 tok/s and Q6_K from 972-982 to 1,002-1,028; also staging the 2048-row attn_output and ffn_down
-    // cost Q4_K_M 4-5% (Q4_K and Q6_K alike) and did not help Q6_K reliably; Q8_0 moved within noise.
+    // cost Q4_K_M 4-5% (Q4_K and Q6_K alike) and did not help Q6_K reliably (x rounded per block, before v11); Q8_0
+    // moved within noise.
     switch (type) {
         case GgmlType::Q4_K:
         case GgmlType::Q6_K: return 2049;
