@@ -62,29 +62,33 @@ std::vector<GgmlType> types_where(bool quantized) {
 // A shape the staged kernel takes (launch.h kMatvecStagedMinRows: enough rows, whole 256-column runs).
 constexpr gpu_test::Shape kStagedShape{kMatvecStagedMinRows + 3, 512};
 
-// test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
-// largest shapes of 32-element blocks are too narrow for it), and for types staged from fewer rows, their smallest
-// staged launch (a grid of 2-warp blocks, which larger launches do not use).
-std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
-    std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
-    if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
+// For types staged from fewer rows than kMatvecStagedMinRows, their smallest staged launch: a grid of 2-warp blocks,
+// which larger launches do not use, and one matrix of so few rows splits each row pair's columns over two warps
+// (matvec_staged.cu kSplitBelowRows). Appended to shapes where the type has one.
+void add_fewest_rows_staged(GgmlType type, std::vector<gpu_test::Shape>& shapes) {
     if (matvec_staged_type(type) && matvec_staged_min_rows(type) < kMatvecStagedMinRows) {
         shapes.push_back({matvec_staged_min_rows(type) + 1, 512});
     }
+}
+
+// test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
+// largest shapes of 32-element blocks are too narrow for it), and add_fewest_rows_staged's.
+std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
+    std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
+    if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
+    add_fewest_rows_staged(type, shapes);
     return shapes;
 }
 
 // The two smallest shapes of test_shapes (odd row counts, a partial last row group): enough for the forms that share
 // the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel,
-// and for types staged from fewer rows their smallest staged launch (one matrix of so few rows splits each row
-// pair's columns over two warps: matvec_staged.cu kSplitBelowRows).
+// and add_fewest_rows_staged's.
 std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
-    if (!matvec_staged_type(type)) return {all[0], all[1]};
-    if (matvec_staged_min_rows(type) < kMatvecStagedMinRows) {
-        return {all[0], all[1], kStagedShape, {matvec_staged_min_rows(type) + 1, 512}};
-    }
-    return {all[0], all[1], kStagedShape};
+    std::vector<gpu_test::Shape> shapes = {all[0], all[1]};
+    if (matvec_staged_type(type)) shapes.push_back(kStagedShape);
+    add_fewest_rows_staged(type, shapes);
+    return shapes;
 }
 
 using Reference = gpu_test::MatvecReference;

@@ -78,7 +78,6 @@ struct MatvecArgs {
     const void* x_int8 = nullptr;   // x~ of x's one token (launch.h int8_x_bytes layout) or null: the staged kernel
                                     // reads it instead of rounding x
     void* y_int8 = nullptr;         // staged glu only (staged_glu_writes_int8): x~ of y, for the next matvec
-    int k_split = 1;                // staged: warps sharing a row pair, each over 1 / k_split of the columns
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }

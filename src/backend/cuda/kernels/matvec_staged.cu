@@ -32,7 +32,7 @@ constexpr int kMaxStagedWarps = 8;
 // 11008 x 4096, 57.9 -> 51.0 us at 32000 x 4096).
 // Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
 constexpr int64_t kTargetBlocks = 264;
-// Single matrices of fewer rows than this split each row pair's columns over two warps (MatvecArgs::k_split): at
+// Single matrices of fewer rows than this split each row pair's columns over two warps (staged_split below): at
 // 2,048 rows one warp per pair leaves the H100 half empty (1,024 warps for 132 SMs x 16). Measured on an H100 (tg128,
 // four alternating samples each, docs/cuda-performance.md v17): TinyLlama Q8_0 1,194 -> 1,238 tok/s, Q6_K 1,169 ->
 // 1,223, Q4_K_M 1,338 -> 1,385 (their 2,048-row attn_output and ffn_down); split at every size, 7B Q4_K_M lost
@@ -55,7 +55,7 @@ __device__ __forceinline__ float4 x_load(const float2* p) {
     return *reinterpret_cast<const float4*>(p);
 }
 
-// One block's rows of matrix m in decoder Q's format, x~ from S, each row pair over kSplit warps (a.k_split).
+// One block's rows of matrix m in decoder Q's format, x~ from S, each row pair over kSplit warps (staged_split).
 template <class Q, int U, bool kRope, XSource S, int kSplit>
 __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
@@ -217,24 +217,22 @@ int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_b
     return static_cast<int64_t>(sms) * per_sm;
 }
 
-int64_t total_rows(const MatvecArgs& a) {
-    int64_t rows = a.n_rows;
-    for (int i = 0; i < a.n_more; ++i) rows += a.more[i].n_rows;
-    return rows;
+// Warps per row pair: 2 for a single matrix of fewer than kSplitBelowRows rows in every form (plain, residual add,
+// rope epilogue), so those forms sum in the same order; 1 for batches (q/k/v batches of 2,560 rows lost 3-8% split)
+// and the glu.
+int staged_split(const MatvecArgs& a) {
+    return !is_glu(a.epilogue) && a.n_more == 0 && a.n_rows < kSplitBelowRows ? 2 : 1;
 }
 
-// Sets the grid of a (blocks of `warps` warps, as few as 2 where the launch has few rows) and its k_split, and
-// returns the warps. A single matrix of fewer than kSplitBelowRows rows splits in every form (plain, residual add,
-// rope epilogue), so those forms sum in the same order; batches do not (q/k/v batches of 2,560 rows lost 3-8% split).
+// Sets the grid of a (blocks of `warps` warps, as few as 2 where the launch has few rows) and returns the warps.
 int size_staged_grid(MatvecArgs& a) {
-    const bool glu = is_glu(a.epilogue);
-    const int64_t rows_per_warp = glu ? 1 : kWarpRows;
-    a.k_split = !glu && a.n_more == 0 && a.n_rows < kSplitBelowRows ? 2 : 1;
+    const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
+    const int split = staged_split(a);
     int warps = kMaxStagedWarps;
-    finish_matvec_args(a, rows_per_warp * warps / a.k_split);
+    finish_matvec_args(a, rows_per_warp * warps / split);
     while (warps > 2 && a.n_blocks < kTargetBlocks) {
         warps /= 2;
-        finish_matvec_args(a, rows_per_warp * warps / a.k_split);
+        finish_matvec_args(a, rows_per_warp * warps / split);
     }
     return warps;
 }
@@ -248,26 +246,24 @@ size_t staged_shared_bytes(const MatvecArgs& a) {
 template <class Q, XSource S>
 void launch_staged(MatvecArgs a, int warps, cudaStream_t stream) {
     const size_t shared_bytes = staged_shared_bytes<S>(a);
-    const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
-    if (a.rope_kv) {  // q/k/v launches: one wave or less in practice, so no many-waves variant
-        if (a.k_split == 2) {
-            ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true, S, 2>, grid, block, shared_bytes, stream, a);
-        } else {
-            ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, true, S, 1>, grid, block, shared_bytes, stream, a);
-        }
-        return;
-    }
-    if (a.k_split == 2) {  // fewer than kSplitBelowRows rows: one wave or less
-        ops::launch_pdl(matvec_staged_kernel<Q, Q::kUnroll, false, S, 2>, grid, block, shared_bytes, stream, a);
-        return;
-    }
-    auto kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S, 1>;
-    if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
-        if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
-            kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false, S, 1>;
+    const bool split = staged_split(a) == 2;
+    void (*kernel)(MatvecArgs) = nullptr;
+    // q/k/v launches and split ones (fewer than kSplitBelowRows rows) are one wave or less in practice, so only the
+    // rest may take the many-waves variant.
+    if (a.rope_kv) {
+        kernel = split ? matvec_staged_kernel<Q, Q::kUnroll, true, S, 2>
+                       : matvec_staged_kernel<Q, Q::kUnroll, true, S, 1>;
+    } else if (split) {
+        kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S, 2>;
+    } else {
+        kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S, 1>;
+        if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
+            if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
+                kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false, S, 1>;
+            }
         }
     }
-    ops::launch_pdl(kernel, grid, block, shared_bytes, stream, a);
+    ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
 }
 
 template <class Q>
@@ -282,7 +278,7 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
 }
 
 template <class QA, class QB, XSource S>
-void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {  // a batch: k_split 1
+void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {  // a batch: never split
     const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
     if (a.rope_kv) {
         ops::launch_pdl(matvec_staged_mixed_kernel<QA, QB, true, S>, grid, block, staged_shared_bytes<S>(a), stream, a);
@@ -307,6 +303,12 @@ bool staged_applies(const MatvecArgs& a) {
         }
     }
     return true;
+}
+
+int64_t total_rows(const MatvecArgs& a) {
+    int64_t rows = a.n_rows;
+    for (int i = 0; i < a.n_more; ++i) rows += a.more[i].n_rows;
+    return rows;
 }
 
 }  // namespace
