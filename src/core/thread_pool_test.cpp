@@ -84,5 +84,24 @@ TEST(ThreadPool, ZeroMeansHardwareThreadsAndMoveKeepsWorkers) {
     EXPECT_EQ(count.load(), 10);
 }
 
+// Back-to-back loops meet workers that are still polling; loops after an idle pause meet sleeping ones. Both
+// must run every chunk exactly once (a lost wake-up would hang here), with the pool within and beyond the
+// machine's thread count (the latter never polls).
+TEST(ThreadPool, ShortLoopsBackToBackAndAfterIdlePausesAllComplete) {
+    for (size_t threads : {size_t{2}, ThreadPool::hardware_threads() + 2}) {
+        ThreadPool pool(threads);
+        for (int pause = 0; pause < 6; ++pause) {
+            int64_t total = 0;
+            for (int loop = 0; loop < 2000; ++loop) {
+                std::atomic<int64_t> sum{0};
+                pool.parallel_for(8, 1, [&](int64_t begin, int64_t) { sum += begin + 1; });
+                total += sum.load();
+            }
+            ASSERT_EQ(total, 2000 * 36) << "threads " << threads << " pause " << pause;
+            std::this_thread::sleep_for(std::chrono::milliseconds(pause % 2 == 0 ? 0 : 3));
+        }
+    }
+}
+
 }  // namespace
 }  // namespace spool
