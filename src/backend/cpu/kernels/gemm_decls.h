@@ -30,8 +30,8 @@ namespace spool::cpu {
 SPOOL_CPU_DECLARE_GEMMS(avx2)
 SPOOL_CPU_DECLARE_GEMMS(avx512)
 
-// AMX tiles (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp) define gemm and gemm_scratch of the legacy types, Q4_K and
-// Q5_K only (gemm_dispatch.cpp): their one-token form is the AVX2 gemv.
+// AMX tiles (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp) define gemm and gemm_scratch of every quantized type; their
+// one-token form is the AVX2 gemv (gemm_dispatch.cpp).
 SPOOL_CPU_DECLARE_GEMMS(amx)
 
 #undef SPOOL_CPU_DECLARE_GEMMS

@@ -50,23 +50,23 @@ constexpr std::array kScalar = {
 
 #if SPOOL_CPU_X86_KERNELS
 // legacy_rows: the legacy types' panels (gemm_legacy_avx2.cpp: two groups of 8 rows on AVX2; Q5_1's and Q8_0's
-// few-token kernels take 8, which chunks of 16 rows suit as well). legacy, ksub32, ksub16: the set whose gemm the
-// legacy types, the K-quants of 32-element sub-blocks (Q4_K, Q5_K) and those of 16 (Q2_K, Q3_K, Q6_K) take.
-#define SPOOL_TILED_TABLE(isa, legacy, ksub32, ksub16, rows, legacy_rows)                                           \
-    std::array {                                                                                                    \
-        by_rows<T::F32, CpuIsa::isa>(), by_rows<T::F16, CpuIsa::isa>(), by_rows<T::BF16, CpuIsa::isa>(),            \
-            SPOOL_TILED(Q4_0, q4_0, legacy, legacy_rows, 2), SPOOL_TILED(Q4_1, q4_1, legacy, legacy_rows, 2),      \
-            SPOOL_TILED(Q5_0, q5_0, legacy, legacy_rows, 2), SPOOL_TILED(Q5_1, q5_1, legacy, legacy_rows, 2),      \
-            SPOOL_TILED(Q8_0, q8_0, legacy, legacy_rows, 3), SPOOL_TILED(Q2_K, q2_k, ksub16, rows, 3),             \
-            SPOOL_TILED(Q3_K, q3_k, ksub16, rows, 2), SPOOL_TILED(Q4_K, q4_k, ksub32, rows, 2),                    \
-            SPOOL_TILED(Q5_K, q5_k, ksub32, rows, 2), SPOOL_TILED(Q6_K, q6_k, ksub16, rows, 3),                    \
+// few-token kernels take 8, which chunks of 16 rows suit as well).
+#define SPOOL_TILED_TABLE(isa, rows, legacy_rows)                                                                \
+    std::array {                                                                                                 \
+        by_rows<T::F32, CpuIsa::isa>(), by_rows<T::F16, CpuIsa::isa>(), by_rows<T::BF16, CpuIsa::isa>(),         \
+            SPOOL_TILED(Q4_0, q4_0, isa, legacy_rows, 2), SPOOL_TILED(Q4_1, q4_1, isa, legacy_rows, 2),         \
+            SPOOL_TILED(Q5_0, q5_0, isa, legacy_rows, 2), SPOOL_TILED(Q5_1, q5_1, isa, legacy_rows, 2),         \
+            SPOOL_TILED(Q8_0, q8_0, isa, legacy_rows, 3), SPOOL_TILED(Q2_K, q2_k, isa, rows, 3),                \
+            SPOOL_TILED(Q3_K, q3_k, isa, rows, 2), SPOOL_TILED(Q4_K, q4_k, isa, rows, 2),                       \
+            SPOOL_TILED(Q5_K, q5_k, isa, rows, 2), SPOOL_TILED(Q6_K, q6_k, isa, rows, 3),                       \
     }
-constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, avx2, avx2, avx2, 8, 16);
-constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, avx512, avx512, avx512, 16, 16);
-// amx: tiles for the legacy types, Q4_K and Q5_K. For Q2_K, Q3_K and Q6_K (16-element sub-blocks: half a tile
-// product per scaling pass) the tiles ran no faster than avx512 (device Xeon, Q6_K 2048 x 1024 x 128 tokens: 80 vs
-// 82 GMAC/s; Q4_K 117-134 vs 83-92), so those keep avx512's gemm. The float types take avx512's rows.
-constexpr auto kAmx = SPOOL_TILED_TABLE(amx, amx, amx, avx512, 16, 16);
+constexpr auto kAvx2 = SPOOL_TILED_TABLE(avx2, 8, 16);
+constexpr auto kAvx512 = SPOOL_TILED_TABLE(avx512, 16, 16);
+// amx: tiles for every quantized type. The K-quants of 16-element sub-blocks (Q2_K, Q3_K, Q6_K) fill half a tile
+// product per scaling pass; since the products are stored two sub-blocks ahead of their scaling they still run
+// 0-12% above avx512 (this workstation's Xeon, 2048 and 5632 columns x 128 tokens, one core: Q6_K 169-173 vs 154-164
+// GMAC/s, Q2_K 170-191 vs 160-170, Q3_K 167-175 vs 164-175). The float types take avx512's rows.
+constexpr auto kAmx = SPOOL_TILED_TABLE(amx, 16, 16);
 #undef SPOOL_TILED_TABLE
 #endif
 #undef SPOOL_TILED

@@ -1,9 +1,9 @@
-// AMX-INT8 multi-token kernels for the K-quant weight types of 32-element sub-blocks (Q4_K, Q5_K; written for any
-// K-quant) against Q8_K activation rows. Per sub-block, one tile product (tdpbsud: signed activations
-// times unsigned levels) gives 16 tokens x 16 rows of the exact sub-block sums that gemm_kquant_avx512.h's dpbusd
-// loop reaches; the vector units then weight them by the sub-block scales (integer multiply, exact) and finish each
-// super-block with that kernel's min term and float operations in the same order, so every (row, token) is the same
-// bits as on avx512 and avx2 (and the one-token AVX2 kernel serves). The panels are the AVX-512 kernel's.
+// AMX-INT8 multi-token kernels for the K-quant weight types (Q2_K..Q6_K) against Q8_K activation rows. Per
+// sub-block, one tile product (tdpbsud: signed activations times unsigned levels) gives 16 tokens x 16 rows of the
+// exact sub-block sums that gemm_kquant_avx512.h's dpbusd loop reaches; the vector units then weight them by the
+// sub-block scales (integer multiply, exact) and finish each super-block with that kernel's min term and float
+// operations in the same order, so every (row, token) is the same bits as on avx512 and avx2 (and the one-token
+// AVX2 kernel serves). The panels are the AVX-512 kernel's.
 #include <immintrin.h>
 
 #include <cstring>
@@ -64,27 +64,32 @@ struct AmxKQuant {
 
     // res[m][r] += dot(panel row r, token m) over super-block p / a: Base::tile's operations for one block.
     static void super_block(const Panel& p, const Acts& a, float (*res)[kAmxTileRows]) {
-        alignas(64) int32_t c0[kAmxTileTokens][kAmxTileRows];
-        alignas(64) int32_t c1[kAmxTileTokens][kAmxTileRows];
+        // Sub-block s's product is stored to c[s % 4] and weighted two sub-blocks later, so the vector loads of the
+        // stored sums do not wait for the tile store right before them.
+        alignas(64) int32_t c[4][kAmxTileTokens][kAmxTileRows];
         __m512i isum[kAmxTileTokens];
 #pragma GCC unroll 16
         for (int m = 0; m < kAmxTileTokens; ++m) isum[m] = _mm512_setzero_si512();
-        static_assert(T::kSub % 2 == 0);
-#pragma GCC unroll 2
+        static_assert(T::kSub % 2 == 0 && T::kSub >= 4);
+#pragma GCC unroll 4
         for (int s = 0; s < T::kSub; s += 2) {
             _tile_loadd(4, p.q[kSteps * s], 64);
             _tile_loadd(2, a.q[0] + kSubBytes * s, kQK_K);
             _tile_zero(0);
             _tile_dpbsud(0, 2, 4);
+            _tile_stored(0, c[s % 4], kAmxTileRows * 4);
             _tile_loadd(5, p.q[kSteps * (s + 1)], 64);
             _tile_loadd(3, a.q[0] + kSubBytes * (s + 1), kQK_K);
             _tile_zero(1);
             _tile_dpbsud(1, 3, 5);
-            _tile_stored(0, c0, kAmxTileRows * 4);
-            add_scaled(c0, p.sc[s], isum);
-            _tile_stored(1, c1, kAmxTileRows * 4);
-            add_scaled(c1, p.sc[s + 1], isum);
+            _tile_stored(1, c[(s + 1) % 4], kAmxTileRows * 4);
+            if (s >= 2) {
+                add_scaled(c[(s - 2) % 4], p.sc[s - 2], isum);
+                add_scaled(c[(s - 1) % 4], p.sc[s - 1], isum);
+            }
         }
+        add_scaled(c[(T::kSub - 2) % 4], p.sc[T::kSub - 2], isum);
+        add_scaled(c[(T::kSub - 1) % 4], p.sc[T::kSub - 1], isum);
         const __m512 d = _mm512_load_ps(p.d);
 #pragma GCC unroll 16
         for (int m = 0; m < kAmxTileTokens; ++m) {
@@ -117,8 +122,10 @@ struct AmxKQuant {
 
 }  // namespace
 
-// Q2_K, Q3_K and Q6_K (16-element sub-blocks) keep avx512's gemm in the amx table (gemm_dispatch.cpp: no faster).
+SPOOL_AMX_GEMM(q2_k, AmxKQuant<Q2KType>)
+SPOOL_AMX_GEMM(q3_k, AmxKQuant<Q3KType>)
 SPOOL_AMX_GEMM(q4_k, AmxKQuant<Q4KType>)
 SPOOL_AMX_GEMM(q5_k, AmxKQuant<Q5KType>)
+SPOOL_AMX_GEMM(q6_k, AmxKQuant<Q6KType>)
 
 }  // namespace spool::cpu

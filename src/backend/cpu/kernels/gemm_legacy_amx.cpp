@@ -71,35 +71,34 @@ struct AmxLegacy {
         }
     }
 
+    // Block b's product is stored to c[b % kRing] and scaled kLag blocks later, so the vector loads of the stored
+    // sums never wait for the tile store right before them, and products run while the vector units scale.
+    static constexpr int kLag = 2, kRing = 2 * kLag;
     static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kTileRows]) {
-        alignas(64) int32_t c0[kTileTokens][kTileRows];
-        alignas(64) int32_t c1[kTileTokens][kTileRows];
+        alignas(64) int32_t c[kRing][kTileTokens][kTileRows];
         __m512 acc[kTileTokens];
 #pragma GCC unroll 16
         for (int m = 0; m < kTileTokens; ++m) acc[m] = _mm512_setzero_ps();
         int64_t b = 0;
-        for (; b + 2 <= nb; b += 2) {
+        for (; b < nb; b += 2) {
             _tile_loadd(4, panel[b].q, 64);
             _tile_loadd(2, acts[b].q, kBlock);
             _tile_zero(0);
             _tile_dpbssd(0, 2, 4);
-            _tile_loadd(5, panel[b + 1].q, 64);
-            _tile_loadd(3, acts[b + 1].q, kBlock);
-            _tile_zero(1);
-            _tile_dpbssd(1, 3, 5);
-            _tile_stored(0, c0, kTileRows * 4);
-            scale_add(c0, panel[b], acts[b], acc);
-            _tile_stored(1, c1, kTileRows * 4);
-            scale_add(c1, panel[b + 1], acts[b + 1], acc);
+            _tile_stored(0, c[b % kRing], kTileRows * 4);
+            if (b + 1 < nb) {
+                _tile_loadd(5, panel[b + 1].q, 64);
+                _tile_loadd(3, acts[b + 1].q, kBlock);
+                _tile_zero(1);
+                _tile_dpbssd(1, 3, 5);
+                _tile_stored(1, c[(b + 1) % kRing], kTileRows * 4);
+            }
+            if (b >= kLag) {
+                scale_add(c[(b - kLag) % kRing], panel[b - kLag], acts[b - kLag], acc);
+                scale_add(c[(b + 1 - kLag) % kRing], panel[b + 1 - kLag], acts[b + 1 - kLag], acc);
+            }
         }
-        if (b < nb) {
-            _tile_loadd(4, panel[b].q, 64);
-            _tile_loadd(2, acts[b].q, kBlock);
-            _tile_zero(0);
-            _tile_dpbssd(0, 2, 4);
-            _tile_stored(0, c0, kTileRows * 4);
-            scale_add(c0, panel[b], acts[b], acc);
-        }
+        for (int64_t s = b >= kLag ? b - kLag : 0; s < nb; ++s) scale_add(c[s % kRing], panel[s], acts[s], acc);
 #pragma GCC unroll 16
         for (int m = 0; m < kTileTokens; ++m) _mm512_store_ps(res[m], acc[m]);
     }
