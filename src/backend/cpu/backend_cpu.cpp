@@ -106,6 +106,49 @@ bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* con
         }
     });
 
+    // 1b. Kernels with a layout of their own for the activations (AMX tiles) get it here, once for every chunk of
+    // rows below, each layout once (q, k and v of one type share it), split over the threads by token tile.
+    const cpu::PackedGemm* packed_gemm[kMaxMatrices] = {};
+    size_t packed_offset[kMaxMatrices] = {};
+    size_t packed_total = 0;
+    int64_t first_tile[kMaxMatrices + 1] = {};
+    int packers[kMaxMatrices];  // matrices whose layout is made below, the first of each kind
+    int n_packers = 0;
+    for (int i = 0; i < count; ++i) {
+        const cpu::PackedGemm* pg = gemm[i]->packed;
+        const size_t bytes = pg != nullptr ? pg->packed_bytes(n_in, n_tokens) : 0;
+        if (bytes == 0) continue;
+        packed_gemm[i] = pg;
+        int j = 0;
+        while (j < n_packers && packed_gemm[packers[j]] != pg) ++j;
+        if (j < n_packers) {
+            packed_offset[i] = packed_offset[packers[j]];
+            continue;
+        }
+        packed_offset[i] = packed_total;
+        packed_total += (bytes + 63) / 64 * 64;
+        packers[n_packers] = i;
+        first_tile[n_packers + 1] = first_tile[n_packers] + (n_tokens + cpu::kPackedTileTokens - 1) /
+                                                                  cpu::kPackedTileTokens;
+        ++n_packers;
+    }
+    if (packed_acts_.size() < packed_total + 64) packed_acts_.resize(packed_total + 64);
+    uint8_t* const packed_base =
+        packed_acts_.data() + (64 - reinterpret_cast<uintptr_t>(packed_acts_.data()) % 64) % 64;
+    const auto act_rows = [&](int i) {
+        return act_types[act_of[i]] == GgmlType::F32 ? reinterpret_cast<const uint8_t*>(x)
+                                                     : acts + act_offset[act_of[i]];
+    };
+    parallel(first_tile[n_packers], 1, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+            int j = 0;
+            while (u >= first_tile[j + 1]) ++j;
+            const int i = packers[j];
+            packed_gemm[i]->pack_acts(n_in, act_rows(i), row_bytes(act_types[act_of[i]], n_in), n_tokens,
+                                      u - first_tile[j], u - first_tile[j] + 1, packed_base + packed_offset[i]);
+        }
+    });
+
     // 2. The tiled kernel packs each panel of weight rows once and dots it with every token, so a chunk's weights
     // stream from memory once and its activations from cache. Chunks are whole panels, a few per thread and
     // matrix, so a thread slowed by other work on the machine does not hold up the rest.
@@ -124,7 +167,9 @@ bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* con
     const int64_t n_units = first_unit[n_plans];
     size_t slice = 0;
     for (int i = 0; i < count; ++i) {
-        slice = std::max(slice, (gemm[i]->scratch_bytes(n_in, n_tokens) + 63) / 64 * 64);
+        const size_t bytes = packed_gemm[i] != nullptr ? packed_gemm[i]->scratch_bytes(n_in)
+                                                       : gemm[i]->scratch_bytes(n_in, n_tokens);
+        slice = std::max(slice, (bytes + 63) / 64 * 64);
     }
     if (gemm_scratch_.size() < slice * static_cast<size_t>(n_units)) {
         gemm_scratch_.resize(slice * static_cast<size_t>(n_units));
@@ -133,11 +178,14 @@ bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* con
     const auto run = [&](int i, int64_t r0, int64_t r1, uint8_t* scratch) {
         const WeightView& w = ws[i];
         const auto* w_bytes = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
-        const uint8_t* act = act_types[act_of[i]] == GgmlType::F32 ? reinterpret_cast<const uint8_t*>(x)
-                                                                    : acts + act_offset[act_of[i]];
         float* y = ys[i];
-        gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, act, row_bytes(act_types[act_of[i]], n_in), n_tokens,
-                      y + r0, w.n_rows, scratch);
+        if (packed_gemm[i] != nullptr) {
+            packed_gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, packed_base + packed_offset[i], n_tokens, y + r0,
+                                 w.n_rows, scratch);
+        } else {
+            gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, act_rows(i), row_bytes(act_types[act_of[i]], n_in),
+                          n_tokens, y + r0, w.n_rows, scratch);
+        }
         const float* bias = biases != nullptr ? biases[i] : nullptr;
         if (bias == nullptr) return;
         for (int64_t t = 0; t < n_tokens; ++t) {

@@ -73,6 +73,8 @@ private:
     // Activation rows rounded to a vec_dot type: [n_tokens][row bytes]. Grows to the largest batch seen,
     // so steady decoding does not allocate.
     std::vector<uint8_t> act_scratch_;
+    // Activation rows in the layouts of the multi-token kernels that have one (cpu::PackedGemm), shared by all chunks.
+    std::vector<uint8_t> packed_acts_;
     // Packed weight panels of the multi-token kernels, one slice per row chunk: [chunks][gemm scratch bytes].
     std::vector<uint8_t> gemm_scratch_;
     // Partial attention results when decode splits the cache rows over threads: [units][part floats] (ops.h).

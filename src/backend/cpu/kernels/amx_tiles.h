@@ -15,10 +15,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backend/cpu/kernels/dispatch.h"
+
 namespace spool::cpu {
 namespace {
 
-constexpr int kAmxTileTokens = 16;  // rows of the A and C tiles
+constexpr int kAmxTileTokens = static_cast<int>(kPackedTileTokens);  // rows of the A and C tiles
 constexpr int kAmxTileRows = 16;    // weight rows per panel: the C tile's 16 int32 columns
 // Fewer tokens leave most of a tile empty: the kernels hand them to the AVX-512 ones (same results). Device Xeon,
 // one core, legacy types at 2048 columns: at 8 tokens amx ran 0.94x avx512 (Q4_0 51 vs 55 GMAC/s), at 16 1.34-1.47x.
@@ -55,31 +57,55 @@ inline int64_t amx_token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTo
 // The loop around an AMX kernel K (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp): every token's activations packed once
 // into 16-token tiles (zeros past the last token), then per panel of 16 weight rows: pack it, dot it with each token
 // tile. K provides kBlock (elements per weight block), kKBytes (the A tile's bytes per row), Panel and Acts (one
-// block of a panel / of a token tile), extra_bytes(nb) (scratch for pack_acts after the tiles), and
+// block of a panel / of a token tile), extra_bytes(nb) (scratch for pack_acts after a tile's blocks), and
 //   pack_acts(act, act_row_stride, n_tokens, nb, acts, extra): token t's block b into acts[(t / 16) * nb + b]
 //   (row t % 16; the driver has zeroed the rows past n_tokens);
 //   pack(rows, nb, panel): 16 row pointers (past the matrix's last row, copies of its first);
 //   dot(panel, acts, nb, res): res[m][r] = dot(panel row r, token m of the tile).
+//
+// The packed activations (dispatch.h PackedGemm): one token tile per amx_tile_bytes, 64-byte aligned.
 template <class K>
-size_t amx_gemm_scratch(int64_t n, int64_t n_tokens) {
-    const auto nb = static_cast<size_t>(n / K::kBlock);
-    return 64 + sizeof(typename K::Panel) * nb +
-           sizeof(typename K::Acts) * nb * static_cast<size_t>(amx_token_tiles(n_tokens)) + K::extra_bytes(nb);
+size_t amx_tile_bytes(int64_t nb) {
+    const size_t bytes = sizeof(typename K::Acts) * static_cast<size_t>(nb) + K::extra_bytes(static_cast<size_t>(nb));
+    return (bytes + 63) / 64 * 64;
 }
 
 template <class K>
-void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act, size_t act_row_stride,
-              int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
+size_t amx_packed_bytes(int64_t n, int64_t n_tokens) {
+    if (n_tokens < kAmxMinTokens) return 0;  // the AVX-512 kernel takes so few tokens
+    return amx_tile_bytes<K>(n / K::kBlock) * static_cast<size_t>(amx_token_tiles(n_tokens));
+}
+
+template <class K>
+void amx_pack_acts(int64_t n, const void* act, size_t act_row_stride, int64_t n_tokens, int64_t tile_begin,
+                   int64_t tile_end, void* packed) {
+    using Acts = typename K::Acts;
+    const int64_t nb = n / K::kBlock;
+    for (int64_t j = tile_begin; j < tile_end; ++j) {
+        auto* tile = reinterpret_cast<Acts*>(static_cast<uint8_t*>(packed) + amx_tile_bytes<K>(nb) * j);
+        const int64_t t0 = j * kAmxTileTokens;
+        const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
+        // Tokens past n_tokens in the last tile are zeros: zero products and scales, never stored.
+        if (count < kAmxTileTokens) std::memset(tile, 0, sizeof(Acts) * static_cast<size_t>(nb));
+        K::pack_acts(static_cast<const uint8_t*>(act) + static_cast<size_t>(t0) * act_row_stride, act_row_stride,
+                     count, nb, tile, tile + nb);
+    }
+}
+
+template <class K>
+size_t amx_panel_scratch(int64_t n) {
+    return 64 + sizeof(typename K::Panel) * static_cast<size_t>(n / K::kBlock);
+}
+
+template <class K>
+void amx_gemm_packed(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* packed,
+                     int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
     using Panel = typename K::Panel;
     using Acts = typename K::Acts;
     const int64_t nb = n / K::kBlock;
+    const size_t tile_bytes = amx_tile_bytes<K>(nb);
     auto* panel = reinterpret_cast<Panel*>(align_64(reinterpret_cast<uintptr_t>(scratch)));
-    auto* acts = reinterpret_cast<Acts*>(panel + nb);
     const auto* w_bytes = static_cast<const uint8_t*>(w);
-    const int64_t tiles = amx_token_tiles(n_tokens);
-    // Tokens past n_tokens in the last tile are zeros: zero products and scales, never stored.
-    if (n_tokens % kAmxTileTokens != 0) std::memset(acts + (tiles - 1) * nb, 0, sizeof(Acts) * static_cast<size_t>(nb));
-    K::pack_acts(static_cast<const uint8_t*>(act), act_row_stride, n_tokens, nb, acts, acts + nb * tiles);
     configure_amx_tiles(K::kKBytes);
     for (int64_t r0 = 0; r0 < n_rows; r0 += kAmxTileRows) {
         const int valid = static_cast<int>(n_rows - r0 < kAmxTileRows ? n_rows - r0 : kAmxTileRows);
@@ -91,7 +117,9 @@ void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, con
         const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
             alignas(64) float res[kAmxTileTokens][kAmxTileRows];
-            K::dot(panel, acts + (t0 / kAmxTileTokens) * nb, nb, res);
+            const auto* acts = reinterpret_cast<const Acts*>(static_cast<const uint8_t*>(packed) +
+                                                             tile_bytes * static_cast<size_t>(t0 / kAmxTileTokens));
+            K::dot(panel, acts, nb, res);
             const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
             for (int64_t m = 0; m < count; ++m) {
                 _mm512_mask_storeu_ps(out + (t0 + m) * out_stride + r0, lanes, _mm512_load_ps(res[m]));
@@ -101,8 +129,23 @@ void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, con
     _tile_release();
 }
 
+// GemmFn's form: the activations packed into the scratch after the panel, then amx_gemm_packed.
+template <class K>
+size_t amx_gemm_scratch(int64_t n, int64_t n_tokens) {
+    return amx_panel_scratch<K>(n) + 64 + amx_packed_bytes<K>(n, n_tokens);
+}
+
+template <class K>
+void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act, size_t act_row_stride,
+              int64_t n_tokens, float* out, int64_t out_stride, void* scratch) {
+    void* packed = reinterpret_cast<void*>(
+        align_64(reinterpret_cast<uintptr_t>(static_cast<uint8_t*>(scratch) + amx_panel_scratch<K>(n))));
+    amx_pack_acts<K>(n, act, act_row_stride, n_tokens, 0, amx_token_tiles(n_tokens), packed);
+    amx_gemm_packed<K>(n, w, w_row_stride, n_rows, packed, n_tokens, out, out_stride, scratch);
+}
+
 // The amx entry points of weight type t (dispatch.h GemmFn and its scratch size): the tile kernel K from
-// kAmxMinTokens tokens, the AVX-512 kernel (same results) below; the scratch fits either.
+// kAmxMinTokens tokens, the AVX-512 kernel (same results) below; the scratch fits either. And its PackedGemm.
 #define SPOOL_AMX_GEMM(t, K)                                                                                    \
     void gemm_##t##_amx(int64_t n, const void* w, size_t ws, int64_t n_rows, const void* act, size_t as,       \
                         int64_t n_tokens, float* out, int64_t os, void* scratch) {                              \
@@ -115,7 +158,9 @@ void amx_gemm(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, con
     size_t gemm_scratch_##t##_amx(int64_t n, int64_t n_tokens) {                                               \
         const size_t avx512 = gemm_scratch_##t##_avx512(n, n_tokens), amx = amx_gemm_scratch<K>(n, n_tokens);  \
         return avx512 > amx ? avx512 : amx;                                                                     \
-    }
+    }                                                                                                           \
+    extern const PackedGemm packed_gemm_##t##_amx{amx_packed_bytes<K>, amx_pack_acts<K>, amx_gemm_packed<K>,   \
+                                                  amx_panel_scratch<K>};
 
 }  // namespace
 }  // namespace spool::cpu

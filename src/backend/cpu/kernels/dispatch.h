@@ -70,6 +70,21 @@ QuantizeRowFn cpu_quantize_row(GgmlType act_type, CpuIsa isa) noexcept;
 using GemmFn = void (*)(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act,
                         size_t act_row_stride, int64_t n_tokens, float* out, int64_t out_stride, void* scratch);
 
+// Kernels whose activations take a layout of their own (the AMX tiles: 16 tokens per tile) do in GemmFn what can
+// also be split in two, so that a call over many chunks of rows lays the activations out once instead of once per
+// chunk: pack_acts fills the token tiles [tile_begin, tile_end) of packed_bytes(n, n_tokens) bytes at `packed`
+// (64-byte aligned; 0 bytes: too few tokens, use GemmFn), and gemm reads them for one chunk of rows with
+// scratch_bytes(n) bytes of scratch (any alignment). The results are GemmFn's.
+struct PackedGemm {
+    size_t (*packed_bytes)(int64_t n, int64_t n_tokens);
+    void (*pack_acts)(int64_t n, const void* act, size_t act_row_stride, int64_t n_tokens, int64_t tile_begin,
+                      int64_t tile_end, void* packed);
+    void (*gemm)(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* packed, int64_t n_tokens,
+                 float* out, int64_t out_stride, void* scratch);
+    size_t (*scratch_bytes)(int64_t n);
+};
+inline constexpr int64_t kPackedTileTokens = 16;  // tokens per tile of PackedGemm::pack_acts
+
 // The multi-token kernels of one weight type on one kernel set. Tiled kernels (and their gemv) compute every row
 // as exact integers per block, then the same float operations in the same order, so a row's result is the same
 // bits for any n_tokens, any split of the rows and either of avx2 / avx512: decode rows equal prefill rows.
@@ -86,6 +101,7 @@ struct GemmKernels {
     // False where spool has no tiled kernel for the type on this set: then gemm is one vec_dot_rows per token and
     // gemv is vec_dot_rows.
     bool tiled;
+    const PackedGemm* packed;  // the split form of gemm (above), or null
 };
 
 // The multi-token kernels of weight type w on isa: non-null exactly when cpu_matmul_kernels(w, isa) is, with the

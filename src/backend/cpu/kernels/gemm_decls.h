@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cpu/kernels/dispatch.h"
+
 namespace spool::cpu {
 
 // gemm_<type>_<isa>: the GemmFn signature of dispatch.h; gemm_scratch_<type>_<isa>: its scratch_bytes;
@@ -30,9 +32,21 @@ namespace spool::cpu {
 SPOOL_CPU_DECLARE_GEMMS(avx2)
 SPOOL_CPU_DECLARE_GEMMS(avx512)
 
-// AMX tiles (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp) define gemm and gemm_scratch of every quantized type; their
-// one-token form is the AVX2 gemv (gemm_dispatch.cpp).
+// AMX tiles (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp) define gemm and gemm_scratch of every quantized type, and its
+// PackedGemm; their one-token form is the AVX2 gemv (gemm_dispatch.cpp).
 SPOOL_CPU_DECLARE_GEMMS(amx)
+#define SPOOL_CPU_DECLARE_PACKED(t) extern const PackedGemm packed_gemm_##t##_amx;
+SPOOL_CPU_DECLARE_PACKED(q4_0)
+SPOOL_CPU_DECLARE_PACKED(q4_1)
+SPOOL_CPU_DECLARE_PACKED(q5_0)
+SPOOL_CPU_DECLARE_PACKED(q5_1)
+SPOOL_CPU_DECLARE_PACKED(q8_0)
+SPOOL_CPU_DECLARE_PACKED(q2_k)
+SPOOL_CPU_DECLARE_PACKED(q3_k)
+SPOOL_CPU_DECLARE_PACKED(q4_k)
+SPOOL_CPU_DECLARE_PACKED(q5_k)
+SPOOL_CPU_DECLARE_PACKED(q6_k)
+#undef SPOOL_CPU_DECLARE_PACKED
 
 #undef SPOOL_CPU_DECLARE_GEMMS
 #undef SPOOL_CPU_DECLARE_GEMM

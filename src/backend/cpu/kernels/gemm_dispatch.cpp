@@ -29,7 +29,7 @@ void vec_dot_rows_of(int64_t n, const void* w, size_t w_row_stride, int64_t n_ro
 
 template <GgmlType W, CpuIsa I>
 constexpr GemmKernels by_rows() {
-    return GemmKernels{W, gemm_by_rows<W, I>, no_scratch, vec_dot_rows_of<W, I>, 1, 1, false};
+    return GemmKernels{W, gemm_by_rows<W, I>, no_scratch, vec_dot_rows_of<W, I>, 1, 1, false, nullptr};
 }
 
 // Tiled kernels: panels of `rows` rows (8 on AVX2, 16 on AVX-512). min_tokens: the fewest tokens at which
@@ -37,8 +37,15 @@ constexpr GemmKernels by_rows() {
 // tiled at 2 tokens beat rows for every type but Q2_K, Q6_K and Q8_0, which lose 5-20% there and win from 3 tokens
 // on). Every kernel set's tiled kernels round like the AVX2 ones, so the AVX2 gemv serves both (one-token kernels
 // on AVX-512 are a TODO(cpu-gemm): measure whether the AVX2 ones keep up with DRAM there).
-#define SPOOL_TILED(W, t, isa, rows, min_tokens) \
-    GemmKernels { T::W, gemm_##t##_##isa, gemm_scratch_##t##_##isa, gemv_##t##_avx2, rows, min_tokens, true }
+#define SPOOL_TILED(W, t, isa, rows, min_tokens)                                                                 \
+    GemmKernels {                                                                                                \
+        T::W, gemm_##t##_##isa, gemm_scratch_##t##_##isa, gemv_##t##_avx2, rows, min_tokens, true,              \
+            SPOOL_PACKED_##isa(t)                                                                                \
+    }
+// The split form of the amx gemm (dispatch.h PackedGemm); the other sets have none.
+#define SPOOL_PACKED_avx2(t) nullptr
+#define SPOOL_PACKED_avx512(t) nullptr
+#define SPOOL_PACKED_amx(t) &packed_gemm_##t##_amx
 
 constexpr std::array kScalar = {
     by_rows<T::F32, CpuIsa::scalar>(),  by_rows<T::F16, CpuIsa::scalar>(),  by_rows<T::BF16, CpuIsa::scalar>(),
@@ -70,6 +77,9 @@ constexpr auto kAmx = SPOOL_TILED_TABLE(amx, 16, 16);
 #undef SPOOL_TILED_TABLE
 #endif
 #undef SPOOL_TILED
+#undef SPOOL_PACKED_avx2
+#undef SPOOL_PACKED_avx512
+#undef SPOOL_PACKED_amx
 
 template <size_t N>
 const GemmKernels* find(const std::array<GemmKernels, N>& table, GgmlType w) {

@@ -254,6 +254,45 @@ TEST_P(GemmTest, RowsDoNotDependOnTheBatch) {
     }
 }
 
+// The split form (PackedGemm, AMX): activations packed tile by tile in two calls, then gemm over two chunks of rows
+// from a misaligned scratch, must give gemm's bits for every (row, token), and too few tokens must ask for no packing.
+TEST_P(GemmTest, PackedFormEqualsGemm) {
+    const auto [w_type, isa] = GetParam();
+    SPOOL_REQUIRE_ISA(isa);
+    const GemmKernels* gk = cpu_gemm_kernels(w_type, isa);
+    const PackedGemm* pg = gk->packed;
+    if (pg == nullptr) GTEST_SKIP() << type_name(w_type) << " on " << cpu_isa_name(isa) << " has no packed form";
+    const MatmulKernels* mk = cpu_matmul_kernels(w_type, isa);
+    EXPECT_EQ(pg->packed_bytes(256, 3), 0u) << "3 tokens: the AVX-512 kernel's case";
+    for (const Shape& s : {Shape{37, 35, 768}, Shape{21, 16, 512}, Shape{40, 67, 256}}) {
+        SCOPED_TRACE(std::to_string(s.n_rows) + " rows x " + std::to_string(s.n_tokens) + " tokens");
+        const Problem p = make_problem(w_type, mk->act_type, s, 313);
+        std::vector<uint8_t> scratch(gk->scratch_bytes(s.n_cols, s.n_tokens));
+        std::vector<float> expected(static_cast<size_t>(s.n_rows * s.n_tokens), NAN);
+        gk->gemm(s.n_cols, p.w.data(), p.w_stride, s.n_rows, p.act.data(), p.act_stride, s.n_tokens, expected.data(),
+                 s.n_rows, scratch.data());
+
+        const size_t bytes = pg->packed_bytes(s.n_cols, s.n_tokens);
+        ASSERT_GT(bytes, 0u);
+        std::vector<uint8_t> packed_space(bytes + 64, 0xcd);
+        uint8_t* packed = packed_space.data() + (64 - reinterpret_cast<uintptr_t>(packed_space.data()) % 64) % 64;
+        const int64_t tiles = (s.n_tokens + kPackedTileTokens - 1) / kPackedTileTokens;
+        pg->pack_acts(s.n_cols, p.act.data(), p.act_stride, s.n_tokens, 1, tiles, packed);  // later tiles first
+        pg->pack_acts(s.n_cols, p.act.data(), p.act_stride, s.n_tokens, 0, 1, packed);
+        std::vector<uint8_t> panel_space(pg->scratch_bytes(s.n_cols) + 3);
+        std::vector<float> got(expected.size(), NAN);
+        constexpr int64_t kSplit = 16;  // a chunk boundary on a panel boundary, as the backend splits rows
+        pg->gemm(s.n_cols, p.w.data(), p.w_stride, kSplit, packed, s.n_tokens, got.data(), s.n_rows,
+                 panel_space.data() + 3);
+        pg->gemm(s.n_cols, p.w.data() + p.w_stride * kSplit, p.w_stride, s.n_rows - kSplit, packed, s.n_tokens,
+                 got.data() + kSplit, s.n_rows, panel_space.data() + 3);
+        for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(got[i], expected[i]) << type_name(w_type) << ": token " << i / static_cast<size_t>(s.n_rows)
+                                           << ", row " << i % static_cast<size_t>(s.n_rows);
+        }
+    }
+}
+
 TEST(GemmTable, TiledWhereExpected) {
     for (CpuIsa isa : kAllIsas) {
         if (!cpu_isa_available(isa)) continue;
