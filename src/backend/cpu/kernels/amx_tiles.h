@@ -115,7 +115,17 @@ void amx_gemm_packed(int64_t n, const void* w, size_t w_row_stride, int64_t n_ro
         // The tile loads are asm the compiler does not see read memory: the packed bytes must be stored first.
         asm volatile("" : : : "memory");
         const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
+        // The next panel's rows (contiguous in memory) come into L2 while the tiles work on this one, a slice per
+        // token tile, so its packing does not wait for DRAM.
+        const uint8_t* next = w_bytes + (r0 + kAmxTileRows) * w_row_stride;
+        const int64_t next_rows = n_rows - r0 - kAmxTileRows < kAmxTileRows ? n_rows - r0 - kAmxTileRows : kAmxTileRows;
+        const int64_t next_bytes = next_rows > 0 ? next_rows * static_cast<int64_t>(w_row_stride) : 0;
+        const int64_t tiles = amx_token_tiles(n_tokens);
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
+            const int64_t k = t0 / kAmxTileTokens;
+            for (int64_t off = next_bytes * k / tiles / 64 * 64; off < next_bytes * (k + 1) / tiles; off += 64) {
+                _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T1);
+            }
             alignas(64) float res[kAmxTileTokens][kAmxTileRows];
             const auto* acts = reinterpret_cast<const Acts*>(static_cast<const uint8_t*>(packed) +
                                                              tile_bytes * static_cast<size_t>(t0 / kAmxTileTokens));

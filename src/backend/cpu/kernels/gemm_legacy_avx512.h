@@ -62,7 +62,7 @@ struct LegacyKernel512 {
                         v[r] = _mm256_xor_si256(v[r], _mm256_set1_epi8(static_cast<char>(0x80)));
                     }
                     p.d[kPanelRows * h + r] = f16[x.d];
-                    p.m[kPanelRows * h + r] = row_min<T>(x, f16);
+                    if constexpr (T::kHasMin) p.m[kPanelRows * h + r] = row_min<T>(x, f16);  // else never read
                 }
                 transpose_8x8_dwords(v);
 #pragma GCC unroll 8
