@@ -54,6 +54,17 @@ inline uintptr_t align_64(uintptr_t p) { return (p + 63) & ~uintptr_t{63}; }
 
 inline int64_t amx_token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTokens - 1) / kAmxTileTokens; }
 
+// Lines to bring into L2 while a kernel's block loop runs, a few per step: a burst of prefetches ahead of the loop
+// stalls on the fill buffers instead.
+struct L2Prefetch {
+    const char* next;
+    const char* end;
+    int64_t per_step;  // lines per call of step()
+    void step() {
+        for (int64_t i = 0; i < per_step && next < end; ++i, next += 64) _mm_prefetch(next, _MM_HINT_T1);
+    }
+};
+
 // The loop around an AMX kernel K (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp): every token's activations packed once
 // into 16-token tiles (zeros past the last token), then per panel of 16 weight rows: pack it, dot it with each token
 // tile. K provides kBlock (elements per weight block), kKBytes (the A tile's bytes per row), Panel and Acts (one
@@ -61,7 +72,8 @@ inline int64_t amx_token_tiles(int64_t n_tokens) { return (n_tokens + kAmxTileTo
 //   pack_acts(act, act_row_stride, n_tokens, nb, acts, extra): token t's block b into acts[(t / 16) * nb + b]
 //   (row t % 16; the driver has zeroed the rows past n_tokens);
 //   pack(rows, nb, panel): 16 row pointers (past the matrix's last row, copies of its first);
-//   dot(panel, acts, nb, res): res[m][r] = dot(panel row r, token m of the tile).
+//   dot(panel, acts, nb, res, prefetch): res[m][r] = dot(panel row r, token m of the tile), calling
+//   prefetch.step() kPrefetchSteps times per block.
 //
 // The packed activations (dispatch.h PackedGemm): one token tile per amx_tile_bytes, 64-byte aligned.
 template <class K>
@@ -117,19 +129,21 @@ void amx_gemm_packed(int64_t n, const void* w, size_t w_row_stride, int64_t n_ro
         const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
         // The next panel's rows (contiguous in memory) come into L2 while the tiles work on this one, a slice per
         // token tile, so its packing does not wait for DRAM.
-        const uint8_t* next = w_bytes + (r0 + kAmxTileRows) * w_row_stride;
+        const char* next = reinterpret_cast<const char*>(w_bytes + (r0 + kAmxTileRows) * w_row_stride);
         const int64_t next_rows = n_rows - r0 - kAmxTileRows < kAmxTileRows ? n_rows - r0 - kAmxTileRows : kAmxTileRows;
-        const int64_t next_bytes = next_rows > 0 ? next_rows * static_cast<int64_t>(w_row_stride) : 0;
+        const int64_t next_lines = next_rows > 0 ? (next_rows * static_cast<int64_t>(w_row_stride) + 63) / 64 : 0;
         const int64_t tiles = amx_token_tiles(n_tokens);
+        const int64_t per_tile = (next_lines + tiles - 1) / tiles;
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
             const int64_t k = t0 / kAmxTileTokens;
-            for (int64_t off = next_bytes * k / tiles / 64 * 64; off < next_bytes * (k + 1) / tiles; off += 64) {
-                _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T1);
-            }
+            const int64_t first = per_tile * k < next_lines ? per_tile * k : next_lines;
+            const int64_t last = per_tile * (k + 1) < next_lines ? per_tile * (k + 1) : next_lines;
+            const int64_t steps = nb * K::kPrefetchSteps;
+            L2Prefetch prefetch{next + 64 * first, next + 64 * last, (per_tile + steps - 1) / steps};
             alignas(64) float res[kAmxTileTokens][kAmxTileRows];
             const auto* acts = reinterpret_cast<const Acts*>(static_cast<const uint8_t*>(packed) +
                                                              tile_bytes * static_cast<size_t>(t0 / kAmxTileTokens));
-            K::dot(panel, acts, nb, res);
+            K::dot(panel, acts, nb, res, prefetch);
             const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
             for (int64_t m = 0; m < count; ++m) {
                 _mm512_mask_storeu_ps(out + (t0 + m) * out_stride + r0, lanes, _mm512_load_ps(res[m]));

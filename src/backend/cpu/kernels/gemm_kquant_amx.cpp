@@ -31,6 +31,7 @@ struct AmxKQuant {
     };
 
     static constexpr int64_t kBlock = kQK_K;
+    static constexpr int kPrefetchSteps = T::kSub / 2;  // one per pair of sub-blocks
     static constexpr int kKBytes = kSubBytes;
 
     // Room for one token's Base::act_sums.
@@ -63,7 +64,7 @@ struct AmxKQuant {
     }
 
     // res[m][r] += dot(panel row r, token m) over super-block p / a: Base::tile's operations for one block.
-    static void super_block(const Panel& p, const Acts& a, float (*res)[kAmxTileRows]) {
+    static void super_block(const Panel& p, const Acts& a, float (*res)[kAmxTileRows], L2Prefetch& prefetch) {
         // Sub-block s's product is stored to c[s % 4] and weighted two sub-blocks later, so the vector loads of the
         // stored sums do not wait for the tile store right before them.
         alignas(64) int32_t c[4][kAmxTileTokens][kAmxTileRows];
@@ -73,6 +74,7 @@ struct AmxKQuant {
         static_assert(T::kSub % 2 == 0 && T::kSub >= 4);
 #pragma GCC unroll 4
         for (int s = 0; s < T::kSub; s += 2) {
+            prefetch.step();
             _tile_loadd(4, p.q[kSteps * s], 64);
             _tile_loadd(2, a.q[0] + kSubBytes * s, kQK_K);
             _tile_zero(0);
@@ -114,9 +116,10 @@ struct AmxKQuant {
 
     static void pack(const uint8_t* const* rows, int64_t nb, Panel* panel) { Base::pack(rows, nb, panel); }
 
-    static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kAmxTileRows]) {
+    static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kAmxTileRows],
+                    L2Prefetch& prefetch) {
         for (int m = 0; m < kAmxTileTokens; ++m) _mm512_store_ps(res[m], _mm512_setzero_ps());
-        for (int64_t b = 0; b < nb; ++b) super_block(panel[b], acts[b], res);
+        for (int64_t b = 0; b < nb; ++b) super_block(panel[b], acts[b], res, prefetch);
     }
 };
 

@@ -38,6 +38,7 @@ struct AmxLegacy {
     using Acts = AmxActs;
     static constexpr int64_t kBlock = kLegacyBlock;
     static constexpr int kKBytes = kLegacyBlock;
+    static constexpr int kPrefetchSteps = 1;
 
     static size_t extra_bytes(size_t) { return 0; }
 
@@ -74,13 +75,15 @@ struct AmxLegacy {
     // Block b's product is stored to c[b % kRing] and scaled kLag blocks later, so the vector loads of the stored
     // sums never wait for the tile store right before them, and products run while the vector units scale.
     static constexpr int kLag = 2, kRing = 2 * kLag;
-    static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kTileRows]) {
+    static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kTileRows], L2Prefetch& prefetch) {
         alignas(64) int32_t c[kRing][kTileTokens][kTileRows];
         __m512 acc[kTileTokens];
 #pragma GCC unroll 16
         for (int m = 0; m < kTileTokens; ++m) acc[m] = _mm512_setzero_ps();
         int64_t b = 0;
         for (; b < nb; b += 2) {
+            prefetch.step();
+            prefetch.step();
             _tile_loadd(4, panel[b].q, 64);
             _tile_loadd(2, acts[b].q, kBlock);
             _tile_zero(0);
