@@ -221,8 +221,8 @@ __device__ __forceinline__ bool lane_valid(const MatvecArgs& a, int64_t t, int l
     return t * tile_elems<Dec>() + Dec::group_elem(lane, 0) < a.n_cols;
 }
 
-// Loads tiles t0 + u * stride (u < U). kChecked: the row's last tiles, the last possibly partial and later ones past
-// the row's end, whose lanes past n_cols load nothing (and add zeros); otherwise every tile is whole.
+// Loads tiles t0 + u * stride (u < U). kChecked: the row's last, possibly partial tile (U = 1), whose lanes past
+// n_cols load nothing; otherwise every tile is whole.
 template <class Dec, int U, bool kChecked>
 __device__ __forceinline__ void load_step(const MatvecArgs& a, const RowSet& rows, int64_t t0, int64_t stride,
                                           int lane, Step<Dec, U>& step) {
@@ -422,7 +422,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
 #pragma unroll
         for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
     }
-    // Whole tiles U at a time, then the rest (and a partial last tile) in one step with per-lane checks. The
+    // Whole tiles U at a time, then the rest (and a partial last tile) one at a time with per-lane checks. The
     // weights never change, so the first step's loads are issued before waiting for the kernel that writes x: under
     // programmatic dependent launch they overlap that kernel's tail.
     const int64_t n_whole = a.n_cols / tile_elems<Dec>();
@@ -446,13 +446,10 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
         whole = t + (U - 1) * n_warps < n_whole;
         if (whole) load_step<Dec, U, false>(a, rows, t, n_warps, lane, step);
     }
-    // The warp's last tiles (at most U: the loop above stopped short of a whole step) in one checked step, so their
-    // loads are in flight together: one tile per step left TinyLlama's F16 ffn_down (22 tiles over 4 warps) two
-    // serial round trips to DRAM (graph time 9.06 -> 8.51 us; 7B's 4096 x 11008 32.2 -> 30.9 us).
-    if (t < n_tiles) {
-        Step<Dec, U> tail;
-        load_step<Dec, U, true>(a, rows, t, n_warps, lane, tail);
-        compute_step<Dec, NT, U, true, kInt8>(a, tail, t, n_warps, lane, table, acc);
+    for (; t < n_tiles; t += n_warps) {
+        Step<Dec, 1> tail;
+        load_step<Dec, 1, true>(a, rows, t, n_warps, lane, tail);
+        compute_step<Dec, NT, 1, true, kInt8>(a, tail, t, n_warps, lane, table, acc);
     }
 
     float v[V];
