@@ -57,10 +57,55 @@ void CpuBackend::rms_norm(const float* x, const float* weight, int64_t n_rows, i
     });
 }
 
+CpuBackend::PackedActs CpuBackend::pack_activations(int count, const cpu::GemmKernels* const* gemm,
+                                                    const uint8_t* const* act_rows, const size_t* act_row_bytes,
+                                                    int64_t n_in, int64_t n_tokens) {
+    PackedActs packed;
+    size_t offset[kMaxTiledMatrices] = {}, total = 0;
+    int owner[kMaxTiledMatrices];  // the matrix whose layout matrix i reads: the first with its PackedGemm
+    for (int i = 0; i < count; ++i) {
+        const cpu::PackedGemm* pg = gemm[i]->packed;
+        const size_t bytes = pg != nullptr ? pg->packed_bytes(n_in, n_tokens) : 0;
+        if (bytes == 0) continue;
+        packed.gemm[i] = pg;
+        owner[i] = i;
+        for (int j = 0; j < i; ++j) {
+            if (packed.gemm[j] == pg) {
+                owner[i] = j;
+                break;
+            }
+        }
+        if (owner[i] != i) continue;
+        offset[i] = total;
+        total += (bytes + 63) / 64 * 64;
+    }
+    if (packed_acts_.size() < total + 64) packed_acts_.resize(total + 64);
+    uint8_t* const base = packed_acts_.data() + (64 - reinterpret_cast<uintptr_t>(packed_acts_.data()) % 64) % 64;
+    for (int i = 0; i < count; ++i) {
+        if (packed.gemm[i] != nullptr) packed.data[i] = base + offset[owner[i]];
+    }
+    // Units: (layout, token tile), each layout once.
+    const int64_t tiles = (n_tokens + cpu::kPackedTileTokens - 1) / cpu::kPackedTileTokens;
+    int layouts[kMaxTiledMatrices];
+    int n_layouts = 0;
+    for (int i = 0; i < count; ++i) {
+        if (packed.gemm[i] != nullptr && owner[i] == i) layouts[n_layouts++] = i;
+    }
+    parallel(n_layouts * tiles, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+            const int i = layouts[u / tiles];
+            const int64_t tile = u % tiles;
+            packed.gemm[i]->pack_acts(n_in, act_rows[i], act_row_bytes[i], n_tokens, tile, tile + 1,
+                                      packed.data[i]);
+        }
+    });
+    return packed;
+}
+
 template <class After>
 bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* const* biases, const float* x,
                                int64_t n_tokens, float* const* ys, bool same_rows, const After& after) {
-    constexpr int kMaxMatrices = 4;
+    constexpr int kMaxMatrices = kMaxTiledMatrices;
     if (count < 1 || count > kMaxMatrices) return false;
     const cpu::GemmKernels* gemm[kMaxMatrices];
     const cpu::MatmulKernels* kernel[kMaxMatrices];
@@ -106,48 +151,14 @@ bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* con
         }
     });
 
-    // 1b. Kernels with a layout of their own for the activations (AMX tiles) get it here, once for every chunk of
-    // rows below, each layout once (q, k and v of one type share it), split over the threads by token tile.
-    const cpu::PackedGemm* packed_gemm[kMaxMatrices] = {};
-    size_t packed_offset[kMaxMatrices] = {};
-    size_t packed_total = 0;
-    int64_t first_tile[kMaxMatrices + 1] = {};
-    int packers[kMaxMatrices];  // matrices whose layout is made below, the first of each kind
-    int n_packers = 0;
+    const uint8_t* act_rows[kMaxMatrices];
+    size_t act_row_bytes[kMaxMatrices];
     for (int i = 0; i < count; ++i) {
-        const cpu::PackedGemm* pg = gemm[i]->packed;
-        const size_t bytes = pg != nullptr ? pg->packed_bytes(n_in, n_tokens) : 0;
-        if (bytes == 0) continue;
-        packed_gemm[i] = pg;
-        int j = 0;
-        while (j < n_packers && packed_gemm[packers[j]] != pg) ++j;
-        if (j < n_packers) {
-            packed_offset[i] = packed_offset[packers[j]];
-            continue;
-        }
-        packed_offset[i] = packed_total;
-        packed_total += (bytes + 63) / 64 * 64;
-        packers[n_packers] = i;
-        first_tile[n_packers + 1] = first_tile[n_packers] + (n_tokens + cpu::kPackedTileTokens - 1) /
-                                                                  cpu::kPackedTileTokens;
-        ++n_packers;
+        const GgmlType type = act_types[act_of[i]];
+        act_rows[i] = type == GgmlType::F32 ? reinterpret_cast<const uint8_t*>(x) : acts + act_offset[act_of[i]];
+        act_row_bytes[i] = row_bytes(type, n_in);
     }
-    if (packed_acts_.size() < packed_total + 64) packed_acts_.resize(packed_total + 64);
-    uint8_t* const packed_base =
-        packed_acts_.data() + (64 - reinterpret_cast<uintptr_t>(packed_acts_.data()) % 64) % 64;
-    const auto act_rows = [&](int i) {
-        return act_types[act_of[i]] == GgmlType::F32 ? reinterpret_cast<const uint8_t*>(x)
-                                                     : acts + act_offset[act_of[i]];
-    };
-    parallel(first_tile[n_packers], 1, [&](int64_t begin, int64_t end) {
-        for (int64_t u = begin; u < end; ++u) {
-            int j = 0;
-            while (u >= first_tile[j + 1]) ++j;
-            const int i = packers[j];
-            packed_gemm[i]->pack_acts(n_in, act_rows(i), row_bytes(act_types[act_of[i]], n_in), n_tokens,
-                                      u - first_tile[j], u - first_tile[j] + 1, packed_base + packed_offset[i]);
-        }
-    });
+    const PackedActs packed = pack_activations(count, gemm, act_rows, act_row_bytes, n_in, n_tokens);
 
     // 2. The tiled kernel packs each panel of weight rows once and dots it with every token, so a chunk's weights
     // stream from memory once and its activations from cache. Chunks are whole panels, a few per thread and
@@ -167,7 +178,7 @@ bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* con
     const int64_t n_units = first_unit[n_plans];
     size_t slice = 0;
     for (int i = 0; i < count; ++i) {
-        const size_t bytes = packed_gemm[i] != nullptr ? packed_gemm[i]->scratch_bytes(n_in)
+        const size_t bytes = packed.gemm[i] != nullptr ? packed.gemm[i]->scratch_bytes(n_in)
                                                        : gemm[i]->scratch_bytes(n_in, n_tokens);
         slice = std::max(slice, (bytes + 63) / 64 * 64);
     }
@@ -179,12 +190,12 @@ bool CpuBackend::tiled_matmuls(int count, const WeightView* ws, const float* con
         const WeightView& w = ws[i];
         const auto* w_bytes = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
         float* y = ys[i];
-        if (packed_gemm[i] != nullptr) {
-            packed_gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, packed_base + packed_offset[i], n_tokens, y + r0,
-                                 w.n_rows, scratch);
+        if (packed.gemm[i] != nullptr) {
+            packed.gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, packed.data[i], n_tokens, y + r0, w.n_rows,
+                                 scratch);
         } else {
-            gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, act_rows(i), row_bytes(act_types[act_of[i]], n_in),
-                          n_tokens, y + r0, w.n_rows, scratch);
+            gemm[i]->gemm(n_in, w_bytes, w.row_bytes, r1 - r0, act_rows[i], act_row_bytes[i], n_tokens, y + r0,
+                          w.n_rows, scratch);
         }
         const float* bias = biases != nullptr ? biases[i] : nullptr;
         if (bias == nullptr) return;

@@ -65,6 +65,17 @@ private:
     template <class After>
     bool tiled_matmuls(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
                        float* const* ys, bool same_rows, const After& after);
+    static constexpr int kMaxTiledMatrices = 4;  // matrices of one tiled_matmuls call
+    // The activations of each tiled_matmuls matrix whose kernel has a layout of its own (cpu::PackedGemm, the AMX
+    // tiles), laid out once for all its chunks of rows: gemm[i] and data[i] are null for the other matrices.
+    struct PackedActs {
+        const cpu::PackedGemm* gemm[kMaxTiledMatrices] = {};
+        uint8_t* data[kMaxTiledMatrices] = {};
+    };
+    // Lays out the activation rows act_rows[i] (act_row_bytes[i] apart) for the matrices that want it, each layout
+    // once (q, k and v of one type share it), split over the threads by token tile, into packed_acts_.
+    PackedActs pack_activations(int count, const cpu::GemmKernels* const* gemm, const uint8_t* const* act_rows,
+                                const size_t* act_row_bytes, int64_t n_in, int64_t n_tokens);
     // The cache type's row quantizer: the ISA kernel where there is one (the same bytes), else the reference.
     QuantizeRowFn cache_quantizer(GgmlType type) const;
 

@@ -65,6 +65,15 @@ struct L2Prefetch {
     }
 };
 
+// Slice k of `slices` of the bytes [p, p + bytes), spread over `steps` calls of step().
+inline L2Prefetch l2_prefetch_slice(const uint8_t* p, int64_t bytes, int64_t k, int64_t slices, int64_t steps) {
+    const int64_t lines = (bytes + 63) / 64, per_slice = (lines + slices - 1) / slices;
+    const int64_t first = per_slice * k < lines ? per_slice * k : lines;
+    const int64_t last = per_slice * (k + 1) < lines ? per_slice * (k + 1) : lines;
+    const auto* c = reinterpret_cast<const char*>(p);
+    return {c + 64 * first, c + 64 * last, (per_slice + steps - 1) / steps};
+}
+
 // The loop around an AMX kernel K (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp): every token's activations packed once
 // into 16-token tiles (zeros past the last token), then per panel of 16 weight rows: pack it, dot it with each token
 // tile. K provides kBlock (elements per weight block), kKBytes (the A tile's bytes per row), Panel and Acts (one
@@ -128,21 +137,17 @@ void amx_gemm_packed(int64_t n, const void* w, size_t w_row_stride, int64_t n_ro
         asm volatile("" : : : "memory");
         const auto lanes = static_cast<__mmask16>((1u << valid) - 1);
         // The next panel's rows (contiguous in memory) come into L2 while the tiles work on this one, a slice per
-        // token tile, so its packing does not wait for DRAM.
-        const char* next = reinterpret_cast<const char*>(w_bytes + (r0 + kAmxTileRows) * w_row_stride);
+        // token tile spread over its block loop, so packing them does not wait for DRAM (the weights' only read).
         const int64_t next_rows = n_rows - r0 - kAmxTileRows < kAmxTileRows ? n_rows - r0 - kAmxTileRows : kAmxTileRows;
-        const int64_t next_lines = next_rows > 0 ? (next_rows * static_cast<int64_t>(w_row_stride) + 63) / 64 : 0;
+        const int64_t next_bytes = next_rows > 0 ? next_rows * static_cast<int64_t>(w_row_stride) : 0;
         const int64_t tiles = amx_token_tiles(n_tokens);
-        const int64_t per_tile = (next_lines + tiles - 1) / tiles;
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kAmxTileTokens) {
-            const int64_t k = t0 / kAmxTileTokens;
-            const int64_t first = per_tile * k < next_lines ? per_tile * k : next_lines;
-            const int64_t last = per_tile * (k + 1) < next_lines ? per_tile * (k + 1) : next_lines;
-            const int64_t steps = nb * K::kPrefetchSteps;
-            L2Prefetch prefetch{next + 64 * first, next + 64 * last, (per_tile + steps - 1) / steps};
+        for (int64_t k = 0; k < tiles; ++k) {
+            const int64_t t0 = k * kAmxTileTokens;
+            L2Prefetch prefetch = l2_prefetch_slice(w_bytes + (r0 + kAmxTileRows) * w_row_stride, next_bytes, k, tiles,
+                                                    nb * K::kPrefetchSteps);
             alignas(64) float res[kAmxTileTokens][kAmxTileRows];
             const auto* acts = reinterpret_cast<const Acts*>(static_cast<const uint8_t*>(packed) +
-                                                             tile_bytes * static_cast<size_t>(t0 / kAmxTileTokens));
+                                                             tile_bytes * static_cast<size_t>(k));
             K::dot(panel, acts, nb, res, prefetch);
             const int64_t count = n_tokens - t0 < kAmxTileTokens ? n_tokens - t0 : kAmxTileTokens;
             for (int64_t m = 0; m < count; ++m) {
