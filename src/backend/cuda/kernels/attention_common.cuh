@@ -70,6 +70,10 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
                   float* out, void* workspace, cudaStream_t stream, void* out_int8 = nullptr);
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream);
+// The tiled path on the tensor cores (attention_tiled_tc.cu) where it applies, an F16 cache and head_dim 64 or 128;
+// false (nothing launched) elsewhere.
+bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
+                     int64_t n_tokens, float* out, cudaStream_t stream);
 
 // ---- Device side
 

@@ -106,7 +106,7 @@ void launch_attention(const float* q, const KvView& cache, const int32_t* positi
     // A workspace sized for fewer tokens (or none) still gives the right answer through the tiled kernel.
     if (split) {
         attn::launch_split(plan, q, cache, positions, n_tokens, out, workspace, stream, out_int8);
-    } else {
+    } else if (!attn::launch_tiled_tc(plan, q, cache, positions, n_tokens, out, stream)) {
         attn::launch_tiled(plan, q, cache, positions, n_tokens, out, stream);
     }
 }
