@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -81,6 +82,37 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
 __device__ __forceinline__ void attended_rows(int64_t position, int window, int64_t* first, int64_t* last) {
     *last = position;
     *first = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+}
+
+// The tiled kernels' rows: query row row0 + i (i < n_rows; row = token * group + head in the group) attends to cache
+// rows first_s[i] .. last_s[i] (none past n_query_rows), and the block to range_s[0] .. range_s[1]. Every thread of
+// the block calls it (at least 32); it ends with a barrier, so shared memory written before it is visible after it.
+__device__ __forceinline__ void block_attended_rows(const int32_t* positions, const Shape& s, int64_t row0,
+                                                    int64_t n_query_rows, int n_rows, int* first_s, int* last_s,
+                                                    int* range_s) {
+    for (int i = threadIdx.x; i < n_rows; i += blockDim.x) {
+        const int64_t row = row0 + i;
+        int64_t first = 0, last = -1;
+        if (row < n_query_rows) attended_rows(positions[row / s.group], s.window, &first, &last);
+        first_s[i] = static_cast<int>(first);
+        last_s[i] = static_cast<int>(last);
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        int lo = INT_MAX, hi = -1;
+        for (int i = threadIdx.x; i < n_rows; i += 32) {
+            if (last_s[i] >= 0) {
+                lo = min(lo, first_s[i]);
+                hi = max(hi, last_s[i]);
+            }
+        }
+        for (int offset = 16; offset > 0; offset >>= 1) {
+            lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, offset));
+            hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
+        }
+        if (threadIdx.x == 0) range_s[0] = lo, range_s[1] = hi;
+    }
+    __syncthreads();
 }
 
 // How many of the grid_parts blocks share a token's n_rows attended rows (the rest exit at once). Part p takes

@@ -52,13 +52,6 @@ __global__ void __launch_bounds__(kTiledThreads)
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kQueries;
     const int tid = threadIdx.x, ty = tid >> 3, tx = tid & 7;
 
-    for (int i = tid; i < kQueries; i += kTiledThreads) {
-        const int64_t row = row0 + i;
-        int64_t first = 0, last = -1;
-        if (row < n_query_rows) attended_rows(positions[row / s.group], s.window, &first, &last);
-        first_s[i] = static_cast<int>(first);
-        last_s[i] = static_cast<int>(last);
-    }
     for (int i = tid; i < kQueries * D_MAX; i += kTiledThreads) {
         const int r = i / D_MAX, d = i - r * D_MAX;
         const int64_t row = row0 + r;
@@ -70,25 +63,7 @@ __global__ void __launch_bounds__(kTiledThreads)
         }
         q_s[r][d] = value;
     }
-    __syncthreads();
-    if (tid < 32) {
-        int lo = INT_MAX, hi = -1;
-        for (int i = tid; i < kQueries; i += 32) {
-            if (last_s[i] >= 0) {
-                lo = min(lo, first_s[i]);
-                hi = max(hi, last_s[i]);
-            }
-        }
-        for (int offset = 16; offset > 0; offset >>= 1) {
-            lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, offset));
-            hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
-        }
-        if (tid == 0) {
-            range_s[0] = lo;
-            range_s[1] = hi;
-        }
-    }
-    __syncthreads();
+    block_attended_rows(positions, s, row0, n_query_rows, kQueries, first_s, last_s, range_s);
     const int lo = range_s[0], hi = range_s[1];  // every block has at least one real query row, so lo <= hi
 
     float o[kRowsPerThread][kVecsPerThread][4] = {};

@@ -52,6 +52,24 @@ __device__ __forceinline__ void load_tile(__half* dst, const uint8_t* cache, siz
     }
 }
 
+// acc[n] += A (16 x 16 K, row-major at a) times B (16 K x 16 N): the 16 x 16 block (k, n) of B starts at
+// b + 16 * (k * b_k + n * b_n), rows ldb apart in BLayout.
+template <int K, int N, class BLayout>
+__device__ __forceinline__ void warp_mma(wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[N],
+                                         const __half* a, int lda, const __half* b, int b_k, int b_n, int ldb) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> af;
+        wmma::load_matrix_sync(af, a + 16 * k, lda);
+#pragma unroll
+        for (int n = 0; n < N; ++n) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, BLayout> bf;
+            wmma::load_matrix_sync(bf, b + 16 * (k * b_k + n * b_n), ldb);
+            wmma::mma_sync(acc[n], af, bf, acc[n]);
+        }
+    }
+}
+
 // The warp's 16 x kTcKeys scores of this tile into its rows of s_s.
 template <int D>
 __device__ __forceinline__ void warp_scores(const __half* q_s, const __half* k_s, float* s_s, int warp) {
@@ -59,18 +77,9 @@ __device__ __forceinline__ void warp_scores(const __half* q_s, const __half* k_s
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kTcKeys / 16];
 #pragma unroll
     for (int n = 0; n < kTcKeys / 16; ++n) wmma::fill_fragment(acc[n], 0.0f);
-#pragma unroll
-    for (int k = 0; k < D / 16; ++k) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::load_matrix_sync(a, q_s + 16 * warp * L::kHalfLd + 16 * k, L::kHalfLd);
-#pragma unroll
-        for (int n = 0; n < kTcKeys / 16; ++n) {
-            // B (d x key) = K^T: K rows [key][d] read column-major.
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-            wmma::load_matrix_sync(b, k_s + 16 * n * L::kHalfLd + 16 * k, L::kHalfLd);
-            wmma::mma_sync(acc[n], a, b, acc[n]);
-        }
-    }
+    // B (d x key) = K^T: K rows [key][d] read column-major.
+    warp_mma<D / 16, kTcKeys / 16, wmma::col_major>(acc, q_s + 16 * warp * L::kHalfLd, L::kHalfLd, k_s, 1, L::kHalfLd,
+                                                     L::kHalfLd);
 #pragma unroll
     for (int n = 0; n < kTcKeys / 16; ++n) {
         wmma::store_matrix_sync(s_s + 16 * warp * L::kScoreLd + 16 * n, acc[n], L::kScoreLd, wmma::mem_row_major);
@@ -102,13 +111,6 @@ __global__ void __launch_bounds__(kTcThreads)
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kTcQueries;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
-    for (int i = tid; i < kTcQueries; i += kTcThreads) {
-        const int64_t row = row0 + i;
-        int64_t first = 0, last = -1;
-        if (row < n_query_rows) attended_rows(positions[row / s.group], s.window, &first, &last);
-        first_s[i] = static_cast<int>(first);
-        last_s[i] = static_cast<int>(last);
-    }
     for (int i = tid; i < kTcQueries * (D / 2); i += kTcThreads) {
         const int r = i / (D / 2), d = 2 * (i - r * (D / 2));
         const int64_t row = row0 + r;
@@ -121,22 +123,7 @@ __global__ void __launch_bounds__(kTcThreads)
         }
         *reinterpret_cast<__half2*>(q_s + r * L::kHalfLd + d) = __float22half2_rn(value);
     }
-    __syncthreads();
-    if (tid < 32) {
-        int lo = INT_MAX, hi = -1;
-        for (int i = tid; i < kTcQueries; i += 32) {
-            if (last_s[i] >= 0) {
-                lo = min(lo, first_s[i]);
-                hi = max(hi, last_s[i]);
-            }
-        }
-        for (int offset = 16; offset > 0; offset >>= 1) {
-            lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, offset));
-            hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
-        }
-        if (tid == 0) range_s[0] = lo, range_s[1] = hi;
-    }
-    __syncthreads();
+    block_attended_rows(positions, s, row0, n_query_rows, kTcQueries, first_s, last_s, range_s);
     const int lo = range_s[0], hi = range_s[1];  // every block has at least one real query row, so lo <= hi
     const int64_t col0 = static_cast<int64_t>(kv_head) * D;
 
@@ -181,17 +168,8 @@ __global__ void __launch_bounds__(kTcThreads)
             row_sum += __half2float(ph);  // the sum of what multiplies V
         }
         __syncwarp();
-#pragma unroll
-        for (int k = 0; k < kTcKeys / 16; ++k) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-            wmma::load_matrix_sync(a, p_s + 16 * warp * L::kProbLd + 16 * k, L::kProbLd);
-#pragma unroll
-            for (int n = 0; n < D / 16; ++n) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
-                wmma::load_matrix_sync(b, v_s + 16 * k * L::kHalfLd + 16 * n, L::kHalfLd);
-                wmma::mma_sync(o[n], a, b, o[n]);
-            }
-        }
+        warp_mma<kTcKeys / 16, D / 16, wmma::row_major>(o, p_s + 16 * warp * L::kProbLd, L::kProbLd, v_s, L::kHalfLd, 1,
+                                                        L::kHalfLd);
         __syncthreads();  // k_s, v_s and p_s are rewritten next
     }
     row_sum += __shfl_xor_sync(0xffffffffu, row_sum, 1);
