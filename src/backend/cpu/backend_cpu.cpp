@@ -63,6 +63,8 @@ CpuBackend::PackedActs CpuBackend::pack_activations(int count, const cpu::GemmKe
     PackedActs packed;
     size_t offset[kMaxTiledMatrices] = {}, total = 0;
     int owner[kMaxTiledMatrices];  // the matrix whose layout matrix i reads: the first with its PackedGemm
+    int layouts[kMaxTiledMatrices];  // the owners, each layout once
+    int n_layouts = 0;
     for (int i = 0; i < count; ++i) {
         const cpu::PackedGemm* pg = gemm[i]->packed;
         const size_t bytes = pg != nullptr ? pg->packed_bytes(n_in, n_tokens) : 0;
@@ -76,6 +78,7 @@ CpuBackend::PackedActs CpuBackend::pack_activations(int count, const cpu::GemmKe
             }
         }
         if (owner[i] != i) continue;
+        layouts[n_layouts++] = i;
         offset[i] = total;
         total += (bytes + 63) / 64 * 64;
     }
@@ -84,13 +87,8 @@ CpuBackend::PackedActs CpuBackend::pack_activations(int count, const cpu::GemmKe
     for (int i = 0; i < count; ++i) {
         if (packed.gemm[i] != nullptr) packed.data[i] = base + offset[owner[i]];
     }
-    // Units: (layout, token tile), each layout once.
+    // Units: (layout, token tile).
     const int64_t tiles = (n_tokens + cpu::kPackedTileTokens - 1) / cpu::kPackedTileTokens;
-    int layouts[kMaxTiledMatrices];
-    int n_layouts = 0;
-    for (int i = 0; i < count; ++i) {
-        if (packed.gemm[i] != nullptr && owner[i] == i) layouts[n_layouts++] = i;
-    }
     parallel(n_layouts * tiles, 1, [&](int64_t begin, int64_t end) {
         for (int64_t u = begin; u < end; ++u) {
             const int i = layouts[u / tiles];

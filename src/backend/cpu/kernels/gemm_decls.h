@@ -17,17 +17,19 @@ namespace spool::cpu {
     size_t gemm_scratch_##t##_##isa(int64_t n, int64_t n_tokens);                                                  \
     void gemv_##t##_##isa(int64_t n, const void* w, size_t w_row_stride, int64_t n_rows, const void* act, float* out);
 
-#define SPOOL_CPU_DECLARE_GEMMS(isa)   \
-    SPOOL_CPU_DECLARE_GEMM(q4_0, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q4_1, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q5_0, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q5_1, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q8_0, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q2_k, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q3_k, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q4_k, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q5_k, isa)  \
-    SPOOL_CPU_DECLARE_GEMM(q6_k, isa)
+// The quantized types with multi-token kernels: X(type, isa) for each.
+#define SPOOL_CPU_FOR_EACH_GEMM_TYPE(X, isa) \
+    X(q4_0, isa)                             \
+    X(q4_1, isa)                             \
+    X(q5_0, isa)                             \
+    X(q5_1, isa)                             \
+    X(q8_0, isa)                             \
+    X(q2_k, isa)                             \
+    X(q3_k, isa)                             \
+    X(q4_k, isa)                             \
+    X(q5_k, isa)                             \
+    X(q6_k, isa)
+#define SPOOL_CPU_DECLARE_GEMMS(isa) SPOOL_CPU_FOR_EACH_GEMM_TYPE(SPOOL_CPU_DECLARE_GEMM, isa)
 
 SPOOL_CPU_DECLARE_GEMMS(avx2)
 SPOOL_CPU_DECLARE_GEMMS(avx512)
@@ -35,20 +37,12 @@ SPOOL_CPU_DECLARE_GEMMS(avx512)
 // AMX tiles (gemm_legacy_amx.cpp, gemm_kquant_amx.cpp) define gemm and gemm_scratch of every quantized type, and its
 // PackedGemm; their one-token form is the AVX2 gemv (gemm_dispatch.cpp).
 SPOOL_CPU_DECLARE_GEMMS(amx)
-#define SPOOL_CPU_DECLARE_PACKED(t) extern const PackedGemm packed_gemm_##t##_amx;
-SPOOL_CPU_DECLARE_PACKED(q4_0)
-SPOOL_CPU_DECLARE_PACKED(q4_1)
-SPOOL_CPU_DECLARE_PACKED(q5_0)
-SPOOL_CPU_DECLARE_PACKED(q5_1)
-SPOOL_CPU_DECLARE_PACKED(q8_0)
-SPOOL_CPU_DECLARE_PACKED(q2_k)
-SPOOL_CPU_DECLARE_PACKED(q3_k)
-SPOOL_CPU_DECLARE_PACKED(q4_k)
-SPOOL_CPU_DECLARE_PACKED(q5_k)
-SPOOL_CPU_DECLARE_PACKED(q6_k)
+#define SPOOL_CPU_DECLARE_PACKED(t, isa) extern const PackedGemm packed_gemm_##t##_##isa;
+SPOOL_CPU_FOR_EACH_GEMM_TYPE(SPOOL_CPU_DECLARE_PACKED, amx)
 #undef SPOOL_CPU_DECLARE_PACKED
 
 #undef SPOOL_CPU_DECLARE_GEMMS
 #undef SPOOL_CPU_DECLARE_GEMM
+#undef SPOOL_CPU_FOR_EACH_GEMM_TYPE
 
 }  // namespace spool::cpu

@@ -65,9 +65,11 @@ struct AmxKQuant {
 
     // res[m][r] += dot(panel row r, token m) over super-block p / a: Base::tile's operations for one block.
     static void super_block(const Panel& p, const Acts& a, float (*res)[kAmxTileRows], L2Prefetch& prefetch) {
-        // Sub-block s's product is stored to c[s % 4] and weighted two sub-blocks later, so the vector loads of the
-        // stored sums do not wait for the tile store right before them.
-        alignas(64) int32_t c[4][kAmxTileTokens][kAmxTileRows];
+        // Sub-block s's product is stored to c[s % kAmxResultRing] and weighted kAmxScaleLag sub-blocks later
+        // (amx_tiles.h).
+        constexpr int kRing = kAmxResultRing;
+        static_assert(kAmxScaleLag == 2, "the loop below takes two sub-blocks per step and weights the previous two");
+        alignas(64) int32_t c[kRing][kAmxTileTokens][kAmxTileRows];
         __m512i isum[kAmxTileTokens];
 #pragma GCC unroll 16
         for (int m = 0; m < kAmxTileTokens; ++m) isum[m] = _mm512_setzero_si512();
@@ -79,19 +81,19 @@ struct AmxKQuant {
             _tile_loadd(2, a.q[0] + kSubBytes * s, kQK_K);
             _tile_zero(0);
             _tile_dpbsud(0, 2, 4);
-            _tile_stored(0, c[s % 4], kAmxTileRows * 4);
+            _tile_stored(0, c[s % kRing], kAmxTileRows * 4);
             _tile_loadd(5, p.q[kSteps * (s + 1)], 64);
             _tile_loadd(3, a.q[0] + kSubBytes * (s + 1), kQK_K);
             _tile_zero(1);
             _tile_dpbsud(1, 3, 5);
-            _tile_stored(1, c[(s + 1) % 4], kAmxTileRows * 4);
+            _tile_stored(1, c[(s + 1) % kRing], kAmxTileRows * 4);
             if (s >= 2) {
-                add_scaled(c[(s - 2) % 4], p.sc[s - 2], isum);
-                add_scaled(c[(s - 1) % 4], p.sc[s - 1], isum);
+                add_scaled(c[(s - 2) % kRing], p.sc[s - 2], isum);
+                add_scaled(c[(s - 1) % kRing], p.sc[s - 1], isum);
             }
         }
-        add_scaled(c[(T::kSub - 2) % 4], p.sc[T::kSub - 2], isum);
-        add_scaled(c[(T::kSub - 1) % 4], p.sc[T::kSub - 1], isum);
+        add_scaled(c[(T::kSub - 2) % kRing], p.sc[T::kSub - 2], isum);
+        add_scaled(c[(T::kSub - 1) % kRing], p.sc[T::kSub - 1], isum);
         const __m512 d = _mm512_load_ps(p.d);
 #pragma GCC unroll 16
         for (int m = 0; m < kAmxTileTokens; ++m) {

@@ -72,9 +72,10 @@ struct AmxLegacy {
         }
     }
 
-    // Block b's product is stored to c[b % kRing] and scaled kLag blocks later, so the vector loads of the stored
-    // sums never wait for the tile store right before them, and products run while the vector units scale.
-    static constexpr int kLag = 2, kRing = 2 * kLag;
+    // Block b's product is stored to c[b % kRing] and scaled kLag blocks later (amx_tiles.h), so products run while
+    // the vector units scale earlier ones.
+    static constexpr int kLag = kAmxScaleLag, kRing = kAmxResultRing;
+    static_assert(kLag == 2, "the loop below takes two blocks per step and scales the two of kLag steps before");
     static void dot(const Panel* panel, const Acts* acts, int64_t nb, float (*res)[kTileRows], L2Prefetch& prefetch) {
         alignas(64) int32_t c[kRing][kTileTokens][kTileRows];
         __m512 acc[kTileTokens];
