@@ -176,12 +176,16 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         }
     }
     s.body = nullptr;
-    std::exception_ptr error;
-    {
-        std::lock_guard lock(s.mutex);
-        error = std::exchange(s.error, nullptr);
+    // A body that threw set `failed` after storing its exception, and every worker has left the loop (acquire on
+    // busy_workers above), so the mutex is needed only then, not on every loop.
+    if (s.failed.load(std::memory_order_relaxed)) {
+        std::exception_ptr error;
+        {
+            std::lock_guard lock(s.mutex);
+            error = std::exchange(s.error, nullptr);
+        }
+        std::rethrow_exception(error);
     }
-    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace spool
