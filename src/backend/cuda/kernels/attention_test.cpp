@@ -167,8 +167,7 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
     const auto expected = ref_attention(q, host, positions, params);
     const double e = nmse(expected, got);
     const bool split = use_workspace && n_tokens <= 8;
-    // The tiled path on the tensor cores (F16 cache, head_dim 64 or 128) rounds q and p to fp16 for its products.
-    const bool half_products = !split && host.type == GgmlType::F16 && (shape.head_dim == 64 || shape.head_dim == 128);
+    const bool half_products = !split && attention_tiled_uses_half_products(host.type, shape.head_dim);
     const double limit = half_products ? tolerance::kParityNmseAttentionHalfProducts : tolerance::kParityNmseAttention;
     EXPECT_TRUE(e <= limit)
         << describe(shape, host.type, window, positions, split) << ": nmse " << e << "; "

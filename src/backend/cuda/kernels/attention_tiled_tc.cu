@@ -11,6 +11,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/launch.h"
 
 namespace spool::cuda::attn {
 namespace {
@@ -215,7 +216,7 @@ void launch_tc(const Plan& plan, const float* q, const KvView& cache, const int3
 
 bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
                      int64_t n_tokens, float* out, cudaStream_t stream) {
-    if (plan.type != GgmlType::F16 || (plan.shape.head_dim != 64 && plan.shape.head_dim != 128)) return false;
+    if (!attention_tiled_uses_half_products(plan.type, plan.shape.head_dim)) return false;
     if (plan.shape.head_dim == 64) {
         launch_tc<64>(plan, q, cache, positions, n_tokens, out, stream);
     } else {
@@ -226,3 +227,11 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
 }
 
 }  // namespace spool::cuda::attn
+
+namespace spool::cuda {
+
+bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim) {
+    return cache_type == GgmlType::F16 && (head_dim == 64 || head_dim == 128);
+}
+
+}  // namespace spool::cuda
