@@ -275,7 +275,13 @@ public:
 
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
                              int64_t n_tokens, float* const* ys) override {
-        if (!fused_matvec_ || n_tokens > kMatvecMaxTokens) {
+        if (n_tokens > kMatvecMaxTokens) {  // one fp16 conversion of x for all the GEMMs
+            if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+            made_x_ = {};
+            gemm_->run_shared(count, ws, biases, x, n_tokens, ys);
+            return;
+        }
+        if (!fused_matvec_) {
             Backend::matmul_shared_input(count, ws, biases, x, n_tokens, ys);
             return;
         }
@@ -284,6 +290,15 @@ public:
 
     void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
                     float* scratch, float* out) override {
+        if (n_tokens > kMatvecMaxTokens && up.n_rows == gate.n_rows) {  // one fp16 conversion of x for both GEMMs
+            if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+            made_x_ = {};
+            const WeightView ws[2] = {gate, up};
+            float* const ys[2] = {scratch, out};
+            gemm_->run_shared(2, ws, nullptr, x, n_tokens, ys);
+            glu(scratch, out, n_tokens * gate.n_rows, act, out);
+            return;
+        }
         const bool fusable = fused_matvec_ && n_tokens <= kMatvecMaxTokens && matvec_fusable(gate, x) &&
                              matvec_same_form(gate, up) && up.n_rows == gate.n_rows;
         if (!fusable) {

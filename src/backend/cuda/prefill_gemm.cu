@@ -21,17 +21,6 @@ void check_cublas(cublasStatus_t status, const char* call) {
     }
 }
 
-// hi = half(x), lo = half(x - hi): hi + lo carries x to about 22 significant bits, so two fp16 GEMMs give an
-// F16 weight matrix's product at nearly fp32 activation precision.
-__global__ void split_f16_kernel(const float* x, int64_t n, __half* hi, __half* lo) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const float v = fminf(fmaxf(x[i], -65504.0f), 65504.0f);
-    const __half h = __float2half_rn(v);
-    hi[i] = h;
-    lo[i] = __float2half_rn(v - __half2float(h));
-}
-
 __global__ void add_bias_kernel(float* y, const float* bias, int64_t n_tokens, int64_t n_out) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n_tokens * n_out) y[i] += bias[i % n_out];
@@ -80,6 +69,48 @@ PrefillGemm::~PrefillGemm() {
 
 void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
                       bool accumulate) {
+    const float* const biases[1] = {bias};
+    float* const ys[1] = {y};
+    run_shared(1, &w, biases, x, n_tokens, ys, accumulate);
+}
+
+void PrefillGemm::run_shared(int count, const WeightView* ws, const float* const* biases, const float* x,
+                             int64_t n_tokens, float* const* ys, bool accumulate) {
+    const int64_t n_in = ws[0].n_cols;
+    bool any_half = false, any_float_weights = false;
+    for (int i = 0; i < count; ++i) {
+        if (ws[i].n_cols != n_in) {
+            throw UsageError("PrefillGemm::run_shared: the matrices read one input but have " + std::to_string(n_in) +
+                             " and " + std::to_string(ws[i].n_cols) + " columns");
+        }
+        any_half = any_half || ws[i].type != GgmlType::F32;
+        any_float_weights = any_float_weights || ws[i].type == GgmlType::F16 || ws[i].type == GgmlType::BF16;
+    }
+    // x in fp16 once for all the matrices (q/k/v, gate/up share it). Float weights (F16, BF16) also get the rounding
+    // remainder for a second GEMM: their greedy tokens must match the reference exactly, and one fp16 rounding of x
+    // flips near-ties.
+    const __half* x_half = nullptr;
+    const __half* x_lo = nullptr;
+    if (any_half) {
+        const size_t x_elems = static_cast<size_t>(n_tokens * n_in);
+        auto* hi = static_cast<__half*>(
+            activations_.ensure(x_elems * sizeof(__half) * (any_float_weights ? 2 : 1), stream_));
+        __half* lo = any_float_weights ? hi + x_elems : nullptr;
+        launch_f32_to_f16(x, n_tokens * n_in, hi, stream_, lo);
+        x_half = hi;
+        x_lo = lo;
+    }
+    for (int i = 0; i < count; ++i) {
+        const WeightView& w = ws[i];
+        const bool split = w.type == GgmlType::F16 || w.type == GgmlType::BF16;
+        multiply(w, x, x_half, split ? x_lo : nullptr, n_tokens, ys[i], accumulate);
+        const float* bias = biases != nullptr ? biases[i] : nullptr;
+        if (bias != nullptr) launch_add_bias(ys[i], bias, n_tokens, w.n_rows, stream_);
+    }
+}
+
+void PrefillGemm::multiply(const WeightView& w, const float* x, const __half* x_half, const __half* x_lo,
+                           int64_t n_tokens, float* y, bool accumulate) {
     const int64_t n_in = w.n_cols, n_out = w.n_rows;
     const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f;  // zero: the beta of the first (or only) GEMM
     // Column-major view: y^T [n_out x n_tokens] = W [n_in x n_out]^T . x^T [n_in x n_tokens].
@@ -89,52 +120,35 @@ void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, con
                                   static_cast<int>(n_in), &zero, y, CUDA_R_32F, static_cast<int>(n_out),
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "cublasGemmEx (fp32)");
-    } else {
-        // Float weights (F16, BF16) keep activation precision with a second GEMM on the rounding remainder: their
-        // greedy tokens must match the reference exactly, and one fp16 rounding of x flips near-ties.
-        const bool split = w.type == GgmlType::F16 || w.type == GgmlType::BF16;
-        const size_t x_elems = static_cast<size_t>(n_tokens * n_in);
-        auto* x_half = static_cast<__half*>(activations_.ensure(x_elems * sizeof(__half) * (split ? 2 : 1), stream_));
-        __half* x_lo = split ? x_half + x_elems : nullptr;
-        if (split) {
-            split_f16_kernel<<<static_cast<unsigned>((x_elems + 255) / 256), 256, 0, stream_>>>(
-                x, static_cast<int64_t>(x_elems), x_half, x_lo);
-            SPOOL_CUDA_CHECK(cudaGetLastError());
+        return;
+    }
+    const int64_t chunk_rows = w.type == GgmlType::F16 ? n_out : std::clamp<int64_t>(kMaxChunkElements / n_in, 1, n_out);
+    __half* w_half = nullptr;
+    if (w.type != GgmlType::F16) {
+        w_half = static_cast<__half*>(weights_.ensure(static_cast<size_t>(chunk_rows * n_in) * sizeof(__half), stream_));
+    }
+    for (int64_t r0 = 0; r0 < n_out; r0 += chunk_rows) {
+        const int64_t rows = std::min(chunk_rows, n_out - r0);
+        const void* a = nullptr;
+        if (w.type == GgmlType::F16) {
+            a = static_cast<const unsigned char*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
         } else {
-            launch_f32_to_f16(x, n_tokens * n_in, x_half, stream_);
+            launch_dequantize_rows_f16(w, r0, r0 + rows, w_half, stream_);
+            a = w_half;
         }
-        const int64_t chunk_rows = w.type == GgmlType::F16 ? n_out
-                                                           : std::clamp<int64_t>(kMaxChunkElements / n_in, 1, n_out);
-        __half* w_half = nullptr;
-        if (w.type != GgmlType::F16) {
-            w_half = static_cast<__half*>(
-                weights_.ensure(static_cast<size_t>(chunk_rows * n_in) * sizeof(__half), stream_));
-        }
-        for (int64_t r0 = 0; r0 < n_out; r0 += chunk_rows) {
-            const int64_t rows = std::min(chunk_rows, n_out - r0);
-            const void* a = nullptr;
-            if (w.type == GgmlType::F16) {
-                a = static_cast<const unsigned char*>(w.data) + static_cast<size_t>(r0) * w.row_bytes;
-            } else {
-                launch_dequantize_rows_f16(w, r0, r0 + rows, w_half, stream_);
-                a = w_half;
-            }
+        check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n_tokens),
+                                  static_cast<int>(n_in), &one, a, CUDA_R_16F, static_cast<int>(n_in), x_half, CUDA_R_16F,
+                                  static_cast<int>(n_in), &zero, y + r0, CUDA_R_32F, static_cast<int>(n_out),
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     "cublasGemmEx (fp16 tensor cores)");
+        if (x_lo != nullptr) {
             check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
                                       static_cast<int>(n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
-                                      static_cast<int>(n_in), x_half, CUDA_R_16F, static_cast<int>(n_in), &zero, y + r0,
+                                      static_cast<int>(n_in), x_lo, CUDA_R_16F, static_cast<int>(n_in), &one, y + r0,
                                       CUDA_R_32F, static_cast<int>(n_out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                         "cublasGemmEx (fp16 tensor cores)");
-            if (split) {
-                check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
-                                          static_cast<int>(n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
-                                          static_cast<int>(n_in), x_lo, CUDA_R_16F, static_cast<int>(n_in), &one,
-                                          y + r0, CUDA_R_32F, static_cast<int>(n_out), CUBLAS_COMPUTE_32F,
-                                          CUBLAS_GEMM_DEFAULT),
-                             "cublasGemmEx (fp16 tensor cores, activation remainder)");
-            }
+                         "cublasGemmEx (fp16 tensor cores, activation remainder)");
         }
     }
-    if (bias != nullptr) launch_add_bias(y, bias, n_tokens, n_out, stream_);
 }
 
 }  // namespace spool::cuda

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cublas_v2.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -43,10 +44,19 @@ public:
     // accumulate: y[t] += W x[t] instead (the GEMM's beta = 1).
     void run(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
              bool accumulate = false);
+    // ys[i] = ws[i] x (+ biases[i], entries may be null; biases may be null) for `count` matrices of the same input
+    // width: x is converted to fp16 once for all of them (Backend::matmul_shared_input, matmul_glu).
+    void run_shared(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
+                    float* const* ys, bool accumulate = false);
     // Bytes of workspace held now (for the peak-memory report).
     size_t workspace_bytes() const noexcept { return weights_.bytes() + activations_.bytes(); }
 
 private:
+    // y = w x with x given in float32 (F32 weights) and in fp16 (others); x_lo: the fp16 remainder of x, for a
+    // second GEMM (F16 and BF16 weights), or null.
+    void multiply(const WeightView& w, const float* x, const __half* x_half, const __half* x_lo, int64_t n_tokens,
+                  float* y, bool accumulate);
+
     cudaStream_t stream_;
     cublasHandle_t handle_ = nullptr;
     DeviceScratch weights_;      // fp16 rows of the current chunk

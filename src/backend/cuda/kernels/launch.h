@@ -177,8 +177,9 @@ void launch_glu(const float* gate, const float* up, int64_t n, Activation act, f
 void launch_add(const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
 // out[r] = index of the largest x[r, i], ties to the lowest index.
 void launch_argmax(const float* x, int64_t n_rows, int64_t n, int32_t* out, cudaStream_t stream);
-// dst[i] = half(src[i]) (saturating), for the activations of a tensor-core GEMM.
-void launch_f32_to_f16(const float* src, int64_t n, __half* dst, cudaStream_t stream);
+// dst[i] = half(src[i]) (saturating), for the activations of a tensor-core GEMM; with lo also
+// lo[i] = half(src[i] - dst[i]) (of the saturated value), so dst + lo carries src to about 22 significant bits.
+void launch_f32_to_f16(const float* src, int64_t n, __half* dst, cudaStream_t stream, __half* lo = nullptr);
 
 // rope(q), rope(k), then kv_append(cache, k, v) as Backend::rope_kv_append, in one launch.
 void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens,

@@ -227,23 +227,35 @@ TEST(CudaOps, ArgmaxTiesAndNaNLikeTheRef) {
     }
 }
 
+// With a remainder buffer: lo = half(x - hi), and hi is the same as without one.
 TEST(CudaOps, F32ToF16RoundsToNearestEvenAndSaturates) {
     SPOOL_REQUIRE_GPU();
-    for (int64_t n : {3, 4096, 1001}) {
-        auto x = testing::random_floats(static_cast<size_t>(n), 700 + n, 100.0f);
-        x[0] = 1e6f, x[1] = -70000.0f, x[2] = 65519.0f;  // saturate, saturate, rounds down to 65504
-        if (n > 6) x[3] = std::numeric_limits<float>::quiet_NaN(), x[4] = 1e-6f, x[5] = 1.0f + 1.0f / 2048;  // tie
-        DeviceVector<float> dx(x);
-        DeviceVector<uint16_t> dout(x.size());
-        launch_f32_to_f16(dx.data(), n, reinterpret_cast<__half*>(dout.data()), nullptr);
-        const auto got = dout.download();
-        for (int64_t i = 0; i < n; ++i) {
-            if (std::isnan(x[i])) {
-                EXPECT_TRUE((got[i] & 0x7c00u) == 0x7c00u && (got[i] & 0x3ffu) != 0) << "NaN became " << got[i];
-                continue;
+    const auto is_nan = [](uint16_t h) { return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0; };
+    for (bool with_remainder : {false, true}) {
+        for (int64_t n : {3, 4096, 1001}) {
+            auto x = testing::random_floats(static_cast<size_t>(n), 700 + n, 100.0f);
+            x[0] = 1e6f, x[1] = -70000.0f, x[2] = 65519.0f;  // saturate, saturate, rounds down to 65504
+            if (n > 6) x[3] = std::numeric_limits<float>::quiet_NaN(), x[4] = 1e-6f, x[5] = 1.0f + 1.0f / 2048;  // tie
+            DeviceVector<float> dx(x);
+            DeviceVector<uint16_t> dout(x.size()), dlo(x.size());
+            launch_f32_to_f16(dx.data(), n, reinterpret_cast<__half*>(dout.data()), nullptr,
+                              with_remainder ? reinterpret_cast<__half*>(dlo.data()) : nullptr);
+            const auto got = dout.download(), lo = dlo.download();
+            for (int64_t i = 0; i < n; ++i) {
+                if (std::isnan(x[i])) {
+                    EXPECT_TRUE(is_nan(got[i])) << "NaN became " << got[i];
+                    if (with_remainder) {
+                        EXPECT_TRUE(is_nan(lo[i])) << "NaN's remainder became " << lo[i];
+                    }
+                    continue;
+                }
+                const float clamped = std::fmin(std::fmax(x[i], -65504.0f), 65504.0f);
+                ASSERT_EQ(got[i], float_to_half(clamped)) << "n " << n << " index " << i << " value " << x[i];
+                if (with_remainder) {
+                    ASSERT_EQ(lo[i], float_to_half(clamped - half_to_float(got[i])))
+                        << "remainder, n " << n << " index " << i << " value " << x[i];
+                }
             }
-            const float clamped = std::fmin(std::fmax(x[i], -65504.0f), 65504.0f);
-            ASSERT_EQ(got[i], float_to_half(clamped)) << "n " << n << " index " << i << " value " << x[i];
         }
     }
 }
