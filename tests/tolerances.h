@@ -45,9 +45,10 @@ inline constexpr double kParityNmseFloatOps = 1e-10;
 inline constexpr double kParityNmseRope = 1e-9;
 // Attention over the same stored cache rows (each backend rounds k/v to the cache type the same way).
 inline constexpr double kParityNmseAttention = 1e-10;
-// The same with an F16 cache where a backend also rounds q and the softmax probabilities to fp16 for the products,
-// as llama.cpp does with an F16 cache (../shared/reference/README.md section 6): the CUDA prefill kernel on the tensor
-// cores. Two roundings of relative size 2^-11; measured 3e-8 .. 7e-8 on an H100.
+// The same where a backend also rounds q and the softmax probabilities to fp16 for the products, as llama.cpp does
+// with an F16 cache (../shared/reference/README.md section 6), and a Q8_0 cache's rows to fp16 as llama.cpp converts
+// them for its tensor-core attention: the CUDA prefill kernel on the tensor cores. Roundings of relative size 2^-11;
+// measured 3e-8 .. 7e-8 on an H100 with an F16 cache.
 inline constexpr double kParityNmseAttentionHalfProducts = 3e-7;
 // Matmul: float32 weights and activations; activations rounded to F16 / BF16; to 8-bit Q8_0/Q8_1/Q8_K blocks
 // (the last is llama.cpp test-backend-ops' default NMSE limit). Measured on the cpu backend: 4e-14, 5e-8,

@@ -196,8 +196,9 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
     for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
         ASSERT_TRUE(test().supports(Op::attention, cache_type)) << type_name(cache_type);
         WorstCase worst{"attn " + std::string(type_name(cache_type)), {}, {}};
-        // An F16 cache's products may round q and the probabilities to fp16, as llama.cpp's do.
-        const double limit = cache_type == GgmlType::F16 ? kParityNmseAttentionHalfProducts : kParityNmseAttention;
+        // An F16 or Q8_0 cache's products may round q, the probabilities (and Q8_0 rows) to fp16, as llama.cpp's do.
+        const double limit = cache_type == GgmlType::F16 || cache_type == GgmlType::Q8_0 ? kParityNmseAttentionHalfProducts
+                                                                                         : kParityNmseAttention;
         for (const Shape& shape : shapes) {
             for (const int64_t n_tokens : kTokenCounts) {
                 const int64_t n_past = 11, n_ctx = 40;

@@ -423,8 +423,8 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     }
 }
 
-// Prefill attention time (tiled kernel, F16 cache): n_tokens new rows at positions depth .. depth + n_tokens - 1.
-// Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
+// Prefill attention time (tiled kernel, F16 and Q8_0 caches): n_tokens new rows at positions depth .. depth +
+// n_tokens - 1. Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
 TEST(CudaAttentionBench, DISABLED_Prefill) {
     SPOOL_REQUIRE_GPU();
     struct Model {
@@ -434,46 +434,43 @@ TEST(CudaAttentionBench, DISABLED_Prefill) {
     struct Batch {
         int64_t n_tokens, depth;
     };
-    std::printf("%-10s %8s %8s %10s %10s\n", "model", "tokens", "depth", "us/layer", "TFLOP/s");
-    for (const Model& m : {Model{"tinyllama", {32, 4, 64}}, Model{"llama2-7b", {32, 32, 128}}}) {
-        for (const Batch& b : {Batch{128, 0}, Batch{512, 0}, Batch{2048, 0}, Batch{512, 4096}}) {
-            const int64_t n_ctx = b.depth + b.n_tokens;
-            const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
-            const AttentionParams params = params_for(m.shape, 0);
-            std::vector<uint16_t> bytes(static_cast<size_t>(n_ctx * row_width));
-            const auto values = testing::random_floats(bytes.size(), 79);
-            for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = float_to_half(values[i]);
-            DeviceVector<uint16_t> k(bytes), v(bytes);
-            KvView view;
-            view.k = k.data();
-            view.v = v.data();
-            view.type = GgmlType::F16;
-            view.n_ctx = n_ctx;
-            view.row_width = row_width;
-            view.row_bytes = static_cast<size_t>(row_width) * 2;
-            const auto q = testing::random_floats(static_cast<size_t>(b.n_tokens * m.shape.n_head * m.shape.head_dim), 80);
-            DeviceVector<float> dq(q), dout(q.size());
-            DeviceVector<int32_t> dpos(consecutive(static_cast<int32_t>(b.depth), b.n_tokens));
-            cudaEvent_t start, stop;
-            SPOOL_CUDA_CHECK(cudaEventCreate(&start));
-            SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
-            launch_attention(dq.data(), view, dpos.data(), b.n_tokens, params, dout.data(), nullptr, 0, nullptr);
-            const int reps = 20;
-            SPOOL_CUDA_CHECK(cudaEventRecord(start));
-            for (int i = 0; i < reps; ++i)
-                launch_attention(dq.data(), view, dpos.data(), b.n_tokens, params, dout.data(), nullptr, 0, nullptr);
-            SPOOL_CUDA_CHECK(cudaEventRecord(stop));
-            SPOOL_CUDA_CHECK(cudaEventSynchronize(stop));
-            float ms = 0;
-            SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-            const double us = 1000.0 * ms / reps;
-            // Causal: the token at position p attends to p + 1 rows; 2 flops per multiply-add, for Q K^T and P V.
-            const double rows = static_cast<double>(b.n_tokens) * (static_cast<double>(b.depth) + (b.n_tokens + 1) / 2.0);
-            const double flops = 4.0 * m.shape.n_head * m.shape.head_dim * rows;
-            std::printf("%-10s %8lld %8lld %10.1f %10.2f\n", m.name, static_cast<long long>(b.n_tokens),
-                        static_cast<long long>(b.depth), us, flops / (us * 1e6));
-            SPOOL_CUDA_CHECK(cudaEventDestroy(start));
-            SPOOL_CUDA_CHECK(cudaEventDestroy(stop));
+    std::printf("%-10s %-5s %8s %8s %10s %10s\n", "model", "cache", "tokens", "depth", "us/layer", "TFLOP/s");
+    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
+        for (const Model& m : {Model{"tinyllama", {32, 4, 64}}, Model{"llama2-7b", {32, 32, 128}}}) {
+            for (const Batch& b : {Batch{128, 0}, Batch{512, 0}, Batch{2048, 0}, Batch{512, 4096}}) {
+                const int64_t n_ctx = b.depth + b.n_tokens;
+                const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
+                const AttentionParams params = params_for(m.shape, 0);
+                const DeviceCache dev(make_cache(type, n_ctx, row_width, n_ctx, 79));
+                const auto q =
+                    testing::random_floats(static_cast<size_t>(b.n_tokens * m.shape.n_head * m.shape.head_dim), 80);
+                DeviceVector<float> dq(q), dout(q.size());
+                DeviceVector<int32_t> dpos(consecutive(static_cast<int32_t>(b.depth), b.n_tokens));
+                cudaEvent_t start, stop;
+                SPOOL_CUDA_CHECK(cudaEventCreate(&start));
+                SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
+                launch_attention(dq.data(), dev.view, dpos.data(), b.n_tokens, params, dout.data(), nullptr, 0, nullptr);
+                const int reps = 20;
+                SPOOL_CUDA_CHECK(cudaEventRecord(start));
+                for (int i = 0; i < reps; ++i) {
+                    launch_attention(dq.data(), dev.view, dpos.data(), b.n_tokens, params, dout.data(), nullptr, 0,
+                                     nullptr);
+                }
+                SPOOL_CUDA_CHECK(cudaEventRecord(stop));
+                SPOOL_CUDA_CHECK(cudaEventSynchronize(stop));
+                float ms = 0;
+                SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+                const double us = 1000.0 * ms / reps;
+                // Causal: the token at position p attends to p + 1 rows; 2 flops per multiply-add, for Q K^T and P V.
+                const double rows =
+                    static_cast<double>(b.n_tokens) * (static_cast<double>(b.depth) + (b.n_tokens + 1) / 2.0);
+                const double flops = 4.0 * m.shape.n_head * m.shape.head_dim * rows;
+                const std::string cache(type_name(type));
+                std::printf("%-10s %-5s %8lld %8lld %10.1f %10.2f\n", m.name, cache.c_str(),
+                            static_cast<long long>(b.n_tokens), static_cast<long long>(b.depth), us, flops / (us * 1e6));
+                SPOOL_CUDA_CHECK(cudaEventDestroy(start));
+                SPOOL_CUDA_CHECK(cudaEventDestroy(stop));
+            }
         }
     }
 }

@@ -1,17 +1,18 @@
-// Prefill attention on the tensor cores, for an F16 cache and head_dim 64 or 128, in the FlashAttention-2 form: one
-// block per (16 x WARPS query rows, KV head), a query row being one (token, head of the GQA group) as in
-// attention_tiled.cu. Q is scaled and rounded to fp16 (as llama.cpp does with an F16 cache), K and V are used as
-// stored. Each warp keeps its 16 rows' scores, probabilities and outputs in mma.sync fragments (m16n8k16, float32
-// accumulation) and rescales its outputs as the row maxima grow (online softmax), so each key tile is read and
-// multiplied once; the probabilities are rounded to fp16 for the product with V, and the row sums add exactly the
-// rounded values. K/V tiles are double-buffered in shared memory by cp.async: the next tile's copies run while the
-// current one is multiplied.
+// Prefill attention on the tensor cores, for an F16 or Q8_0 cache and head_dim 64 or 128, in the FlashAttention-2
+// form: one block per (16 x WARPS query rows, KV head), a query row being one (token, head of the GQA group) as in
+// attention_tiled.cu. Q is scaled and rounded to fp16 (as llama.cpp does with an F16 cache); K and V are used as
+// stored (F16) or dequantized and rounded to fp16 (Q8_0). Each warp keeps its 16 rows' scores, probabilities and
+// outputs in mma.sync fragments (m16n8k16, float32 accumulation) and rescales its outputs as the row maxima grow
+// (online softmax), so each key tile is read and multiplied once; the probabilities are rounded to fp16 for the
+// product with V, and the row sums add exactly the rounded values. K/V tiles are double-buffered in shared memory:
+// the next tile is fetched (by cp.async for F16) while the current one is multiplied.
 #include <cuda_fp16.h>
 
 #include <cfloat>
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
@@ -83,30 +84,45 @@ __device__ __forceinline__ uint32_t half2_bits(__half2 h) {
     return bits;
 }
 
-// Cache rows [tile, tile + kTileKeys) of one KV head (dims col0 ..) into the shared tile at dst; zeros past `hi`.
-template <int D, int WARPS>
-__device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, size_t row_bytes, int64_t col0, int tile,
-                                          int hi, int tid) {
+// Cache rows [tile, tile + kTileKeys) of one KV head (dims col0 ..) into the shared tile at byte `offset` of smem as
+// fp16; zeros past `hi`. F16 rows are copied by cp.async (waited for by wait_all_copies). Q8_0 rows (2-byte-aligned
+// blocks, which cp.async cannot take) are loaded, dequantized exactly and rounded to fp16 here, as llama.cpp converts a
+// quantized cache to F16 for its tensor-core attention.
+template <int D, int WARPS, GgmlType CACHE>
+__device__ __forceinline__ void copy_tile(uint8_t* smem, uint32_t offset, const uint8_t* cache, size_t row_bytes,
+                                          int64_t col0, int tile, int hi, int tid) {
     using L = FlashLayout<D, WARPS>;
-    constexpr int kPieces = D / 8;  // 16-byte pieces per row
+    constexpr int kPieces = D / 8;  // 8 elements (16 bytes of fp16) per piece
     static_assert(kTileKeys * kPieces % L::kThreads == 0, "every thread copies the same number of pieces");
 #pragma unroll
     for (int step = 0; step < kTileKeys * kPieces / L::kThreads; ++step) {
         const int i = tid + step * L::kThreads;
         const int r = i / kPieces, c = (i % kPieces) * 8;
         const bool valid = tile + r <= hi;
-        const uint8_t* src = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes + (col0 + c) * 2;
-        copy16_async(dst + static_cast<uint32_t>(r * L::kLd + c) * 2, src, valid);
+        const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
+        const uint32_t dst = offset + static_cast<uint32_t>(r * L::kLd + c) * 2;
+        if constexpr (CACHE == GgmlType::F16) {
+            copy16_async(shared_address(smem) + dst, row + (col0 + c) * 2, valid);
+        } else {
+            uint4 halves = make_uint4(0, 0, 0, 0);
+            if (valid) {
+                float v[8];
+                load8<CACHE>(row, col0 + c, v);
+                halves = make_uint4(half2_bits(__floats2half2_rn(v[0], v[1])), half2_bits(__floats2half2_rn(v[2], v[3])),
+                                    half2_bits(__floats2half2_rn(v[4], v[5])), half2_bits(__floats2half2_rn(v[6], v[7])));
+            }
+            *reinterpret_cast<uint4*>(smem + dst) = halves;
+        }
     }
 }
 
 #endif
 
-template <int D, int WARPS>
+template <int D, int WARPS, GgmlType CACHE>
 __global__ void __launch_bounds__(32 * WARPS)
     attention_flash_kernel(const float* __restrict__ q,            // [n_tokens, n_head, head_dim]
-                           const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes], F16
-                           const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes], F16
+                           const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes], F16 or Q8_0
+                           const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes], F16 or Q8_0
                            const int32_t* __restrict__ positions,  // [n_tokens]
                            Shape s, int64_t n_tokens,
                            float* __restrict__ out) {              // [n_tokens, n_head, head_dim]
@@ -142,10 +158,11 @@ __global__ void __launch_bounds__(32 * WARPS)
     const int lo = range_s[0], hi = range_s[1];  // every block has at least one real query row, so lo <= hi
     const int n_tiles = (hi - lo) / kTileKeys + 1;
 
-    // Buffer b of K at k_address + b * kTile, of V at v_address + b * kTile.
-    const uint32_t k_address = q_address + L::kQ, v_address = q_address + L::kQ + 2 * L::kTile;
-    copy_tile<D, WARPS>(k_address, k_cache, s.row_bytes, col0, lo, hi, tid);
-    copy_tile<D, WARPS>(v_address, v_cache, s.row_bytes, col0, lo, hi, tid);
+    // Buffer b of K at byte k_offset + b * kTile of smem, of V at v_offset + b * kTile.
+    constexpr uint32_t k_offset = L::kQ, v_offset = L::kQ + 2 * L::kTile;
+    const uint32_t k_address = q_address + k_offset, v_address = q_address + v_offset;
+    copy_tile<D, WARPS, CACHE>(smem, k_offset, k_cache, s.row_bytes, col0, lo, hi, tid);
+    copy_tile<D, WARPS, CACHE>(smem, v_offset, v_cache, s.row_bytes, col0, lo, hi, tid);
     commit_copies();
 
     // Fragment coordinates: this thread holds rows g and g + 8 of its warp's 16, columns 2 * c4 and 2 * c4 + 1 of
@@ -183,8 +200,8 @@ __global__ void __launch_bounds__(32 * WARPS)
         __syncthreads();  // tile `it` is in shared memory, and every warp is done with the other buffer
         if (it + 1 < n_tiles) {
             const uint32_t next = (~it & 1) * L::kTile;
-            copy_tile<D, WARPS>(k_address + next, k_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
-            copy_tile<D, WARPS>(v_address + next, v_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
+            copy_tile<D, WARPS, CACHE>(smem, k_offset + next, k_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
+            copy_tile<D, WARPS, CACHE>(smem, v_offset + next, v_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
             commit_copies();
         }
 
@@ -294,20 +311,20 @@ __global__ void __launch_bounds__(32 * WARPS)
 #endif
 }
 
-template <int D, int WARPS>
+template <int D, int WARPS, GgmlType CACHE>
 bool launch_flash(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream) {
     using L = FlashLayout<D, WARPS>;
     cudaFuncAttributes attributes{};
-    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_flash_kernel<D, WARPS>));
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_flash_kernel<D, WARPS, CACHE>));
     if (attributes.ptxVersion < 80) return false;  // built for an older GPU (no body): the float32 kernel runs
     const int64_t row_blocks = (n_tokens * plan.shape.group + L::kQueries - 1) / L::kQueries;
     if (row_blocks > 65535) return false;  // gridDim.y's limit; the float32 kernel takes such batches
     // Above the 48 KB default of dynamic shared memory: opt in (per device).
-    SPOOL_CUDA_CHECK(cudaFuncSetAttribute(attention_flash_kernel<D, WARPS>,
+    SPOOL_CUDA_CHECK(cudaFuncSetAttribute(attention_flash_kernel<D, WARPS, CACHE>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::kBytes)));
     const dim3 grid(static_cast<unsigned>(plan.shape.n_head_kv), static_cast<unsigned>(row_blocks));
-    attention_flash_kernel<D, WARPS><<<grid, L::kThreads, L::kBytes, stream>>>(
+    attention_flash_kernel<D, WARPS, CACHE><<<grid, L::kThreads, L::kBytes, stream>>>(
         q, static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, plan.shape, n_tokens,
         out);
     SPOOL_CUDA_CHECK(cudaGetLastError());
@@ -322,8 +339,13 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
     // Blocks of 8 warps (128 query rows) for head_dim 64, of 4 for 128. Kernel bench (H100, us per layer at 128 / 512
     // / 2,048 tokens and 512 after 4,096 rows): TinyLlama heads 4 warps 10.9 / 19.2 / 111.4 / 111.1, 8 warps 11.4 /
     // 18.6 / 90.4 / 94.2; Llama-2-7B heads 4 warps 16.4 / 29.2 / 218.9 / 167.1, 8 warps 18.7 / 30.9 / 221.0 / 165.3.
-    if (plan.shape.head_dim == 64) return launch_flash<64, 8>(plan, q, cache, positions, n_tokens, out, stream);
-    return launch_flash<128, 4>(plan, q, cache, positions, n_tokens, out, stream);
+    const auto launch = [&](auto cache_type) {
+        constexpr GgmlType kCache = decltype(cache_type)::value;
+        if (plan.shape.head_dim == 64) return launch_flash<64, 8, kCache>(plan, q, cache, positions, n_tokens, out, stream);
+        return launch_flash<128, 4, kCache>(plan, q, cache, positions, n_tokens, out, stream);
+    };
+    if (plan.type == GgmlType::Q8_0) return launch(std::integral_constant<GgmlType, GgmlType::Q8_0>{});
+    return launch(std::integral_constant<GgmlType, GgmlType::F16>{});
 }
 
 }  // namespace spool::cuda::attn
@@ -331,7 +353,7 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
 namespace spool::cuda {
 
 bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim) {
-    return cache_type == GgmlType::F16 && (head_dim == 64 || head_dim == 128);
+    return (cache_type == GgmlType::F16 || cache_type == GgmlType::Q8_0) && (head_dim == 64 || head_dim == 128);
 }
 
 }  // namespace spool::cuda
