@@ -5,7 +5,7 @@
 // outputs in mma.sync fragments (m16n8k16, float32 accumulation) and rescales its outputs as the row maxima grow
 // (online softmax), so each key tile is read and multiplied once; the probabilities are rounded to fp16 for the
 // product with V, and the row sums add exactly the rounded values. K/V tiles are double-buffered in shared memory:
-// the next tile is fetched (by cp.async for F16) while the current one is multiplied.
+// cp.async fetches the next tile while the current one is multiplied (a Q8_0 tile raw, converted when its turn comes).
 #include <cuda_fp16.h>
 
 #include <cfloat>
@@ -24,15 +24,19 @@ namespace {
 constexpr int kTileKeys = 64;  // keys per K/V tile
 constexpr int kRowPad = 8;     // halves after each shared row: ldmatrix's 8 rows of a matrix land on distinct banks
 
-template <int D, int WARPS>
+template <int D, int WARPS, GgmlType CACHE>
 struct FlashLayout {
     static constexpr int kThreads = 32 * WARPS;
     static constexpr int kQueries = 16 * WARPS;  // 16 query rows per warp
     static constexpr int kLd = D + kRowPad;      // halves per shared row
     static constexpr uint32_t kQ = uint32_t{kQueries} * kLd * 2;
-    static constexpr uint32_t kTile = uint32_t{kTileKeys} * kLd * 2;
-    // Q, then K[2], V[2], then each query row's first and last attended cache row and the block's range.
-    static constexpr uint32_t kRows = kQ + 4 * kTile;
+    static constexpr uint32_t kTile = uint32_t{kTileKeys} * kLd * 2;  // one K or V tile in fp16
+    // A Q8_0 cache row's blocks of one KV head, as stored (4-byte aligned: launch_flash checks), and a tile of them.
+    static constexpr uint32_t kRawRow = D / 32 * 34;
+    static constexpr uint32_t kRawTile = kTileKeys * kRawRow;
+    // F16: Q, then K[2], V[2] in fp16. Q8_0: Q, K, V in fp16, then raw K[2], V[2]. Then each query row's first and
+    // last attended cache row and the block's range.
+    static constexpr uint32_t kRows = CACHE == GgmlType::F16 ? kQ + 4 * kTile : kQ + 2 * kTile + 4 * kRawTile;
     static constexpr size_t kBytes = kRows + (2 * kQueries + 2) * sizeof(int);
 };
 
@@ -84,42 +88,70 @@ __device__ __forceinline__ uint32_t half2_bits(__half2 h) {
     return bits;
 }
 
-// Cache rows [tile, tile + kTileKeys) of one KV head (dims col0 ..) into the shared tile at byte `offset` of smem as
-// fp16; zeros past `hi`. F16 rows are copied by cp.async (waited for by wait_all_copies). Q8_0 rows (2-byte-aligned
-// blocks, which cp.async cannot take) are loaded, dequantized exactly and rounded to fp16 here, as llama.cpp converts a
-// quantized cache to F16 for its tensor-core attention.
+__device__ __forceinline__ void copy4_async(uint32_t dst, const void* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0) : "memory");
+}
+
+// The cache rows [tile, tile + kTileKeys) of one KV head into shared memory at `dst` by cp.async, zeros past `hi`:
+// F16 rows (dims col0 ..) as the fp16 tile itself, Q8_0 rows as their raw blocks (from byte `head0` of the row), which
+// convert_tile then turns into fp16.
 template <int D, int WARPS, GgmlType CACHE>
-__device__ __forceinline__ void copy_tile(uint8_t* smem, uint32_t offset, const uint8_t* cache, size_t row_bytes,
-                                          int64_t col0, int tile, int hi, int tid) {
-    using L = FlashLayout<D, WARPS>;
-    constexpr int kPieces = D / 8;  // 8 elements (16 bytes of fp16) per piece
-    static_assert(kTileKeys * kPieces % L::kThreads == 0, "every thread copies the same number of pieces");
+__device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, size_t row_bytes, int64_t col0,
+                                          int tile, int hi, int tid) {
+    using L = FlashLayout<D, WARPS, CACHE>;
+    if constexpr (CACHE == GgmlType::F16) {
+        constexpr int kPieces = D / 8;  // 16 bytes each
+        static_assert(kTileKeys * kPieces % L::kThreads == 0, "every thread copies the same number of pieces");
+#pragma unroll
+        for (int step = 0; step < kTileKeys * kPieces / L::kThreads; ++step) {
+            const int i = tid + step * L::kThreads;
+            const int r = i / kPieces, c = (i % kPieces) * 8;
+            const bool valid = tile + r <= hi;
+            const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
+            copy16_async(dst + static_cast<uint32_t>(r * L::kLd + c) * 2, row + (col0 + c) * 2, valid);
+        }
+    } else {
+        constexpr int kWords = L::kRawRow / 4;  // 4-byte pieces per row
+        const int64_t head0 = col0 / 32 * 34;
+        for (int i = tid; i < kTileKeys * kWords; i += L::kThreads) {
+            const int r = i / kWords, w = i % kWords;
+            const bool valid = tile + r <= hi;
+            const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
+            copy4_async(dst + r * L::kRawRow + 4 * w, row + head0 + 4 * w, valid);
+        }
+    }
+}
+
+// A raw Q8_0 tile (at byte `raw` of smem) as fp16 into the tile at byte `tile`: each element dequantized exactly and
+// rounded to fp16, as llama.cpp converts a quantized cache for its tensor-core attention.
+template <int D, int WARPS>
+__device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32_t tile, int tid) {
+    using L = FlashLayout<D, WARPS, GgmlType::Q8_0>;
+    constexpr int kPieces = D / 8;  // 8 elements each
+    static_assert(kTileKeys * kPieces % L::kThreads == 0, "every thread converts the same number of pieces");
 #pragma unroll
     for (int step = 0; step < kTileKeys * kPieces / L::kThreads; ++step) {
         const int i = tid + step * L::kThreads;
         const int r = i / kPieces, c = (i % kPieces) * 8;
-        const bool valid = tile + r <= hi;
-        const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
-        const uint32_t dst = offset + static_cast<uint32_t>(r * L::kLd + c) * 2;
-        if constexpr (CACHE == GgmlType::F16) {
-            copy16_async(shared_address(smem) + dst, row + (col0 + c) * 2, valid);
-        } else {
-            uint4 halves = make_uint4(0, 0, 0, 0);
-            if (valid) {
-                float v[8];
-                load8<CACHE>(row, col0 + c, v);
-                halves = make_uint4(half2_bits(__floats2half2_rn(v[0], v[1])), half2_bits(__floats2half2_rn(v[2], v[3])),
-                                    half2_bits(__floats2half2_rn(v[4], v[5])), half2_bits(__floats2half2_rn(v[6], v[7])));
-            }
-            *reinterpret_cast<uint4*>(smem + dst) = halves;
+        const uint8_t* block = smem + raw + r * L::kRawRow + (c / 32) * 34;  // 2-byte aligned
+        const auto* q = reinterpret_cast<const uint16_t*>(block + 2 + c % 32);
+        const float d = __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(block)));
+        uint32_t h[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const uint16_t pair = q[j];
+            h[j] = half2_bits(__floats2half2_rn(static_cast<float>(static_cast<int8_t>(pair & 0xffu)) * d,
+                                                static_cast<float>(static_cast<int8_t>(pair >> 8)) * d));
         }
+        *reinterpret_cast<uint4*>(smem + tile + static_cast<uint32_t>(r * L::kLd + c) * 2) =
+            make_uint4(h[0], h[1], h[2], h[3]);
     }
 }
 
 #endif
 
 template <int D, int WARPS, GgmlType CACHE>
-__global__ void __launch_bounds__(32 * WARPS)
+__global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: two blocks per SM (128 registers)
     attention_flash_kernel(const float* __restrict__ q,            // [n_tokens, n_head, head_dim]
                            const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes], F16 or Q8_0
                            const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes], F16 or Q8_0
@@ -127,7 +159,8 @@ __global__ void __launch_bounds__(32 * WARPS)
                            Shape s, int64_t n_tokens,
                            float* __restrict__ out) {              // [n_tokens, n_head, head_dim]
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    using L = FlashLayout<D, WARPS>;
+    using L = FlashLayout<D, WARPS, CACHE>;
+    constexpr bool kRaw = CACHE == GgmlType::Q8_0;  // tiles arrive raw and are converted to fp16 in place
     extern __shared__ __align__(128) uint8_t smem[];
     auto* q_s = reinterpret_cast<__half*>(smem);
     const uint32_t q_address = shared_address(smem);
@@ -158,11 +191,14 @@ __global__ void __launch_bounds__(32 * WARPS)
     const int lo = range_s[0], hi = range_s[1];  // every block has at least one real query row, so lo <= hi
     const int n_tiles = (hi - lo) / kTileKeys + 1;
 
-    // Buffer b of K at byte k_offset + b * kTile of smem, of V at v_offset + b * kTile.
-    constexpr uint32_t k_offset = L::kQ, v_offset = L::kQ + 2 * L::kTile;
+    // F16: buffer b of the K tile at byte k_offset + b * kTile of smem, of V at v_offset + b * kTile, filled by
+    // cp.async. Q8_0: one fp16 K and V tile at k_offset / v_offset; buffer b of the raw tiles at raw_k + b * kRawTile,
+    // raw_v + b * kRawTile, filled by cp.async and converted when their turn comes.
+    constexpr uint32_t k_offset = L::kQ, v_offset = L::kQ + (kRaw ? 1 : 2) * L::kTile;
+    constexpr uint32_t raw_k = L::kQ + 2 * L::kTile, raw_v = raw_k + 2 * L::kRawTile;
     const uint32_t k_address = q_address + k_offset, v_address = q_address + v_offset;
-    copy_tile<D, WARPS, CACHE>(smem, k_offset, k_cache, s.row_bytes, col0, lo, hi, tid);
-    copy_tile<D, WARPS, CACHE>(smem, v_offset, v_cache, s.row_bytes, col0, lo, hi, tid);
+    copy_tile<D, WARPS, CACHE>(q_address + (kRaw ? raw_k : k_offset), k_cache, s.row_bytes, col0, lo, hi, tid);
+    copy_tile<D, WARPS, CACHE>(q_address + (kRaw ? raw_v : v_offset), v_cache, s.row_bytes, col0, lo, hi, tid);
     commit_copies();
 
     // Fragment coordinates: this thread holds rows g and g + 8 of its warp's 16, columns 2 * c4 and 2 * c4 + 1 of
@@ -195,14 +231,21 @@ __global__ void __launch_bounds__(32 * WARPS)
 
     for (int it = 0; it < n_tiles; ++it) {
         const int tile = lo + it * kTileKeys;
-        const uint32_t k_tile = k_address + (it & 1) * L::kTile, v_tile = v_address + (it & 1) * L::kTile;
+        const uint32_t buffer = kRaw ? 0 : (it & 1) * L::kTile;
+        const uint32_t k_tile = k_address + buffer, v_tile = v_address + buffer;
         wait_all_copies();
         __syncthreads();  // tile `it` is in shared memory, and every warp is done with the other buffer
         if (it + 1 < n_tiles) {
-            const uint32_t next = (~it & 1) * L::kTile;
-            copy_tile<D, WARPS, CACHE>(smem, k_offset + next, k_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
-            copy_tile<D, WARPS, CACHE>(smem, v_offset + next, v_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
+            const uint32_t next_k = kRaw ? raw_k + (~it & 1) * L::kRawTile : k_offset + (~it & 1) * L::kTile;
+            const uint32_t next_v = kRaw ? raw_v + (~it & 1) * L::kRawTile : v_offset + (~it & 1) * L::kTile;
+            copy_tile<D, WARPS, CACHE>(q_address + next_k, k_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
+            copy_tile<D, WARPS, CACHE>(q_address + next_v, v_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
             commit_copies();
+        }
+        if constexpr (kRaw) {
+            convert_tile<D, WARPS>(smem, raw_k + (it & 1) * L::kRawTile, k_offset, tid);
+            convert_tile<D, WARPS>(smem, raw_v + (it & 1) * L::kRawTile, v_offset, tid);
+            __syncthreads();  // the fp16 tiles are complete
         }
 
         // Scores S = Q K^T for the tile's 64 keys: 8 column blocks of 8 keys.
@@ -314,7 +357,9 @@ __global__ void __launch_bounds__(32 * WARPS)
 template <int D, int WARPS, GgmlType CACHE>
 bool launch_flash(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream) {
-    using L = FlashLayout<D, WARPS>;
+    using L = FlashLayout<D, WARPS, CACHE>;
+    // Q8_0 rows are copied in 4-byte pieces: every row, and every KV head's blocks within it, must start 4-aligned.
+    if (CACHE == GgmlType::Q8_0 && (plan.shape.row_bytes % 4 != 0 || L::kRawRow % 4 != 0)) return false;
     cudaFuncAttributes attributes{};
     SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_flash_kernel<D, WARPS, CACHE>));
     if (attributes.ptxVersion < 80) return false;  // built for an older GPU (no body): the float32 kernel runs
