@@ -26,6 +26,18 @@ __global__ void add_bias_kernel(float* y, const float* bias, int64_t n_tokens, i
     if (i < n_tokens * n_out) y[i] += bias[i % n_out];
 }
 
+// y[t][r] = (accumulate ? y[t][r] : 0) + z[t][r] + z[n_tokens + t][r] for r < rows: the two halves of a stacked
+// GEMM (rows of y n_out apart, of z `rows` apart).
+__global__ void add_halves_kernel(float* y, int64_t n_out, const float* z, int64_t rows, int64_t n_tokens,
+                                  bool accumulate) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= rows * n_tokens) return;
+    const int64_t t = i / rows, r = i - t * rows;
+    const float sum = z[i] + z[i + rows * n_tokens];
+    float* dst = y + t * n_out + r;
+    *dst = accumulate ? *dst + sum : sum;
+}
+
 }  // namespace
 
 void launch_add_bias(float* y, const float* bias, int64_t n_tokens, int64_t n_out, cudaStream_t stream) {
@@ -122,10 +134,18 @@ void PrefillGemm::multiply(const WeightView& w, const float* x, const __half* x_
                      "cublasGemmEx (fp32)");
         return;
     }
+    // Up to kStackedMaxTokens the GEMMs of F16/BF16 weights are bound by reading the weights, so x and its remainder go
+    // through one GEMM as 2 n columns (W read once) and the two halves are added after.
+    const bool stacked = x_lo != nullptr && n_tokens <= kStackedMaxTokens && x_lo == x_half + n_tokens * n_in;
     const int64_t chunk_rows = w.type == GgmlType::F16 ? n_out : std::clamp<int64_t>(kMaxChunkElements / n_in, 1, n_out);
     __half* w_half = nullptr;
     if (w.type != GgmlType::F16) {
         w_half = static_cast<__half*>(weights_.ensure(static_cast<size_t>(chunk_rows * n_in) * sizeof(__half), stream_));
+    }
+    float* halves = nullptr;
+    if (stacked) {
+        halves = static_cast<float*>(
+            stacked_.ensure(static_cast<size_t>(2 * n_tokens * chunk_rows) * sizeof(float), stream_));
     }
     for (int64_t r0 = 0; r0 < n_out; r0 += chunk_rows) {
         const int64_t rows = std::min(chunk_rows, n_out - r0);
@@ -135,6 +155,19 @@ void PrefillGemm::multiply(const WeightView& w, const float* x, const __half* x_
         } else {
             launch_dequantize_rows_f16(w, r0, r0 + rows, w_half, stream_);
             a = w_half;
+        }
+        if (stacked) {  // x_lo follows x_half: one GEMM over 2 n columns into `halves`, then y (+)= the two halves
+            const float no = 0.0f;
+            check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
+                                      static_cast<int>(2 * n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
+                                      static_cast<int>(n_in), x_half, CUDA_R_16F, static_cast<int>(n_in), &no, halves,
+                                      CUDA_R_32F, static_cast<int>(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                         "cublasGemmEx (fp16 tensor cores, activation and remainder stacked)");
+            const int64_t n = rows * n_tokens;
+            add_halves_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream_>>>(y + r0, n_out, halves, rows,
+                                                                                          n_tokens, accumulate);
+            SPOOL_CUDA_CHECK(cudaGetLastError());
+            continue;
         }
         check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n_tokens),
                                   static_cast<int>(n_in), &one, a, CUDA_R_16F, static_cast<int>(n_in), x_half, CUDA_R_16F,

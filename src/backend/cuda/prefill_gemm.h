@@ -34,6 +34,12 @@ class PrefillGemm {
 public:
     // The weight workspace holds at most this many fp16 elements (64 MiB); larger matrices go in row chunks.
     static constexpr int64_t kMaxChunkElements = int64_t{32} << 20;
+    // F16/BF16 weights with at most this many tokens: one GEMM over x and its fp16 remainder stacked as 2 n columns,
+    // instead of one GEMM each (both read all of W). H100, llama-bench mode, tok/s with two GEMMs -> stacked:
+    // Llama-2-7B F16 pp9 764 -> 1,215, pp32 2,687 -> 4,093, pp128 9,330 -> 12,410, pp256 14,819 -> 16,741;
+    // TinyLlama F16 pp32 7,459 -> 11,574, pp256 57,254 -> 61,608 (docs/cuda-performance.md, v22). Smaller dequantized
+    // chunks (to stay in L2) were slower for the quantized types: 7B Q4_K_M pp16 876 with 64 MiB, 635 with 16 MiB.
+    static constexpr int64_t kStackedMaxTokens = 256;
 
     explicit PrefillGemm(cudaStream_t stream);
     ~PrefillGemm();
@@ -49,7 +55,7 @@ public:
     void run_shared(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
                     float* const* ys, bool accumulate = false);
     // Bytes of workspace held now (for the peak-memory report).
-    size_t workspace_bytes() const noexcept { return weights_.bytes() + activations_.bytes(); }
+    size_t workspace_bytes() const noexcept { return weights_.bytes() + activations_.bytes() + stacked_.bytes(); }
 
 private:
     // y = w x with x given in float32 (F32 weights) and in fp16 (others); x_lo: the fp16 remainder of x, for a
@@ -61,6 +67,7 @@ private:
     cublasHandle_t handle_ = nullptr;
     DeviceScratch weights_;      // fp16 rows of the current chunk
     DeviceScratch activations_;  // fp16 copy of x
+    DeviceScratch stacked_;      // float32 outputs of a stacked GEMM: W x and W x_lo
 };
 
 // y[t][r] += bias[r] for t < n_tokens, r < n_out.
