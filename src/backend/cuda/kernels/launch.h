@@ -212,8 +212,8 @@ void launch_attention(const float* q,            // [n_tokens, n_head, head_dim]
 bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx,
                            size_t workspace_bytes);
 // Whether launch_attention's tiled path (prefill, or any batch without a large enough workspace) runs on the tensor
-// cores for this cache type and head_dim, rounding q and the probabilities to fp16 for its products as llama.cpp does
-// with an F16 cache (attention_tiled_tc.cu); elsewhere it computes in float32.
+// cores for this cache type and head_dim (F16 or Q8_0, head_dim 64 or 128), rounding q, the probabilities and a Q8_0
+// cache's values to fp16 for its products as llama.cpp does (attention_tiled_tc.cu); elsewhere it computes in float32.
 bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
 
 // ---- Sampling (src/backend/cuda/kernels/ops_top_k.cu)
