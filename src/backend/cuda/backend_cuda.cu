@@ -192,8 +192,7 @@ public:
             matvec(w, x, n_tokens, bias, y, nullptr);
             return;
         }
-        if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
-        made_x_ = {};
+        begin_prefill_gemm();
         gemm_->run(w, x, n_tokens, bias, y);
     }
 
@@ -256,8 +255,7 @@ public:
 
     void matmul_add(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual) override {
         if (n_tokens > kMatvecMaxTokens) {
-            if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
-            made_x_ = {};
+            begin_prefill_gemm();
             gemm_->run(w, x, n_tokens, nullptr, residual, true);  // beta = 1: the residual add is free
             return;
         }
@@ -276,8 +274,7 @@ public:
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
                              int64_t n_tokens, float* const* ys) override {
         if (n_tokens > kMatvecMaxTokens) {  // one fp16 conversion of x for all the GEMMs
-            if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
-            made_x_ = {};
+            begin_prefill_gemm();
             gemm_->run_shared(count, ws, biases, x, n_tokens, ys);
             return;
         }
@@ -291,8 +288,7 @@ public:
     void matmul_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens, Activation act,
                     float* scratch, float* out) override {
         if (n_tokens > kMatvecMaxTokens && up.n_rows == gate.n_rows) {  // one fp16 conversion of x for both GEMMs
-            if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
-            made_x_ = {};
+            begin_prefill_gemm();
             const WeightView ws[2] = {gate, up};
             float* const ys[2] = {scratch, out};
             gemm_->run_shared(2, ws, nullptr, x, n_tokens, ys);
@@ -379,6 +375,13 @@ protected:
     }
 
 private:
+    // Before a prefill-sized matmul (PrefillGemm launches directly, outside any step graph): such a matmul has no place
+    // in a decode step, and it writes its output without x~, so a made x~ is forgotten.
+    void begin_prefill_gemm() {
+        if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+        made_x_ = {};
+    }
+
     // Runs a launch now, or records it while a decode step is open. Any launch may write the tensor whose x~ the last
     // producer made, so that x~ is forgotten (issue_reading_made_x keeps it; producers set it after issuing).
     template <class F>

@@ -124,16 +124,26 @@ void PrefillGemm::run_shared(int count, const WeightView* ws, const float* const
 void PrefillGemm::multiply(const WeightView& w, const float* x, const __half* x_half, const __half* x_lo,
                            int64_t n_tokens, float* y, bool accumulate) {
     const int64_t n_in = w.n_cols, n_out = w.n_rows;
-    const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f;  // zero: the beta of the first (or only) GEMM
+    const float one = 1.0f, zero = 0.0f;
+    const float* beta = accumulate ? &one : &zero;  // of the first (or only) GEMM writing y
     // Column-major view: y^T [n_out x n_tokens] = W [n_in x n_out]^T . x^T [n_in x n_tokens].
     if (w.type == GgmlType::F32) {
         check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n_out), static_cast<int>(n_tokens),
                                   static_cast<int>(n_in), &one, w.data, CUDA_R_32F, static_cast<int>(n_in), x, CUDA_R_32F,
-                                  static_cast<int>(n_in), &zero, y, CUDA_R_32F, static_cast<int>(n_out),
+                                  static_cast<int>(n_in), beta, y, CUDA_R_32F, static_cast<int>(n_out),
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "cublasGemmEx (fp32)");
         return;
     }
+    // c [rows x n_cols, ldc] = a (fp16 rows of W) . b (n_cols fp16 columns of n_in) + c_beta * c, float32 accumulation.
+    const auto fp16_gemm = [&](int64_t rows, int64_t n_cols, const void* a, const __half* b, const float* c_beta,
+                               float* c, int64_t ldc, const char* what) {
+        check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n_cols),
+                                  static_cast<int>(n_in), &one, a, CUDA_R_16F, static_cast<int>(n_in), b, CUDA_R_16F,
+                                  static_cast<int>(n_in), c_beta, c, CUDA_R_32F, static_cast<int>(ldc),
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     what);
+    };
     // Up to kStackedMaxTokens the GEMMs of F16/BF16 weights are bound by reading the weights, so x and its remainder go
     // through one GEMM as 2 n columns (W read once) and the two halves are added after.
     const bool stacked = x_lo != nullptr && n_tokens <= kStackedMaxTokens && x_lo == x_half + n_tokens * n_in;
@@ -157,29 +167,18 @@ void PrefillGemm::multiply(const WeightView& w, const float* x, const __half* x_
             a = w_half;
         }
         if (stacked) {  // x_lo follows x_half: one GEMM over 2 n columns into `halves`, then y (+)= the two halves
-            const float no = 0.0f;
-            check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
-                                      static_cast<int>(2 * n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
-                                      static_cast<int>(n_in), x_half, CUDA_R_16F, static_cast<int>(n_in), &no, halves,
-                                      CUDA_R_32F, static_cast<int>(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                         "cublasGemmEx (fp16 tensor cores, activation and remainder stacked)");
+            fp16_gemm(rows, 2 * n_tokens, a, x_half, &zero, halves, rows,
+                      "cublasGemmEx (fp16 tensor cores, activation and remainder stacked)");
             const int64_t n = rows * n_tokens;
             add_halves_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream_>>>(y + r0, n_out, halves, rows,
                                                                                           n_tokens, accumulate);
             SPOOL_CUDA_CHECK(cudaGetLastError());
             continue;
         }
-        check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(n_tokens),
-                                  static_cast<int>(n_in), &one, a, CUDA_R_16F, static_cast<int>(n_in), x_half, CUDA_R_16F,
-                                  static_cast<int>(n_in), &zero, y + r0, CUDA_R_32F, static_cast<int>(n_out),
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                     "cublasGemmEx (fp16 tensor cores)");
+        fp16_gemm(rows, n_tokens, a, x_half, beta, y + r0, n_out, "cublasGemmEx (fp16 tensor cores)");
         if (x_lo != nullptr) {
-            check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
-                                      static_cast<int>(n_tokens), static_cast<int>(n_in), &one, a, CUDA_R_16F,
-                                      static_cast<int>(n_in), x_lo, CUDA_R_16F, static_cast<int>(n_in), &one, y + r0,
-                                      CUDA_R_32F, static_cast<int>(n_out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                         "cublasGemmEx (fp16 tensor cores, activation remainder)");
+            fp16_gemm(rows, n_tokens, a, x_lo, &one, y + r0, n_out,
+                      "cublasGemmEx (fp16 tensor cores, activation remainder)");
         }
     }
 }

@@ -92,6 +92,18 @@ __device__ __forceinline__ void copy4_async(uint32_t dst, const void* src, bool 
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0) : "memory");
 }
 
+// Calls f(r, c) for this thread's 8-element pieces of a tile: row r < kTileKeys, first element c (a multiple of 8).
+template <int D, int THREADS, class F>
+__device__ __forceinline__ void for_each_tile_piece(int tid, F&& f) {
+    constexpr int kPieces = D / 8;
+    static_assert(kTileKeys * kPieces % THREADS == 0, "every thread takes the same number of pieces");
+#pragma unroll
+    for (int step = 0; step < kTileKeys * kPieces / THREADS; ++step) {
+        const int i = tid + step * THREADS;
+        f(i / kPieces, (i % kPieces) * 8);
+    }
+}
+
 // The cache rows [tile, tile + kTileKeys) of one KV head into shared memory at `dst` by cp.async, zeros past `hi`:
 // F16 rows (dims col0 ..) as the fp16 tile itself, Q8_0 rows as their raw blocks (from byte `head0` of the row), which
 // convert_tile then turns into fp16.
@@ -100,16 +112,11 @@ __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, si
                                           int tile, int hi, int tid) {
     using L = FlashLayout<D, WARPS, CACHE>;
     if constexpr (CACHE == GgmlType::F16) {
-        constexpr int kPieces = D / 8;  // 16 bytes each
-        static_assert(kTileKeys * kPieces % L::kThreads == 0, "every thread copies the same number of pieces");
-#pragma unroll
-        for (int step = 0; step < kTileKeys * kPieces / L::kThreads; ++step) {
-            const int i = tid + step * L::kThreads;
-            const int r = i / kPieces, c = (i % kPieces) * 8;
+        for_each_tile_piece<D, L::kThreads>(tid, [&](int r, int c) {  // 16 bytes each
             const bool valid = tile + r <= hi;
             const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
             copy16_async(dst + static_cast<uint32_t>(r * L::kLd + c) * 2, row + (col0 + c) * 2, valid);
-        }
+        });
     } else {
         constexpr int kWords = L::kRawRow / 4;  // 4-byte pieces per row
         const int64_t head0 = col0 / 32 * 34;
@@ -127,12 +134,7 @@ __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, si
 template <int D, int WARPS>
 __device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32_t tile, int tid) {
     using L = FlashLayout<D, WARPS, GgmlType::Q8_0>;
-    constexpr int kPieces = D / 8;  // 8 elements each
-    static_assert(kTileKeys * kPieces % L::kThreads == 0, "every thread converts the same number of pieces");
-#pragma unroll
-    for (int step = 0; step < kTileKeys * kPieces / L::kThreads; ++step) {
-        const int i = tid + step * L::kThreads;
-        const int r = i / kPieces, c = (i % kPieces) * 8;
+    for_each_tile_piece<D, L::kThreads>(tid, [&](int r, int c) {
         const uint8_t* block = smem + raw + r * L::kRawRow + (c / 32) * 34;  // 2-byte aligned
         const auto* q = reinterpret_cast<const uint16_t*>(block + 2 + c % 32);
         const float d = __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(block)));
@@ -145,7 +147,7 @@ __device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32
         }
         *reinterpret_cast<uint4*>(smem + tile + static_cast<uint32_t>(r * L::kLd + c) * 2) =
             make_uint4(h[0], h[1], h[2], h[3]);
-    }
+    });
 }
 
 #endif

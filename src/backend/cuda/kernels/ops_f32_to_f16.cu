@@ -8,15 +8,14 @@
 namespace spool::cuda {
 namespace {
 
-__device__ __forceinline__ __half to_half_saturating(float v) {
-    if (!isnan(v)) v = fminf(fmaxf(v, -65504.0f), 65504.0f);
-    return __float2half_rn(v);
-}
+// v clamped to the finite half range, NaN kept.
+__device__ __forceinline__ float saturated(float v) { return isnan(v) ? v : fminf(fmaxf(v, -65504.0f), 65504.0f); }
+
+__device__ __forceinline__ __half to_half_saturating(float v) { return __float2half_rn(saturated(v)); }
 
 // half(v - h) for h = to_half_saturating(v): the part of v that h lacks (of the saturated value).
 __device__ __forceinline__ __half remainder_half(float v, __half h) {
-    if (!isnan(v)) v = fminf(fmaxf(v, -65504.0f), 65504.0f);
-    return __float2half_rn(v - __half2float(h));
+    return __float2half_rn(saturated(v) - __half2float(h));
 }
 
 // VEC: 4 when n % 4 == 0, src is 16-byte and dst (and lo) 8-byte aligned, else 1. lo may be null.
