@@ -73,6 +73,14 @@ void* DeviceScratch::ensure(size_t bytes, cudaStream_t stream) {
 PrefillGemm::PrefillGemm(cudaStream_t stream) : stream_(stream) {
     check_cublas(cublasCreate(&handle_), "cublasCreate");
     check_cublas(cublasSetStream(handle_, stream_), "cublasSetStream");
+    int device = 0;
+    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
+    tc_ready_ = prepare_matmul_tc();
+}
+
+bool PrefillGemm::takes_tc(const WeightView& w, int64_t n_tokens) const {
+    return tc_ready_ && n_tokens <= kTcMaxTokens && matmul_tc_takes(w);
 }
 
 PrefillGemm::~PrefillGemm() {
@@ -89,15 +97,20 @@ void PrefillGemm::run(const WeightView& w, const float* x, int64_t n_tokens, con
 void PrefillGemm::run_shared(int count, const WeightView* ws, const float* const* biases, const float* x,
                              int64_t n_tokens, float* const* ys, bool accumulate) {
     const int64_t n_in = ws[0].n_cols;
-    bool any_half = false, any_float_weights = false;
+    bool any_half = false, any_float_weights = false, any_tc = false;
     for (int i = 0; i < count; ++i) {
         if (ws[i].n_cols != n_in) {
             throw UsageError("PrefillGemm::run_shared: the matrices read one input but have " + std::to_string(n_in) +
                              " and " + std::to_string(ws[i].n_cols) + " columns");
         }
-        any_half = any_half || ws[i].type != GgmlType::F32;
+        const bool tc = takes_tc(ws[i], n_tokens);
+        any_tc = any_tc || tc;
+        any_half = any_half || (ws[i].type != GgmlType::F32 && !tc);
         any_float_weights = any_float_weights || ws[i].type == GgmlType::F16 || ws[i].type == GgmlType::BF16;
     }
+    // x packed for launch_matmul_tc once per weight type in a row of matrices (q/k/v, gate/up share it).
+    void* x_packed = any_tc ? packed_.ensure(matmul_tc_x_bytes(n_tokens, n_in), stream_) : nullptr;
+    GgmlType packed_for = GgmlType::F32;
     // x in fp16 once for all the matrices (q/k/v, gate/up share it). Float weights (F16, BF16) also get the rounding
     // remainder for a second GEMM: their greedy tokens must match the reference exactly, and one fp16 rounding of x
     // flips near-ties.
@@ -114,8 +127,18 @@ void PrefillGemm::run_shared(int count, const WeightView* ws, const float* const
     }
     for (int i = 0; i < count; ++i) {
         const WeightView& w = ws[i];
-        const bool split = w.type == GgmlType::F16 || w.type == GgmlType::BF16;
-        multiply(w, x, x_half, split ? x_lo : nullptr, n_tokens, ys[i], accumulate);
+        if (takes_tc(w, n_tokens)) {
+            if (packed_for != w.type) {
+                launch_pack_x_tc(w.type, x, n_tokens, n_in, x_packed, stream_);
+                packed_for = w.type;
+            }
+            const size_t bytes = matmul_tc_workspace_bytes(w, n_tokens, sm_count_);
+            void* partials = bytes > 0 ? partials_.ensure(bytes, stream_) : nullptr;
+            launch_matmul_tc(w, x_packed, n_tokens, ys[i], accumulate, partials, bytes, sm_count_, stream_);
+        } else {
+            const bool split = w.type == GgmlType::F16 || w.type == GgmlType::BF16;
+            multiply(w, x, x_half, split ? x_lo : nullptr, n_tokens, ys[i], accumulate);
+        }
         const float* bias = biases != nullptr ? biases[i] : nullptr;
         if (bias != nullptr) launch_add_bias(ys[i], bias, n_tokens, w.n_rows, stream_);
     }

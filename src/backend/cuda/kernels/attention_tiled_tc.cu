@@ -17,6 +17,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/mma_sm80.cuh"
 
 namespace spool::cuda::attn {
 namespace {
@@ -43,9 +44,10 @@ struct FlashLayout {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // cp.async and mma.sync m16n8k16; launch_flash checks
 constexpr float kLog2e = 1.4426950408889634f;
 
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+using tc::half2_bits;
+using tc::load_matrices;
+using tc::mma_16x8x16;
+using tc::shared_address;
 
 // 16 bytes global -> shared without registers; `valid` false writes zeros and reads nothing.
 __device__ __forceinline__ void copy16_async(uint32_t dst, const void* src, bool valid) {
@@ -55,12 +57,6 @@ __device__ __forceinline__ void copy16_async(uint32_t dst, const void* src, bool
 __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void wait_all_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
-__device__ __forceinline__ void load_matrices(uint32_t (&r)[4], uint32_t address) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(address)
-                 : "memory");
-}
 __device__ __forceinline__ void load_matrices_transposed(uint32_t (&r)[4], uint32_t address) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -68,24 +64,10 @@ __device__ __forceinline__ void load_matrices_transposed(uint32_t (&r)[4], uint3
                  : "memory");
 }
 
-// c (16 x 8, float32) += a (16 x 16, fp16, row-major fragment) . b (16 x 8, fp16, column-major fragment).
-__device__ __forceinline__ void mma_16x8x16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 __device__ __forceinline__ float exp2_approx(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
-}
-
-__device__ __forceinline__ uint32_t half2_bits(__half2 h) {
-    uint32_t bits;
-    memcpy(&bits, &h, sizeof bits);
-    return bits;
 }
 
 __device__ __forceinline__ void copy4_async(uint32_t dst, const void* src, bool valid) {

@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/ops_common.cuh"
 #include "backend/cuda/kernels/quant_blocks.cuh"
 
 namespace spool::cuda {
@@ -12,10 +13,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxGridY = 65535;
 
-// Half of v, with finite values beyond the half range clamped to +-65504 rather than rounded to infinity.
-__device__ __forceinline__ __half to_half_saturated(float v) {
-    return __float2half_rn(v != v ? v : fminf(fmaxf(v, -65504.0f), 65504.0f));
-}
 
 // Thread (x) per (tile, lane) of quant_blocks.cuh, rows over y: each writes kGroups runs of 8 halves (16 bytes).
 template <class Dec>
@@ -35,7 +32,7 @@ __global__ void __launch_bounds__(kThreads) dequantize_groups_kernel(const uint8
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const __half2 pair =
-                    __halves2half2(to_half_saturated(v[8 * g + 2 * i]), to_half_saturated(v[8 * g + 2 * i + 1]));
+                    __halves2half2(ops::half_saturated(v[8 * g + 2 * i]), ops::half_saturated(v[8 * g + 2 * i + 1]));
                 packed[i] = *reinterpret_cast<const uint32_t*>(&pair);
             }
             *reinterpret_cast<uint4*>(out + r * n_cols + tile * kTileElems + Dec::group_elem(lane, g)) =
@@ -51,7 +48,7 @@ __global__ void __launch_bounds__(kThreads) dequantize_elements_kernel(const uin
     const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
     if (i >= n_cols) return;
     for (int64_t r = blockIdx.y; r < n_rows; r += gridDim.y) {
-        out[r * n_cols + i] = to_half_saturated(Dec::element(w + r * row_bytes, i));
+        out[r * n_cols + i] = ops::half_saturated(Dec::element(w + r * row_bytes, i));
     }
 }
 

@@ -154,6 +154,31 @@ void launch_dequantize_rows_f16(const WeightView& w, int64_t row_begin, int64_t 
                                 __half* out,  // [row_end - row_begin, w.n_cols]
                                 cudaStream_t stream);
 
+// ---- Prefill-sized matmuls of quantized weights on the tensor cores (src/backend/cuda/kernels/matmul_tc.cu)
+// y[t] = W x[t] for the quantized types (Q4_0 .. Q8_0, Q2_K .. Q6_K) without a dequantized copy of W: each warp builds
+// the mma.sync fragments of 32 rows straight from the quantized bytes (the values of launch_dequantize_rows_f16) and
+// multiplies them with x rounded to fp16 (as launch_f32_to_f16), float32 accumulation: the dequantize + cuBLAS path's
+// products in another summation order, reading the quantized weights once per 64 tokens instead of writing and
+// reading an fp16 copy of them.
+// False where the kernels were built for a GPU older than sm_80 (no body): then the dequantize + GEMM path must run.
+bool prepare_matmul_tc();
+// Whether launch_matmul_tc takes these weights: a quantized type, 16-byte aligned data, row_bytes a multiple of the
+// type's row alignment.
+bool matmul_tc_takes(const WeightView& w) noexcept;
+// Bytes of x packed by launch_pack_x_tc for n_tokens rows of n_cols, for any weight type.
+size_t matmul_tc_x_bytes(int64_t n_tokens, int64_t n_cols);
+// x rounded to fp16 in B-fragment order, in the column order of weights of `type` (a matrix of another type needs
+// its own packing).
+void launch_pack_x_tc(GgmlType type, const float* x,  // [n_tokens, n_cols]
+                      int64_t n_tokens, int64_t n_cols, void* x_packed, cudaStream_t stream);
+// Scratch for the column slices' partial sums of launch_matmul_tc on a GPU of sm_count SMs (0: one slice).
+size_t matmul_tc_workspace_bytes(const WeightView& w, int64_t n_tokens, int sm_count);
+// y = (accumulate ? y : 0) + W x, x packed by launch_pack_x_tc (for w.type, this n_tokens and w.n_cols). With a
+// workspace smaller than matmul_tc_workspace_bytes the columns are not sliced (correct, fewer warps).
+void launch_matmul_tc(const WeightView& w, const void* x_packed, int64_t n_tokens,
+                      float* y,  // [n_tokens, w.n_rows]
+                      bool accumulate, void* workspace, size_t workspace_bytes, int sm_count, cudaStream_t stream);
+
 // out[t] = dequantize(table row ids[t]) as float32.
 void launch_embed(const WeightView& table,  // [n_rows][row_bytes]
                   const int32_t* ids,       // [n_tokens], each < table.n_rows

@@ -180,15 +180,6 @@ struct RowSet {
     int64_t head_off[2];
 };
 
-template <class Dec, bool kShared = Dec::kSharedScales>
-struct HeadOf {
-    using Head = int;
-};
-template <class Dec>
-struct HeadOf<Dec, true> {
-    using Head = typename Dec::Head;
-};
-
 // Tiles loaded before any is decoded: about kStepElems elements per lane and row at one token, so each warp has a
 // few KB of loads in flight; half at two tokens, one tile from three (their accumulators and activations need the
 // registers). Per type, from H100 runs of the bench (matvec_bench_test.cpp) at 32 and 64: Q6_K and Q3_K gained with
@@ -209,7 +200,7 @@ constexpr int tiles_per_step() {
 template <class Dec, int U>
 struct Step {
     typename Dec::Raw raw[U][kRows];
-    typename HeadOf<Dec>::Head head[U][2];  // kSharedScales: headers of (row, super-block) entries lane, lane + 32
+    typename wq::HeadOf<Dec>::type head[U][2];  // kSharedScales: headers of (row, super-block) entries lane, lane + 32
 };
 
 template <class Dec>

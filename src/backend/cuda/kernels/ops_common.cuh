@@ -2,6 +2,7 @@
 // launch sizing, and programmatic dependent launch (CUDA programming guide 4.5; PTX griddepcontrol).
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -31,6 +32,11 @@ template <class... P>
 inline bool aligned16(const P*... ptrs) {
     return ((reinterpret_cast<uintptr_t>(ptrs) % 16 == 0) && ...);
 }
+
+// v clamped to the finite half range, NaN kept: the fp16 operands of the tensor-core products (weights, activations)
+// saturate at +-65504 rather than round to infinity, which would poison a whole output row.
+__device__ __forceinline__ float saturated(float v) { return isnan(v) ? v : fminf(fmaxf(v, -65504.0f), 65504.0f); }
+__device__ __forceinline__ __half half_saturated(float v) { return __float2half_rn(saturated(v)); }
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);

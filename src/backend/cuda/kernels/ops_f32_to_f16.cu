@@ -8,12 +8,9 @@
 namespace spool::cuda {
 namespace {
 
-// v clamped to the finite half range, NaN kept.
-__device__ __forceinline__ float saturated(float v) { return isnan(v) ? v : fminf(fmaxf(v, -65504.0f), 65504.0f); }
+using ops::saturated;
 
-__device__ __forceinline__ __half to_half_saturating(float v) { return __float2half_rn(saturated(v)); }
-
-// half(v - h) for h = to_half_saturating(v): the part of v that h lacks (of the saturated value).
+// half(v - h) for h = ops::half_saturated(v): the part of v that h lacks (of the saturated value).
 __device__ __forceinline__ __half remainder_half(float v, __half h) {
     return __float2half_rn(saturated(v) - __half2float(h));
 }
@@ -28,8 +25,8 @@ __global__ void f32_to_f16_kernel(const float* src, int64_t n, __half* dst, __ha
         __half2* lv = reinterpret_cast<__half2*>(lo);
         for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n / 4; i += stride) {
             const float4 v = sv[i];
-            const __half h[4] = {to_half_saturating(v.x), to_half_saturating(v.y), to_half_saturating(v.z),
-                                 to_half_saturating(v.w)};
+            const __half h[4] = {ops::half_saturated(v.x), ops::half_saturated(v.y), ops::half_saturated(v.z),
+                                 ops::half_saturated(v.w)};
             dv[2 * i] = __halves2half2(h[0], h[1]);
             dv[2 * i + 1] = __halves2half2(h[2], h[3]);
             if (lo != nullptr) {
@@ -39,7 +36,7 @@ __global__ void f32_to_f16_kernel(const float* src, int64_t n, __half* dst, __ha
         }
     } else {
         for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
-            const __half h = to_half_saturating(src[i]);
+            const __half h = ops::half_saturated(src[i]);
             dst[i] = h;
             if (lo != nullptr) lo[i] = remainder_half(src[i], h);
         }

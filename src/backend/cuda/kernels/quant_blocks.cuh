@@ -216,29 +216,62 @@ struct DecQ5_1 {
 
 namespace spool::cuda::wq {
 
+// What a lane loads of a tile: its quant bytes and, for kSharedScales decoders, its super-block's head. Loading and
+// decoding are apart so that a kernel can issue the loads of several rows before it decodes any (matmul_tc.cu).
+template <class Dec, bool = Dec::kSharedScales>
+struct HeadOf {
+    using type = int;  // unused
+};
+template <class Dec>
+struct HeadOf<Dec, true> {
+    using type = typename Dec::Head;
+};
+template <class Dec>
+struct TileLoad {
+    typename Dec::Raw raw;
+    typename HeadOf<Dec>::type head;
+};
+
+template <class Dec>
+__device__ __forceinline__ TileLoad<Dec> load_tile(const uint8_t* tile, int lane) {
+    TileLoad<Dec> t;
+    t.raw = Dec::load(tile, lane);
+    if constexpr (Dec::kSharedScales) {
+        t.head = Dec::load_head(tile + Dec::kBlockBytes * (Dec::group_elem(lane, 0) / kSpan));
+    }
+    return t;
+}
+
+// The reference values of group g of a lane's loaded tile (quantized types): w[i] is element group_elem(lane, g) + i.
+template <class Dec>
+__device__ __forceinline__ void group_values(const TileLoad<Dec>& t, int lane, int g, float* w) {
+    float u[8], scale, min;
+    Dec::levels(t.raw, lane, g, u);
+    if constexpr (Dec::kSharedScales) {
+        Dec::head_scale_min(t.head, Dec::lane_sub(lane) + g, scale, min);
+    } else {
+        Dec::scale_min(t.raw, lane, g, scale, min);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = Dec::exact(u[i], scale, min);
+}
+
+// The reference values of a lane's 8 kGroups elements of a loaded tile: w[8g + i] is element group_elem(lane, g) + i.
+template <class Dec>
+__device__ __forceinline__ void tile_values(const TileLoad<Dec>& t, int lane, float* w) {
+    if constexpr (Dec::kFloat) {
+        Dec::values(t.raw, w);
+    } else {
+#pragma unroll
+        for (int g = 0; g < Dec::kGroups; ++g) group_values<Dec>(t, lane, g, w + 8 * g);
+    }
+}
+
 // The reference values of a lane's 8 kGroups elements of a tile (dequantize, embed): w[8g + i] is element
 // group_elem(lane, g) + i.
 template <class Dec>
 __device__ __forceinline__ void exact_values(const uint8_t* tile, int lane, float* w) {
-    constexpr int G = Dec::kGroups;
-    const typename Dec::Raw raw = Dec::load(tile, lane);
-    if constexpr (Dec::kFloat) {
-        Dec::values(raw, w);
-    } else {
-#pragma unroll
-        for (int g = 0; g < G; ++g) {
-            float u[8], scale, min;
-            Dec::levels(raw, lane, g, u);
-            if constexpr (Dec::kSharedScales) {
-                const uint8_t* block = tile + Dec::kBlockBytes * (Dec::group_elem(lane, 0) / kSpan);
-                Dec::head_scale_min(Dec::load_head(block), Dec::lane_sub(lane) + g, scale, min);
-            } else {
-                Dec::scale_min(raw, lane, g, scale, min);
-            }
-#pragma unroll
-            for (int i = 0; i < 8; ++i) w[8 * g + i] = Dec::exact(u[i], scale, min);
-        }
-    }
+    tile_values<Dec>(load_tile<Dec>(tile, lane), lane, w);
 }
 
 // Calls f(Dec{}) with the decoder of `type`; returns false (and calls nothing) for a type without one.

@@ -1,0 +1,42 @@
+// The tensor-core primitives the mma.sync kernels share (attention_tiled_tc.cu, matmul_tc.cu): shared-memory
+// addresses, ldmatrix of four 8 x 8 fp16 matrices, and the m16n8k16 fp16 product with float32 accumulation. They need
+// sm_80, so they exist only in device passes for sm_80 and later; the launchers check the built PTX version
+// (cudaFuncGetAttributes().ptxVersion >= 80) before they use a kernel built from them.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+namespace spool::cuda::tc {
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// Four 8 x 8 fp16 matrices from shared memory: lanes 8i .. 8i + 7 give the row addresses of matrix i (16 bytes each).
+__device__ __forceinline__ void load_matrices(uint32_t (&r)[4], uint32_t address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(address)
+                 : "memory");
+}
+
+// c (16 x 8, float32) += a (16 x 16, fp16, row-major fragment) . b (16 x 8, fp16, column-major fragment).
+__device__ __forceinline__ void mma_16x8x16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t half2_bits(__half2 h) {
+    uint32_t bits;
+    memcpy(&bits, &h, sizeof bits);
+    return bits;
+}
+
+}  // namespace spool::cuda::tc
+#endif
