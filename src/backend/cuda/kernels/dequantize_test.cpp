@@ -84,12 +84,7 @@ TEST(CudaDequantizeRowsF16, SaturatesBeyondTheHalfRange) {
 }
 
 TEST(CudaDequantizeRowsF16, RejectsRowsOutsideTheMatrix) {
-    WeightView w;
-    w.data = reinterpret_cast<const void*>(uintptr_t{256});
-    w.type = GgmlType::Q8_0;
-    w.n_cols = 64;
-    w.n_rows = 10;
-    w.row_bytes = 68;
+    const WeightView w = gpu_test::unbacked_view(GgmlType::Q8_0, 10, 64, 68);
     __half* out = reinterpret_cast<__half*>(uintptr_t{1024});
     EXPECT_THROW(launch_dequantize_rows_f16(w, 5, 11, out, nullptr), UsageError);
     EXPECT_THROW(launch_dequantize_rows_f16(w, -1, 3, out, nullptr), UsageError);

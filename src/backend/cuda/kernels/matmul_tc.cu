@@ -244,7 +244,7 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
 #endif
 }
 
-// Calls f(kernel instance, Dec{}) for the instance of (type, nt); false for a type without one.
+// Calls f(kernel instance) for the instance of (type, nt); false for a type without one.
 template <class F>
 bool with_kernel(GgmlType type, int nt, F&& f) {
     bool found = false;
@@ -253,10 +253,10 @@ bool with_kernel(GgmlType type, int nt, F&& f) {
         if constexpr (!Dec::kFloat) {
             found = true;
             switch (nt) {
-                case 1: f(matmul_tc_kernel<Dec, 1>, dec); break;
-                case 2: f(matmul_tc_kernel<Dec, 2>, dec); break;
-                case 4: f(matmul_tc_kernel<Dec, 4>, dec); break;
-                default: f(matmul_tc_kernel<Dec, 8>, dec); break;
+                case 1: f(matmul_tc_kernel<Dec, 1>); break;
+                case 2: f(matmul_tc_kernel<Dec, 2>); break;
+                case 4: f(matmul_tc_kernel<Dec, 4>); break;
+                default: f(matmul_tc_kernel<Dec, 8>); break;
             }
         }
     });
@@ -265,7 +265,7 @@ bool with_kernel(GgmlType type, int nt, F&& f) {
 
 int tile_cols_of(GgmlType type) {
     int cols = 0;
-    wq::with_decoder(type, [&](auto dec) { cols = wq::kSpan * decltype(dec)::kGroups; });
+    wq::with_decoder(type, [&](auto dec) { cols = tile_cols<decltype(dec)>(); });
     return cols;
 }
 
@@ -298,14 +298,18 @@ size_t matmul_tc_x_bytes(int64_t n_tokens, int64_t n_cols) {
 void launch_pack_x_tc(GgmlType type, const float* x, int64_t n_tokens, int64_t n_cols, void* x_packed,
                       cudaStream_t stream) {
     const int64_t tiles = padded_token_tiles(n_tokens);
-    const bool known = with_kernel(type, 1, [&](auto, auto dec) {
+    bool quantized = false;
+    wq::with_decoder(type, [&](auto dec) {
         using Dec = decltype(dec);
-        constexpr int64_t kCols = tile_cols<Dec>();
-        const int64_t k_steps = (n_cols + kCols - 1) / kCols * kCols / 16;
-        pack_x_kernel<Dec><<<ops::elementwise_blocks(k_steps * tiles * 32), ops::kElementwiseThreads, 0, stream>>>(
-            x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
+        if constexpr (!Dec::kFloat) {
+            quantized = true;
+            constexpr int64_t kCols = tile_cols<Dec>();
+            const int64_t k_steps = (n_cols + kCols - 1) / kCols * kCols / 16;
+            pack_x_kernel<Dec><<<ops::elementwise_blocks(k_steps * tiles * 32), ops::kElementwiseThreads, 0, stream>>>(
+                x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
+        }
     });
-    if (!known) {
+    if (!quantized) {
         throw UsageError(std::string("launch_pack_x_tc: weights of type ") + wq::weight_type_name(type) +
                          " do not take launch_matmul_tc");
     }
@@ -336,7 +340,7 @@ void launch_matmul_tc(const WeightView& w, const void* x_packed, int64_t n_token
     float* partials = p.slices > 1 ? static_cast<float*>(workspace) : nullptr;
     const int n_tiles = p.nt * p.passes;
     const dim3 grid(static_cast<unsigned>(p.row_blocks * p.passes), static_cast<unsigned>(p.slices));
-    with_kernel(w.type, p.nt, [&](auto kernel, auto) {
+    with_kernel(w.type, p.nt, [&](auto kernel) {
         kernel<<<grid, 32 * kWarps, 0, stream>>>(
             static_cast<const uint8_t*>(w.data), static_cast<int64_t>(w.row_bytes), static_cast<int>(w.n_rows),
             static_cast<int>(w.n_cols), static_cast<const uint2*>(x_packed), n_tiles, static_cast<int>(n_tokens),

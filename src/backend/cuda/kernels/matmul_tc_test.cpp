@@ -104,12 +104,7 @@ TEST(CudaMatmulTc, EveryQuantizedTypeMatchesTheHalfProducts) {
 }
 
 TEST(CudaMatmulTc, RejectsFloatWeightsAndBadTokenCounts) {
-    WeightView w;
-    w.data = reinterpret_cast<const void*>(uintptr_t{256});
-    w.type = GgmlType::F16;
-    w.n_cols = 64;
-    w.n_rows = 10;
-    w.row_bytes = 128;
+    WeightView w = gpu_test::unbacked_view(GgmlType::F16, 10, 64, 128);
     EXPECT_FALSE(matmul_tc_takes(w));
     EXPECT_THROW(launch_matmul_tc(w, nullptr, 9, nullptr, false, nullptr, 0, 1, nullptr), UsageError);
     w.type = GgmlType::Q8_0;

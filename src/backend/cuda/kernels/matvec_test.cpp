@@ -249,15 +249,7 @@ TEST(CudaMatvecFused, BatchOfThreeMatchesFloat64Reference) {
 }
 
 // A 4 x 256 Q4_K view at a made-up device address, for argument checks that fail before any device work.
-WeightView fake_q4k_view() {
-    WeightView w;
-    w.data = reinterpret_cast<const void*>(uintptr_t{256});
-    w.type = GgmlType::Q4_K;
-    w.n_cols = 256;
-    w.n_rows = 4;
-    w.row_bytes = 144;
-    return w;
-}
+WeightView fake_q4k_view() { return gpu_test::unbacked_view(GgmlType::Q4_K, 4, 256, 144); }
 
 TEST(CudaMatvecFused, RejectsBadCallsBeforeTouchingTheDevice) {
     const WeightView w = fake_q4k_view();

@@ -61,6 +61,18 @@ struct QuantMatrix {
     }
 };
 
+// A view at a made-up device address, for argument checks that fail (or return) before any device work.
+inline WeightView unbacked_view(GgmlType type, int64_t n_rows, int64_t n_cols, size_t row_bytes,
+                                uintptr_t address = 256) {
+    WeightView w;
+    w.data = reinterpret_cast<const void*>(address);
+    w.type = type;
+    w.n_cols = n_cols;
+    w.n_rows = n_rows;
+    w.row_bytes = row_bytes;
+    return w;
+}
+
 // row_padding adds unused bytes after each row (row_bytes larger than the packed row) to test the row stride.
 inline QuantMatrix make_quant_matrix(GgmlType type, int64_t n_rows, int64_t n_cols, uint64_t seed,
                                      size_t row_padding = 0) {
