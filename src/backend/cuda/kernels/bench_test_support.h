@@ -1,0 +1,109 @@
+// Helpers for the disabled kernel benchmarks (matvec_bench_test.cpp, matmul_tc_bench_test.cpp): a pool of random
+// weight bytes larger than L2, so timed launches read DRAM; the copy bandwidth every figure is set against; and the
+// median event time of repeated launches, alone on a stream or replayed in a CUDA graph (how the backend runs decode).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_test_support.h"
+
+namespace spool::cuda::gpu_test {
+
+// Weight copies rotate through this much memory (> the H100's 50 MB L2 many times over), so timed launches read
+// DRAM, not L2 lines left by the previous launch.
+inline constexpr size_t kBenchPoolBytes = size_t{768} << 20;
+
+class Events {
+public:
+    explicit Events(size_t n) : events_(n) {
+        for (cudaEvent_t& e : events_) SPOOL_CUDA_CHECK(cudaEventCreate(&e));
+    }
+    ~Events() {
+        for (cudaEvent_t e : events_) cudaEventDestroy(e);
+    }
+    Events(const Events&) = delete;
+    Events& operator=(const Events&) = delete;
+    cudaEvent_t operator[](size_t i) const { return events_[i]; }
+    size_t size() const noexcept { return events_.size(); }
+
+private:
+    std::vector<cudaEvent_t> events_;
+};
+
+// Median of the times between events 2i and 2i + 1, in milliseconds.
+inline float median_ms(const Events& events, int n) {
+    std::vector<float> ms(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms[static_cast<size_t>(i)], events[2 * static_cast<size_t>(i)],
+                                              events[2 * static_cast<size_t>(i) + 1]));
+    }
+    std::nth_element(ms.begin(), ms.begin() + n / 2, ms.end());
+    return ms[static_cast<size_t>(n / 2)];
+}
+
+// Random bytes (splitmix64): the kernels' cost does not depend on the values, and random scales never hide work.
+inline std::vector<uint8_t> random_bytes(size_t n, uint64_t seed) {
+    std::vector<uint8_t> out(n);
+    uint64_t state = seed;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        std::memcpy(out.data() + i, &z, 8);
+    }
+    return out;
+}
+
+// Median time of `timed` launches of launch(stream) after `warmup` untimed ones, each between its own events, in ms.
+template <class Launch>
+double time_launches(Launch&& launch, cudaStream_t stream, int warmup, int timed) {
+    Events events(2 * static_cast<size_t>(timed));
+    for (int i = 0; i < warmup; ++i) launch(stream);
+    for (int i = 0; i < timed; ++i) {
+        SPOOL_CUDA_CHECK(cudaEventRecord(events[2 * static_cast<size_t>(i)], stream));
+        launch(stream);
+        SPOOL_CUDA_CHECK(cudaEventRecord(events[2 * static_cast<size_t>(i) + 1], stream));
+    }
+    SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return median_ms(events, timed);
+}
+
+// Time per launch, in ms, of `per_graph` launches captured in one CUDA graph: the median of 5 replays, divided.
+template <class Launch>
+double time_in_graph(Launch&& launch, cudaStream_t stream, int per_graph) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < per_graph; ++i) launch(stream);
+    SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));  // warm-up
+    const double ms = time_launches([&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, s)); }, stream, 0, 5);
+    SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    SPOOL_CUDA_CHECK(cudaGraphDestroy(graph));
+    return ms / per_graph;
+}
+
+// DRAM traffic rate of a device-to-device cudaMemcpy of half of `pool` into the other half (bytes read + written per
+// second, GB/s), the best ceiling a kernel reading weights can be compared with; refills the pool with fresh random
+// bytes afterwards.
+inline double copy_bandwidth_gbps(DeviceVector<uint8_t>& pool, cudaStream_t stream) {
+    const size_t half = pool.size() / 2;
+    const double ms = time_launches(
+        [&](cudaStream_t s) {
+            SPOOL_CUDA_CHECK(cudaMemcpyAsync(pool.data() + half, pool.data(), half, cudaMemcpyDeviceToDevice, s));
+        },
+        stream, 5, 10);
+    pool.upload(random_bytes(pool.size(), 43));
+    return 2.0 * static_cast<double>(half) / (ms * 1e-3) / 1e9;
+}
+
+}  // namespace spool::cuda::gpu_test
