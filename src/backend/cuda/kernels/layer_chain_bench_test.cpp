@@ -1,0 +1,222 @@
+// The ceiling of a persistent decode kernel, measured before writing one (disabled; run with
+// --gtest_also_run_disabled_tests --gtest_filter='*LayerChainBench*'). A decode step reads every weight once, in a
+// chain of dependent phases per layer (rms_norm, q/k/v, attention, combine, o, rms_norm, gate/up, down). Here each
+// phase is reduced to what bounds it: reading its weight bytes from DRAM (16-byte loads, 128 bytes in flight per
+// thread, slices of 16 rows per block as the staged matvecs take them) or, for the phases without weights, a few
+// blocks doing almost nothing; every block reads one value the phase before it wrote, so the chain is real. Two ways
+// to run the same chain over 32 (7B) or 22 (TinyLlama) layers (layer_chain_test_kernels.cu):
+//   - kernels: one kernel per phase in a CUDA graph, as the backend runs decode now: programmatic dependent launch,
+//     each block's first loads issued before it waits for the kernel ahead (and, for reference, without PDL);
+//   - persistent: one cooperative kernel for the whole step, a grid-wide barrier between phases; optionally each
+//     block issues its first loads of the next phase before the barrier (held in registers across it), and prefetches
+//     its first slice of the next phase with weights into L2 while it waits.
+// All compute the same values (integer sums of the weight words plus the dependency), which the test compares, so a
+// barrier that let a block through early fails it. The table gives the time per step against the weight bytes at
+// the copy bandwidth: how much of the per-launch cost (docs/cuda-performance.md: ~4-5 us per matvec launch) a
+// persistent kernel could win back, before any real matvec work is added.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/kernels/bench_test_support.h"
+#include "backend/cuda/kernels/layer_chain_test_kernels.h"
+
+namespace spool::cuda {
+namespace {
+
+using namespace chain_bench;
+using gpu_test::DeviceVector;
+
+// A phase of a model's decode layer: bytes of weights, or 0 and the number of blocks it runs on.
+struct PhaseSpec {
+    const char* name;
+    int64_t bytes;
+    int workers;
+};
+
+struct Model {
+    const char* name;
+    std::vector<PhaseSpec> layer;
+    int n_layers;
+    int64_t slice_bytes;  // 16 rows of the n_embd-column matrices
+};
+
+Chain make_chain(const Model& model) {
+    Chain c;
+    c.n_layers = model.n_layers;
+    c.slice_vectors = model.slice_bytes / 16;
+    int64_t offset = 0;
+    for (const PhaseSpec& s : model.layer) {
+        Phase& p = c.phase[c.n_phases++];
+        p.offset = offset;
+        p.vectors = s.bytes / 16;
+        p.slices = s.bytes > 0 ? static_cast<int>((p.vectors + c.slice_vectors - 1) / c.slice_vectors) : s.workers;
+        offset += p.vectors;
+        EXPECT_LE(p.slices, kMaxSlots) << s.name;
+    }
+    c.layer_vectors = offset;
+    return c;
+}
+
+// A CUDA graph of one kernel per phase and layer; without_pdl: every programmatic edge made a full dependency.
+struct ChainGraph {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    ChainGraph(const Chain& chain, const uint4* w, const uint32_t* seed, uint32_t* out, bool without_pdl,
+               cudaStream_t stream) {
+        SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        const uint32_t* prev = seed;
+        int prev_count = 1;
+        for (int layer = 0; layer < chain.n_layers; ++layer) {
+            for (int p = 0; p < chain.n_phases; ++p) {
+                uint32_t* o = out + (static_cast<int64_t>(layer) * chain.n_phases + p) * kMaxSlots;
+                launch_phase(w, chain, layer * chain.layer_vectors, p, prev, prev_count, o, stream);
+                prev = o;
+                prev_count = chain.phase[p].slices;
+            }
+        }
+        SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        if (without_pdl) {
+            size_t n = 0;
+            SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &n));
+            std::vector<cudaGraphNode_t> from(n), to(n);
+            std::vector<cudaGraphEdgeData> data(n);
+            SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, from.data(), to.data(), data.data(), &n));
+            for (size_t i = 0; i < n; ++i) {
+                if (data[i].type != cudaGraphDependencyTypeProgrammatic) continue;
+                SPOOL_CUDA_CHECK(cudaGraphRemoveDependencies(graph, &from[i], &to[i], &data[i], 1));
+                SPOOL_CUDA_CHECK(cudaGraphAddDependencies(graph, &from[i], &to[i], nullptr, 1));
+            }
+        }
+        SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    }
+    ~ChainGraph() {
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+    }
+    ChainGraph(const ChainGraph&) = delete;
+    ChainGraph& operator=(const ChainGraph&) = delete;
+};
+
+TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
+    SPOOL_REQUIRE_GPU();
+    if (!kernels_have_bodies()) GTEST_SKIP() << "built for a GPU older than sm_90 (griddepcontrol, acquire loads)";
+    int device = 0, sms = 0, cooperative = 0;
+    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+    if (cooperative == 0) GTEST_SKIP() << "the device has no cooperative launch";
+    const int per_sm = step_blocks_per_sm();
+
+    cudaStream_t stream;
+    SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    double copy_gbps = 0;
+    {
+        DeviceVector<uint8_t> pool(gpu_test::kBenchPoolBytes);
+        copy_gbps = gpu_test::copy_bandwidth_gbps(pool, stream);
+    }
+    std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs; the persistent kernel fits %d blocks per SM\n",
+                copy_gbps, sms, per_sm);
+
+    // Bytes as the synth models store them: a Q4_K row of 4096 columns is 2,304 bytes, Q6_K 3,360, 11008 columns of
+    // Q4_K 6,192; TinyLlama's 2048 columns of Q4_K 1,152, 5632 columns 3,168. Workers of the phases without weights
+    // as the backend's grids at short context.
+    const Model models[] = {
+        {"7B Q4_K_M",
+         {{"rms_norm", 0, 1},
+          {"q, k", 8192 * 2304, 0},
+          {"v (Q6_K)", 4096 * 3360, 0},
+          {"attention", 0, 64},
+          {"combine", 0, 32},
+          {"o", 4096 * 2304, 0},
+          {"rms_norm", 0, 1},
+          {"gate, up", 2 * 11008 * 2304, 0},
+          {"down", 4096 * 6192, 0}},
+         32,
+         16 * 2304},
+        {"TinyLlama Q4_K_M",
+         {{"rms_norm", 0, 1},
+          {"q, k, v", 2560 * 1152, 0},
+          {"attention", 0, 32},
+          {"combine", 0, 32},
+          {"o", 2048 * 1152, 0},
+          {"rms_norm", 0, 1},
+          {"gate, up", 2 * 5632 * 1152, 0},
+          {"down", 2048 * 3168, 0}},
+         22,
+         16 * 1152},
+    };
+
+    for (const Model& model : models) {
+        const Chain chain = make_chain(model);
+        const int64_t n_vectors = chain.layer_vectors * chain.n_layers;
+        const double step_bytes = 16.0 * static_cast<double>(n_vectors);
+        DeviceVector<uint4> w(static_cast<size_t>(n_vectors));
+        launch_fill(w.data(), n_vectors, stream);
+        const size_t out_size = static_cast<size_t>(chain.n_layers) * chain.n_phases * kMaxSlots;
+        DeviceVector<uint32_t> seed(std::vector<uint32_t>{12345u});
+        DeviceVector<uint32_t> out(std::vector<uint32_t>(out_size, 0u)), expected(std::vector<uint32_t>(out_size, 0u));
+        DeviceVector<unsigned long long> arrivals(std::vector<unsigned long long>{0ull});
+        DeviceVector<unsigned> timed_out(std::vector<unsigned>{0u});
+
+        const auto report = [&](const std::string& variant, double ms) {
+            std::printf("%-17s %-62s %9.1f us/step %8.1f tok/s %6.0f GB/s %5.1f%% of copy\n", model.name,
+                        variant.c_str(), ms * 1e3, 1e3 / ms, step_bytes / (ms * 1e-3) / 1e9,
+                        100.0 * step_bytes / (ms * 1e-3) / 1e9 / copy_gbps);
+        };
+        report("ideal: the weight bytes at the copy bandwidth", step_bytes / (copy_gbps * 1e9) * 1e3);
+
+        for (bool pdl : {true, false}) {
+            ChainGraph g(chain, w.data(), seed.data(), pdl ? expected.data() : out.data(), !pdl, stream);
+            const double ms = gpu_test::time_launches(
+                [&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); }, stream, 3, 20);
+            report(std::string("one kernel per phase, CUDA graph, ") + (pdl ? "PDL" : "no PDL"), ms);
+        }
+        EXPECT_EQ(out.download(), expected.download()) << model.name << ": the graph without PDL computed otherwise";
+
+        struct Variant {
+            int blocks_per_sm;
+            bool register_prefetch;
+            int64_t l2_prefetch_bytes;
+        };
+        unsigned long long arrivals_so_far = 0;
+        for (const Variant& v : {Variant{2, false, 0}, Variant{2, true, 0}, Variant{2, true, 65536},
+                                 Variant{4, true, 0}, Variant{4, true, 65536}, Variant{8, true, 0}}) {
+            if (v.blocks_per_sm > per_sm) continue;
+            out.upload(std::vector<uint32_t>(out_size, 0u));
+            StepArgs args;
+            args.w = w.data();
+            args.chain = chain;
+            args.seed = seed.data();
+            args.out = out.data();
+            args.arrivals = arrivals.data();
+            args.register_prefetch = v.register_prefetch;
+            args.l2_prefetch_vectors = v.l2_prefetch_bytes / 16;
+            args.timed_out = timed_out.data();
+            const unsigned grid = static_cast<unsigned>(sms * v.blocks_per_sm);
+            const unsigned long long per_launch =
+                static_cast<unsigned long long>(grid) * static_cast<unsigned long long>(chain.n_layers * chain.n_phases - 1);
+            const double ms = gpu_test::time_launches(
+                [&](cudaStream_t s) {
+                    args.arrivals_before = arrivals_so_far;
+                    launch_step(args, grid, s);
+                    arrivals_so_far += per_launch;
+                },
+                stream, 3, 20);
+            std::string name = "persistent, " + std::to_string(v.blocks_per_sm) + " blocks/SM";
+            if (v.register_prefetch) name += ", next loads before barrier";
+            if (v.l2_prefetch_bytes > 0) name += ", L2 prefetch " + std::to_string(v.l2_prefetch_bytes / 1024) + " KiB";
+            report(name, ms);
+            EXPECT_EQ(timed_out.download(), std::vector<unsigned>{0u}) << model.name << " " << name;
+            EXPECT_EQ(out.download(), expected.download()) << model.name << " " << name;
+        }
+    }
+    SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+}  // namespace
+}  // namespace spool::cuda

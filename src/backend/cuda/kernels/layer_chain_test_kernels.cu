@@ -1,0 +1,203 @@
+// Kernels of the layer-chain benchmark (layer_chain_test_kernels.h, layer_chain_bench_test.cpp): test-only code.
+#include "backend/cuda/kernels/layer_chain_test_kernels.h"
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/ops_common.cuh"
+
+namespace spool::cuda::chain_bench {
+namespace {
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr int kLoads = 8;  // 16-byte loads in flight per thread: 128 bytes, as a staged matvec lane's chunks
+constexpr long long kBarrierTimeoutCycles = 4'000'000'000LL;  // ~2 s: a hung barrier fails the test, not the run
+
+__device__ __forceinline__ uint4 load_weights(const uint4* p) { return __ldg(p); }
+
+// Vectors [begin, end) of slice `slice` of a phase whose weights start at vector `base`.
+__device__ __forceinline__ void slice_range(const Chain& c, int64_t base, int slice, int64_t vectors, int64_t& begin,
+                                            int64_t& end) {
+    begin = base + slice * c.slice_vectors;
+    end = min(begin + c.slice_vectors, base + vectors);
+}
+
+__device__ __forceinline__ void first_loads(const uint4* w, int64_t begin, int64_t end, uint4 (&r)[kLoads]) {
+#pragma unroll
+    for (int u = 0; u < kLoads; ++u) {
+        const int64_t i = begin + threadIdx.x + static_cast<int64_t>(u) * kThreads;
+        r[u] = i < end ? load_weights(w + i) : make_uint4(0, 0, 0, 0);
+    }
+}
+
+// Sum of every word of the slice (r: its first loads, already issued); the block's total, in every thread.
+__device__ __forceinline__ uint32_t finish_slice(const uint4* w, int64_t begin, int64_t end, uint4 (&r)[kLoads]) {
+    uint32_t acc = 0;
+    for (int64_t base = begin;;) {
+#pragma unroll
+        for (int u = 0; u < kLoads; ++u) acc += r[u].x + r[u].y + r[u].z + r[u].w;
+        base += static_cast<int64_t>(kLoads) * kThreads;
+        if (base >= end) break;
+        first_loads(w, base, end, r);
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+    __shared__ uint32_t warp_sums[kThreads / 32];
+    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = acc;
+    __syncthreads();
+    uint32_t total = 0;
+#pragma unroll
+    for (int i = 0; i < kThreads / 32; ++i) total += warp_sums[i];
+    __syncthreads();  // warp_sums is reused by the block's next slice
+    return total;
+}
+
+__device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p) {
+    unsigned long long v;
+    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+
+// Every block of the grid arrives before any leaves; the writes before it are visible to every block after it.
+__device__ __forceinline__ void grid_barrier(unsigned long long* arrivals, unsigned long long target,
+                                             unsigned* timed_out) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        atomicAdd(arrivals, 1ull);
+        const long long start = clock64();
+        while (load_acquire(arrivals) < target) {
+            if (clock64() - start > kBarrierTimeoutCycles) {
+                atomicExch(timed_out, 1u);
+                break;
+            }
+        }
+    }
+    __syncthreads();
+}
+#endif
+
+// One phase of one layer, one block per slice (or worker): the backend's way, one kernel per step of the chain.
+__global__ void __launch_bounds__(kThreads) phase_kernel(const uint4* w, Chain c, int64_t base, int p,
+                                                         const uint32_t* prev, int prev_count, uint32_t* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    const Phase& ph = c.phase[p];
+    const int slice = static_cast<int>(blockIdx.x);
+    uint4 r[kLoads];
+    int64_t begin = 0, end = 0;
+    if (ph.vectors > 0) {
+        slice_range(c, base + ph.offset, slice, ph.vectors, begin, end);
+        first_loads(w, begin, end, r);  // weights never change: before the wait, as the matvecs do
+    }
+    ops::wait_for_producers();
+    ops::allow_dependents();
+    const uint32_t dep = prev[slice % prev_count];
+    const uint32_t v = ph.vectors > 0 ? finish_slice(w, begin, end, r) : static_cast<uint32_t>(slice);
+    if (threadIdx.x == 0) out[slice] = v + dep;
+#endif
+}
+
+// The whole step in one cooperative launch: blocks loop over each phase's slices, a grid barrier between phases.
+__global__ void __launch_bounds__(kThreads) step_kernel(StepArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    const Chain& c = a.chain;
+    const int n_steps = c.n_layers * c.n_phases;
+    const uint32_t* prev = a.seed;
+    int prev_count = 1;
+    uint4 r[kLoads];
+    bool held = false;  // r holds the first loads of this block's first slice of the current phase
+    unsigned long long target = a.arrivals_before;
+    for (int step = 0; step < n_steps; ++step) {
+        const int layer = step / c.n_phases, p = step % c.n_phases;
+        const Phase& ph = c.phase[p];
+        const int64_t base = layer * c.layer_vectors + ph.offset;
+        uint32_t* out = a.out + static_cast<int64_t>(step) * kMaxSlots;
+        for (int s = static_cast<int>(blockIdx.x); s < ph.slices; s += static_cast<int>(gridDim.x)) {
+            const uint32_t dep = __ldcg(prev + s % prev_count);  // written by other blocks: through L2
+            uint32_t v = static_cast<uint32_t>(s);
+            if (ph.vectors > 0) {
+                int64_t begin, end;
+                slice_range(c, base, s, ph.vectors, begin, end);
+                if (!(held && s == static_cast<int>(blockIdx.x))) first_loads(a.w, begin, end, r);
+                held = false;
+                v = finish_slice(a.w, begin, end, r);
+            }
+            if (threadIdx.x == 0) out[s] = v + dep;
+        }
+        held = false;
+        if (step + 1 < n_steps) {
+            // The next phase's first slice for this block: its loads go out now and arrive during the barrier.
+            const int next = (step + 1) % c.n_phases;
+            const int64_t next_base = ((step + 1) / c.n_phases) * c.layer_vectors + c.phase[next].offset;
+            if (a.register_prefetch && c.phase[next].vectors > 0 && static_cast<int>(blockIdx.x) < c.phase[next].slices) {
+                int64_t begin, end;
+                slice_range(c, next_base, static_cast<int>(blockIdx.x), c.phase[next].vectors, begin, end);
+                first_loads(a.w, begin, end, r);
+                held = true;
+            }
+            // The block's first slice of the next phase with weights, into L2, while the blocks wait here and in the
+            // phases without weights: issued at the end of each phase before it (repeats find the lines in L2).
+            if (a.l2_prefetch_vectors > 0) {
+                int q = step + 1;
+                while (q < n_steps && c.phase[q % c.n_phases].vectors == 0) ++q;
+                const int s = static_cast<int>(blockIdx.x);
+                if (q < n_steps && s < c.phase[q % c.n_phases].slices) {
+                    const Phase& np = c.phase[q % c.n_phases];
+                    int64_t begin, end;
+                    slice_range(c, (q / c.n_phases) * c.layer_vectors + np.offset, s, np.vectors, begin, end);
+                    end = min(end, begin + a.l2_prefetch_vectors);
+                    for (int64_t i = begin + 8 * static_cast<int64_t>(threadIdx.x); i < end; i += 8 * kThreads) {
+                        asm volatile("prefetch.global.L2 [%0];" ::"l"(a.w + i));
+                    }
+                }
+            }
+            target += gridDim.x;
+            grid_barrier(a.arrivals, target, a.timed_out);
+        }
+        prev = out;
+        prev_count = ph.slices;
+    }
+#endif
+}
+
+__global__ void fill_kernel(uint4* w, int64_t n) {
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        uint64_t z = static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z ^= z >> 27;
+        w[i] = make_uint4(static_cast<uint32_t>(z), static_cast<uint32_t>(z >> 32), static_cast<uint32_t>(z * 3),
+                          static_cast<uint32_t>(z >> 17));
+    }
+}
+
+}  // namespace
+
+bool kernels_have_bodies() {
+    cudaFuncAttributes attributes{};
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, step_kernel));
+    return attributes.ptxVersion >= 90;
+}
+
+int step_blocks_per_sm() {
+    int per_sm = 0;
+    SPOOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, step_kernel, kThreads, 0));
+    return per_sm;
+}
+
+void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream) {
+    fill_kernel<<<1024, 256, 0, stream>>>(w, n_vectors);
+    SPOOL_CUDA_CHECK(cudaGetLastError());
+}
+
+void launch_phase(const uint4* w, const Chain& chain, int64_t base, int p, const uint32_t* prev, int prev_count,
+                  uint32_t* out, cudaStream_t stream) {
+    ops::launch_pdl(phase_kernel, dim3(static_cast<unsigned>(chain.phase[p].slices)), dim3(kThreads), 0, stream, w,
+                    chain, base, p, prev, prev_count, out);
+}
+
+void launch_step(const StepArgs& args, unsigned grid, cudaStream_t stream) {
+    StepArgs a = args;
+    void* params[] = {&a};
+    SPOOL_CUDA_CHECK(
+        cudaLaunchCooperativeKernel(reinterpret_cast<void*>(step_kernel), dim3(grid), dim3(kThreads), params, 0, stream));
+}
+
+}  // namespace spool::cuda::chain_bench

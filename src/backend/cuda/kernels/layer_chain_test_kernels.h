@@ -1,0 +1,55 @@
+// Kernels of the layer-chain benchmark (layer_chain_bench_test.cpp; built into the test binary only): a decode step
+// reduced to its weight reads and dependencies, run as one kernel per phase (the backend's way) or as one persistent
+// cooperative kernel with grid barriers between phases.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace spool::cuda::chain_bench {
+
+inline constexpr int kThreads = 256;
+inline constexpr int kMaxPhases = 12;
+inline constexpr int kMaxSlots = 4096;  // output values per phase: slices of the largest phase, or its workers
+
+struct Phase {
+    int64_t offset = 0;   // first 16-byte vector of the phase's weights within a layer
+    int64_t vectors = 0;  // 0: a phase without weights, run by `slices` blocks
+    int slices = 1;       // blocks of work: slices of Chain::slice_vectors, or workers
+};
+
+struct Chain {
+    Phase phase[kMaxPhases];
+    int n_phases = 0;
+    int n_layers = 0;
+    int64_t slice_vectors = 0;  // weight vectors per slice
+    int64_t layer_vectors = 0;
+};
+
+struct StepArgs {
+    const uint4* w = nullptr;
+    Chain chain;
+    const uint32_t* seed = nullptr;            // the value the first phase depends on
+    uint32_t* out = nullptr;                   // [layer][phase][kMaxSlots]
+    unsigned long long* arrivals = nullptr;    // grid barrier: blocks arrived, counted over launches
+    unsigned long long arrivals_before = 0;    // arrivals of earlier launches on that counter
+    bool register_prefetch = false;            // next phase's first loads issued before each barrier
+    int64_t l2_prefetch_vectors = 0;           // per block, of the next phase with weights, into L2
+    unsigned* timed_out = nullptr;             // set where a barrier waited ~2 s (the results are then wrong)
+};
+
+// Whether the kernels were built for sm_90 or later (griddepcontrol, acquire loads); below they have no body.
+bool kernels_have_bodies();
+// step_kernel blocks an SM holds at once.
+int step_blocks_per_sm();
+// n_vectors pseudo-random 16-byte vectors.
+void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream);
+// Phase p of the layer whose weights start at vector `base`, one block per slice, launched with programmatic
+// dependent launch: out[slice] = sum of the slice's words + prev[slice % prev_count].
+void launch_phase(const uint4* w, const Chain& chain, int64_t base, int p, const uint32_t* prev, int prev_count,
+                  uint32_t* out, cudaStream_t stream);
+// The whole chain (every layer, every phase) as one cooperative launch of `grid` blocks; the same outputs.
+void launch_step(const StepArgs& args, unsigned grid, cudaStream_t stream);
+
+}  // namespace spool::cuda::chain_bench
