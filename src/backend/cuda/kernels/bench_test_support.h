@@ -1,6 +1,7 @@
-// Helpers for the disabled kernel benchmarks (matvec_bench_test.cpp, matmul_tc_bench_test.cpp): a pool of random
-// weight bytes larger than L2, so timed launches read DRAM; the copy bandwidth every figure is set against; and the
-// median event time of repeated launches, alone on a stream or replayed in a CUDA graph (how the backend runs decode).
+// Helpers for the disabled kernel benchmarks (matvec, matmul_tc, layer chain) and the PDL tests: a pool of random
+// weight bytes larger than L2 and matrices rotating through it, so timed launches read DRAM; the copy bandwidth every
+// figure is set against; the median event time of repeated launches, alone on a stream or replayed in a CUDA graph
+// (how the backend runs decode); and a captured graph with its PDL edges made full dependencies.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -8,11 +9,15 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_test_support.h"
+#include "quant/types.h"
 
 namespace spool::cuda::gpu_test {
 
@@ -104,6 +109,54 @@ inline double copy_bandwidth_gbps(DeviceVector<uint8_t>& pool, cudaStream_t stre
         stream, 5, 10);
     pool.upload(random_bytes(pool.size(), 43));
     return 2.0 * static_cast<double>(half) / (ms * 1e-3) / 1e9;
+}
+
+// Copies of one matrix laid out through a pool of random bytes (type, shape), handed out in turn: consecutive launches
+// read DRAM, as a prefill or a decode step does, not the L2 lines of the launch before.
+class RotatingWeights {
+public:
+    RotatingWeights(const DeviceVector<uint8_t>& pool, GgmlType type, int64_t n_rows, int64_t n_cols)
+        : pool_(pool), type_(type), n_rows_(n_rows), n_cols_(n_cols), row_bytes_(row_bytes(type, n_cols)),
+          matrix_bytes_(row_bytes_ * static_cast<size_t>(n_rows)), stride_((matrix_bytes_ + 255) / 256 * 256),
+          copies_(std::max<size_t>(1, pool.size() / stride_)) {}
+    size_t matrix_bytes() const noexcept { return matrix_bytes_; }
+    WeightView next() {
+        WeightView w;
+        w.data = pool_.data() + (copy_++ % copies_) * stride_;
+        w.type = type_;
+        w.n_cols = n_cols_;
+        w.n_rows = n_rows_;
+        w.row_bytes = row_bytes_;
+        return w;
+    }
+
+private:
+    const DeviceVector<uint8_t>& pool_;
+    GgmlType type_;
+    int64_t n_rows_, n_cols_;
+    size_t row_bytes_, matrix_bytes_, stride_, copies_;
+    size_t copy_ = 0;
+};
+
+// Whether a benchmark covers `type`: every type unless the environment variable `env` lists some (for example
+// Q4_K,Q6_K, to profile one kernel).
+inline bool bench_selects(const char* env, GgmlType type) {
+    const char* only = std::getenv(env);
+    return only == nullptr || std::string(only).find(std::string(type_name(type))) != std::string::npos;
+}
+
+// Replaces every programmatic edge of a captured graph by a full dependency: the same kernels, without PDL.
+inline void remove_pdl(cudaGraph_t graph) {
+    size_t n = 0;
+    SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &n));
+    std::vector<cudaGraphNode_t> from(n), to(n);
+    std::vector<cudaGraphEdgeData> data(n);
+    SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, from.data(), to.data(), data.data(), &n));
+    for (size_t i = 0; i < n; ++i) {
+        if (data[i].type != cudaGraphDependencyTypeProgrammatic) continue;
+        SPOOL_CUDA_CHECK(cudaGraphRemoveDependencies(graph, &from[i], &to[i], &data[i], 1));
+        SPOOL_CUDA_CHECK(cudaGraphAddDependencies(graph, &from[i], &to[i], nullptr, 1));
+    }
 }
 
 }  // namespace spool::cuda::gpu_test

@@ -80,18 +80,7 @@ struct ChainGraph {
             }
         }
         SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-        if (without_pdl) {
-            size_t n = 0;
-            SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &n));
-            std::vector<cudaGraphNode_t> from(n), to(n);
-            std::vector<cudaGraphEdgeData> data(n);
-            SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, from.data(), to.data(), data.data(), &n));
-            for (size_t i = 0; i < n; ++i) {
-                if (data[i].type != cudaGraphDependencyTypeProgrammatic) continue;
-                SPOOL_CUDA_CHECK(cudaGraphRemoveDependencies(graph, &from[i], &to[i], &data[i], 1));
-                SPOOL_CUDA_CHECK(cudaGraphAddDependencies(graph, &from[i], &to[i], nullptr, 1));
-            }
-        }
+        if (without_pdl) gpu_test::remove_pdl(graph);
         SPOOL_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
     }
     ~ChainGraph() {

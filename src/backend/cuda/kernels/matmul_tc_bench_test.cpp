@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/kernels/bench_test_support.h"
@@ -49,34 +48,20 @@ TEST(CudaMatmulTcBench, DISABLED_ByTokens) {
 
     std::printf("%-5s %13s %3s %10s %9s %7s %12s %9s %7s\n", "type", "rows x cols", "n", "tc us", "GB/s", "of copy",
                 "matvec us", "GB/s", "tc/mv");
-    // SPOOL_MATMUL_TC_BENCH_TYPES=Q4_K,Q6_K limits the table to those types (for profiling one kernel).
-    const char* only = std::getenv("SPOOL_MATMUL_TC_BENCH_TYPES");
     for (GgmlType type : gpu_test::weight_types()) {
         if (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16) continue;
-        if (only != nullptr && std::string(only).find(std::string(type_name(type))) == std::string::npos) continue;
+        if (!gpu_test::bench_selects("SPOOL_MATMUL_TC_BENCH_TYPES", type)) continue;  // e.g. Q4_K,Q6_K
         for (const gpu_test::Shape& shape : shapes) {
-            const size_t rb = row_bytes(type, shape.n_cols);
-            const size_t matrix_bytes = rb * static_cast<size_t>(shape.n_rows);
-            const size_t stride = (matrix_bytes + 255) / 256 * 256;
-            const size_t copies = std::max<size_t>(1, gpu_test::kBenchPoolBytes / stride);
-            size_t copy = 0;
-            const auto weights = [&] {
-                WeightView w;
-                w.data = pool.data() + (copy++ % copies) * stride;
-                w.type = type;
-                w.n_cols = shape.n_cols;
-                w.n_rows = shape.n_rows;
-                w.row_bytes = rb;
-                return w;
-            };
+            gpu_test::RotatingWeights weights(pool, type, shape.n_rows, shape.n_cols);
+            const size_t matrix_bytes = weights.matrix_bytes();
             for (int64_t n_tokens : {1, 2, 4, 8, 9, 16, 32, 64}) {
-                const WeightView probe = weights();
+                const WeightView probe = weights.next();
                 const size_t ws_bytes = matmul_tc_workspace_bytes(probe, n_tokens, sm_count);
                 DeviceVector<uint8_t> workspace(ws_bytes);
                 launch_pack_x_tc(type, x.data(), n_tokens, shape.n_cols, x_packed.data(), stream);
                 const double tc_ms = gpu_test::time_launches(
                     [&](cudaStream_t s) {
-                        launch_matmul_tc(weights(), x_packed.data(), n_tokens, y.data(), false, workspace.data(),
+                        launch_matmul_tc(weights.next(), x_packed.data(), n_tokens, y.data(), false, workspace.data(),
                                          ws_bytes, sm_count, s);
                     },
                     stream, kWarmup, kTimed);
@@ -89,7 +74,7 @@ TEST(CudaMatmulTcBench, DISABLED_ByTokens) {
                         fastest_matvec_precision(type, n_tokens, shape.n_rows, shape.n_cols);
                     const double mv_ms = gpu_test::time_launches(
                         [&](cudaStream_t s) {
-                            launch_matvec(weights(), x.data(), n_tokens, nullptr, y.data(), s, precision);
+                            launch_matvec(weights.next(), x.data(), n_tokens, nullptr, y.data(), s, precision);
                         },
                         stream, kWarmup, kTimed);
                     std::printf(" %12.2f %9.0f %7.2f", mv_ms * 1e3,

@@ -43,28 +43,17 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
 
     std::printf("%-5s %13s %3s %4s %10s %9s %7s %10s %9s %7s\n", "type", "rows x cols", "nt", "x", "us", "GB/s", "of copy",
                 "graph us", "GB/s", "of copy");
-    // SPOOL_MATVEC_BENCH_TYPES=Q4_K,Q6_K limits the table to those types (for profiling one kernel).
-    const char* only = std::getenv("SPOOL_MATVEC_BENCH_TYPES");
     for (GgmlType type : gpu_test::weight_types()) {
-        if (only != nullptr && std::string(only).find(std::string(type_name(type))) == std::string::npos) continue;
+        if (!gpu_test::bench_selects("SPOOL_MATVEC_BENCH_TYPES", type)) continue;  // e.g. Q4_K,Q6_K
         for (const gpu_test::Shape& shape : shapes) {
-            const size_t rb = row_bytes(type, shape.n_cols);
-            const size_t matrix_bytes = rb * static_cast<size_t>(shape.n_rows);
-            const size_t stride = (matrix_bytes + 255) / 256 * 256;
-            const size_t copies = std::max<size_t>(1, gpu_test::kBenchPoolBytes / stride);
+            gpu_test::RotatingWeights weights(pool, type, shape.n_rows, shape.n_cols);
+            const size_t matrix_bytes = weights.matrix_bytes();
             const bool quantized = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16;
             for (int64_t n_tokens : {1, 2, 4, 8}) {
               for (ActivationPrecision precision : {ActivationPrecision::float32, ActivationPrecision::int8}) {
                 if (precision == ActivationPrecision::int8 && (!quantized || n_tokens > kMatvecInt8MaxTokens)) continue;
-                size_t copy = 0;
                 auto launch = [&](cudaStream_t s) {
-                    WeightView w;
-                    w.data = pool.data() + (copy++ % copies) * stride;
-                    w.type = type;
-                    w.n_cols = shape.n_cols;
-                    w.n_rows = shape.n_rows;
-                    w.row_bytes = rb;
-                    launch_matvec(w, x.data(), n_tokens, nullptr, y.data(), s, precision);
+                    launch_matvec(weights.next(), x.data(), n_tokens, nullptr, y.data(), s, precision);
                 };
                 const double ms = gpu_test::time_launches(launch, stream, kWarmup, kTimed);
                 const double gbps = static_cast<double>(matrix_bytes) / (ms * 1e-3) / 1e9;

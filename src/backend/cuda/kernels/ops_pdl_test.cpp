@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/kernels/bench_test_support.h"
 #include "backend/cuda/kernels/launch.h"
 #include "quant/types.h"
 #include "test_support.h"
@@ -69,20 +70,6 @@ size_t count_programmatic_edges(cudaGraph_t graph) {
     size_t count = 0;
     for (size_t i = 0; i < n; ++i) count += data[i].type == cudaGraphDependencyTypeProgrammatic;
     return count;
-}
-
-// Replaces every programmatic edge by a full dependency: the same kernels, without PDL.
-void remove_pdl(cudaGraph_t graph) {
-    size_t n = 0;
-    SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &n));
-    std::vector<cudaGraphNode_t> from(n), to(n);
-    std::vector<cudaGraphEdgeData> data(n);
-    SPOOL_CUDA_CHECK(cudaGraphGetEdges(graph, from.data(), to.data(), data.data(), &n));
-    for (size_t i = 0; i < n; ++i) {
-        if (data[i].type != cudaGraphDependencyTypeProgrammatic) continue;
-        SPOOL_CUDA_CHECK(cudaGraphRemoveDependencies(graph, &from[i], &to[i], &data[i], 1));
-        SPOOL_CUDA_CHECK(cudaGraphAddDependencies(graph, &from[i], &to[i], nullptr, 1));
-    }
 }
 
 // cuBLAS GEMM (not PDL) -> rms_norm -> add reading the GEMM's output two kernels back -> f32_to_f16 (a plain
@@ -286,7 +273,7 @@ TEST(CudaPdlBench, DISABLED_GraphChains) {
         SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream.s, cudaStreamCaptureModeThreadLocal));
         record();
         SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream.s, &without.graph));
-        remove_pdl(without.graph);
+        gpu_test::remove_pdl(without.graph);
         const size_t edges = count_programmatic_edges(with.graph);
         const double us_with = time_graph(with.graph, 200), us_without = time_graph(without.graph, 200);
         std::printf("%-44s %4d kernels %4zu pdl edges: %7.2f us/kernel with PDL, %7.2f without (%.1f vs %.1f us)\n",
