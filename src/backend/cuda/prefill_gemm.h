@@ -1,7 +1,7 @@
 // Multi-token matmuls (prefills) on the tensor cores: quantized weights up to kTcMaxTokens tokens through
-// launch_matmul_tc (dequantized tile by tile in shared memory), beyond that dequantized to fp16 in row chunks into a
-// bounded workspace and multiplied by the fp16-rounded activations with cuBLAS (fp32 accumulation). F16 weights are
-// used in place; F32 weights go through an fp32 GEMM (no rounding at all).
+// launch_matmul_tc (mma fragments built in registers from the quantized bytes), beyond that dequantized to fp16 in
+// row chunks into a bounded workspace and multiplied by the fp16-rounded activations with cuBLAS (fp32 accumulation).
+// F16 weights are used in place; F32 weights go through an fp32 GEMM (no rounding at all).
 #pragma once
 
 #include <cublas_v2.h>

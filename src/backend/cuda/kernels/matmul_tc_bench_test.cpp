@@ -7,7 +7,6 @@
 // pool larger than L2, so every launch reads DRAM as a prefill does.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>

@@ -4,13 +4,9 @@
 // launch inside a replayed CUDA graph of 20 launches (how the backend runs decode: no launch gaps).
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <vector>
 
 #include "backend/cuda/kernels/bench_test_support.h"
 #include "backend/cuda/kernels/launch.h"
