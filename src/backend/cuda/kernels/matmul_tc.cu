@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/launch.h"
@@ -77,20 +78,48 @@ size_t partial_bytes(const Plan& p, int64_t n_rows, int64_t n_tokens) {
     return p.slices > 1 ? static_cast<size_t>(p.slices * n_tokens * n_rows) * sizeof(float) : 0;
 }
 
-// K-step `step` of a tile (16 G of them): decoder lane c + 4 vi, group grp, values 4h .. 4h + 3, for
+// Two forms of the kernel, chosen by the token tiles per pass (few_tokens_form): measured on an H100
+// (CudaMatmulTcBench, docs/cuda-performance.md v24), the few-token form is 5-19% faster at 1 and 2 tiles (up to 16
+// tokens) on 7B shapes of Q4_0, Q4_K and Q8_0 and slower at 4 and 8 tiles (Q4_0 11008 x 4096 at 32 tokens 44 -> 58
+// us, Q8_0 4096 x 11008 at 64 tokens 72 -> 104 us), so it takes only the short passes. It differs in two ways:
+//  - the decoder lane that fragment lane c handles at unit vi of a tile, for the kSharedScales decoders (Q4_K, Q5_K):
+//    16 (vi / 4) + 4 c + vi % 4 instead of c + 4 vi, so the 4 units of a quad share the lane's super-block and
+//    sub-blocks (2c, 2c + 1): the header is loaded and its scales unpacked once per quad instead of once per unit, and
+//    the 4 lanes of a row read one whole 128-byte line of nibbles per load instruction instead of one 32-byte sector;
+//  - Q4_0, Q5_0 and Q8_0 fragments are built in half2 arithmetic (half_exact_values), with the same values.
+__host__ __device__ constexpr bool few_tokens_form(int nt) { return nt <= 2; }
+
+template <class Dec, bool kFew>
+__device__ __forceinline__ int decoder_lane(int c, int vi) {
+    if constexpr (kFew && Dec::kSharedScales) return 16 * (vi >> 2) + 4 * c + (vi & 3);
+    return c + 4 * vi;
+}
+
+// K-step `step` of a tile (16 G of them): decoder lane decoder_lane(c, vi), group grp, values 4h .. 4h + 3, for
 // step = 2 (G vi + grp) + h. Its B fragment at lane (token tile row n = lane / 4, c = lane % 4) holds x at the
 // columns of those 4 values; here the first of them, relative to the tile.
-template <class Dec>
+template <class Dec, bool kFew>
 __device__ __forceinline__ int step_column(int step, int c) {
     constexpr int G = Dec::kGroups;
     const int h = step & 1, q = step >> 1;
-    return Dec::group_elem(c + 4 * (q / G), q % G) + 4 * h;
+    return Dec::group_elem(decoder_lane<Dec, kFew>(c, q / G), q % G) + 4 * h;
+}
+
+// Types whose value (u - bias) d, d an fp16 number and u a level of at most 8 bits, is exact in float32 before
+// its rounding to half (the reference path), so one fp16 multiply gives the same half: Q4_0, Q5_0, Q8_0. Their
+// fragments are built in half2 arithmetic (1.5 instructions per weight pair instead of ~9).
+template <class Dec>
+constexpr int half_exact_bias() {
+    if constexpr (std::is_same_v<Dec, wq::DecQ4_0>) return 8;
+    if constexpr (std::is_same_v<Dec, wq::DecQ5_0>) return 16;
+    if constexpr (std::is_same_v<Dec, wq::DecQ8_0>) return 128;
+    return 0;
 }
 
 // x [n_tokens, n_cols] -> fp16 B fragments in Dec's column order: element (k-step s, token tile j, lane) holds, for
 // token 8j + lane / 4, the halves of columns col, col + 1 (b0) and col + 2, col + 3 (b1), col the step's column for
 // lane % 4; zeros past n_cols and n_tokens.
-template <class Dec>
+template <class Dec, bool kFew>
 __global__ void pack_x_kernel(const float* x, int64_t n_tokens, int64_t n_cols, int64_t k_steps, int64_t n_tiles,
                               uint2* out) {
     constexpr int kSteps = tile_cols<Dec>() / 16;
@@ -100,7 +129,8 @@ __global__ void pack_x_kernel(const float* x, int64_t n_tokens, int64_t n_cols, 
         const int lane = static_cast<int>(i & 31);
         const int64_t j = (i >> 5) % n_tiles, s = (i >> 5) / n_tiles;
         const int64_t token = j * kTokensPerTile + (lane >> 2);
-        const int64_t col = s / kSteps * tile_cols<Dec>() + step_column<Dec>(static_cast<int>(s % kSteps), lane & 3);
+        const int64_t col =
+            s / kSteps * tile_cols<Dec>() + step_column<Dec, kFew>(static_cast<int>(s % kSteps), lane & 3);
         __half h[4];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
@@ -138,12 +168,31 @@ __device__ __forceinline__ uint32_t half2_saturated(float a, float b) {
     asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
     return r;
 }
+
+// The few-token form, half_exact_bias types: the 8 values of group g as 4 half2 (values 2k, 2k + 1), equal to half2_saturated of
+// the reference values: (1024 + u) from a byte permute, minus (1024 + bias) exactly, times d rounded once, clamped to
+// +-65504 with NaN kept.
+template <class Dec>
+__device__ __forceinline__ void half_exact_values(const typename Dec::Raw& raw, int lane, int g, uint32_t (&out)[4]) {
+    const uint2 levels = Dec::level_bytes(raw, lane, g);  // element i in byte i % 4 of word i / 4
+    const __half2 offset = __float2half2_rn(1024.0f + static_cast<float>(half_exact_bias<Dec>()));
+    const __half2 d = __half2half2(__ushort_as_half(static_cast<unsigned short>(raw.d & 0xffffu)));
+    const __half2 limit = __float2half2_rn(65504.0f), neg_limit = __float2half2_rn(-65504.0f);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const uint32_t word = k < 2 ? levels.x : levels.y;
+        const uint32_t pair = __byte_perm(word, 0x64646464u, (k & 1) ? 0x4342u : 0x4140u);  // 1024 + u, two of them
+        __half2 v = __hmul2(__hsub2(*reinterpret_cast<const __half2*>(&pair), offset), d);
+        v = __hmin2_nan(__hmax2_nan(v, neg_limit), limit);
+        out[k] = tc::half2_bits(v);
+    }
+}
 #endif
 
 // Block (row block, pass) x slice: warp w multiplies its 32 rows by the NT token tiles of its pass over the column
 // tiles of its slice. partials null: y = (accumulate ? y : 0) + W x; else the slice's sums go to
 // partials[slice][token][row].
-template <class Dec, int NT>
+template <class Dec, int NT, bool kFew>
 __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w, int64_t row_bytes, int n_rows,
                                                                 int n_cols, const uint2* xp, int n_tiles, int n_tokens,
                                                                 int passes, int units_per_slice, float* y,
@@ -172,17 +221,34 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
         for (int j = 0; j < NT; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
     }
 
-    // Unit u: tile u / 8, decoder lane c + 4 (u % 8). Its rows' loads are issued one unit ahead of their use.
+    // Unit u: tile u / 8, decoder lane decoder_lane(c, u % 8). Its rows' loads are issued one unit ahead of their use.
+    // The few-token form with shared scales: a unit that starts a quad of 4 (or the slice) also loads its rows' super-block headers,
+    // whose scales the quad's units share.
+    constexpr bool kQuad = kFew && Dec::kSharedScales;
+    constexpr bool kHalfExact = kFew && half_exact_bias<Dec>() != 0;
     const auto unit_live = [&](int u) {
-        return u < u_end && u / kUnitsPerTile * kCols + Dec::group_elem(c + 4 * (u % kUnitsPerTile), 0) < n_cols;
+        return u < u_end &&
+               u / kUnitsPerTile * kCols + Dec::group_elem(decoder_lane<Dec, kFew>(c, u % kUnitsPerTile), 0) < n_cols;
     };
     const auto load_unit = [&](int u, wq::TileLoad<Dec>(&loads)[R]) {
         const int64_t tile_offset = static_cast<int64_t>(u / kUnitsPerTile) * Dec::kTileBytes;
-        const int v = c + 4 * (u % kUnitsPerTile);
+        const int v = decoder_lane<Dec, kFew>(c, u % kUnitsPerTile);
+        if constexpr (kQuad) {
+            const bool heads = (u & 3) == 0 || u == u_begin;
 #pragma unroll
-        for (int i = 0; i < R; ++i) loads[i] = wq::load_tile<Dec>(rows[i] + tile_offset, v);
+            for (int i = 0; i < R; ++i) {
+                loads[i].raw = Dec::load(rows[i] + tile_offset, v);
+                if (heads) {
+                    loads[i].head = Dec::load_head(rows[i] + tile_offset + Dec::kBlockBytes * (Dec::group_elem(v, 0) / wq::kSpan));
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < R; ++i) loads[i] = wq::load_tile<Dec>(rows[i] + tile_offset, v);
+        }
     };
     wq::TileLoad<Dec> next[R];
+    float quad_scale[kQuad ? R : 1][2], quad_min[kQuad ? R : 1][2];  // kQuad: sub-blocks 2c, 2c + 1 of the quad
     bool next_live = unit_live(u_begin);
     if (next_live) load_unit(u_begin, next);
     for (int u = u_begin; u < u_end; ++u) {
@@ -192,16 +258,44 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
         const bool live = next_live;
         next_live = unit_live(u + 1);
         if (next_live) load_unit(u + 1, next);
-        const int t = u / kUnitsPerTile, vi = u % kUnitsPerTile, v = c + 4 * vi;
+        const int t = u / kUnitsPerTile, vi = u % kUnitsPerTile, v = decoder_lane<Dec, kFew>(c, vi);
+        if constexpr (kQuad) {
+            if (live && ((u & 3) == 0 || u == u_begin)) {
+#pragma unroll
+                for (int i = 0; i < R; ++i) {
+#pragma unroll
+                    for (int g2 = 0; g2 < 2; ++g2) {
+                        Dec::head_scale_min(loads[i].head, Dec::lane_sub(v) + g2, quad_scale[i][g2], quad_min[i][g2]);
+                    }
+                }
+            }
+        }
 #pragma unroll
         for (int grp = 0; grp < G; ++grp) {
             uint32_t halves[R][4];  // row i's values 2k, 2k + 1 of the group as one half2
 #pragma unroll
             for (int i = 0; i < R; ++i) {
-                float values[8] = {};
-                if (live) wq::group_values<Dec>(loads[i], v, grp, values);
+                if constexpr (kHalfExact) {
+                    if (live) {
+                        half_exact_values<Dec>(loads[i].raw, v, grp, halves[i]);
+                    } else {
+                        halves[i][0] = halves[i][1] = halves[i][2] = halves[i][3] = 0u;
+                    }
+                } else {
+                    float values[8] = {};
+                    if constexpr (kQuad) {
+                        if (live) {
+                            float levels[8];
+                            Dec::levels(loads[i].raw, v, grp, levels);
 #pragma unroll
-                for (int k = 0; k < 4; ++k) halves[i][k] = half2_saturated(values[2 * k], values[2 * k + 1]);
+                            for (int k = 0; k < 8; ++k) values[k] = Dec::exact(levels[k], quad_scale[i][grp], quad_min[i][grp]);
+                        }
+                    } else {
+                        if (live) wq::group_values<Dec>(loads[i], v, grp, values);
+                    }
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) halves[i][k] = half2_saturated(values[2 * k], values[2 * k + 1]);
+                }
             }
 #pragma unroll
             for (int h = 0; h < 2; ++h) {  // k-step 2 (G vi + grp) + h: the group's values 4h .. 4h + 3
@@ -253,10 +347,10 @@ bool with_kernel(GgmlType type, int nt, F&& f) {
         if constexpr (!Dec::kFloat) {
             found = true;
             switch (nt) {
-                case 1: f(matmul_tc_kernel<Dec, 1>); break;
-                case 2: f(matmul_tc_kernel<Dec, 2>); break;
-                case 4: f(matmul_tc_kernel<Dec, 4>); break;
-                default: f(matmul_tc_kernel<Dec, 8>); break;
+                case 1: f(matmul_tc_kernel<Dec, 1, few_tokens_form(1)>); break;
+                case 2: f(matmul_tc_kernel<Dec, 2, few_tokens_form(2)>); break;
+                case 4: f(matmul_tc_kernel<Dec, 4, few_tokens_form(4)>); break;
+                default: f(matmul_tc_kernel<Dec, 8, few_tokens_form(8)>); break;
             }
         }
     });
@@ -273,7 +367,7 @@ int tile_cols_of(GgmlType type) {
 
 bool prepare_matmul_tc() {
     cudaFuncAttributes attributes{};
-    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, matmul_tc_kernel<wq::DecQ4_K, 1>));
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, matmul_tc_kernel<wq::DecQ4_K, 1, few_tokens_form(1)>));
     return attributes.ptxVersion >= 80;  // below, the kernels were built for an older GPU and have no body
 }
 
@@ -305,8 +399,14 @@ void launch_pack_x_tc(GgmlType type, const float* x, int64_t n_tokens, int64_t n
             quantized = true;
             constexpr int64_t kCols = tile_cols<Dec>();
             const int64_t k_steps = (n_cols + kCols - 1) / kCols * kCols / 16;
-            pack_x_kernel<Dec><<<ops::elementwise_blocks(k_steps * tiles * 32), ops::kElementwiseThreads, 0, stream>>>(
-                x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
+            const int blocks = ops::elementwise_blocks(k_steps * tiles * 32);
+            if (few_tokens_form(token_tiles_per_pass(n_tokens))) {  // the packing follows the kernel's lane order
+                pack_x_kernel<Dec, true><<<blocks, ops::kElementwiseThreads, 0, stream>>>(
+                    x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
+            } else {
+                pack_x_kernel<Dec, false><<<blocks, ops::kElementwiseThreads, 0, stream>>>(
+                    x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
+            }
         }
     });
     if (!quantized) {

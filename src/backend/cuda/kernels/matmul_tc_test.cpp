@@ -97,7 +97,7 @@ TEST(CudaMatmulTc, EveryQuantizedTypeMatchesTheHalfProducts) {
             const std::vector<Case> cases =
                 small ? std::vector<Case>{{1, false, 132}, {9, true, 132}, {64, false, 132}, {130, true, 132},
                                           {17, false, 0}, {40, true, 1}}
-                      : std::vector<Case>{{9, false, 132}, {65, true, 132}, {24, true, 0}};
+                      : std::vector<Case>{{9, false, 132}, {16, true, 132}, {65, true, 132}, {24, true, 0}};
             for (const Case& c : cases) check(m, w_dev, x, c, ++seed);
         }
     }
