@@ -10,10 +10,13 @@
 //   - persistent: one cooperative kernel for the whole step, a grid-wide barrier between phases; optionally each
 //     block issues its first loads of the next phase before the barrier (held in registers across it), and prefetches
 //     its first slice of the next phase with weights into L2 while it waits.
+// The per-phase form also runs with two traits of the real matvecs added to its weighted phases, one at a time: x~
+// read after the wait, and the blocks per SM capped (padding shared memory) as a staged matvec's registers cap them.
 // All compute the same values (integer sums of the weight words plus the dependency), which the test compares, so a
 // barrier that let a block through early fails it. The table gives the time per step against the weight bytes at
 // the copy bandwidth: how much of the per-launch cost (docs/cuda-performance.md: ~4-5 us per matvec launch) a
-// persistent kernel could win back, before any real matvec work is added.
+// persistent kernel could win back, before any real matvec work is added. Measured on an H100 (docs/cuda-performance.md,
+// "Layer-chain ceiling"): the persistent forms were 29-55% slower than the per-phase form, so none was written.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -67,14 +70,16 @@ struct ChainGraph {
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     ChainGraph(const Chain& chain, const uint4* w, const uint32_t* seed, uint32_t* out, bool without_pdl,
-               cudaStream_t stream) {
+               const PhaseOptions& options, cudaStream_t stream) {
         SPOOL_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
         const uint32_t* prev = seed;
         int prev_count = 1;
         for (int layer = 0; layer < chain.n_layers; ++layer) {
             for (int p = 0; p < chain.n_phases; ++p) {
                 uint32_t* o = out + (static_cast<int64_t>(layer) * chain.n_phases + p) * kMaxSlots;
-                launch_phase(w, chain, layer * chain.layer_vectors, p, prev, prev_count, o, stream);
+                // Only the phases with weights stand for matvecs; the others stay small kernels.
+                launch_phase(w, chain, layer * chain.layer_vectors, p, prev, prev_count, o,
+                             chain.phase[p].vectors > 0 ? options : PhaseOptions{}, stream);
                 prev = o;
                 prev_count = chain.phase[p].slices;
             }
@@ -151,6 +156,9 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
         DeviceVector<uint32_t> out(std::vector<uint32_t>(out_size, 0u)), expected(std::vector<uint32_t>(out_size, 0u));
         DeviceVector<unsigned long long> arrivals(std::vector<unsigned long long>{0ull});
         DeviceVector<unsigned> timed_out(std::vector<unsigned>{0u});
+        // x~ of 4,096 columns: 512 groups of 8 levels and 8 bytes of scales (zeros: the sums stay comparable).
+        constexpr int64_t kXVectors = 512;
+        DeviceVector<uint4> x(std::vector<uint4>(kXVectors, make_uint4(0, 0, 0, 0)));
 
         const auto report = [&](const std::string& variant, double ms) {
             std::printf("%-17s %-62s %9.1f us/step %8.1f tok/s %6.0f GB/s %5.1f%% of copy\n", model.name,
@@ -159,13 +167,41 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
         };
         report("ideal: the weight bytes at the copy bandwidth", step_bytes / (copy_gbps * 1e9) * 1e3);
 
-        for (bool pdl : {true, false}) {
-            ChainGraph g(chain, w.data(), seed.data(), pdl ? expected.data() : out.data(), !pdl, stream);
+        {
+            ChainGraph g(chain, w.data(), seed.data(), expected.data(), false, PhaseOptions{}, stream);
             const double ms = gpu_test::time_launches(
                 [&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); }, stream, 3, 20);
-            report(std::string("one kernel per phase, CUDA graph, ") + (pdl ? "PDL" : "no PDL"), ms);
+            report("one kernel per phase, CUDA graph, PDL", ms);
         }
-        EXPECT_EQ(out.download(), expected.download()) << model.name << ": the graph without PDL computed otherwise";
+        // What separates the phase kernels from real matvecs, one at a time: x~ read after the wait, and the blocks
+        // per SM (a staged matvec holds ~128 registers per thread: 2 blocks of 256 threads per SM, which also leaves
+        // the next kernel no room to start its loads while this one runs).
+        struct KernelVariant {
+            bool pdl;
+            bool x_reads;
+            size_t pad_shared_bytes;
+        };
+        for (const KernelVariant& v : {KernelVariant{false, false, 0}, KernelVariant{true, true, 0},
+                                       KernelVariant{true, false, 50 * 1024}, KernelVariant{true, false, 70 * 1024},
+                                       KernelVariant{true, false, 100 * 1024}, KernelVariant{true, true, 100 * 1024}}) {
+            out.upload(std::vector<uint32_t>(out_size, 0u));
+            PhaseOptions options;
+            if (v.x_reads) {
+                options.x = x.data();
+                options.x_vectors = kXVectors;
+            }
+            options.pad_shared_bytes = v.pad_shared_bytes;
+            const int per_sm_now = phase_blocks_per_sm(v.pad_shared_bytes);
+            ChainGraph g(chain, w.data(), seed.data(), out.data(), !v.pdl, options, stream);
+            const double ms = gpu_test::time_launches(
+                [&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); }, stream, 3, 20);
+            std::string name = std::string("one kernel per phase, CUDA graph, ") + (v.pdl ? "PDL" : "no PDL");
+            if (v.x_reads) name += ", x reads";
+            if (v.pad_shared_bytes > 0) name += ", " + std::to_string(per_sm_now) + " blocks/SM";
+            report(name, ms);
+            EXPECT_EQ(out.download(), expected.download()) << model.name << " " << name;
+        }
+
 
         struct Variant {
             int blocks_per_sm;

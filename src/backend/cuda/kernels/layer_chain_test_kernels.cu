@@ -28,10 +28,19 @@ __device__ __forceinline__ void first_loads(const uint4* w, int64_t begin, int64
     }
 }
 
-// Sum of every word of the slice (r: its first loads, already issued); the block's total, in every thread.
-__device__ __forceinline__ uint32_t finish_slice(const uint4* w, int64_t begin, int64_t end, uint4 (&r)[kLoads]) {
+// Sum of every word of the slice (r: its first loads, already issued); the block's total, in every thread. With x,
+// each weight vector is paired with one vector of x (read now, after the wait), as a matvec lane reads x~.
+__device__ __forceinline__ uint32_t finish_slice(const uint4* w, int64_t begin, int64_t end, uint4 (&r)[kLoads],
+                                                 const uint4* x = nullptr, int64_t x_vectors = 0) {
     uint32_t acc = 0;
     for (int64_t base = begin;;) {
+        if (x != nullptr) {
+#pragma unroll
+            for (int u = 0; u < kLoads; ++u) {
+                const uint4 xv = __ldg(x + ((base + threadIdx.x + static_cast<int64_t>(u) * kThreads) & (x_vectors - 1)));
+                acc += xv.x + xv.y + xv.z + xv.w;
+            }
+        }
 #pragma unroll
         for (int u = 0; u < kLoads; ++u) acc += r[u].x + r[u].y + r[u].z + r[u].w;
         base += static_cast<int64_t>(kLoads) * kThreads;
@@ -76,7 +85,8 @@ __device__ __forceinline__ void grid_barrier(unsigned long long* arrivals, unsig
 
 // One phase of one layer, one block per slice (or worker): the backend's way, one kernel per step of the chain.
 __global__ void __launch_bounds__(kThreads) phase_kernel(const uint4* w, Chain c, int64_t base, int p,
-                                                         const uint32_t* prev, int prev_count, uint32_t* out) {
+                                                         const uint32_t* prev, int prev_count, uint32_t* out,
+                                                         const uint4* x, int64_t x_vectors) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     const Phase& ph = c.phase[p];
     const int slice = static_cast<int>(blockIdx.x);
@@ -89,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) phase_kernel(const uint4* w, Chain c
     ops::wait_for_producers();
     ops::allow_dependents();
     const uint32_t dep = prev[slice % prev_count];
-    const uint32_t v = ph.vectors > 0 ? finish_slice(w, begin, end, r) : static_cast<uint32_t>(slice);
+    const uint32_t v = ph.vectors > 0 ? finish_slice(w, begin, end, r, x, x_vectors) : static_cast<uint32_t>(slice);
     if (threadIdx.x == 0) out[slice] = v + dep;
 #endif
 }
@@ -182,15 +192,25 @@ int step_blocks_per_sm() {
     return per_sm;
 }
 
+int phase_blocks_per_sm(size_t pad_shared_bytes) {
+    SPOOL_CUDA_CHECK(cudaFuncSetAttribute(phase_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(pad_shared_bytes)));
+    int per_sm = 0;
+    SPOOL_CUDA_CHECK(
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, phase_kernel, kThreads, pad_shared_bytes));
+    return per_sm;
+}
+
 void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream) {
     fill_kernel<<<1024, 256, 0, stream>>>(w, n_vectors);
     SPOOL_CUDA_CHECK(cudaGetLastError());
 }
 
 void launch_phase(const uint4* w, const Chain& chain, int64_t base, int p, const uint32_t* prev, int prev_count,
-                  uint32_t* out, cudaStream_t stream) {
-    ops::launch_pdl(phase_kernel, dim3(static_cast<unsigned>(chain.phase[p].slices)), dim3(kThreads), 0, stream, w,
-                    chain, base, p, prev, prev_count, out);
+                  uint32_t* out, const PhaseOptions& options, cudaStream_t stream) {
+    ops::launch_pdl(phase_kernel, dim3(static_cast<unsigned>(chain.phase[p].slices)), dim3(kThreads),
+                    options.pad_shared_bytes, stream, w, chain, base, p, prev, prev_count, out, options.x,
+                    options.x_vectors);
 }
 
 void launch_step(const StepArgs& args, unsigned grid, cudaStream_t stream) {

@@ -39,16 +39,29 @@ struct StepArgs {
     unsigned* timed_out = nullptr;             // set where a barrier waited ~2 s (the results are then wrong)
 };
 
+// How a phase kernel is made to resemble a real matvec more closely (the defaults: not at all).
+struct PhaseOptions {
+    // Read after the wait, one 16-byte vector per weight vector, through L1 (a matvec's x~ loads); zeros, so the
+    // sums stay those of the other forms. nullptr: no such reads. x_vectors: a power of two.
+    const uint4* x = nullptr;
+    int64_t x_vectors = 0;
+    // Dynamic shared memory each block holds without using it: caps the blocks per SM, of this phase and of the next
+    // one overlapping it under PDL, as a matvec's ~128 registers per thread do (2 blocks of 256 threads per SM).
+    size_t pad_shared_bytes = 0;
+};
+
 // Whether the kernels were built for sm_90 or later (griddepcontrol, acquire loads); below they have no body.
 bool kernels_have_bodies();
 // step_kernel blocks an SM holds at once.
 int step_blocks_per_sm();
+// phase_kernel blocks an SM holds at once with `pad_shared_bytes` of dynamic shared memory each.
+int phase_blocks_per_sm(size_t pad_shared_bytes);
 // n_vectors pseudo-random 16-byte vectors.
 void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream);
 // Phase p of the layer whose weights start at vector `base`, one block per slice, launched with programmatic
 // dependent launch: out[slice] = sum of the slice's words + prev[slice % prev_count].
 void launch_phase(const uint4* w, const Chain& chain, int64_t base, int p, const uint32_t* prev, int prev_count,
-                  uint32_t* out, cudaStream_t stream);
+                  uint32_t* out, const PhaseOptions& options, cudaStream_t stream);
 // The whole chain (every layer, every phase) as one cooperative launch of `grid` blocks; the same outputs.
 void launch_step(const StepArgs& args, unsigned grid, cudaStream_t stream);
 
