@@ -2,14 +2,15 @@
 // (launch.h launch_matmul_tc). Each warp owns 32 rows of W (two mma row groups of 16) and builds the mma's A fragments
 // in registers straight from the quantized bytes: the decoders of quant_blocks.cuh are pure functions of (tile, lane),
 // so lane (g, c) of the fragment layout (g = lane / 4, c = lane % 4) decodes the groups that decoder lanes c, c + 4,
-// .., c + 28 own in rows g and g + 8, and each run of 4 of its values fills its fragment's columns 2c, 2c + 1, 2c + 8,
-// 2c + 9 of one k-step. The k-steps thus walk a tile's columns in the decoder's order, not in order; launch_pack_x_tc
-// lays x out (rounded to fp16, in B-fragment order, one 8-byte load per lane) in that same order, per weight type, so
-// every product pairs a weight with its own column of x. Values are those of launch_dequantize_rows_f16 (the reference
-// value rounded to the nearest half, saturated) and x is rounded as launch_f32_to_f16 does, with float32 accumulation:
-// the dequantize + cuBLAS path's products in another summation order, with no shared memory and no barrier. Where the
-// rows alone give too few warps for the GPU, the columns are split into slices whose partial sums a second kernel adds
-// in a fixed order (reproducible, no atomics).
+// .., c + 28 own in rows g and g + 8 (another order of the same lanes in the few-token form, few_tokens_form below),
+// and each run of 4 of its values fills its fragment's columns 2c, 2c + 1, 2c + 8, 2c + 9 of one k-step. The k-steps
+// thus walk a tile's columns in the decoder's order, not in order; launch_pack_x_tc lays x out (rounded to fp16, in
+// B-fragment order, one 8-byte load per lane) in that same order, per weight type, so every product pairs a weight with
+// its own column of x. Values are those of launch_dequantize_rows_f16 (the reference value rounded to the nearest half,
+// saturated) and x is rounded as launch_f32_to_f16 does, with float32 accumulation: the dequantize + cuBLAS path's
+// products in another summation order, with no shared memory and no barrier. Where the rows alone give too few warps
+// for the GPU, the columns are split into slices whose partial sums a second kernel adds in a fixed order
+// (reproducible, no atomics).
 #include <cuda_fp16.h>
 
 #include <algorithm>
