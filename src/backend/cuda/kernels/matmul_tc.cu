@@ -170,9 +170,9 @@ __device__ __forceinline__ uint32_t half2_saturated(float a, float b) {
     return r;
 }
 
-// The few-token form, half_exact_bias types: the 8 values of group g as 4 half2 (values 2k, 2k + 1), equal to half2_saturated of
-// the reference values: (1024 + u) from a byte permute, minus (1024 + bias) exactly, times d rounded once, clamped to
-// +-65504 with NaN kept.
+// The few-token form, half_exact_bias types: the 8 values of group g as 4 half2 (values 2k, 2k + 1), equal to
+// half2_saturated of the reference values: (1024 + u) from a byte permute, minus (1024 + bias) exactly, times d
+// rounded once, clamped to +-65504 with NaN kept.
 template <class Dec>
 __device__ __forceinline__ void half_exact_values(const typename Dec::Raw& raw, int lane, int g, uint32_t (&out)[4]) {
     const uint2 levels = Dec::level_bytes(raw, lane, g);  // element i in byte i % 4 of word i / 4
@@ -223,8 +223,8 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
     }
 
     // Unit u: tile u / 8, decoder lane decoder_lane(c, u % 8). Its rows' loads are issued one unit ahead of their use.
-    // The few-token form with shared scales: a unit that starts a quad of 4 (or the slice) also loads its rows' super-block headers,
-    // whose scales the quad's units share.
+    // The few-token form with shared scales: a unit that starts a quad of 4 (or the slice) also loads its rows'
+    // super-block headers, whose scales the quad's units share.
     constexpr bool kQuad = kFew && Dec::kSharedScales;
     constexpr bool kHalfExact = kFew && half_exact_bias<Dec>() != 0;
     const auto unit_live = [&](int u) {
@@ -239,9 +239,7 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
 #pragma unroll
             for (int i = 0; i < R; ++i) {
                 loads[i].raw = Dec::load(rows[i] + tile_offset, v);
-                if (heads) {
-                    loads[i].head = Dec::load_head(rows[i] + tile_offset + Dec::kBlockBytes * (Dec::group_elem(v, 0) / wq::kSpan));
-                }
+                if (heads) loads[i].head = wq::load_lane_head<Dec>(rows[i] + tile_offset, v);
             }
         } else {
 #pragma unroll
@@ -285,11 +283,13 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
                 } else {
                     float values[8] = {};
                     if constexpr (kQuad) {
-                        if (live) {
+                        if (live) {  // group_values with the quad's scales, unpacked once
                             float levels[8];
                             Dec::levels(loads[i].raw, v, grp, levels);
 #pragma unroll
-                            for (int k = 0; k < 8; ++k) values[k] = Dec::exact(levels[k], quad_scale[i][grp], quad_min[i][grp]);
+                            for (int k = 0; k < 8; ++k) {
+                                values[k] = Dec::exact(levels[k], quad_scale[i][grp], quad_min[i][grp]);
+                            }
                         }
                     } else {
                         if (live) wq::group_values<Dec>(loads[i], v, grp, values);

@@ -232,13 +232,17 @@ struct TileLoad {
     typename HeadOf<Dec>::type head;
 };
 
+// kSharedScales decoders: the head of the super-block that a lane's groups of a tile belong to.
+template <class Dec>
+__device__ __forceinline__ typename Dec::Head load_lane_head(const uint8_t* tile, int lane) {
+    return Dec::load_head(tile + Dec::kBlockBytes * (Dec::group_elem(lane, 0) / kSpan));
+}
+
 template <class Dec>
 __device__ __forceinline__ TileLoad<Dec> load_tile(const uint8_t* tile, int lane) {
     TileLoad<Dec> t;
     t.raw = Dec::load(tile, lane);
-    if constexpr (Dec::kSharedScales) {
-        t.head = Dec::load_head(tile + Dec::kBlockBytes * (Dec::group_elem(lane, 0) / kSpan));
-    }
+    if constexpr (Dec::kSharedScales) t.head = load_lane_head<Dec>(tile, lane);
     return t;
 }
 
