@@ -89,7 +89,11 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
             const int64_t block_offset = static_cast<int64_t>(k / kChunksPerBlock) * Q::kBlockBytes;
 #pragma unroll
             for (int r = 0; r < kWarpRows; ++r) {
-                if (k < n_chunks) raw[u][r] = Q::load(row[r] + block_offset, k % kChunksPerBlock);
+                if constexpr (Q::kAssignPastEnd) {
+                    raw[u][r] = k < n_chunks ? Q::load(row[r] + block_offset, k % kChunksPerBlock) : typename Q::Raw{};
+                } else if (k < n_chunks) {
+                    raw[u][r] = Q::load(row[r] + block_offset, k % kChunksPerBlock);
+                }
             }
         }
     };
