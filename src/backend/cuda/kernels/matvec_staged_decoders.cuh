@@ -2,11 +2,11 @@
 // 32 weights of a row as a few aligned words and turns them into level bytes for dp4a with one (scale, min) per
 // 16 elements. Bit layouts follow the GGUF block formats (quant_blocks.cuh). Each decoder also says how many chunks a
 // lane keeps in flight (kUnroll, kUnrollManyWaves: matvec_staged.cu says why) and how many blocks of its kernel must
-// fit on an SM at once (kMinBlocksPerSm, the register cap of __launch_bounds__). kAssignPastEnd: a lane whose chunk lies
-// past its row's end gets a zero Raw instead of keeping the previous step's, so the raw registers are not live across
-// the kernel's loop. It lowers registers for every type, but it paid only for Q4_0 (H100, tg128, two alternating
-// rounds in one call, docs/cuda-performance.md v26): 7B Q4_0 411 / 414 -> 421 / 424 tok/s, while 7B Q4_K_M (-1%),
-// 7B Q8_0 (-2%), TinyLlama Q4_K_M (-4%) and Q6_K (-7%) lost.
+// fit on an SM at once (kMinBlocksPerSm, the register cap of __launch_bounds__).
+// kAssignPastEnd: a lane whose chunk lies past its row's end gets a zero Raw instead of keeping the previous step's,
+// so the raw registers are not live across the kernel's loop. It lowers the registers of most kernels, but it paid
+// only for Q4_0 (H100, tg128, two alternating rounds in one call, docs/cuda-performance.md v26): 7B Q4_0 411 / 414 ->
+// 421 / 424 tok/s, while 7B Q4_K_M (-1%), 7B Q8_0 (-2%), TinyLlama Q4_K_M (-4%) and Q6_K (-7%) lost.
 #pragma once
 
 #include <cuda_runtime.h>
