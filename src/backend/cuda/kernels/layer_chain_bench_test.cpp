@@ -202,7 +202,6 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
             EXPECT_EQ(out.download(), expected.download()) << model.name << " " << name;
         }
 
-
         struct Variant {
             int blocks_per_sm;
             bool register_prefetch;

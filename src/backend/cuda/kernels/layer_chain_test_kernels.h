@@ -54,7 +54,8 @@ struct PhaseOptions {
 bool kernels_have_bodies();
 // step_kernel blocks an SM holds at once.
 int step_blocks_per_sm();
-// phase_kernel blocks an SM holds at once with `pad_shared_bytes` of dynamic shared memory each.
+// phase_kernel blocks an SM holds at once with `pad_shared_bytes` of dynamic shared memory each. It also raises
+// phase_kernel's dynamic shared memory limit to that size, which launch_phase needs for a pad above 48 KiB.
 int phase_blocks_per_sm(size_t pad_shared_bytes);
 // n_vectors pseudo-random 16-byte vectors.
 void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream);

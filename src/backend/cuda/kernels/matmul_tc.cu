@@ -400,14 +400,11 @@ void launch_pack_x_tc(GgmlType type, const float* x, int64_t n_tokens, int64_t n
             quantized = true;
             constexpr int64_t kCols = tile_cols<Dec>();
             const int64_t k_steps = (n_cols + kCols - 1) / kCols * kCols / 16;
-            const int blocks = ops::elementwise_blocks(k_steps * tiles * 32);
-            if (few_tokens_form(token_tiles_per_pass(n_tokens))) {  // the packing follows the kernel's lane order
-                pack_x_kernel<Dec, true><<<blocks, ops::kElementwiseThreads, 0, stream>>>(
-                    x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
-            } else {
-                pack_x_kernel<Dec, false><<<blocks, ops::kElementwiseThreads, 0, stream>>>(
-                    x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
-            }
+            // The packing follows the lane order of the kernel form that the plan will pick.
+            auto* pack = few_tokens_form(token_tiles_per_pass(n_tokens)) ? pack_x_kernel<Dec, true>
+                                                                         : pack_x_kernel<Dec, false>;
+            pack<<<ops::elementwise_blocks(k_steps * tiles * 32), ops::kElementwiseThreads, 0, stream>>>(
+                x, n_tokens, n_cols, k_steps, tiles, static_cast<uint2*>(x_packed));
         }
     });
     if (!quantized) {
