@@ -248,12 +248,16 @@ __global__ void __launch_bounds__(kCombineThreads)
     __shared__ float sum_s[kCombineThreads];
     __shared__ float reduce_s[2][kCombineThreads / 32];
     ops::allow_dependents();  // the output projection follows: its weight loads overlap this kernel
-    ops::wait_for_producers();  // the split kernel's partials are complete and visible after this
+    // With one token the position is read before the wait (ops_common.cuh, the early-read exception; as the split
+    // kernel does), so that its load is not on the path after it. The partials are complete after the wait.
+    const bool early = gridDim.y == 1;
+    if (!early) ops::wait_for_producers();
     const Shape& s = args.shape;
     const int h = blockIdx.x, t = blockIdx.y;
     int64_t first, last;
     attended_rows(positions[t], s.window, &first, &last);
     const int n_parts = split_parts(last - first + 1, args.grid_parts);
+    if (early) ops::wait_for_producers();
     const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + h) * args.grid_parts;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 

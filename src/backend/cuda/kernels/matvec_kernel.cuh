@@ -127,9 +127,30 @@ __device__ __forceinline__ float glu_output(Epilogue e, float gate, float up) {
 __device__ __forceinline__ float with_bias(float sum, const float* bias, int64_t row) {
     return bias != nullptr ? sum + bias[row] : sum;
 }
-__device__ __forceinline__ void store_output(Epilogue e, float* out, float sum, const float* bias, int64_t row) {
+// sum (+ bias) stored to *out, or with Epilogue::add added to *out, whose value prefetch_residual may already have
+// copied to *prefetched.
+__device__ __forceinline__ void store_output(Epilogue e, float* out, float sum, const float* bias, int64_t row,
+                                             const float* prefetched = nullptr) {
     sum = with_bias(sum, bias, row);
-    *out = e == Epilogue::add ? *out + sum : sum;
+    *out = e == Epilogue::add ? (prefetched != nullptr ? *prefetched : *out) + sum : sum;
+}
+
+// The residual add reads y[row] only to add its sum to it, after all of its dot products. Copied into shared memory
+// right after the kernel's wait, its L2 round trip overlaps them instead of trailing them. cp.async holds no register
+// across the loop, where the staged kernels sit at their 128-register limit; the thread that issued it reads the slot
+// after residual_ready().
+__device__ __forceinline__ void prefetch_residual(float* slot, const float* y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(slot));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(y) : "memory");
+#else
+    *slot = *y;
+#endif
+}
+__device__ __forceinline__ void residual_ready() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
 }
 
 // Sums v[0..V) over the 32 lanes of a warp with V - 1 + (5 - log2 V) shuffles (not 5 V): each step halves the
@@ -429,6 +450,14 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     if (rope_thread) power = rope_kv_power(a.rk, role, row0 + threadIdx.x);
     ops::wait_for_producers();
     ops::allow_dependents();  // the next matvec fetches its weights while this one computes
+    // Only the one-token float kernels (the F16/BF16/F32 models' decode) prefetch the residual: in the others the
+    // code moved register allocation by up to 17 either way and cost Q4_0 a spill (ptxas, sm_90).
+    constexpr bool kPrefetchResidual = Dec::kFloat && NT == 1;
+    __shared__ float residual[kRows * NT];
+    const bool add_thread = kPrefetchResidual && a.epilogue == Epilogue::add && threadIdx.x < kRows * NT;
+    if (add_thread && row0 + threadIdx.x / NT < n_rows) {
+        prefetch_residual(&residual[threadIdx.x], m.y + (threadIdx.x % NT) * n_rows + row0 + threadIdx.x / NT);
+    }
     double2 cos_sin = make_double2(1.0, 0.0);
     if (rope_thread) cos_sin = rope_kv_cos_sin(a.rk, role, row0 + threadIdx.x, power);
     while (whole) {
@@ -468,7 +497,9 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
                 m.y[tk * n_rows + row] = glu_output(a.epilogue, row_total(r), row_total(r + kRows / 2));
             }
         } else if (row < n_rows) {
-            store_output(a.epilogue, m.y + tk * n_rows + row, row_total(r), m.bias, row);
+            if (add_thread) residual_ready();
+            store_output(a.epilogue, m.y + tk * n_rows + row, row_total(r), m.bias, row,
+                         add_thread ? &residual[threadIdx.x] : nullptr);
         }
     }
 }

@@ -56,7 +56,9 @@ __device__ __forceinline__ float4 x_load(const float2* p) {
 }
 
 // One block's rows of matrix m in decoder Q's format, x~ from S, each row pair over kSplit warps (staged_split).
-template <class Q, int U, bool kRope, XSource S, int kSplit>
+// kMayAdd: the launch may be a residual add (single matrices without the rope epilogue; batches never are), so the
+// code prefetching y is compiled in (it costs the rope and mixed kernels up to 4 registers, past 128 in some).
+template <class Q, int U, bool kRope, XSource S, int kSplit, bool kMayAdd = !kRope>
 __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
@@ -106,6 +108,15 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     if (rope_lane) power = rope_kv_power(a.rk, role, out0);
     ops::wait_for_producers();
     ops::allow_dependents();
+    // The residual add's y, fetched while the warp computes (the lane that stores, matvec_kernel.cuh).
+    __shared__ float residual[kMaxStagedWarps][kWarpRows];
+    const bool add_lane = kMayAdd && a.epilogue == Epilogue::add && lane == 0 && slice == 0;
+    if (add_lane) {
+#pragma unroll
+        for (int r = 0; r < kWarpRows; ++r) {
+            if (out0 + r < n_rows) prefetch_residual(&residual[warp][r], m.y + out0 + r);
+        }
+    }
     double2 cos_sin = make_double2(1.0, 0.0);
     if (rope_lane) cos_sin = rope_kv_cos_sin(a.rk, role, out0, power);
     if constexpr (S == XSource::kStaged) {
@@ -189,9 +200,12 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
         }
         return;
     }
+    if (add_lane) residual_ready();
 #pragma unroll
     for (int r = 0; r < kWarpRows; ++r) {
-        if (out0 + r < n_rows) store_output(a.epilogue, m.y + out0 + r, totals[r], m.bias, out0 + r);
+        if (out0 + r < n_rows) {
+            store_output(a.epilogue, m.y + out0 + r, totals[r], m.bias, out0 + r, add_lane ? &residual[warp][r] : nullptr);
+        }
     }
 }
 
@@ -206,9 +220,9 @@ template <class QA, class QB, bool kRope, XSource S>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
-        staged_rows<QB, QB::kUnroll, kRope, S, 1>(a, m);
+        staged_rows<QB, QB::kUnroll, kRope, S, 1, false>(a, m);
     } else {
-        staged_rows<QA, QA::kUnroll, kRope, S, 1>(a, m);
+        staged_rows<QA, QA::kUnroll, kRope, S, 1, false>(a, m);
     }
 }
 

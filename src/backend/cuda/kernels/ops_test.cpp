@@ -56,7 +56,7 @@ TEST(CudaOps, RmsNormMatchesFloat64) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 100;
     for (int64_t rows : {1, 3, 17}) {
-        for (int64_t n : {32, 333, 2048, 4096}) {
+        for (int64_t n : {32, 333, 2048, 4096, 8200}) {
             const auto x = testing::random_floats(static_cast<size_t>(rows * n), ++seed, 2.0f, 0.3f);
             const auto w = testing::random_floats(static_cast<size_t>(n), ++seed, 0.5f, 1.0f);
             const auto expected = ref_rms_norm(x, w, rows, n, 1e-5f);
