@@ -260,7 +260,19 @@ __global__ void __launch_bounds__(kCombineThreads)
     if (early) ops::wait_for_producers();
     const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + h) * args.grid_parts;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int D = s.head_dim;
+    const int n_groups = kCombineThreads / args.d_max;  // d_max divides kCombineThreads
+    const int d = tid % args.d_max, group = tid / args.d_max;
+    constexpr int kInFlight = 8;
 
+    // The first kInFlight partials of each thread go out with the (max, sum) loads: they need only n_parts, so their
+    // latency overlaps the reductions below instead of following them.
+    float first_batch[kInFlight];
+#pragma unroll
+    for (int i = 0; i < kInFlight; ++i) {
+        const int pi = group + i * n_groups;
+        first_batch[i] = d < D && pi < n_parts ? partial_acc[(part0 + pi) * D + d] : 0.0f;
+    }
     const float2 ms = tid < n_parts ? partial_max_sum[part0 + tid] : make_float2(-INFINITY, 0.0f);
     float m = ms.x;
     for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
@@ -279,10 +291,6 @@ __global__ void __launch_bounds__(kCombineThreads)
 #pragma unroll
     for (int w = 0; w < kCombineThreads / 32; ++w) l += reduce_s[1][w];
 
-    const int D = s.head_dim;
-    const int n_groups = kCombineThreads / args.d_max;  // d_max divides kCombineThreads
-    const int d = tid % args.d_max, group = tid / args.d_max;
-    constexpr int kInFlight = 8;
     float sum[kInFlight] = {};
     if (d < D) {
         for (int p = group; p < n_parts; p += kInFlight * n_groups) {
@@ -290,7 +298,7 @@ __global__ void __launch_bounds__(kCombineThreads)
 #pragma unroll
             for (int i = 0; i < kInFlight; ++i) {
                 const int pi = p + i * n_groups;
-                value[i] = pi < n_parts ? partial_acc[(part0 + pi) * D + d] : 0.0f;
+                value[i] = p == group ? first_batch[i] : (pi < n_parts ? partial_acc[(part0 + pi) * D + d] : 0.0f);
             }
 #pragma unroll
             for (int i = 0; i < kInFlight; ++i) {

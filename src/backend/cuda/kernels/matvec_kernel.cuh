@@ -446,8 +446,8 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     // Rope + KV store: the epilogue threads (those of even r below) compute their pair's angle early.
     const bool rope_thread = kRope && threadIdx.x < kRows && threadIdx.x % 2 == 0;
     const int role = kRope ? a.rk.role[m.index] : kRoleNone;
-    double power = 0.0;
-    if (rope_thread) power = rope_kv_power(a.rk, role, row0 + threadIdx.x);
+    __shared__ RopeKvState rope_state[kRope ? kRows / 2 : 1];
+    if (rope_thread) rope_state[threadIdx.x / 2] = rope_kv_state(a.rk, role, row0 + threadIdx.x);
     ops::wait_for_producers();
     ops::allow_dependents();  // the next matvec fetches its weights while this one computes
     // Only the one-token float kernels (the F16/BF16/F32 models' decode) prefetch the residual: in the others the
@@ -458,8 +458,6 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
     if (add_thread && row0 + threadIdx.x / NT < n_rows) {
         prefetch_residual(&residual[threadIdx.x], m.y + (threadIdx.x % NT) * n_rows + row0 + threadIdx.x / NT);
     }
-    double2 cos_sin = make_double2(1.0, 0.0);
-    if (rope_thread) cos_sin = rope_kv_cos_sin(a.rk, role, row0 + threadIdx.x, power);
     while (whole) {
         compute_step<Dec, NT, U, false, kInt8>(a, step, t, n_warps, lane, table, acc);
         t += U * n_warps;
@@ -490,7 +488,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps) matvec_kernel(MatvecArgs a) {
             // Pairs (r, r + 1): n_rows is whole heads, so a pair is whole or past the end.
             if (r % 2 == 0 && row < n_rows) {
                 rope_kv_store(a.rk, role, m.y, row, with_bias(row_total(r), m.bias, row),
-                              with_bias(row_total(r + 1), m.bias, row + 1), cos_sin);
+                              with_bias(row_total(r + 1), m.bias, row + 1), rope_state[r / 2]);
             }
         } else if (glu) {
             if (r < kRows / 2 && row < n_rows) {

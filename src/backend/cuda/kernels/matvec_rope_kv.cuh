@@ -29,32 +29,38 @@ struct RopeKvArgs {
     int role[kRopeKvMatrices] = {kRoleNone, kRoleNone, kRoleNone};
 };
 
-// The angle of the pair at `row` in two steps whose float64 math overlaps the weight loads: the power before the
-// wait for x's producer (it needs no input of this step), the angle right after it (the position is an input).
-// Pairs that are not rotated get (1, 0).
+// The angle of the pair at `row`, computed before the kernel waits for x's producer so that its float64 math overlaps
+// the weight loads: it needs only the weights and the step's position, which is uploaded ahead of the step's first
+// kernel (ops_common.cuh, the early-read exception). Pairs that are not rotated get (1, 0).
 __device__ __forceinline__ bool rope_kv_rotates(const RopeKvArgs& rk, int role, int64_t row) {
     return (role == kRoleQ || role == kRoleK) && static_cast<int>(row % rk.head_dim) < rk.n_dims;
 }
-__device__ __forceinline__ double rope_kv_power(const RopeKvArgs& rk, int role, int64_t row) {
-    if (!rope_kv_rotates(rk, role, row)) return 0.0;
-    return rope::pair_base_power(static_cast<int>(row % rk.head_dim) / 2, rk.n_dims, rk.freq_base);
-}
-__device__ __forceinline__ double2 rope_kv_cos_sin(const RopeKvArgs& rk, int role, int64_t row, double power) {
-    if (!rope_kv_rotates(rk, role, row)) return make_double2(1.0, 0.0);
-    return rope::pair_cos_sin_at(power, static_cast<int>(row % rk.head_dim) / 2, __ldg(rk.positions), rk.freq_scale,
-                                 rk.freq_factors);
+// What the epilogue needs of the step: the pair's angle and the position (the cache row of k and v).
+struct RopeKvState {
+    double2 cos_sin;
+    int32_t position;
+};
+__device__ __forceinline__ RopeKvState rope_kv_state(const RopeKvArgs& rk, int role, int64_t row) {
+    RopeKvState state{make_double2(1.0, 0.0), __ldg(rk.positions)};
+    if (rope_kv_rotates(rk, role, row)) {
+        const int pair = static_cast<int>(row % rk.head_dim) / 2;
+        state.cos_sin = rope::pair_cos_sin_at(rope::pair_base_power(pair, rk.n_dims, rk.freq_base), pair,
+                                              state.position, rk.freq_scale, rk.freq_factors);
+    }
+    return state;
 }
 
 // Writes rows (row, row + 1) of y with the sums x0, x1 (bias included): rotated for q and k, and for k and v also
 // stored in the cache row of the token's position.
+// `state` was made before the wait, so no load of the position trails the sums here.
 __device__ __forceinline__ void rope_kv_store(const RopeKvArgs& rk, int role, float* y, int64_t row, float x0, float x1,
-                                              double2 cos_sin) {
-    if (rope_kv_rotates(rk, role, row)) rope::rotate_pair(x0, x1, cos_sin);
+                                              const RopeKvState& state) {
+    if (rope_kv_rotates(rk, role, row)) rope::rotate_pair(x0, x1, state.cos_sin);
     y[row] = x0;
     y[row + 1] = x1;
     if (role == kRoleK || role == kRoleV) {
-        uint8_t* cache_row = (role == kRoleK ? rk.k_cache : rk.v_cache) + static_cast<int64_t>(__ldg(rk.positions)) *
-                                                                                rk.row_bytes;
+        uint8_t* cache_row =
+            (role == kRoleK ? rk.k_cache : rk.v_cache) + static_cast<int64_t>(state.position) * rk.row_bytes;
         if (rk.f16) {
             kv::store_element<spool::GgmlType::F16>(cache_row, row, x0);
             kv::store_element<spool::GgmlType::F16>(cache_row, row + 1, x1);

@@ -101,11 +101,12 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     };
     // The weights never change: the first loads go out before waiting for the kernel that writes x.
     load(0);
-    // Rope + KV store: lane 0 writes the warp's two rows; its pair's angle is computed while the weights arrive.
+    // Rope + KV store: lane 0 writes the warp's two rows; its pair's angle is computed while the weights arrive and
+    // kept in shared memory until then, not in registers across the loop.
     const bool rope_lane = kRope && lane == 0 && !glu;
     const int role = kRope ? a.rk.role[m.index] : kRoleNone;
-    double power = 0.0;
-    if (rope_lane) power = rope_kv_power(a.rk, role, out0);
+    __shared__ RopeKvState rope_state[kRope ? kMaxStagedWarps : 1];
+    if (rope_lane) rope_state[warp] = rope_kv_state(a.rk, role, out0);
     ops::wait_for_producers();
     ops::allow_dependents();
     // The residual add's y, fetched while the warp computes (the lane that stores, matvec_kernel.cuh).
@@ -117,8 +118,6 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
             if (out0 + r < n_rows) prefetch_residual(&residual[warp][r], m.y + out0 + r);
         }
     }
-    double2 cos_sin = make_double2(1.0, 0.0);
-    if (rope_lane) cos_sin = rope_kv_cos_sin(a.rk, role, out0, power);
     if constexpr (S == XSource::kStaged) {
         uint2* stage_q = reinterpret_cast<uint2*>(staged);
         float2* stage_s = reinterpret_cast<float2*>(stage_q + n_groups);
@@ -196,7 +195,7 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
         // n_rows is whole heads: the warp's two rows are both in the matrix or both past its end.
         if (out0 < n_rows) {
             rope_kv_store(a.rk, role, m.y, out0, with_bias(totals[0], m.bias, out0),
-                          with_bias(totals[1], m.bias, out0 + 1), cos_sin);
+                          with_bias(totals[1], m.bias, out0 + 1), rope_state[warp]);
         }
         return;
     }

@@ -64,11 +64,12 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 //     its writes are visible, whether or not that grid used PDL (a cuBLAS GEMM, a plain <<<>>> launch, a copy);
 //  2. it is called unconditionally, before any early return: the next kernel waits only for this grid, so this
 //     grid must not finish before the grids it depends on (that keeps the chain transitive).
-// The early-read exception to 1: a decode step's positions (uploaded ahead of the step's first kernel) and the KV
-// cache rows of earlier positions (written by earlier steps) may be read before waiting, by the kernels after the
-// step's q/k/v projections (rope_kv_append, the split attention). A matvec triggers its dependents only after its own
-// wait, so once anything after the projections runs, every kernel before them has completed and its writes are
-// visible; the cache row of the step's own position is written by those kernels and is read only after the wait.
+// The early-read exception to 1: a one-token step's positions may be read before waiting by any of its kernels
+// (they are uploaded by a copy that completes before the step's first kernel starts, and no kernel writes them), and
+// the KV cache rows of earlier positions (written by earlier steps) by the kernels after the step's q/k/v projections
+// (rope_kv_append, the split attention). A matvec triggers its dependents only after its own wait, so once anything
+// after the projections runs, every kernel before them has completed and its writes are visible; the cache row of
+// the step's own position is written by those kernels and is read only after the wait.
 // Loads issued before the wait go through L2 where their line may hold part of a row still to be written, so that
 // no stale line sits in L1 afterwards.
 // A kernel that triggers its dependents early (allow_dependents() below) lets the next kernel's blocks be scheduled
