@@ -41,6 +41,13 @@ std::vector<DeviceInfo> list_devices() {
     return out;
 }
 
+int current_device_sm_count() {
+    int device = 0, sms = 0;
+    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return sms;
+}
+
 std::vector<float> add_vectors_on_device(int device, const std::vector<float>& a, const std::vector<float>& b) {
     if (a.size() != b.size()) throw UsageError("add_vectors_on_device: inputs differ in length");
     const int n = static_cast<int>(a.size());

@@ -19,6 +19,9 @@ struct DeviceInfo {
 // Empty when no device or no driver is present.
 std::vector<DeviceInfo> list_devices();
 
+// Streaming multiprocessors of the calling thread's current device (grid sizing). Throws spool::Error on a CUDA failure.
+int current_device_sm_count();
+
 // Launches a small kernel on `device` (out[i] = a[i] + b[i] over n elements) and returns the result:
 // proves that code compiled here runs there. Throws spool::Error on any CUDA failure.
 std::vector<float> add_vectors_on_device(int device, const std::vector<float>& a, const std::vector<float>& b);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/launch.h"
 #include "core/mib_text.h"
 #include "quant/type_ids.h"
@@ -73,9 +74,7 @@ void* DeviceScratch::ensure(size_t bytes, cudaStream_t stream) {
 PrefillGemm::PrefillGemm(cudaStream_t stream) : stream_(stream) {
     check_cublas(cublasCreate(&handle_), "cublasCreate");
     check_cublas(cublasSetStream(handle_, stream_), "cublasSetStream");
-    int device = 0;
-    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
-    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
+    sm_count_ = current_device_sm_count();
     tc_ready_ = prepare_matmul_tc();
 }
 

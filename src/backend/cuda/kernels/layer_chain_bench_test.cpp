@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/bench_test_support.h"
 #include "backend/cuda/kernels/layer_chain_test_kernels.h"
 
@@ -99,10 +100,10 @@ struct ChainGraph {
 TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
     SPOOL_REQUIRE_GPU();
     if (!kernels_have_bodies()) GTEST_SKIP() << "built for a GPU older than sm_90 (griddepcontrol, acquire loads)";
-    int device = 0, sms = 0, cooperative = 0;
+    int device = 0, cooperative = 0;
     SPOOL_CUDA_CHECK(cudaGetDevice(&device));
-    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+    const int sms = current_device_sm_count();
     if (cooperative == 0) GTEST_SKIP() << "the device has no cooperative launch";
     const int per_sm = step_blocks_per_sm();
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/bench_test_support.h"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/weight_test_support.h"
@@ -30,9 +31,7 @@ TEST(CudaMatmulTcBench, DISABLED_ByTokens) {
     cudaStream_t stream;
     SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     const double copy_gbps = gpu_test::copy_bandwidth_gbps(pool, stream);
-    int device = 0, sm_count = 0;
-    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
-    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+    const int sm_count = current_device_sm_count();
     std::printf("device-to-device cudaMemcpy: %.0f GB/s (bytes read + written); %d SMs\n", copy_gbps, sm_count);
 
     const gpu_test::Shape shapes[] = {

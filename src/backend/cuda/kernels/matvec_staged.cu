@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/matvec_kernel.cuh"
 #include "backend/cuda/kernels/matvec_staged_decoders.cuh"
@@ -227,11 +228,9 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kern
 
 // Blocks of this kernel that the current GPU holds at once.
 int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_bytes) {
-    int device = 0, sms = 0, per_sm = 0;
-    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
-    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    int per_sm = 0;
     SPOOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, shared_bytes));
-    return static_cast<int64_t>(sms) * per_sm;
+    return static_cast<int64_t>(current_device_sm_count()) * per_sm;
 }
 
 // Warps per row pair: 2 for a single matrix of fewer than kSplitBelowRows rows in every form (plain, residual add,
