@@ -19,7 +19,8 @@ struct DeviceInfo {
 // Empty when no device or no driver is present.
 std::vector<DeviceInfo> list_devices();
 
-// Streaming multiprocessors of the calling thread's current device (grid sizing). Throws spool::Error on a CUDA failure.
+// Streaming multiprocessors of the calling thread's current device (for grid sizing). Throws spool::Error on a CUDA
+// failure.
 int current_device_sm_count();
 
 // Launches a small kernel on `device` (out[i] = a[i] + b[i] over n elements) and returns the result:

@@ -204,7 +204,8 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
 #pragma unroll
     for (int r = 0; r < kWarpRows; ++r) {
         if (out0 + r < n_rows) {
-            store_output(a.epilogue, m.y + out0 + r, totals[r], m.bias, out0 + r, add_lane ? &residual[warp][r] : nullptr);
+            store_output(a.epilogue, m.y + out0 + r, totals[r], m.bias, out0 + r,
+                         add_lane ? &residual[warp][r] : nullptr);
         }
     }
 }
