@@ -20,23 +20,10 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
                                 void* x_int8) {       // one row's x~ of out, or null (VEC == 4, n % 8 == 0)
     __shared__ float scratch[32];
     ops::allow_dependents();  // a matvec follows: its weight loads overlap this kernel
-    // The norm weight never changes: each thread's first weights are loaded before the wait, so that their latency
-    // (usually DRAM: the matvecs stream the model through L2 between two uses) is not added after the reduction.
-    const int64_t n_vec = n / VEC;
-    const int64_t n_groups = n / 8;
-    const int64_t first = threadIdx.x;
-    float4 w_first[2] = {};
-    if constexpr (VEC == 4) {
-        const float4* wv = reinterpret_cast<const float4*>(weight);
-        if (x_int8 != nullptr) {
-            if (first < n_groups) w_first[0] = wv[2 * first], w_first[1] = wv[2 * first + 1];
-        } else if (first < n_vec) {
-            w_first[0] = wv[first];
-        }
-    }
     ops::wait_for_producers();
     const float* xr = x + blockIdx.x * n;
     float* yr = out + blockIdx.x * n;
+    const int64_t n_vec = n / VEC;
     float sum_sq = 0.0f;
     if constexpr (VEC == 4) {
         const float4* xv = reinterpret_cast<const float4*>(xr);
@@ -54,22 +41,21 @@ __global__ void rms_norm_kernel(const float* x,       // [n_rows, n]
         const float4* xv = reinterpret_cast<const float4*>(xr);
         const float4* wv = reinterpret_cast<const float4*>(weight);
         float4* yv = reinterpret_cast<float4*>(yr);
-        auto normed = [&](int64_t i, const float4& w) {
-            const float4 v = xv[i];
+        auto normed = [&](int64_t i) {
+            const float4 v = xv[i], w = wv[i];
             return make_float4(v.x * scale * w.x, v.y * scale * w.y, v.z * scale * w.z, v.w * scale * w.w);
         };
         if (x_int8 != nullptr) {  // a thread per 8-element group: it rounds the outputs it writes
-            for (int64_t g = first; g < n_groups; g += blockDim.x) {
-                const bool early = g == first;
-                const float4 lo = normed(2 * g, early ? w_first[0] : wv[2 * g]);
-                const float4 hi = normed(2 * g + 1, early ? w_first[1] : wv[2 * g + 1]);
+            const int64_t n_groups = n / 8;
+            for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
+                const float4 lo = normed(2 * g), hi = normed(2 * g + 1);
                 yv[2 * g] = lo;
                 yv[2 * g + 1] = hi;
                 wq::store_quantized_group(x_int8, n_groups, g, wq::quantize_group(lo, hi));
             }
             return;
         }
-        for (int64_t i = first; i < n_vec; i += blockDim.x) yv[i] = normed(i, i == first ? w_first[0] : wv[i]);
+        for (int64_t i = threadIdx.x; i < n_vec; i += blockDim.x) yv[i] = normed(i);
     } else {
         for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * scale * weight[i];
     }
