@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace spool {
 
@@ -236,7 +237,14 @@ public:
     }
 
     // --- Step brackets: a decode step's ops lie between them (CUDA may record and replay them as a graph).
-    virtual void begin_step() {}
+    // repeat_key: empty, or words naming a step whose ops are always the same calls on the same buffers, only the
+    // bytes uploaded differing (session.cpp: a decode step of one session stage). True: the backend repeats the last
+    // step it ran under this key, and the caller makes only the step's uploads, in the same order, before
+    // end_step(). False: the caller issues the whole step.
+    virtual bool begin_step(const std::vector<uint64_t>& repeat_key) {
+        (void)repeat_key;
+        return false;
+    }
     virtual void end_step() {}
 
 protected:

@@ -152,11 +152,15 @@ struct Session::State {
                 handoff.copy(*prev.stage.backend, prev.act.residual, be, st.act.residual,
                              static_cast<size_t>(n * hp.n_embd));
             }
-            if (step) be.begin_step();
+            batch.positions = st.positions.as<const int32_t>();
+            // A decode step's ops depend only on the stage and these buffers (the token and position are read from
+            // device memory), so a backend may repeat the last such step without the forward pass issuing them.
+            const bool repeated = step && be.begin_step(step_key(st, i, batch));
             if (i == 0) be.upload(ids.data(), chunk.data(), chunk.size_bytes());
             be.upload(st.positions.data(), positions_host.data(), positions_host.size() * sizeof(int32_t));
-            batch.positions = st.positions.as<const int32_t>();
-            model.forward_layers(be, batch, st.stage.layer_begin, st.stage.layer_end, st.kv.layers(), st.act);
+            if (!repeated) {
+                model.forward_layers(be, batch, st.stage.layer_begin, st.stage.layer_end, st.kv.layers(), st.act);
+            }
             if (step) be.end_step();
         }
         tokens.insert(tokens.end(), chunk.begin(), chunk.end());
@@ -166,6 +170,20 @@ struct Session::State {
         }
         backend.download(logits.data() + out_row * hp.n_vocab, logits_device.data(),
                          static_cast<size_t>(n_outputs * hp.n_vocab) * sizeof(float));
+    }
+
+    // Backend::begin_step's repeat key of a one-token step of stage `index`: what its launches depend on besides the
+    // model (the stage's state, and the batch's buffers and row count).
+    static std::vector<uint64_t> step_key(const StageState& st, size_t index, const model::ForwardBatch& batch) {
+        auto word = [](const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); };
+        return {word(&st),
+                index,
+                static_cast<uint64_t>(batch.n_tokens),
+                static_cast<uint64_t>(batch.n_outputs),
+                word(batch.token_ids),
+                word(batch.positions),
+                word(batch.logits),
+                word(batch.observer)};
     }
 
     void fetch_last_row() {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -236,6 +237,70 @@ TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
     expect_candidate_path_matches(engine, SamplingPath::automatic);
     const Generated greedy = generate_with(engine, sampling::SamplingParams::greedy(), SamplingPath::automatic, 1, 4);
     EXPECT_EQ(greedy.counts.argmax, 4);
+}
+
+// A CUDA backend repeats a session's decode steps without recording them (StepGraph repeat keys). Two sessions
+// decoding in turn on one engine, with a prefill and a truncation between their steps, must each give the rows they
+// give alone, bit for bit: a step repeated under the wrong session's key would write that session's cache.
+TEST_P(SessionOnTiny, CudaInterleavedSessionsDecodeAsAlone) {
+    const std::vector<std::string> backends = available_backends();
+    if (std::find(backends.begin(), backends.end(), "cuda") == backends.end()) {
+        GTEST_SKIP() << "needs a CUDA build and a GPU";
+    }
+    EngineOptions options;
+    options.backend = "cuda";
+    const Engine engine(tiny_model_path(GetParam()), options);
+    const std::vector<int32_t> tokens = prompt_tokens();
+    std::vector<int32_t> other(tokens.rbegin(), tokens.rend() - 1);  // no BOS at the end
+    other.insert(other.begin(), tokens.front());
+    auto decode_rows = [](Session& s, std::span<const int32_t> steps) {
+        std::vector<std::vector<float>> rows;
+        for (const int32_t t : steps) {
+            s.decode(t);
+            rows.emplace_back(s.last_logits().begin(), s.last_logits().end());
+        }
+        return rows;
+    };
+    const std::span<const int32_t> all(tokens), all_other(other);
+    Session alone_a(engine), alone_b(engine);
+    alone_a.prefill(all.first(4));
+    alone_b.prefill(all_other.first(6));
+    const auto expect_a = decode_rows(alone_a, all.subspan(4));
+    const auto expect_b = decode_rows(alone_b, all_other.subspan(6));
+    alone_a.truncate(10);
+    const auto expect_a_again = decode_rows(alone_a, all_other.subspan(10, 4));
+    {  // and the rows of steps all recorded (the backend reads its switch when constructed)
+        setenv("SPOOL_CUDA_REPEAT_STEPS", "0", 1);
+        const Engine recording(tiny_model_path(GetParam()), options);
+        unsetenv("SPOOL_CUDA_REPEAT_STEPS");
+        Session r(recording);
+        r.prefill(all.first(4));
+        EXPECT_EQ(decode_rows(r, all.subspan(4)), expect_a) << "repeated steps differ from recorded ones";
+    }
+
+    Session a(engine), b(engine);
+    a.prefill(all.first(4));
+    size_t ia = 4, ib = 0;
+    for (int round = 0; ia < tokens.size() || ib < other.size(); ++round) {
+        if (ia < tokens.size()) {
+            a.decode(tokens[ia]);
+            ASSERT_TRUE(std::ranges::equal(a.last_logits(), expect_a[ia - 4])) << "session a, position " << ia;
+            ++ia;
+        }
+        if (ib == 0) {
+            b.prefill(all_other.first(6));  // a prefill between a's steps
+            ib = 6;
+        } else if (ib < other.size()) {
+            b.decode(other[ib]);
+            ASSERT_TRUE(std::ranges::equal(b.last_logits(), expect_b[ib - 6])) << "session b, position " << ib;
+            ++ib;
+        }
+    }
+    a.truncate(10);
+    for (size_t i = 0; i < 4; ++i) {
+        a.decode(other[10 + i]);
+        ASSERT_TRUE(std::ranges::equal(a.last_logits(), expect_a_again[i])) << "after truncate, step " << i;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, SessionOnTiny, ::testing::Values("F32", "Q4_K_M"),

@@ -95,6 +95,8 @@ public:
         int8_activations_ = !env_is_zero("SPOOL_CUDA_INT8_ACTIVATIONS");
         // $SPOOL_CUDA_MADE_INT8_X=0: every int8 matvec rounds x itself (before/after measurements of the made x~).
         make_int8_x_ = int8_activations_ && !env_is_zero("SPOOL_CUDA_MADE_INT8_X");
+        // $SPOOL_CUDA_REPEAT_STEPS=0 records every decode step (before/after measurements of repeated steps).
+        repeat_steps_ = !env_is_zero("SPOOL_CUDA_REPEAT_STEPS");
         step_ = std::make_unique<StepGraph>(stream_, kStagingBytes, graphs);
         gemm_ = std::make_unique<PrefillGemm>(stream_);
     }
@@ -352,7 +354,12 @@ public:
         shared_input_launches(3, wqkv, biases, x, n_tokens, ys, &rk);
     }
 
-    void begin_step() override { step_->begin(); }
+    bool begin_step(const std::vector<uint64_t>& repeat_key) override {
+        if (!step_->begin(repeat_steps_ ? repeat_key : std::vector<uint64_t>{})) return false;
+        // No launch is recorded, so none updates the made x~: the stored graph rewrites the x~ buffers.
+        made_x_ = {};
+        return true;
+    }
 
     void end_step() override {
         step_->end();
@@ -573,6 +580,7 @@ private:
     DeviceInfo info_{};
     cudaStream_t stream_ = nullptr;
     std::unique_ptr<StepGraph> step_;
+    bool repeat_steps_ = true;
     std::unique_ptr<PrefillGemm> gemm_;
     Buffer attention_workspace_;
     Buffer top_k_workspace_;  // top_k's slice candidates (launch_top_k)

@@ -28,17 +28,36 @@ void StepGraph::reset_graph() noexcept {
     exec_ = nullptr;
     graph_ = nullptr;
     graph_signature_.clear();
+    graph_key_.clear();
+    graph_uploads_.clear();
 }
 
-void StepGraph::begin() {
+bool StepGraph::begin(const std::vector<uint64_t>& repeat_key) {
     if (active_) throw Error("StepGraph::begin: a decode step is already open (missing end_step)");
     active_ = true;
+    staging_used_ = 0;
+    repeating_ = exec_ != nullptr && !repeat_key.empty() && repeat_key == graph_key_;
+    repeated_uploads_ = 0;
+    if (repeating_) return true;
+    key_ = repeat_key;
     signature_.clear();
     launches_.clear();
-    staging_used_ = 0;
+    uploads_.clear();
+    return false;
+}
+
+// A repeated step that breaks its promise: the stored graph is dropped (the next step records afresh) and the step
+// closed, so the error leaves the graph usable.
+void StepGraph::fail_repeat(const std::string& what) {
+    active_ = false;
+    repeating_ = false;
+    reset_graph();
+    throw Error("StepGraph: a repeated decode step " + what +
+                "; its repeat key must name only steps whose launches and uploads are the same");
 }
 
 void StepGraph::add(const uint64_t* signature, size_t n_words, Launch launch) {
+    if (repeating_) fail_repeat("issued a launch (a repeated step makes only its uploads)");
     signature_.push_back(n_words);
     signature_.insert(signature_.end(), signature, signature + n_words);
     launches_.push_back(std::move(launch));
@@ -53,8 +72,17 @@ void StepGraph::upload(void* dst, const void* host_src, size_t bytes) {
     }
     // The previous step's graph may still be reading this staging memory.
     if (offset == 0) SPOOL_CUDA_CHECK(cudaEventSynchronize(step_done_));
+    const Upload upload{dst, bytes, offset};
+    if (repeating_) {
+        if (repeated_uploads_ >= graph_uploads_.size() || !(graph_uploads_[repeated_uploads_] == upload)) {
+            fail_repeat("made an upload that the step it repeats did not make");
+        }
+        ++repeated_uploads_;
+    }
     std::memcpy(staging_ + offset, host_src, bytes);
     staging_used_ = offset + bytes;
+    if (repeating_) return;  // the stored graph's copy node reads this staging offset
+    uploads_.push_back(upload);
     const unsigned char* src = staging_ + offset;
     add({0x75706c64 /* "upld" */, reinterpret_cast<uintptr_t>(dst), bytes, offset},
         [dst, src, bytes](cudaStream_t s) {
@@ -64,12 +92,23 @@ void StepGraph::upload(void* dst, const void* host_src, size_t bytes) {
 
 void StepGraph::end() {
     if (!active_) throw Error("StepGraph::end without begin");
+    if (repeating_) {
+        if (repeated_uploads_ != graph_uploads_.size()) fail_repeat("made fewer uploads than the step it repeats");
+        active_ = false;
+        repeating_ = false;
+        SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+        ++replays_;
+        ++repeats_;
+        SPOOL_CUDA_CHECK(cudaEventRecord(step_done_, stream_));
+        return;
+    }
     active_ = false;
     if (!use_graphs_) {
         for (const Launch& launch : launches_) launch(stream_);
     } else if (exec_ != nullptr && signature_ == graph_signature_) {
         SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
         ++replays_;
+        graph_key_ = key_;  // the same launches under this step's key (an empty key repeats nothing)
     } else {
         capture_and_launch();
     }
@@ -103,6 +142,8 @@ void StepGraph::capture_and_launch() {
     if (graph_ != nullptr) cudaGraphDestroy(graph_);
     graph_ = graph;
     graph_signature_ = signature_;
+    graph_key_ = key_;
+    graph_uploads_ = uploads_;
     SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
 }
 

@@ -190,7 +190,7 @@ TEST(CudaTopK, ThroughTheBackendInDecodeSteps) {
             for (size_t i = 0; i < x.size(); i += 5) x[i] = std::round(x[i]);  // ties across slices
             backend->upload(d_x.data(), x.data(), bytes);
             const bool in_step = step > 0;  // step 0 runs the launches directly
-            if (in_step) backend->begin_step();
+            if (in_step) backend->begin_step({});
             for (int j = 0; j < 2; ++j) {
                 backend->top_k(d_x.as<float>(), 1, n, kKs[j], d_values[j].as<float>(), d_ids[j].as<int32_t>(),
                                d_lse[j].as<double>());
