@@ -246,6 +246,15 @@ public:
         return false;
     }
     virtual void end_step() {}
+    // Device time of decode steps (GPU backends), off until switched on: it adds two events to each step. A step's
+    // time runs from its launch to its end on the device; the host work before the launch is not in it.
+    struct StepTime {
+        uint64_t steps = 0;
+        double device_ms = 0;
+    };
+    virtual void set_step_timing(bool on) { (void)on; }
+    // The timed steps that ended since the last call and their total (waits for the last); none on host backends.
+    virtual StepTime take_step_time() { return {}; }
 
 protected:
     // Wraps memory this backend allocated (or registered) in an owning Buffer.

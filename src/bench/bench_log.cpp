@@ -151,6 +151,13 @@ std::vector<std::pair<std::string, std::string>> log_metrics(const BenchResult& 
                fmt("%.1f tok/s", *f.decode_roofline_tok_s) + " roofline";
     }
     m.emplace_back("Generation", gen + ")");
+    if (!r.step_device_ms.empty()) {
+        std::string step = format_mean_sd(summarize(r.step_device_us()), 1) + " us on the device per decode step";
+        if (const std::vector<double> host = r.step_host_us(); !host.empty()) {
+            step += "; host and launch " + fmt("%.1f", summarize(host).mean) + " us per token beyond it";
+        }
+        m.emplace_back("Decode step", step);
+    }
     m.emplace_back("TTFT", format_mean_sd(r.ttft_stats(), 2) + " ms (n=" + std::to_string(r.ttft_ms.size()) + ")");
     std::string mem = format_mib(r.peak_rss_bytes) + " (VmHWM)";
     if (r.peak_device_bytes) mem += "; GPU " + format_mib(*r.peak_device_bytes);

@@ -105,6 +105,19 @@ public:
     }
     int32_t sample() override { return live().sample(*chain_); }
 
+    std::optional<double> take_decode_step_device_ms() override {
+        Backend& b = engine_.backend();
+        if (b.uses_host_memory()) return std::nullopt;
+        if (!step_timing_) {
+            b.set_step_timing(true);
+            step_timing_ = true;
+            return std::nullopt;
+        }
+        const Backend::StepTime t = b.take_step_time();
+        if (t.steps == 0) return std::nullopt;
+        return t.device_ms / static_cast<double>(t.steps);
+    }
+
     std::optional<uint64_t> device_memory_used() const override {
         const Backend& b = engine_.backend();
         if (b.uses_host_memory()) return std::nullopt;
@@ -122,6 +135,7 @@ private:
     ModelInfo info_;
     SequenceOptions options_;
     std::unique_ptr<Session> session_;
+    bool step_timing_ = false;
     std::optional<sampling::SamplerChain> chain_;
 };
 

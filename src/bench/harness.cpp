@@ -112,6 +112,7 @@ BenchResult run_bench(const TargetLoader& load, const std::filesystem::path& mod
         track_device(*target, r);
         // Forward and sampling are timed apart as well: two clock reads per step cost well under a microsecond.
         double forward_ms = 0, sample_ms = 0;
+        target->take_decode_step_device_ms();  // the prefill's and warm-up's steps are not timed
         const auto t1 = Clock::now();
         for (int i = 0; i < settings.n_gen; ++i) {
             const auto a = Clock::now();
@@ -130,6 +131,9 @@ BenchResult run_bench(const TargetLoader& load, const std::filesystem::path& mod
         r.decode_tok_s.push_back(settings.n_gen / (decode_ms / 1000.0));
         r.forward_tok_s.push_back(settings.n_gen / (forward_ms / 1000.0));
         r.sample_ms_per_token.push_back(sample_ms / settings.n_gen);
+        if (const std::optional<double> step_ms = target->take_decode_step_device_ms()) {
+            r.step_device_ms.push_back(*step_ms);
+        }
         progress.add(1);
     }
 

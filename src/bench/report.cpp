@@ -32,6 +32,11 @@ nlohmann::json stats_json(const Stats& s) {
     return {{"n", s.n}, {"mean", s.mean}, {"median", s.median}, {"sd", s.sd}, {"min", s.min}, {"max", s.max}};
 }
 
+// Null where nothing was measured (host backends).
+nlohmann::json optional_stats_json(const std::vector<double>& samples) {
+    return samples.empty() ? nlohmann::json(nullptr) : stats_json(summarize(samples));
+}
+
 std::string stats_line(const Stats& s, int decimals, const char* unit) {
     char buf[200];
     std::snprintf(buf, sizeof buf, "%s %s  (median %.*f, min %.*f, max %.*f, n=%zu)", format_mean_sd(s, decimals).c_str(),
@@ -101,6 +106,14 @@ std::string format_report(const BenchResult& r) {
     line("generation", stats_line(r.decode_stats(), 2, "tok/s") + " (each step with its greedy sample)");
     line("  forward only", stats_line(r.forward_stats(), 2, "tok/s") + "; sampling " +
                                fmt("%.3f", summarize(r.sample_ms_per_token).mean) + " ms/token");
+    if (!r.step_device_ms.empty()) {
+        std::string device = stats_line(summarize(r.step_device_us()), 1, "us per step") +
+                             " (events from each step's graph launch to its end)";
+        if (const std::vector<double> host = r.step_host_us(); !host.empty()) {
+            device += "; host work and launch: " + fmt("%.1f", summarize(host).mean) + " us per token beyond it";
+        }
+        line("  on the GPU", device);
+    }
     line("TTFT", stats_line(r.ttft_stats(), 2, "ms") + " (prefill of " + std::to_string(r.settings.n_prompt) +
                      " tokens + first greedy token)");
     std::string mem = format_mib(r.peak_rss_bytes) + " peak resident (VmHWM; mapped weight pages count once touched)";
@@ -164,7 +177,10 @@ nlohmann::json to_json(const BenchResult& r) {
                        {"samples_ms", r.decode_ms}, {"forward_tok_s", stats_json(r.forward_stats())},
                        {"samples_forward_tok_s", r.forward_tok_s},
                        {"sample_ms_per_token", stats_json(summarize(r.sample_ms_per_token))},
-                       {"forward_gb_s", f.decode_gb_s}};
+                       {"forward_gb_s", f.decode_gb_s},
+                       {"step_device_us", optional_stats_json(r.step_device_us())},
+                       {"samples_step_device_us", r.step_device_us()},
+                       {"step_host_us", optional_stats_json(r.step_host_us())}};
     j["ttft_ms"] = {{"stats", stats_json(r.ttft_stats())}, {"samples", r.ttft_ms}};
     j["peak_rss_bytes"] = r.peak_rss_bytes;
     j["peak_device_bytes"] = r.peak_device_bytes ? json(*r.peak_device_bytes) : json(nullptr);

@@ -66,6 +66,9 @@ struct BenchResult {
     // mean time one greedy sample took.
     std::vector<double> forward_tok_s;
     std::vector<double> sample_ms_per_token;
+    // GPU backends: the mean device time of a decode step, per repetition (from its launch to its end); the forward
+    // time per token minus it is the host work and launch latency the device waited for.
+    std::vector<double> step_device_ms;
 
     uint64_t peak_rss_bytes = 0;                   // VmHWM after the runs, before reloads
     std::optional<uint64_t> peak_device_bytes;     // GPU memory in use, highest sample
@@ -82,6 +85,20 @@ struct BenchResult {
     Stats decode_stats() const { return summarize(decode_tok_s); }
     Stats forward_stats() const { return summarize(forward_tok_s); }
     Stats ttft_stats() const { return summarize(ttft_ms); }
+    // GPU backends, per repetition: a decode step's device time, and the forward time per token beyond it (us).
+    std::vector<double> step_device_us() const {
+        std::vector<double> us;
+        for (const double ms : step_device_ms) us.push_back(1000.0 * ms);
+        return us;
+    }
+    std::vector<double> step_host_us() const {
+        std::vector<double> us;
+        if (step_device_ms.size() != forward_tok_s.size()) return us;
+        for (size_t i = 0; i < forward_tok_s.size(); ++i) {
+            us.push_back(1e6 / forward_tok_s[i] - 1000.0 * step_device_ms[i]);
+        }
+        return us;
+    }
     // Prefill chunks per repetition: each reads every weight once.
     int64_t prefill_chunks() const {
         return settings.batch_size > 0 ? (settings.n_prompt + settings.batch_size - 1) / settings.batch_size : 0;

@@ -54,6 +54,10 @@ public:
 
     // Device memory in use now (GPU backends); nullopt for host backends.
     virtual std::optional<uint64_t> device_memory_used() const { return std::nullopt; }
+    // Mean device time of the decode steps since the last call, in ms (GPU backends: from each step's launch to its
+    // end, by events); nullopt for host backends or when no step was timed. The first call switches the timing on
+    // (it adds two events to each step, so runs that never ask, as llama-bench mode, go without).
+    virtual std::optional<double> take_decode_step_device_ms() { return std::nullopt; }
 };
 
 // Loads a target; the harness calls it again to time reloads.

@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/target.h"
@@ -21,7 +23,9 @@ struct FakeCounters {
 
 class FakeTarget final : public BenchTarget {
 public:
-    explicit FakeTarget(FakeCounters* counters, int32_t eog_id = -1) : c_(counters), eog_(eog_id) {
+    // step_device_ms > 0: a GPU-like target whose decode steps each take that long on the "device".
+    explicit FakeTarget(FakeCounters* counters, int32_t eog_id = -1, double step_device_ms = 0)
+        : c_(counters), eog_(eog_id), step_device_ms_(step_device_ms) {
         ++c_->loads;
         info_.file_name = "fake.gguf";
         info_.architecture = "llama";
@@ -59,7 +63,13 @@ public:
     }
     void decode(int32_t token) override {
         ++c_->decodes;
+        ++timed_steps_;
         push(std::span<const int32_t>(&token, 1));
+    }
+    std::optional<double> take_decode_step_device_ms() override {
+        const int steps = std::exchange(timed_steps_, 0);
+        if (step_device_ms_ <= 0 || !std::exchange(timing_, true) || steps == 0) return std::nullopt;
+        return step_device_ms_;
     }
     // The next id is (sum of the sequence) mod 1000: deterministic and history-dependent.
     int32_t sample() override {
@@ -82,6 +92,9 @@ private:
 
     FakeCounters* c_;
     int32_t eog_;
+    double step_device_ms_;
+    bool timing_ = false;
+    int timed_steps_ = 0;
     ModelInfo info_;
     int64_t n_ctx_ = 0;
     std::vector<int32_t> history_;

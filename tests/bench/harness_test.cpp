@@ -2,7 +2,11 @@
 // and the prompt tokens it times.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_log.h"
 #include "bench/harness.h"
+#include "bench/report.h"
 #include "bench/quality_hash.h"
 #include "fake_target.h"
 #include "spool/errors.h"
@@ -45,6 +49,33 @@ TEST(Harness, CountsSamplesAndCalls) {
         EXPECT_EQ(o.batch_size, 8);
         EXPECT_LE(o.temperature, 0.0f);
     }
+}
+
+// A GPU target's decode steps are timed on the device once per repetition (not the warm-up's), and the report,
+// the JSON and the log entry show that time and the host time per token beyond it; a host target shows neither.
+TEST(Harness, ReportsDeviceTimePerDecodeStep) {
+    testing::FakeCounters c;
+    BenchSettings s;
+    s.n_prompt = 4;
+    s.n_gen = 5;
+    s.reps = 3;
+    s.reload = false;
+    s.progress = false;
+    const BenchResult gpu =
+        run_bench([&] { return std::make_unique<testing::FakeTarget>(&c, -1, 0.25); }, {}, s, BuildInfo{"v", "c"});
+    ASSERT_EQ(gpu.step_device_ms, std::vector<double>(3, 0.25));
+    ASSERT_EQ(gpu.step_host_us().size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(gpu.step_host_us()[i], 1e6 / gpu.forward_tok_s[i] - 250.0);
+    EXPECT_NE(format_report(gpu).find("on the GPU:   250.0 ± 0.0 us per step"), std::string::npos) << format_report(gpu);
+    EXPECT_DOUBLE_EQ(to_json(gpu)["generation"]["step_device_us"]["mean"].get<double>(), 250.0);
+    EXPECT_NE(format_log_entry(gpu, "x").find("| Decode step | 250.0"), std::string::npos) << format_log_entry(gpu, "x");
+
+    const BenchResult host =
+        run_bench([&] { return std::make_unique<testing::FakeTarget>(&c); }, {}, s, BuildInfo{"v", "c"});
+    EXPECT_TRUE(host.step_device_ms.empty());
+    EXPECT_EQ(format_report(host).find("on the GPU"), std::string::npos);
+    EXPECT_TRUE(to_json(host)["generation"]["step_device_us"].is_null());
+    EXPECT_EQ(format_log_entry(host, "x").find("Decode step"), std::string::npos);
 }
 
 TEST(Harness, QualityHashIsReproducible) {

@@ -361,6 +361,12 @@ public:
         return true;
     }
 
+    void set_step_timing(bool on) override { step_->set_timing(on); }
+    StepTime take_step_time() override {
+        const StepGraph::DeviceTime t = step_->take_device_time();
+        return {t.steps, t.ms};
+    }
+
     void end_step() override {
         step_->end();
         if (!retired_.empty()) {

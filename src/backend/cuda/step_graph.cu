@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -18,6 +19,8 @@ StepGraph::StepGraph(cudaStream_t stream, size_t staging_bytes, bool use_graphs)
 
 StepGraph::~StepGraph() {
     reset_graph();
+    if (timed_start_ != nullptr) cudaEventDestroy(timed_start_);
+    if (timed_end_ != nullptr) cudaEventDestroy(timed_end_);
     if (step_done_ != nullptr) cudaEventDestroy(step_done_);
     if (staging_ != nullptr) cudaFreeHost(staging_);
 }
@@ -30,6 +33,44 @@ void StepGraph::reset_graph() noexcept {
     graph_signature_.clear();
     graph_key_.clear();
     graph_uploads_.clear();
+}
+
+void StepGraph::set_timing(bool on) {
+    if (on && timed_start_ == nullptr) {
+        SPOOL_CUDA_CHECK(cudaEventCreate(&timed_start_));
+        SPOOL_CUDA_CHECK(cudaEventCreate(&timed_end_));
+    }
+    collect_timing();
+    timing_ = on;
+}
+
+// Adds the last timed step to device_time_ (waiting for it to end).
+void StepGraph::collect_timing() {
+    if (!timed_pending_) return;
+    timed_pending_ = false;
+    float ms = 0;
+    SPOOL_CUDA_CHECK(cudaEventSynchronize(timed_end_));
+    SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, timed_start_, timed_end_));
+    ++device_time_.steps;
+    device_time_.ms += ms;
+}
+
+StepGraph::DeviceTime StepGraph::take_device_time() {
+    collect_timing();
+    return std::exchange(device_time_, DeviceTime{});
+}
+
+// The stored graph's launch, between the timing events when timing is on.
+void StepGraph::launch_graph() {
+    if (timing_) {
+        collect_timing();  // one pair of events: the previous step has ended by now unless the caller runs ahead
+        SPOOL_CUDA_CHECK(cudaEventRecord(timed_start_, stream_));
+    }
+    SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+    if (timing_) {
+        SPOOL_CUDA_CHECK(cudaEventRecord(timed_end_, stream_));
+        timed_pending_ = true;
+    }
 }
 
 bool StepGraph::begin(const std::vector<uint64_t>& repeat_key) {
@@ -96,7 +137,7 @@ void StepGraph::end() {
         if (repeated_uploads_ != graph_uploads_.size()) fail_repeat("made fewer uploads than the step it repeats");
         active_ = false;
         repeating_ = false;
-        SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+        launch_graph();
         ++replays_;
         ++repeats_;
         SPOOL_CUDA_CHECK(cudaEventRecord(step_done_, stream_));
@@ -106,7 +147,7 @@ void StepGraph::end() {
     if (!use_graphs_) {
         for (const Launch& launch : launches_) launch(stream_);
     } else if (exec_ != nullptr && signature_ == graph_signature_) {
-        SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+        launch_graph();
         ++replays_;
         graph_key_ = key_;  // the same launches under this step's key (an empty key repeats nothing)
     } else {
@@ -144,7 +185,7 @@ void StepGraph::capture_and_launch() {
     graph_signature_ = signature_;
     graph_key_ = key_;
     graph_uploads_ = uploads_;
-    SPOOL_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+    launch_graph();
 }
 
 }  // namespace spool::cuda

@@ -56,6 +56,16 @@ public:
     uint64_t captures() const noexcept { return captures_; }
     uint64_t repeats() const noexcept { return repeats_; }  // the replays that skipped recording
 
+    // Device time of the steps (off by default: two events per step): from the step's launch to its end, by events
+    // recorded around it. take_device_time returns the steps ended and their time since the last call, and waits for
+    // the last one to finish.
+    struct DeviceTime {
+        uint64_t steps = 0;
+        double ms = 0;
+    };
+    void set_timing(bool on);
+    DeviceTime take_device_time();
+
 private:
     struct Upload {
         const void* dst;
@@ -64,6 +74,8 @@ private:
     };
 
     void capture_and_launch();
+    void launch_graph();
+    void collect_timing();
     void reset_graph() noexcept;
     void fail_repeat(const std::string& what);
 
@@ -83,6 +95,9 @@ private:
     cudaGraph_t graph_ = nullptr;
     cudaGraphExec_t exec_ = nullptr;
     uint64_t replays_ = 0, captures_ = 0, repeats_ = 0;
+    bool timing_ = false, timed_pending_ = false;
+    cudaEvent_t timed_start_ = nullptr, timed_end_ = nullptr;  // around the last step launched
+    DeviceTime device_time_;
 };
 
 }  // namespace spool::cuda

@@ -107,5 +107,21 @@ TEST_F(StepGraphRepeat, BrokenPromisesThrowAndDropTheGraph) {
     EXPECT_EQ(out(), 6);
 }
 
+TEST_F(StepGraphRepeat, TimesStepsOnlyWhenAsked) {
+    step(1, kKeyA);
+    EXPECT_EQ(graph_->take_device_time().steps, 0u);
+    graph_->set_timing(true);
+    step(2, kKeyA);
+    step(3, kKeyA);
+    step(4, kKeyB);
+    const StepGraph::DeviceTime t = graph_->take_device_time();
+    EXPECT_EQ(t.steps, 3u);
+    EXPECT_GT(t.ms, 0.0);
+    EXPECT_EQ(graph_->take_device_time().steps, 0u);
+    graph_->set_timing(false);
+    step(5, kKeyB);
+    EXPECT_EQ(graph_->take_device_time().steps, 0u);
+}
+
 }  // namespace
 }  // namespace spool::cuda
