@@ -88,6 +88,11 @@ struct Session::State {
     int64_t n_logit_rows = 0;
     bool last_row_on_device = false;  // logits' last row is still only in logits_device (row 0)
     Buffer argmax_device;             // [1] int32: greedy sampling on the backend
+    // The last sample was a plain greedy one on the backend, so decode steps compute their row's argmax inside the
+    // step (no launch of its own when the next sample is greedy too); argmax_ready: argmax_device holds the last
+    // row's.
+    bool greedy_expected = false;
+    bool argmax_ready = false;
     // Backend::top_k's outputs for sampling from candidates: [lse: double][values: float x k][ids: int32 x k],
     // so one download brings all three back.
     Buffer top_device;
@@ -153,15 +158,18 @@ struct Session::State {
                              static_cast<size_t>(n * hp.n_embd));
             }
             batch.positions = st.positions.as<const int32_t>();
+            const bool with_argmax = step && i + 1 == stages.size() && greedy_expected && !be.uses_host_memory();
             // A decode step's ops depend only on the stage and these buffers (the token and position are read from
             // device memory), so a backend may repeat the last such step without the forward pass issuing them.
-            const bool repeated = step && be.begin_step(step_key(st, i, batch));
+            const bool repeated = step && be.begin_step(step_key(st, i, batch, with_argmax));
             if (i == 0) be.upload(ids.data(), chunk.data(), chunk.size_bytes());
             be.upload(st.positions.data(), positions_host.data(), positions_host.size() * sizeof(int32_t));
             if (!repeated) {
                 model.forward_layers(be, batch, st.stage.layer_begin, st.stage.layer_end, st.kv.layers(), st.act);
+                if (with_argmax) be.argmax(logits_device.as<const float>(), 1, hp.n_vocab, argmax_device.as<int32_t>());
             }
             if (step) be.end_step();
+            argmax_ready = with_argmax;
         }
         tokens.insert(tokens.end(), chunk.begin(), chunk.end());
         if (n_outputs == 1 && out_row == n_logit_rows - 1) {
@@ -174,9 +182,11 @@ struct Session::State {
 
     // Backend::begin_step's repeat key of a one-token step of stage `index`: what its launches depend on besides the
     // model (the stage's state, and the batch's buffers and row count).
-    static std::vector<uint64_t> step_key(const StageState& st, size_t index, const model::ForwardBatch& batch) {
+    static std::vector<uint64_t> step_key(const StageState& st, size_t index, const model::ForwardBatch& batch,
+                                          bool with_argmax) {
         auto word = [](const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); };
         return {word(&st),
+                with_argmax ? 1u : 0u,
                 index,
                 static_cast<uint64_t>(batch.n_tokens),
                 static_cast<uint64_t>(batch.n_outputs),
@@ -251,6 +261,7 @@ void Session::prefill(std::span<const int32_t> tokens, Logits want) {
     if (all) s.ensure_logit_rows(std::min(n, s.batch_size));
     s.n_logit_rows = all ? n : 1;
     s.last_row_on_device = false;
+    s.argmax_ready = false;
     // Every row that can be read is written below (or fetched from the device when read), so the rows are not
     // cleared: zeroing 32,000-128,000 floats per decode step was host time the GPU waited for.
     s.logits.resize(static_cast<size_t>(s.n_logit_rows * s.hp.n_vocab));
@@ -306,6 +317,7 @@ void Session::truncate(int64_t n) {
     state_->logits.clear();
     state_->n_logit_rows = 0;
     state_->last_row_on_device = false;
+    state_->argmax_ready = false;
 }
 
 int32_t Session::sample(sampling::SamplerChain& chain) {
@@ -318,12 +330,16 @@ int32_t Session::sample(sampling::SamplerChain& chain) {
                               p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f;
     if (automatic && plain_greedy && on_device) {
         // The logit row stays on the GPU: its argmax (ties to the lowest id, as the host chain) comes back alone.
-        s.backend.argmax(s.logits_device.as<const float>(), 1, s.hp.n_vocab, s.argmax_device.as<int32_t>());
+        if (!s.argmax_ready) {
+            s.backend.argmax(s.logits_device.as<const float>(), 1, s.hp.n_vocab, s.argmax_device.as<int32_t>());
+        }
         int32_t token = 0;
         s.backend.download(&token, s.argmax_device.data(), sizeof token);
         ++s.counts.argmax;
+        s.greedy_expected = true;
         return token;
     }
+    s.greedy_expected = false;
     if ((automatic && on_device) || s.sampling_path == SamplingPath::top_candidates) {
         if (const std::optional<int32_t> token = s.sample_from_top(chain)) {
             ++s.counts.top_candidates;

@@ -235,8 +235,28 @@ TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
     options.backend = "cuda";
     const Engine engine(tiny_model_path(GetParam()), options);
     expect_candidate_path_matches(engine, SamplingPath::automatic);
-    const Generated greedy = generate_with(engine, sampling::SamplingParams::greedy(), SamplingPath::automatic, 1, 4);
-    EXPECT_EQ(greedy.counts.argmax, 4);
+    const Generated greedy = generate_with(engine, sampling::SamplingParams::greedy(), SamplingPath::automatic, 1, 12);
+    EXPECT_EQ(greedy.counts.argmax, 12);
+    EXPECT_EQ(greedy.tokens,
+              generate_with(engine, sampling::SamplingParams::greedy(), SamplingPath::full_row, 1, 12).tokens);
+    // After a greedy sample, decode steps compute their argmax inside the step: a chain that changes between steps
+    // must still get its own tokens.
+    auto mixed = [&](SamplingPath path) {
+        SessionOptions o;
+        o.seed = 5;
+        o.sampling_path = path;
+        Session s(engine, o);
+        sampling::SamplerChain greedy_chain(sampling::SamplingParams::greedy());
+        sampling::SamplerChain warm_chain(chain_params(3.0f, 40, 1.0f, 0.0f));
+        s.prefill(engine.tokenizer().encode("Once upon a time", true));
+        std::vector<int32_t> out;
+        for (int i = 0; i < 12; ++i) {
+            out.push_back(s.sample(i % 3 == 2 ? warm_chain : greedy_chain));
+            s.decode(out.back());
+        }
+        return out;
+    };
+    EXPECT_EQ(mixed(SamplingPath::automatic), mixed(SamplingPath::full_row));
 }
 
 // A CUDA backend repeats a session's decode steps without recording them (StepGraph repeat keys). Two sessions
