@@ -14,14 +14,20 @@
 namespace spool::bench {
 namespace {
 
+// Settings of a short run without a progress bar.
+BenchSettings quiet_settings(int n_prompt, int n_gen, int reps) {
+    BenchSettings s;
+    s.n_prompt = n_prompt;
+    s.n_gen = n_gen;
+    s.reps = reps;
+    s.progress = false;
+    return s;
+}
+
 TEST(Harness, CountsSamplesAndCalls) {
     testing::FakeCounters c;
-    BenchSettings s;
-    s.n_prompt = 20;
-    s.n_gen = 7;
-    s.reps = 4;
+    BenchSettings s = quiet_settings(20, 7, 4);
     s.batch_size = 8;
-    s.progress = false;
     const BenchResult r =
         run_bench([&] { return std::make_unique<testing::FakeTarget>(&c); }, {}, s, BuildInfo{"v", "c"});
     EXPECT_EQ(c.loads, 1 + 4);  // first load + warm reloads
@@ -55,12 +61,8 @@ TEST(Harness, CountsSamplesAndCalls) {
 // the JSON and the log entry show that time and the host time per token beyond it; a host target shows neither.
 TEST(Harness, ReportsDeviceTimePerDecodeStep) {
     testing::FakeCounters c;
-    BenchSettings s;
-    s.n_prompt = 4;
-    s.n_gen = 5;
-    s.reps = 3;
+    BenchSettings s = quiet_settings(4, 5, 3);
     s.reload = false;
-    s.progress = false;
     const BenchResult gpu =
         run_bench([&] { return std::make_unique<testing::FakeTarget>(&c, -1, 0.25); }, {}, s, BuildInfo{"v", "c"});
     ASSERT_EQ(gpu.step_device_ms, std::vector<double>(3, 0.25));

@@ -225,14 +225,21 @@ TEST_P(SessionOnTiny, HostBackendsReadTheRowAutomatically) {
     EXPECT_EQ(g.counts.top_candidates, 0);
 }
 
-// On a GPU the automatic path keeps the row there (skipped without a CUDA build and a GPU).
-TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
+bool cuda_available() {
     const std::vector<std::string> backends = available_backends();
-    if (std::find(backends.begin(), backends.end(), "cuda") == backends.end()) {
-        GTEST_SKIP() << "needs a CUDA build and a GPU";
-    }
+    return std::find(backends.begin(), backends.end(), "cuda") != backends.end();
+}
+
+EngineOptions cuda_options() {
     EngineOptions options;
     options.backend = "cuda";
+    return options;
+}
+
+// On a GPU the automatic path keeps the row there (skipped without a CUDA build and a GPU).
+TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
+    if (!cuda_available()) GTEST_SKIP() << "needs a CUDA build and a GPU";
+    const EngineOptions options = cuda_options();
     const Engine engine(tiny_model_path(GetParam()), options);
     expect_candidate_path_matches(engine, SamplingPath::automatic);
     const Generated greedy = generate_with(engine, sampling::SamplingParams::greedy(), SamplingPath::automatic, 1, 12);
@@ -263,12 +270,8 @@ TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
 // decoding in turn on one engine, with a prefill and a truncation between their steps, must each give the rows they
 // give alone, bit for bit: a step repeated under the wrong session's key would write that session's cache.
 TEST_P(SessionOnTiny, CudaInterleavedSessionsDecodeAsAlone) {
-    const std::vector<std::string> backends = available_backends();
-    if (std::find(backends.begin(), backends.end(), "cuda") == backends.end()) {
-        GTEST_SKIP() << "needs a CUDA build and a GPU";
-    }
-    EngineOptions options;
-    options.backend = "cuda";
+    if (!cuda_available()) GTEST_SKIP() << "needs a CUDA build and a GPU";
+    const EngineOptions options = cuda_options();
     const Engine engine(tiny_model_path(GetParam()), options);
     const std::vector<int32_t> tokens = prompt_tokens();
     std::vector<int32_t> other(tokens.rbegin(), tokens.rend() - 1);  // no BOS at the end
