@@ -68,9 +68,10 @@ TEST(Harness, ReportsDeviceTimePerDecodeStep) {
     ASSERT_EQ(gpu.step_device_ms, std::vector<double>(3, 0.25));
     ASSERT_EQ(gpu.step_host_us().size(), 3u);
     for (size_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(gpu.step_host_us()[i], 1e6 / gpu.forward_tok_s[i] - 250.0);
-    EXPECT_NE(format_report(gpu).find("on the GPU:   250.0 ± 0.0 us per step"), std::string::npos) << format_report(gpu);
+    const std::string report = format_report(gpu), entry = format_log_entry(gpu, "x");
+    EXPECT_NE(report.find("on the GPU:   250.0 ± 0.0 us per step"), std::string::npos) << report;
     EXPECT_DOUBLE_EQ(to_json(gpu)["generation"]["step_device_us"]["mean"].get<double>(), 250.0);
-    EXPECT_NE(format_log_entry(gpu, "x").find("| Decode step | 250.0"), std::string::npos) << format_log_entry(gpu, "x");
+    EXPECT_NE(entry.find("| Decode step | 250.0"), std::string::npos) << entry;
 
     const BenchResult host =
         run_bench([&] { return std::make_unique<testing::FakeTarget>(&c); }, {}, s, BuildInfo{"v", "c"});

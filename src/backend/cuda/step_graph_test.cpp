@@ -42,9 +42,10 @@ protected:
     void record_copy() {
         int32_t* dst = out_->data();
         const int32_t* src = in_->data();
-        graph_->add({1, reinterpret_cast<uintptr_t>(dst), reinterpret_cast<uintptr_t>(src)}, [dst, src](cudaStream_t s) {
-            SPOOL_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(int32_t), cudaMemcpyDeviceToDevice, s));
-        });
+        graph_->add({1, reinterpret_cast<uintptr_t>(dst), reinterpret_cast<uintptr_t>(src)},
+                    [dst, src](cudaStream_t s) {
+                        SPOOL_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(int32_t), cudaMemcpyDeviceToDevice, s));
+                    });
     }
     int32_t out() const { return out_->download()[0]; }
 
