@@ -72,11 +72,13 @@ void add_fewest_rows_staged(GgmlType type, std::vector<gpu_test::Shape>& shapes)
 }
 
 // test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
-// largest shapes of 32-element blocks are too narrow for it), and add_fewest_rows_staged's.
+// largest shapes of 32-element blocks are too narrow for it), add_fewest_rows_staged's, and one of more blocks than
+// the GPU holds at once (the kernel's many-waves form).
 std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
     std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
     if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
     add_fewest_rows_staged(type, shapes);
+    if (matvec_staged_type(type)) shapes.push_back({gpu_test::many_waves_rows(), 256});
     return shapes;
 }
 
@@ -449,50 +451,56 @@ TEST(CudaMatvecInt8Fused, MixedTypeBatchMatchesRoundedReference) {
     const DeviceVector<float> x_dev(x);
     for (const GgmlType first : {GgmlType::Q4_K, GgmlType::Q5_K}) {
         const GgmlType alt = GgmlType::Q6_K;
-        // Just enough rows in all for the staged kernel of both types, the first matrix's count odd.
+        // Just enough rows in all for the staged kernel of both types, the first matrix's count odd; then more blocks
+        // than the GPU holds at once (the kernel's many-waves form).
         const int64_t needed = std::max(matvec_staged_min_rows(first), matvec_staged_min_rows(alt));
-        const int64_t rows[3] = {needed - 199, 37, 163};
-        for (const std::vector<bool>& is_alt : {std::vector<bool>{false, false, true}, {false, true, false},
-                                                {false, true, true}, {false, true}}) {
-            const int count = static_cast<int>(is_alt.size());
-            std::vector<QuantMatrix> ms;
-            std::vector<Reference> refs;
-            std::vector<std::vector<float>> biases;
-            std::vector<DeviceVector<uint8_t>> w_dev;
-            std::vector<DeviceVector<float>> b_dev, ys;
-            int64_t total = 0;
-            for (int i = 0; i < count; ++i) {
-                const int64_t n = count == 2 && i == 1 ? rows[1] + rows[2] + 200 : rows[i];
-                total += n;
-                ms.push_back(gpu_test::make_quant_matrix(is_alt[i] ? alt : first, n, n_cols, ++seed));
-                biases.push_back(testing::random_floats(static_cast<size_t>(n), ++seed));
-                refs.push_back(reference_matvec(ms.back(), xr));
-                w_dev.emplace_back(ms.back().bytes);
-                b_dev.emplace_back(biases.back());
-                ys.emplace_back(static_cast<size_t>(n));
-                gpu_test::poison(ys.back());
+        for (const int64_t first_rows : {needed - 199, gpu_test::many_waves_rows()}) {
+            const int64_t rows[3] = {first_rows, 37, 163};
+            for (const std::vector<bool>& is_alt : {std::vector<bool>{false, false, true}, {false, true, false},
+                                                    {false, true, true}, {false, true}}) {
+                const int count = static_cast<int>(is_alt.size());
+                std::vector<QuantMatrix> ms;
+                std::vector<Reference> refs;
+                std::vector<std::vector<float>> biases;
+                std::vector<DeviceVector<uint8_t>> w_dev;
+                std::vector<DeviceVector<float>> b_dev, ys;
+                int64_t total = 0;
+                for (int i = 0; i < count; ++i) {
+                    const int64_t n = count == 2 && i == 1 ? rows[1] + rows[2] + 200 : rows[i];
+                    total += n;
+                    ms.push_back(gpu_test::make_quant_matrix(is_alt[i] ? alt : first, n, n_cols, ++seed));
+                    biases.push_back(testing::random_floats(static_cast<size_t>(n), ++seed));
+                    refs.push_back(reference_matvec(ms.back(), xr));
+                    w_dev.emplace_back(ms.back().bytes);
+                    b_dev.emplace_back(biases.back());
+                    ys.emplace_back(static_cast<size_t>(n));
+                    gpu_test::poison(ys.back());
+                }
+                MatvecBatch batch;
+                batch.count = count;
+                for (int i = 0; i < count; ++i) {
+                    batch.w[i] = ms[i].view(w_dev[i].data());
+                    batch.bias[i] = i == 1 ? nullptr : b_dev[i].data();
+                    batch.y[i] = ys[i].data();
+                }
+                std::string layout;
+                for (int i = 0; i < count; ++i) {
+                    layout += std::string(i ? "+" : "") + std::string(type_name(ms[i].type));
+                }
+                ASSERT_TRUE(matvec_batch_mixable(batch, x_dev.data(), 1, kInt8)) << layout << ", " << total << " rows";
+                launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kInt8);
+                for (int i = 0; i < count; ++i) {
+                    const Fit f = fit(ys[i].download(), refs[i], ms[i].n_rows, i == 1 ? nullptr : &biases[i]);
+                    const std::string name = layout + " matrix " + std::to_string(i);
+                    EXPECT_LE(f.nmse, tolerance::kParityNmseMatmulF32) << name << ": " << describe(f, ms[i].n_rows);
+                    EXPECT_LE(f.worst_ratio, tolerance::kKQuantDotVsDequantized)
+                        << name << ": " << describe(f, ms[i].n_rows);
+                }
+                // Where the staged kernel does not run (2 tokens, float32 x), the types may not share a launch.
+                EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 2, kInt8)) << layout;
+                EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 1, kFloat32)) << layout;
+                EXPECT_THROW(launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kFloat32), UsageError) << layout;
             }
-            MatvecBatch batch;
-            batch.count = count;
-            for (int i = 0; i < count; ++i) {
-                batch.w[i] = ms[i].view(w_dev[i].data());
-                batch.bias[i] = i == 1 ? nullptr : b_dev[i].data();
-                batch.y[i] = ys[i].data();
-            }
-            std::string layout;
-            for (int i = 0; i < count; ++i) layout += std::string(i ? "+" : "") + std::string(type_name(ms[i].type));
-            ASSERT_TRUE(matvec_batch_mixable(batch, x_dev.data(), 1, kInt8)) << layout << ", " << total << " rows";
-            launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kInt8);
-            for (int i = 0; i < count; ++i) {
-                const Fit f = fit(ys[i].download(), refs[i], ms[i].n_rows, i == 1 ? nullptr : &biases[i]);
-                const std::string name = layout + " matrix " + std::to_string(i);
-                EXPECT_LE(f.nmse, tolerance::kParityNmseMatmulF32) << name << ": " << describe(f, ms[i].n_rows);
-                EXPECT_LE(f.worst_ratio, tolerance::kKQuantDotVsDequantized) << name << ": " << describe(f, ms[i].n_rows);
-            }
-            // Where the staged kernel does not run (2 tokens, float32 x), the types may not share a launch.
-            EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 2, kInt8)) << layout;
-            EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 1, kFloat32)) << layout;
-            EXPECT_THROW(launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kFloat32), UsageError) << layout;
         }
     }
     // Pairs without a mixed kernel, and too few rows for the staged kernel.
@@ -511,8 +519,8 @@ TEST(CudaMatvecInt8Fused, MixedTypeBatchMatchesRoundedReference) {
     EXPECT_FALSE(mixable(GgmlType::Q6_K, GgmlType::Q4_K, 4096));
     EXPECT_FALSE(mixable(GgmlType::Q4_K, GgmlType::Q8_0, 4096));
     EXPECT_FALSE(mixable(GgmlType::Q4_K, GgmlType::Q6_K, 1031));
-    // Large launches keep a launch per type (kMatvecMixedMaxWeights).
-    EXPECT_FALSE(mixable(GgmlType::Q4_K, GgmlType::Q6_K, kMatvecMixedMaxWeights / n_cols));
+    // Llama-2-7B's q/k/v size mixes too (the many-waves form).
+    EXPECT_TRUE(mixable(GgmlType::Q4_K, GgmlType::Q6_K, 12288));
 }
 
 TEST(CudaMatvecInt8Fused, FloatWeightsAndLargerBatchesRunTheFloat32Path) {

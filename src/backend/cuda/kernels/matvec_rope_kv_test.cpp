@@ -20,23 +20,31 @@ namespace {
 using gpu_test::DeviceVector;
 using gpu_test::QuantMatrix;
 
-constexpr int kHeadDim = 64, kHeads = 32, kKvHeads = 4;
+constexpr int kHeadDim = 64;
 constexpr int64_t kCols = 512, kCtx = 4096;
-constexpr int64_t kQRows = int64_t{kHeads} * kHeadDim, kKvRows = int64_t{kKvHeads} * kHeadDim;
+
+// Attention heads of q and of k / v: rows of the three projections.
+struct Heads {
+    int q = 32, kv = 4;
+    int64_t q_rows() const { return int64_t{q} * kHeadDim; }
+    int64_t kv_rows() const { return int64_t{kv} * kHeadDim; }
+};
 
 // A projection set, its input and a cache, on the device.
 struct Projections {
+    Heads heads;
     std::vector<QuantMatrix> ms;
     std::vector<DeviceVector<uint8_t>> w;
     DeviceVector<float> x, bias_q, factors;
     DeviceVector<int32_t> position;
 
-    Projections(const GgmlType types[3], uint64_t seed)
-        : x(testing::random_floats(static_cast<size_t>(kCols), seed)),
-          bias_q(testing::random_floats(static_cast<size_t>(kQRows), seed + 1)),
+    Projections(const GgmlType types[3], uint64_t seed, Heads h = {})
+        : heads(h),
+          x(testing::random_floats(static_cast<size_t>(kCols), seed)),
+          bias_q(testing::random_floats(static_cast<size_t>(h.q_rows()), seed + 1)),
           factors(testing::random_floats(kHeadDim / 2, seed + 2, 0.5f, 2.0f)),
           position(std::vector<int32_t>{0}) {
-        const int64_t rows[3] = {kQRows, kKvRows, kKvRows};
+        const int64_t rows[3] = {h.q_rows(), h.kv_rows(), h.kv_rows()};
         for (int i = 0; i < 3; ++i) {
             ms.push_back(gpu_test::make_quant_matrix(types[i], rows[i], kCols, seed + 3 + static_cast<uint64_t>(i)));
             w.emplace_back(ms.back().bytes);
@@ -62,11 +70,12 @@ struct Case {
 enum class Layout { one_launch, qk_then_v, singles };
 
 Result run(const Projections& s, const Case& c, Layout layout, bool fused) {
-    const size_t row_bytes_kv = row_bytes(c.cache_type, kKvRows);
+    const int64_t q_rows = s.heads.q_rows(), kv_rows = s.heads.kv_rows();
+    const size_t row_bytes_kv = row_bytes(c.cache_type, kv_rows);
     DeviceVector<uint8_t> kc(row_bytes_kv * static_cast<size_t>(kCtx)), vc(kc.size());
     SPOOL_CUDA_CHECK(cudaMemset(kc.data(), 0x5a, kc.size()));
     SPOOL_CUDA_CHECK(cudaMemset(vc.data(), 0x5a, vc.size()));
-    DeviceVector<float> q(static_cast<size_t>(kQRows)), k(static_cast<size_t>(kKvRows)), v(k.size());
+    DeviceVector<float> q(static_cast<size_t>(q_rows)), k(static_cast<size_t>(kv_rows)), v(k.size());
     gpu_test::poison(q), gpu_test::poison(k), gpu_test::poison(v);
     DeviceVector<int32_t> pos(std::vector<int32_t>{c.position});
 
@@ -78,7 +87,7 @@ Result run(const Projections& s, const Case& c, Layout layout, bool fused) {
     rk.rope.freq_scale = 0.5f;
     rk.rope.freq_factors = c.factors ? s.factors.data() : nullptr;
     rk.head_dim = kHeadDim;
-    rk.cache = KvView{kc.data(), vc.data(), c.cache_type, kCtx, kKvRows, row_bytes_kv};
+    rk.cache = KvView{kc.data(), vc.data(), c.cache_type, kCtx, kv_rows, row_bytes_kv};
     const MatvecRole roles[3] = {MatvecRole::q, MatvecRole::k, MatvecRole::v};
     float* ys[3] = {q.data(), k.data(), v.data()};
     const float* bias[3] = {c.bias ? s.bias_q.data() : nullptr, nullptr, nullptr};
@@ -106,7 +115,7 @@ Result run(const Projections& s, const Case& c, Layout layout, bool fused) {
         case Layout::singles: launch_run(0, 1), launch_run(1, 2), launch_run(2, 3); break;
     }
     if (!fused) {
-        launch_rope_kv_append(q.data(), k.data(), v.data(), pos.data(), 1, kHeads, kKvHeads, kHeadDim, rk.rope,
+        launch_rope_kv_append(q.data(), k.data(), v.data(), pos.data(), 1, s.heads.q, s.heads.kv, kHeadDim, rk.rope,
                               rk.cache, nullptr);
     }
     Result r{q.download(), k.download(), v.download(), std::vector<uint8_t>(row_bytes_kv),
@@ -176,18 +185,47 @@ TEST(CudaMatvecRopeKv, EveryFormEqualsProjectionsThenRopeKvAppend) {
     }
 }
 
+// Llama-2-7B-sized launches (more blocks than the GPU holds at once) take the staged kernels' many-waves form, with
+// the epilogue: the same bits as the projections (of that form too) and launch_rope_kv_append.
+TEST(CudaMatvecRopeKv, ManyWavesFormsEqualProjectionsThenRopeKvAppend) {
+    SPOOL_REQUIRE_GPU();
+    using T = GgmlType;
+    Heads heads;
+    heads.kv = static_cast<int>(gpu_test::many_waves_rows() / (6 * kHeadDim)) + 1;  // q, k, v: 6 kv heads' rows
+    heads.q = 4 * heads.kv;
+    const std::vector<std::vector<GgmlType>> type_sets = {
+        {T::Q4_K, T::Q4_K, T::Q4_K}, {T::Q4_K, T::Q4_K, T::Q6_K}, {T::Q8_0, T::Q8_0, T::Q8_0},
+        {T::Q4_0, T::Q4_0, T::Q4_0}, {T::Q6_K, T::Q6_K, T::Q6_K},
+    };
+    const std::vector<Case> cases = {
+        {T::F16, 7, kHeadDim, false, false, ActivationPrecision::int8},
+        {T::F32, 3000, kHeadDim, true, true, ActivationPrecision::int8},
+    };
+    uint64_t seed = 8300;
+    for (const auto& types : type_sets) {
+        const Projections s(types.data(), seed += 10, heads);
+        for (const Case& c : cases) {
+            const std::string name = std::string(type_name(types[0])) + "/" + std::string(type_name(types[2])) +
+                                     " cache " + std::string(type_name(c.cache_type)) + ", " +
+                                     std::to_string(heads.q_rows() + 2 * heads.kv_rows()) + " rows";
+            expect_same(run(s, c, Layout::one_launch, true), run(s, c, Layout::one_launch, false), name);
+        }
+    }
+}
+
 TEST(CudaMatvecRopeKv, LaunchesThatCannotTakeTheEpilogueAreRefused) {
     SPOOL_REQUIRE_GPU();
     const GgmlType types[3] = {GgmlType::Q8_0, GgmlType::Q8_0, GgmlType::Q8_0};
     const Projections s(types, 8300);
-    DeviceVector<uint8_t> kc(static_cast<size_t>(kKvRows * 2 * kCtx)), vc(kc.size());
-    DeviceVector<float> y(static_cast<size_t>(2 * kQRows));
+    const int64_t q_rows = Heads{}.q_rows(), kv_rows = Heads{}.kv_rows();
+    DeviceVector<uint8_t> kc(static_cast<size_t>(kv_rows * 2 * kCtx)), vc(kc.size());
+    DeviceVector<float> y(static_cast<size_t>(2 * q_rows));
     MatvecRopeKv rk;
     rk.positions = s.position.data();
     rk.rope.mode = RopeMode::norm;
     rk.rope.n_dims = kHeadDim;
     rk.head_dim = kHeadDim;
-    rk.cache = KvView{kc.data(), vc.data(), GgmlType::F16, kCtx, kKvRows, static_cast<size_t>(kKvRows * 2)};
+    rk.cache = KvView{kc.data(), vc.data(), GgmlType::F16, kCtx, kv_rows, static_cast<size_t>(kv_rows * 2)};
     rk.role[0] = MatvecRole::q;
     const WeightView q = s.view(0), k = s.view(1);
     EXPECT_TRUE(matvec_rope_kv_fusable(rk, q, s.x.data(), 1, MatvecRole::q));

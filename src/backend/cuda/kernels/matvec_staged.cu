@@ -27,10 +27,12 @@ namespace {
 constexpr int kWarpRows = 2;          // rows per warp (glu: the gate row and the same row of W_up)
 constexpr int kMaxStagedWarps = 8;
 // Chunks per lane and row loaded before any is used, the kernel's U: Q::kUnroll (4; 2 where the raw chunk is large,
-// so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves for grids of more warps than the GPU holds at
-// once (measured on an H100 for Q8_0: 4 chunks in flight won at 4096 rows, one wave; 2 chunks, 77 registers instead
-// of 117 and 3 blocks per SM instead of 2, won from 5632 rows: 7.57 -> 6.18 us at 5632 x 2048, 21.4 -> 18.9 us at
-// 11008 x 4096, 57.9 -> 51.0 us at 32000 x 4096).
+// so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves (2) for grids of more blocks than the GPU holds
+// at once, compiled for 3 blocks per SM (2 for the mixed kernel) instead of 1-2: where blocks come in waves, a block's
+// arithmetic overlaps the loads of the others on its SM, and more of them hide more. Measured on an H100
+// (docs/cuda-performance.md): first for Q8_0 at 11008 x 4096 (21.4 -> 18.9 us, one-wave 4096-row launches keep 4
+// chunks), then v31 for every legacy type, Q4_K and Q6_K, the rope and mixed q/k/v launches included: decode GPU time
+// per token TinyLlama Q4_K_M -2.8%, Q6_K -4%, Llama-2-7B Q8_0 -1.7%, Q4_0 -1.5%, Q4_K_M -1%.
 // Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
 constexpr int64_t kTargetBlocks = 264;
 // Single matrices of fewer rows than this split each row pair's columns over two warps (staged_split below): at
@@ -211,19 +213,22 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
 }
 
 template <class Q, int U, bool kRope, XSource S, int kSplit>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps, Q::kMinBlocksPerSm) matvec_staged_kernel(MatvecArgs a) {
+__global__ void __launch_bounds__(32 * kMaxStagedWarps, U < Q::kUnroll ? 3 : Q::kMinBlocksPerSm)
+    matvec_staged_kernel(MatvecArgs a) {
     staged_rows<Q, U, kRope, S, kSplit>(a, block_matrix(a));
 }
 
 // A batch whose segments hold two types (a block's matrix has one, so the branch is uniform per block): Q4_K_M and
 // Q5_K_M files store attn_v as Q6_K beside Q4_K / Q5_K q and k, and one launch instead of two saves its fixed cost.
-template <class QA, class QB, bool kRope, XSource S>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps) matvec_staged_mixed_kernel(MatvecArgs a) {
+// kManyWaves: both decoders at their many-waves U, for 2 blocks per SM (else 1: the kernel holds both decoders'
+// registers, 151-155 at U = 4).
+template <class QA, class QB, bool kRope, XSource S, bool kManyWaves = false>
+__global__ void __launch_bounds__(32 * kMaxStagedWarps, kManyWaves ? 2 : 1) matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
-        staged_rows<QB, QB::kUnroll, kRope, S, 1, false>(a, m);
+        staged_rows<QB, kManyWaves ? QB::kUnrollManyWaves : QB::kUnroll, kRope, S, 1, false>(a, m);
     } else {
-        staged_rows<QA, QA::kUnroll, kRope, S, 1, false>(a, m);
+        staged_rows<QA, kManyWaves ? QA::kUnrollManyWaves : QA::kUnroll, kRope, S, 1, false>(a, m);
     }
 }
 
@@ -260,23 +265,22 @@ size_t staged_shared_bytes(const MatvecArgs& a) {
     return S == XSource::kStaged ? static_cast<size_t>(a.n_cols) * 2 : 0;
 }
 
+template <class Q, int U, XSource S, int kSplit>
+auto staged_kernel(bool rope) -> void (*)(MatvecArgs) {
+    return rope ? matvec_staged_kernel<Q, U, true, S, kSplit> : matvec_staged_kernel<Q, U, false, S, kSplit>;
+}
+
 template <class Q, XSource S>
 void launch_staged(MatvecArgs a, int warps, cudaStream_t stream) {
     const size_t shared_bytes = staged_shared_bytes<S>(a);
-    const bool split = staged_split(a) == 2;
     void (*kernel)(MatvecArgs) = nullptr;
-    // q/k/v launches and split ones (fewer than kSplitBelowRows rows) are one wave or less in practice, so only the
-    // rest may take the many-waves variant.
-    if (a.rope_kv) {
-        kernel = split ? matvec_staged_kernel<Q, Q::kUnroll, true, S, 2>
-                       : matvec_staged_kernel<Q, Q::kUnroll, true, S, 1>;
-    } else if (split) {
-        kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S, 2>;
+    if (staged_split(a) == 2) {  // fewer than kSplitBelowRows rows: one wave or less
+        kernel = staged_kernel<Q, Q::kUnroll, S, 2>(a.rope_kv);
     } else {
-        kernel = matvec_staged_kernel<Q, Q::kUnroll, false, S, 1>;
+        kernel = staged_kernel<Q, Q::kUnroll, S, 1>(a.rope_kv);
         if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
             if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
-                kernel = matvec_staged_kernel<Q, Q::kUnrollManyWaves, false, S, 1>;
+                kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 1>(a.rope_kv);
             }
         }
     }
@@ -297,12 +301,14 @@ void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
 template <class QA, class QB, XSource S>
 void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {  // a batch: never split
     const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
-    if (a.rope_kv) {
-        ops::launch_pdl(matvec_staged_mixed_kernel<QA, QB, true, S>, grid, block, staged_shared_bytes<S>(a), stream, a);
-    } else {
-        ops::launch_pdl(matvec_staged_mixed_kernel<QA, QB, false, S>, grid, block, staged_shared_bytes<S>(a), stream,
-                        a);
+    const size_t shared_bytes = staged_shared_bytes<S>(a);
+    void (*kernel)(MatvecArgs) = a.rope_kv ? matvec_staged_mixed_kernel<QA, QB, true, S>
+                                           : matvec_staged_mixed_kernel<QA, QB, false, S>;
+    if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
+        kernel = a.rope_kv ? matvec_staged_mixed_kernel<QA, QB, true, S, true>
+                           : matvec_staged_mixed_kernel<QA, QB, false, S, true>;
     }
+    ops::launch_pdl(kernel, grid, block, shared_bytes, stream, a);
 }
 
 // Whether every matrix of a (of the first type; with alt, the alt segments of QB's) suits decoder Q's loads.
@@ -341,7 +347,7 @@ bool staged_covers(GgmlType type, int64_t n_tokens, int64_t total_rows, int64_t 
 
 bool staged_mixed_applies(GgmlType type, const MatvecArgs& a, int64_t n_tokens) {
     const int64_t rows = total_rows(a);
-    if (!a.has_alt || !a.int8 || is_glu(a.epilogue) || rows * a.n_cols > kMatvecMixedMaxWeights ||
+    if (!a.has_alt || !a.int8 || is_glu(a.epilogue) ||
         !staged_covers(type, n_tokens, rows, a.n_cols, a.x_int8 != nullptr) ||
         !staged_covers(a.alt_type, n_tokens, rows, a.n_cols, a.x_int8 != nullptr)) {
         return false;

@@ -2,7 +2,8 @@
 // 32 weights of a row as a few aligned words and turns them into level bytes for dp4a with one (scale, min) per
 // 16 elements. Bit layouts follow the GGUF block formats (quant_blocks.cuh). Each decoder also says how many chunks a
 // lane keeps in flight (kUnroll, kUnrollManyWaves: matvec_staged.cu says why) and how many blocks of its kernel must
-// fit on an SM at once (kMinBlocksPerSm, the register cap of __launch_bounds__).
+// fit on an SM at once at kUnroll (kMinBlocksPerSm, the register cap of __launch_bounds__; the many-waves form is
+// compiled for 3).
 // kAssignPastEnd: a lane whose chunk lies past its row's end gets a zero Raw instead of keeping the previous step's,
 // so the raw registers are not live across the kernel's loop. It lowers the registers of most kernels, but it paid
 // only for Q4_0 (H100, tg128, two alternating rounds in one call, docs/cuda-performance.md v26): 7B Q4_0 411 / 414 ->
@@ -41,7 +42,7 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 // in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
-    static constexpr int kUnroll = 4, kUnrollManyWaves = 4, kMinBlocksPerSm = 1;
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
     static constexpr bool kAssignPastEnd = false;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
@@ -67,7 +68,7 @@ struct StagedQ6K {
     // Two blocks of 8 warps per SM caps it at 128 registers, without spills. Uncapped, reading a made x~ took 151
     // (one block per SM) and cost TinyLlama Q6_K decode 14% (1,076 -> 925 tok/s, H100); capped, Llama-2-7B Q4_K_M
     // (Q6_K ffn_down, attn_v, output) went 379-389 -> 400 tok/s (docs/cuda-performance.md, v13).
-    static constexpr int kUnroll = 4, kUnrollManyWaves = 4, kMinBlocksPerSm = 2;
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 2;
     static constexpr bool kAssignPastEnd = false;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
@@ -160,7 +161,7 @@ __device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2],
 }
 
 struct StagedLegacy {
-    static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 4, kMinBlocksPerSm = 1;
+    static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
     static constexpr bool kAssignPastEnd = false;
     __device__ static int low_group(int c) { return 4 * c; }
 };
@@ -227,7 +228,7 @@ struct StagedQ5_1 : StagedLegacy {
 
 // Q8_0: d:2 qs:32 (signed), w = d * q = d * (u - 128) with u = q ^ 0x80, so the levels stay unsigned as for dp4a.u32.
 struct StagedQ8_0 : StagedLegacy {
-    static constexpr int kBlockBytes = 8 * BlockBytes::q8_0, kAlign = 4, kUnrollManyWaves = 2;
+    static constexpr int kBlockBytes = 8 * BlockBytes::q8_0, kAlign = 4;
     struct Raw { uint4 lo, hi; uint32_t d; };
     __device__ static Raw load(const uint8_t* run, int c) {
         const PairWords<9, BlockBytes::q8_0> p(run, c);

@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/launch.h"
 #include "quant/types.h"
 #include "test_support.h"
@@ -41,6 +42,11 @@ inline std::vector<Shape> test_shapes(GgmlType type) {
     if (block == 32) return {{37, 32}, {131, 800}, {1031, 2848}, {4099, 96}};
     return {{37, 40}, {131, 1000}, {1031, 2056}, {4099, 136}, {37, 37}, {131, 1001}, {53, 36}};
 }
+
+// Rows of a one-token staged launch (matvec_staged.cu: blocks of 8 warps, 2 rows per warp) whose grid is more than the
+// GPU holds at once even at 4 blocks per SM, so that it takes the kernel's many-waves form; odd, so the last warp holds
+// one row.
+inline int64_t many_waves_rows() { return int64_t{16} * 4 * current_device_sm_count() + 5; }
 
 // A matrix in `type`: rows quantized from N(0, 1) data by the reference quantizer, and the reference's float
 // dequantization of those bytes (what every kernel must reproduce).
