@@ -185,14 +185,17 @@ TEST(CudaMatvecRopeKv, EveryFormEqualsProjectionsThenRopeKvAppend) {
     }
 }
 
-// Llama-2-7B-sized launches (more blocks than the GPU holds at once) take the staged kernels' many-waves form, with
-// the epilogue: the same bits as the projections (of that form too) and launch_rope_kv_append.
-TEST(CudaMatvecRopeKv, ManyWavesFormsEqualProjectionsThenRopeKvAppend) {
+// Llama-2-7B-sized launches take other forms of the staged kernels, with the epilogue: q/k/v batches of more blocks
+// than the GPU holds at once (the many-waves form), and 4,096-row single matrices (Q4_0 splits their row pairs over
+// two warps, matvec_staged.cu kSplitOneWaveBelowRows). The same bits as the projections (of those forms too) and
+// launch_rope_kv_append.
+TEST(CudaMatvecRopeKv, LargeLaunchFormsEqualProjectionsThenRopeKvAppend) {
     SPOOL_REQUIRE_GPU();
     using T = GgmlType;
-    Heads heads;
-    heads.kv = static_cast<int>(gpu_test::many_waves_rows() / (6 * kHeadDim)) + 1;  // q, k, v: 6 kv heads' rows
-    heads.q = 4 * heads.kv;
+    Heads many_waves;
+    many_waves.kv = static_cast<int>(gpu_test::many_waves_rows() / (6 * kHeadDim)) + 1;  // q, k, v: 6 kv heads' rows
+    many_waves.q = 4 * many_waves.kv;
+    const Heads llama_7b{64, 8};  // q: 4,096 rows
     const std::vector<std::vector<GgmlType>> type_sets = {
         {T::Q4_K, T::Q4_K, T::Q4_K}, {T::Q4_K, T::Q4_K, T::Q6_K}, {T::Q8_0, T::Q8_0, T::Q8_0},
         {T::Q4_0, T::Q4_0, T::Q4_0}, {T::Q6_K, T::Q6_K, T::Q6_K},
@@ -202,13 +205,17 @@ TEST(CudaMatvecRopeKv, ManyWavesFormsEqualProjectionsThenRopeKvAppend) {
         {T::F32, 3000, kHeadDim, true, true, ActivationPrecision::int8},
     };
     uint64_t seed = 8300;
-    for (const auto& types : type_sets) {
-        const Projections s(types.data(), seed += 10, heads);
-        for (const Case& c : cases) {
-            const std::string name = std::string(type_name(types[0])) + "/" + std::string(type_name(types[2])) +
-                                     " cache " + std::string(type_name(c.cache_type)) + ", " +
-                                     std::to_string(heads.q_rows() + 2 * heads.kv_rows()) + " rows";
-            expect_same(run(s, c, Layout::one_launch, true), run(s, c, Layout::one_launch, false), name);
+    for (const auto& [heads, layout] : {std::pair{many_waves, Layout::one_launch}, {llama_7b, Layout::singles}}) {
+        for (const auto& types : type_sets) {
+            if (layout == Layout::singles && types[2] != types[0]) continue;
+            const Projections s(types.data(), seed += 10, heads);
+            for (const Case& c : cases) {
+                const std::string name = std::string(type_name(types[0])) + "/" + std::string(type_name(types[2])) +
+                                         " cache " + std::string(type_name(c.cache_type)) + ", q " +
+                                         std::to_string(heads.q_rows()) + " rows, layout " +
+                                         std::to_string(static_cast<int>(layout));
+                expect_same(run(s, c, layout, true), run(s, c, layout, false), name);
+            }
         }
     }
 }

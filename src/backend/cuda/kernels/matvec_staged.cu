@@ -41,6 +41,12 @@ constexpr int64_t kTargetBlocks = 264;
 // 1,223, Q4_K_M 1,338 -> 1,385 (their 2,048-row attn_output and ffn_down); split at every size, 7B Q4_K_M lost
 // (415 -> 400), and so did TinyLlama's 2,560-row q/k/v batches.
 constexpr int64_t kSplitBelowRows = 4096;
+// Decoders with Q::kSplitOneWave also split single matrices of up to twice that (Llama-2-7B's 4,096-row attn_output
+// and ffn_down, one wave at one warp per pair: ~15.5 warps per SM) in their U = kUnrollManyWaves kernel compiled for 4
+// blocks per SM (64 registers), where the split grid stays one wave: the wave holds twice the warps. Measured on an H100 (docs/cuda-performance.md v32):
+// 7B Q4_0 decode GPU time 2,139-2,142 -> 2,093 us (4,096 x 11,008: 15.47 -> 13.73 us); Q8_0 (+5%) and Q4_K (+0.7%)
+// lost, their kernels spilling at 64 registers.
+constexpr int64_t kSplitOneWaveBelowRows = 2 * kSplitBelowRows;
 
 // Where a block reads x~: from shared memory, after rounding all of x into it (kStaged), or from a.x_int8, which the
 // kernel that wrote x filled (launch.h int8_x_bytes), through L1 (kMade). Both hold x~ of every 8-element group (uint2
@@ -213,7 +219,7 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
 }
 
 template <class Q, int U, bool kRope, XSource S, int kSplit>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps, U < Q::kUnroll ? 3 : Q::kMinBlocksPerSm)
+__global__ void __launch_bounds__(32 * kMaxStagedWarps, U < Q::kUnroll ? (kSplit == 2 ? 4 : 3) : Q::kMinBlocksPerSm)
     matvec_staged_kernel(MatvecArgs a) {
     staged_rows<Q, U, kRope, S, kSplit>(a, block_matrix(a));
 }
@@ -239,17 +245,18 @@ int64_t resident_blocks(void (*kernel)(MatvecArgs), int threads, size_t shared_b
     return static_cast<int64_t>(current_device_sm_count()) * per_sm;
 }
 
-// Warps per row pair: 2 for a single matrix of fewer than kSplitBelowRows rows in every form (plain, residual add,
-// rope epilogue), so those forms sum in the same order; 1 for batches (q/k/v batches of 2,560 rows lost 3-8% split)
-// and the glu.
-int staged_split(const MatvecArgs& a) {
-    return !is_glu(a.epilogue) && a.n_more == 0 && a.n_rows < kSplitBelowRows ? 2 : 1;
+// Warps per row pair: 2 for a single matrix of fewer than kSplitBelowRows rows (kSplitOneWaveBelowRows with
+// split_one_wave) in every form (plain, residual add, rope epilogue), so those forms sum in the same order; 1 for
+// batches (q/k/v batches of 2,560 rows lost 3-8% split) and the glu.
+int staged_split(const MatvecArgs& a, bool split_one_wave) {
+    const int64_t below = split_one_wave ? kSplitOneWaveBelowRows : kSplitBelowRows;
+    return !is_glu(a.epilogue) && a.n_more == 0 && a.n_rows < below ? 2 : 1;
 }
 
 // Sets the grid of a (blocks of `warps` warps, as few as 2 where the launch has few rows) and returns the warps.
-int size_staged_grid(MatvecArgs& a) {
+int size_staged_grid(MatvecArgs& a, bool split_one_wave = false) {
     const int64_t rows_per_warp = is_glu(a.epilogue) ? 1 : kWarpRows;
-    const int split = staged_split(a);
+    const int split = staged_split(a, split_one_wave);
     int warps = kMaxStagedWarps;
     finish_matvec_args(a, rows_per_warp * warps / split);
     while (warps > 2 && a.n_blocks < kTargetBlocks) {
@@ -271,11 +278,14 @@ auto staged_kernel(bool rope) -> void (*)(MatvecArgs) {
 }
 
 template <class Q, XSource S>
-void launch_staged(MatvecArgs a, int warps, cudaStream_t stream) {
+void launch_staged(const MatvecArgs& a, int warps, bool wide, cudaStream_t stream) {
     const size_t shared_bytes = staged_shared_bytes<S>(a);
     void (*kernel)(MatvecArgs) = nullptr;
-    if (staged_split(a) == 2) {  // fewer than kSplitBelowRows rows: one wave or less
+    if (staged_split(a, wide) == 2) {  // one wave or less
         kernel = staged_kernel<Q, Q::kUnroll, S, 2>(a.rope_kv);
+        if constexpr (Q::kSplitOneWave) {
+            if (wide && a.n_rows >= kSplitBelowRows) kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv);
+        }
     } else {
         kernel = staged_kernel<Q, Q::kUnroll, S, 1>(a.rope_kv);
         if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
@@ -287,14 +297,32 @@ void launch_staged(MatvecArgs a, int warps, cudaStream_t stream) {
     ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
 }
 
+// Whether a single matrix of decoder Q splits its row pairs as kSplitOneWave says: fewer than kSplitOneWaveBelowRows
+// rows, and few enough that the split grid (8 rows per block) is still one wave of the kernel that runs it.
+template <class Q, XSource S>
+bool split_one_wave(const MatvecArgs& a) {
+    if constexpr (Q::kSplitOneWave) {
+        if (a.n_rows < kSplitBelowRows || a.n_rows >= kSplitOneWaveBelowRows) return false;
+        const int64_t blocks = (a.n_rows + kMaxStagedWarps - 1) / kMaxStagedWarps;
+        return blocks <= resident_blocks(staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv), 32 * kMaxStagedWarps,
+                                         staged_shared_bytes<S>(a));
+    }
+    return false;
+}
+
+template <class Q, XSource S>
+void launch_staged_sized(MatvecArgs a, cudaStream_t stream) {
+    const bool wide = split_one_wave<Q, S>(a);
+    const int warps = size_staged_grid(a, wide);
+    launch_staged<Q, S>(a, warps, wide, stream);
+}
+
 template <class Q>
 void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
-    MatvecArgs a = args;
-    const int warps = size_staged_grid(a);
-    if (a.x_int8 != nullptr) {
-        launch_staged<Q, XSource::kMade>(a, warps, stream);
+    if (args.x_int8 != nullptr) {
+        launch_staged_sized<Q, XSource::kMade>(args, stream);
     } else {
-        launch_staged<Q, XSource::kStaged>(a, warps, stream);
+        launch_staged_sized<Q, XSource::kStaged>(args, stream);
     }
 }
 

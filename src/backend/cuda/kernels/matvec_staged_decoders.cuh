@@ -3,7 +3,8 @@
 // 16 elements. Bit layouts follow the GGUF block formats (quant_blocks.cuh). Each decoder also says how many chunks a
 // lane keeps in flight (kUnroll, kUnrollManyWaves: matvec_staged.cu says why) and how many blocks of its kernel must
 // fit on an SM at once at kUnroll (kMinBlocksPerSm, the register cap of __launch_bounds__; the many-waves form is
-// compiled for 3).
+// compiled for 3), and whether one-wave single matrices split their row pairs in that form (kSplitOneWave:
+// matvec_staged.cu kSplitOneWaveBelowRows).
 // kAssignPastEnd: a lane whose chunk lies past its row's end gets a zero Raw instead of keeping the previous step's,
 // so the raw registers are not live across the kernel's loop. It lowers the registers of most kernels, but it paid
 // only for Q4_0 (H100, tg128, two alternating rounds in one call, docs/cuda-performance.md v26): 7B Q4_0 411 / 414 ->
@@ -43,7 +44,7 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
@@ -69,7 +70,7 @@ struct StagedQ6K {
     // (one block per SM) and cost TinyLlama Q6_K decode 14% (1,076 -> 925 tok/s, H100); capped, Llama-2-7B Q4_K_M
     // (Q6_K ffn_down, attn_v, output) went 379-389 -> 400 tok/s (docs/cuda-performance.md, v13).
     static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 2;
-    static constexpr bool kAssignPastEnd = false;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
@@ -99,7 +100,7 @@ struct StagedQ6K {
 struct StagedQ5K {
     static constexpr int kBlockBytes = BlockBytes::q5_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 2, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
     struct Raw { uint4 q, qh, head; };
     __device__ static Raw load(const uint8_t* block, int c) {
         return {ld_u32x4(block + 48 + 16 * c), ld_u32x4(block + 16 + 16 * (c & 1)), ld_u32x4(block)};
@@ -162,14 +163,14 @@ __device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2],
 
 struct StagedLegacy {
     static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
     __device__ static int low_group(int c) { return 4 * c; }
 };
 
 // Q4_0: d:2 qs:16, w = d * (q - 8).
 struct StagedQ4_0 : StagedLegacy {
     static constexpr int kBlockBytes = 8 * BlockBytes::q4_0, kAlign = 4;
-    static constexpr bool kAssignPastEnd = true;
+    static constexpr bool kAssignPastEnd = true, kSplitOneWave = true;
     struct Raw { uint4 q; uint32_t d; };
     __device__ static Raw load(const uint8_t* run, int c) {
         const PairWords<5, BlockBytes::q4_0> p(run, c);
