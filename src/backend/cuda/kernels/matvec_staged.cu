@@ -43,9 +43,9 @@ constexpr int64_t kTargetBlocks = 264;
 constexpr int64_t kSplitBelowRows = 4096;
 // Decoders with Q::kSplitOneWave also split single matrices of up to twice that (Llama-2-7B's 4,096-row attn_output
 // and ffn_down, one wave at one warp per pair: ~15.5 warps per SM) in their U = kUnrollManyWaves kernel compiled for 4
-// blocks per SM (64 registers), where the split grid stays one wave: the wave holds twice the warps. Measured on an H100 (docs/cuda-performance.md v32):
-// 7B Q4_0 decode GPU time 2,139-2,142 -> 2,093 us (4,096 x 11,008: 15.47 -> 13.73 us); Q8_0 (+5%) and Q4_K (+0.7%)
-// lost, their kernels spilling at 64 registers.
+// blocks per SM (64 registers), where the split grid stays one wave: the wave holds twice the warps. Measured on an
+// H100 (docs/cuda-performance.md v32): 7B Q4_0 decode GPU time 2,138-2,143 -> 2,095 us (4,096 x 11,008: 15.47 ->
+// 13.73 us); Q8_0 (+5%) and Q4_K (+0.7%) lost, their kernels spilling at 64 registers.
 constexpr int64_t kSplitOneWaveBelowRows = 2 * kSplitBelowRows;
 
 // Where a block reads x~: from shared memory, after rounding all of x into it (kStaged), or from a.x_int8, which the
