@@ -133,18 +133,16 @@ void StepGraph::upload(void* dst, const void* host_src, size_t bytes) {
 
 void StepGraph::end() {
     if (!active_) throw Error("StepGraph::end without begin");
+    if (repeating_ && repeated_uploads_ != graph_uploads_.size()) {
+        fail_repeat("made fewer uploads than the step it repeats");
+    }
+    active_ = false;
     if (repeating_) {
-        if (repeated_uploads_ != graph_uploads_.size()) fail_repeat("made fewer uploads than the step it repeats");
-        active_ = false;
         repeating_ = false;
         launch_graph();
         ++replays_;
         ++repeats_;
-        SPOOL_CUDA_CHECK(cudaEventRecord(step_done_, stream_));
-        return;
-    }
-    active_ = false;
-    if (!use_graphs_) {
+    } else if (!use_graphs_) {
         for (const Launch& launch : launches_) launch(stream_);
     } else if (exec_ != nullptr && signature_ == graph_signature_) {
         launch_graph();

@@ -284,7 +284,7 @@ void launch_staged(const MatvecArgs& a, int warps, bool wide, cudaStream_t strea
     if (staged_split(a, wide) == 2) {  // one wave or less
         kernel = staged_kernel<Q, Q::kUnroll, S, 2>(a.rope_kv);
         if constexpr (Q::kSplitOneWave) {
-            if (wide && a.n_rows >= kSplitBelowRows) kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv);
+            if (wide) kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv);
         }
     } else {
         kernel = staged_kernel<Q, Q::kUnroll, S, 1>(a.rope_kv);
@@ -297,12 +297,13 @@ void launch_staged(const MatvecArgs& a, int warps, bool wide, cudaStream_t strea
     ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
 }
 
-// Whether a single matrix of decoder Q splits its row pairs as kSplitOneWave says: fewer than kSplitOneWaveBelowRows
-// rows, and few enough that the split grid (8 rows per block) is still one wave of the kernel that runs it.
+// Whether a launch of decoder Q splits its row pairs as kSplitOneWave says: a single matrix that staged_split splits
+// only with split_one_wave (kSplitBelowRows to kSplitOneWaveBelowRows - 1 rows), and few enough rows that the split
+// grid (8 rows per block) is still one wave of the kernel that runs it.
 template <class Q, XSource S>
 bool split_one_wave(const MatvecArgs& a) {
     if constexpr (Q::kSplitOneWave) {
-        if (a.n_rows < kSplitBelowRows || a.n_rows >= kSplitOneWaveBelowRows) return false;
+        if (staged_split(a, false) == 2 || staged_split(a, true) != 2) return false;
         const int64_t blocks = (a.n_rows + kMaxStagedWarps - 1) / kMaxStagedWarps;
         return blocks <= resident_blocks(staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv), 32 * kMaxStagedWarps,
                                          staged_shared_bytes<S>(a));
