@@ -43,13 +43,20 @@ private:
     bool host_registration_ = false;  // from register_host: released by unregistering, never freed
 };
 
-// A weight matrix as GGUF stores it, used in place: n_rows rows of n_cols elements of `type`.
+// How a backend holds the blocks of a weight row. `blocks`: as GGUF stores them. `grouped`: each run of 8 blocks of a
+// row (256 elements) as the 8 blocks' quant bytes, then their scales, in the same bytes per row (the CUDA backend's
+// Q4_0, so that its matvecs read whole aligned 16-byte runs: 18-byte blocks took five word loads each). Only the
+// backend that uploaded a tensor reads it; host backends use the mapped file in place and see `blocks` only.
+enum class WeightLayout : uint8_t { blocks, grouped };
+
+// A weight matrix: n_rows rows of n_cols elements of `type`, stored as `layout` says.
 struct WeightView {
     const void* data = nullptr;  // backend memory, [n_rows][row_bytes]
     GgmlType type{};
     int64_t n_cols = 0;  // ne0: input features, contiguous; a multiple of the type's block size
     int64_t n_rows = 0;  // ne1: output features
     size_t row_bytes = 0;
+    WeightLayout layout = WeightLayout::blocks;
 };
 
 // One layer's KV cache. Row p holds the keys (values) of position p for all KV heads: [n_ctx, n_head_kv * head_dim]
@@ -122,6 +129,13 @@ public:
     // Throws ResourceError when `bytes` cannot be allocated.
     virtual Buffer allocate(size_t bytes) = 0;
     virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;    // dst: backend memory
+    // Uploads a weight tensor of `type` whose rows hold n_cols elements (`bytes` in all, whole rows) and returns the
+    // layout the backend stored it in, which every WeightView of it must carry. By default as GGUF stores it.
+    virtual WeightLayout upload_weight(void* dst, const void* host_src, size_t bytes, GgmlType type, int64_t n_cols) {
+        (void)type, (void)n_cols;
+        upload(dst, host_src, bytes);
+        return WeightLayout::blocks;
+    }
     virtual void download(void* host_dst, const void* src, size_t bytes) = 0;  // waits for queued ops
     // Pins host memory (for example a mapped weight range) so uploads from it are fast; released with the Buffer.
     // The returned Buffer's data() is the host pointer itself. Throws SystemError when the OS refuses.

@@ -34,8 +34,10 @@ const gguf::TensorInfo& WeightBinder::find(const std::string& name, const std::v
 }
 
 WeightView WeightBinder::view(const gguf::TensorInfo& t) const {
+    const PlacedTensor placed = placer_(t);
     WeightView w;
-    w.data = placer_(t);
+    w.data = placed.data;
+    w.layout = placed.layout;
     w.type = t.type;
     w.n_cols = t.ne[0];
     w.n_rows = t.n_rows();
@@ -69,7 +71,12 @@ const float* WeightBinder::vector(const std::string& name, int64_t n) const {
         throw UnsupportedError(file_.path() + ": tensor '" + name + "' has type " + std::string(type_name(t.type)) +
                                "; spool reads norm weights, biases and rope factors as F32 only");
     }
-    return static_cast<const float*>(placer_(t));
+    const PlacedTensor placed = placer_(t);
+    if (placed.layout != WeightLayout::blocks) {
+        throw UsageError(file_.path() + ": tensor '" + name + "' was placed in a regrouped layout; vectors must keep "
+                         "the GGUF layout (a backend bug: report it)");
+    }
+    return static_cast<const float*>(placed.data);
 }
 
 }  // namespace spool::model

@@ -12,9 +12,15 @@
 
 namespace spool::model {
 
+// A tensor's bytes for the backend (n_bytes at data) and how the backend laid out its rows (Backend::upload_weight).
+struct PlacedTensor {
+    PlacedTensor(const void* data_, WeightLayout layout_ = WeightLayout::blocks) : data(data_), layout(layout_) {}
+    const void* data;
+    WeightLayout layout;
+};
+
 // Where a tensor's bytes live for the backend: the mapped file itself (cpu, ref) or an uploaded copy.
-// Returns a backend pointer to the tensor's n_bytes.
-using TensorPlacer = std::function<const void*(const gguf::TensorInfo&)>;
+using TensorPlacer = std::function<PlacedTensor(const gguf::TensorInfo&)>;
 
 std::string shape_string(const std::vector<int64_t>& ne);  // "[256, 32000]"
 

@@ -21,10 +21,14 @@ public:
     size_t uploaded_bytes() const noexcept { return uploaded_bytes_; }
 
 private:
-    const void* place(const gguf::TensorInfo& tensor);
+    struct Upload {
+        Buffer buffer;
+        WeightLayout layout;
+    };
+    model::PlacedTensor place(const gguf::TensorInfo& tensor);
 
     Backend& backend_;
-    std::unordered_map<const gguf::TensorInfo*, Buffer> uploads_;
+    std::unordered_map<const gguf::TensorInfo*, Upload> uploads_;
     size_t uploaded_bytes_ = 0;
 };
 

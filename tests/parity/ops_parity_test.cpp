@@ -85,11 +85,10 @@ TEST_P(Parity, MatmulEveryWeightType) {
                 const std::vector<float> bias = random_floats(static_cast<size_t>(n_out), seed + 2);
                 std::vector<std::vector<float>> results;
                 for (Backend* b : {&ref(), &test()}) {
-                    DeviceBytes wd(*b, w);
+                    const DeviceWeights wd(*b, w, type, n_in, n_out);
                     DeviceArray<float> xd(*b, std::span<const float>(x)), bd(*b, std::span<const float>(bias));
                     DeviceArray<float> y(*b, static_cast<size_t>(n_tokens * n_out));
-                    const WeightView view{wd.data(), type, n_in, n_out, row_bytes(type, n_in)};
-                    b->matmul(view, xd.data(), n_tokens, n_tokens == 3 ? bd.data() : nullptr, y.data());
+                    b->matmul(wd.view(), xd.data(), n_tokens, n_tokens == 3 ? bd.data() : nullptr, y.data());
                     results.push_back(y.download());
                 }
                 const std::string what = std::string(type_name(type)) + " n_in " + std::to_string(n_in) +
@@ -118,11 +117,10 @@ TEST_P(Parity, EmbedEveryTableType) {
             for (int32_t& id : ids) id = static_cast<int32_t>(rng() % n_rows);
             std::vector<std::vector<float>> results;
             for (Backend* b : {&ref(), &test()}) {
-                DeviceBytes td(*b, table);
+                const DeviceWeights td(*b, table, info.type, n_cols, n_rows);
                 DeviceArray<int32_t> idd(*b, std::span<const int32_t>(ids));
                 DeviceArray<float> out(*b, static_cast<size_t>(n_tokens * n_cols));
-                b->embed(WeightView{td.data(), info.type, n_cols, n_rows, row_bytes(info.type, n_cols)}, idd.data(),
-                         n_tokens, out.data());
+                b->embed(td.view(), idd.data(), n_tokens, out.data());
                 results.push_back(out.download());
             }
             const std::string what = std::string(info.name) + " n_tokens " + std::to_string(n_tokens);
@@ -297,16 +295,15 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
             const std::vector<uint8_t> wm = random_weights(other, n_in, n_ff, seed + 6);
             std::vector<std::vector<float>> add_out, glu_out, shared_a, shared_b, shared_c, mixed_a, mixed_b, mixed_c;
             for (Backend* b : {&ref(), &test()}) {
-                DeviceBytes da(*b, wa), db(*b, wb), dc(*b, wc);
+                const DeviceWeights da(*b, wa, type, n_in, n_out), db(*b, wb, type, n_in, n_ff),
+                    dc(*b, wc, type, n_in, n_ff);
                 DeviceArray<float> xd(*b, std::span<const float>(x)), rd(*b, std::span<const float>(residual));
                 DeviceArray<float> bd(*b, std::span<const float>(bias));
                 DeviceArray<float> scratch(*b, static_cast<size_t>(n_tokens * n_ff));
                 DeviceArray<float> out(*b, static_cast<size_t>(n_tokens * n_ff));
                 DeviceArray<float> ya(*b, static_cast<size_t>(n_tokens * n_out));
                 DeviceArray<float> yb(*b, static_cast<size_t>(n_tokens * n_ff)), yc(*b, static_cast<size_t>(n_tokens * n_ff));
-                const WeightView va{da.data(), type, n_in, n_out, row_bytes(type, n_in)};
-                const WeightView vb{db.data(), type, n_in, n_ff, row_bytes(type, n_in)};
-                const WeightView vc{dc.data(), type, n_in, n_ff, row_bytes(type, n_in)};
+                const WeightView va = da.view(), vb = db.view(), vc = dc.view();
                 b->matmul_add(va, xd.data(), n_tokens, scratch.data(), rd.data());
                 add_out.push_back(rd.download());
                 b->matmul_glu(vb, vc, xd.data(), n_tokens, Activation::silu, scratch.data(), out.data());
@@ -320,8 +317,8 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
                 shared_c.push_back(yc.download());
                 // A last matrix of another type (Q4_K_M stores v as Q6_K beside Q4_K q and k): the first two may
                 // still share a launch, the third runs alone.
-                DeviceBytes dm(*b, wm);
-                const WeightView mixed[3] = {va, vb, {dm.data(), other, n_in, n_ff, row_bytes(other, n_in)}};
+                const DeviceWeights dm(*b, wm, other, n_in, n_ff);
+                const WeightView mixed[3] = {va, vb, dm.view()};
                 b->matmul_shared_input(3, mixed, biases, xd.data(), n_tokens, ys);
                 mixed_a.push_back(ya.download());
                 mixed_b.push_back(yb.download());
@@ -400,7 +397,7 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
 // something derived from a producer's output for the matmuls (the cuda backend's int8 x~, made by rms_norm and by
 // matmul_glu) must notice every change. Matrices large enough for the cuda backend's staged kernels, which read it.
 TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
-    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
         if (!test().supports(Op::matmul, type)) continue;
         const int64_t n = 512, n_out = 4096;
         const uint64_t seed = 9500 + static_cast<uint64_t>(type) * 10;
@@ -414,11 +411,9 @@ TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
         const std::vector<float> h = random_floats(static_cast<size_t>(n_out), seed + 6, 0.05f);  // back's input
         std::vector<std::vector<float>> outs[7];
         for (Backend* b : {&ref(), &test()}) {
-            DeviceBytes wd(*b, w), wud(*b, wu), wbd(*b, w_back), wdd(*b, w_down);
-            const WeightView down{wdd.data(), type, n_out, n_out, row_bytes(type, n_out)};
-            const WeightView view{wd.data(), type, n, n_out, row_bytes(type, n)};
-            const WeightView up{wud.data(), type, n, n_out, row_bytes(type, n)};
-            const WeightView back{wbd.data(), type, n_out, n, row_bytes(type, n_out)};
+            const DeviceWeights wd(*b, w, type, n, n_out), wud(*b, wu, type, n, n_out), wbd(*b, w_back, type, n_out, n),
+                wdd(*b, w_down, type, n_out, n_out);
+            const WeightView down = wdd.view(), view = wd.view(), up = wud.view(), back = wbd.view();
             DeviceArray<float> xd(*b, std::span<const float>(x)), nd(*b, std::span<const float>(norm));
             DeviceArray<float> dd(*b, std::span<const float>(delta)), normed(*b, static_cast<size_t>(n));
             DeviceArray<float> hd(*b, std::span<const float>(h));

@@ -14,6 +14,7 @@
 #include "backend/backend.h"
 #include "backend/ref/backend_ref.h"
 #include "backend/registry.h"
+#include "quant/types.h"
 #include "test_support.h"
 
 namespace spool::testing {
@@ -57,19 +58,20 @@ private:
     Buffer buffer_;
 };
 
-// Raw bytes (weights, caches) mirrored in one backend's memory.
-class DeviceBytes {
+// A weight matrix of `type` stored as the backend stores model weights (Backend::upload_weight: the CUDA backend
+// regroups Q4_0), and its view in that layout.
+class DeviceWeights {
 public:
-    DeviceBytes(Backend& backend, std::span<const uint8_t> host) : backend_(&backend), n_(host.size()) {
-        buffer_ = backend.allocate(std::max<size_t>(1, n_));
-        if (n_ != 0) backend.upload(buffer_.data(), host.data(), n_);
+    DeviceWeights(Backend& backend, std::span<const uint8_t> host, GgmlType type, int64_t n_cols, int64_t n_rows)
+        : buffer_(backend.allocate(std::max<size_t>(1, host.size()))),
+          view_{buffer_.data(), type, n_cols, n_rows, row_bytes(type, n_cols)} {
+        view_.layout = backend.upload_weight(buffer_.data(), host.data(), host.size(), type, n_cols);
     }
-    void* data() const { return buffer_.data(); }
+    const WeightView& view() const { return view_; }
 
 private:
-    Backend* backend_;
-    size_t n_;
     Buffer buffer_;
+    WeightView view_;
 };
 
 struct ParityResult {

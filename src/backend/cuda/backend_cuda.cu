@@ -157,6 +157,16 @@ public:
         SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
 
+    // Q4_0 rows are regrouped on the device after the upload (launch.h groups_weight_rows), in place.
+    WeightLayout upload_weight(void* dst, const void* host_src, size_t bytes, GgmlType type, int64_t n_cols) override {
+        if (step_->active()) throw Error("cuda backend: upload_weight() inside a decode step; upload weights first");
+        upload(dst, host_src, bytes);
+        if (!groups_weight_rows(type, n_cols)) return WeightLayout::blocks;
+        launch_group_weight_rows(dst, bytes, type, n_cols, stream_);
+        SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_));
+        return WeightLayout::grouped;
+    }
+
     void download(void* host_dst, const void* src, size_t bytes) override {
         if (step_->active()) throw Error("cuda backend: download() inside a decode step; call end_step() first");
         SPOOL_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));

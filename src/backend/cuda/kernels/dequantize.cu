@@ -72,7 +72,7 @@ void launch_dequantize_rows_f16(const WeightView& w, int64_t row_begin, int64_t 
     const uint8_t* first = static_cast<const uint8_t*>(w.data) + row_begin * static_cast<int64_t>(w.row_bytes);
     const int64_t row_bytes = static_cast<int64_t>(w.row_bytes);
     const unsigned grid_y = static_cast<unsigned>(n_rows < kMaxGridY ? n_rows : kMaxGridY);
-    wq::with_decoder(w.type, [&](auto dec) {
+    wq::with_decoder(w, [&](auto dec) {
         using Dec = decltype(dec);
         if (path == wq::RowPath::groups) {
             const int64_t tiles = (w.n_cols + wq::kSpan * Dec::kGroups - 1) / (wq::kSpan * Dec::kGroups);

@@ -47,9 +47,11 @@ void check_rows(const QuantMatrix& m, const DeviceVector<uint8_t>& w_dev, int64_
 TEST(CudaDequantizeRowsF16, EveryTypeMatchesTheReferenceBitForBit) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 300;
-    for (GgmlType type : gpu_test::weight_types()) {
-        for (const gpu_test::Shape& shape : gpu_test::test_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : gpu_test::test_shapes(format)) {
+            const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const DeviceVector<uint8_t> w_dev(m.bytes);
             check_rows(m, w_dev, 0, m.n_rows);
             check_rows(m, w_dev, 3, m.n_rows - 2);  // a slice: rows start mid-matrix

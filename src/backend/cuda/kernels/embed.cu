@@ -61,7 +61,7 @@ void launch_embed(const WeightView& table, const int32_t* ids, int64_t n_tokens,
     const uint8_t* data = static_cast<const uint8_t*>(table.data);
     const int64_t row_bytes = static_cast<int64_t>(table.row_bytes);
     const unsigned grid_y = static_cast<unsigned>(n_tokens < kMaxGridY ? n_tokens : kMaxGridY);
-    wq::with_decoder(table.type, [&](auto dec) {
+    wq::with_decoder(table, [&](auto dec) {
         using Dec = decltype(dec);
         if (path == wq::RowPath::groups) {
             const int64_t tiles = (table.n_cols + wq::kSpan * Dec::kGroups - 1) / (wq::kSpan * Dec::kGroups);

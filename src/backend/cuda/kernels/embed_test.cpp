@@ -20,9 +20,11 @@ using gpu_test::QuantMatrix;
 TEST(CudaEmbed, EveryTypeGathersTheReferenceRowsBitForBit) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 500;
-    for (GgmlType type : gpu_test::weight_types()) {
-        for (const gpu_test::Shape& shape : gpu_test::test_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : gpu_test::test_shapes(format)) {
+            const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const DeviceVector<uint8_t> w_dev(m.bytes);
             for (int64_t n_tokens : {1, 5, 77}) {
                 std::mt19937 rng(static_cast<uint32_t>(++seed));

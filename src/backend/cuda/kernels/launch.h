@@ -20,6 +20,16 @@ namespace spool::cuda {
 // Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
 bool weight_type_supported(GgmlType type) noexcept;
 
+// Whether the CUDA backend stores weights of `type` with rows of n_cols elements in WeightLayout::grouped (backend.h):
+// Q4_0 rows of whole 256-element runs. Its staged matvec then loads a run's quant bytes as aligned 16-byte words
+// (five word loads and shifts per 18-byte block before). Measured on an H100 (docs/cuda-performance.md, v33):
+// Llama-2-7B Q4_0 decode GPU time per token 2,101-2,134 -> 1,888-1,909 us, tg128 478 -> 534 tok/s, prefill +5%;
+// Q8_0's 34-byte blocks regrouped the same way gained nothing (2,991-2,997 -> 2,986-2,992 us), so they stay.
+bool groups_weight_rows(GgmlType type, int64_t n_cols) noexcept;
+// Regroups the `bytes` of whole rows of `type` (groups_weight_rows true) at `data`, device memory from cudaMalloc,
+// in place from the GGUF layout into WeightLayout::grouped. Throws UsageError for another type or partial rows.
+void launch_group_weight_rows(void* data, size_t bytes, GgmlType type, int64_t n_cols, cudaStream_t stream);
+
 // The most tokens launch_matvec takes in one call; larger batches go through dequantize + cuBLAS.
 inline constexpr int64_t kMatvecMaxTokens = 8;
 

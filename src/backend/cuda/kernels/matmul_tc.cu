@@ -111,7 +111,7 @@ __device__ __forceinline__ int step_column(int step, int c) {
 // fragments are built in half2 arithmetic (1.5 instructions per weight pair instead of ~9).
 template <class Dec>
 constexpr int half_exact_bias() {
-    if constexpr (std::is_same_v<Dec, wq::DecQ4_0>) return 8;
+    if constexpr (std::is_base_of_v<wq::DecQ4_0, Dec>) return 8;  // DecQ4_0Grouped too
     if constexpr (std::is_same_v<Dec, wq::DecQ5_0>) return 16;
     if constexpr (std::is_same_v<Dec, wq::DecQ8_0>) return 128;
     return 0;
@@ -339,11 +339,11 @@ __global__ void __launch_bounds__(32 * kWarps) matmul_tc_kernel(const uint8_t* w
 #endif
 }
 
-// Calls f(kernel instance) for the instance of (type, nt); false for a type without one.
+// Calls f(kernel instance) for the instance of (w's decoder, nt); false for a type without one.
 template <class F>
-bool with_kernel(GgmlType type, int nt, F&& f) {
+bool with_kernel(const WeightView& w, int nt, F&& f) {
     bool found = false;
-    wq::with_decoder(type, [&](auto dec) {
+    wq::with_decoder(w, [&](auto dec) {
         using Dec = decltype(dec);
         if constexpr (!Dec::kFloat) {
             found = true;
@@ -375,7 +375,7 @@ bool prepare_matmul_tc() {
 bool matmul_tc_takes(const WeightView& w) noexcept {
     bool quantized = false;
     int row_align = 1;
-    wq::with_decoder(w.type, [&](auto dec) {
+    wq::with_decoder(w, [&](auto dec) {
         using Dec = decltype(dec);
         quantized = !Dec::kFloat;
         row_align = Dec::kRowAlign;
@@ -438,7 +438,7 @@ void launch_matmul_tc(const WeightView& w, const void* x_packed, int64_t n_token
     float* partials = p.slices > 1 ? static_cast<float*>(workspace) : nullptr;
     const int n_tiles = p.nt * p.passes;
     const dim3 grid(static_cast<unsigned>(p.row_blocks * p.passes), static_cast<unsigned>(p.slices));
-    with_kernel(w.type, p.nt, [&](auto kernel) {
+    with_kernel(w, p.nt, [&](auto kernel) {
         kernel<<<grid, 32 * kWarps, 0, stream>>>(
             static_cast<const uint8_t*>(w.data), static_cast<int64_t>(w.row_bytes), static_cast<int>(w.n_rows),
             static_cast<int>(w.n_cols), static_cast<const uint2*>(x_packed), n_tiles, static_cast<int>(n_tokens),

@@ -87,10 +87,12 @@ TEST(CudaMatmulTc, EveryQuantizedTypeMatchesTheHalfProducts) {
     SPOOL_REQUIRE_GPU();
     if (!prepare_matmul_tc()) GTEST_SKIP() << "launch_matmul_tc's kernels were built for a GPU older than sm_80";
     uint64_t seed = 900;
-    for (GgmlType type : gpu_test::weight_types()) {
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
         if (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16) continue;
-        for (const gpu_test::Shape& shape : gpu_test::test_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+        for (const gpu_test::Shape& shape : gpu_test::test_shapes(format)) {
+            const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const DeviceVector<uint8_t> w_dev(m.bytes);
             const std::vector<float> x = testing::random_floats(static_cast<size_t>(130 * m.n_cols), ++seed);
             const bool small = m.n_rows * m.n_cols <= 200'000;

@@ -22,6 +22,7 @@ wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias
     a.x_int8 = a.int8 && n_tokens == 1 ? x_int8 : nullptr;
     a.w = static_cast<const uint8_t*>(w.data);
     a.row_bytes = static_cast<int64_t>(w.row_bytes);
+    a.grouped = w.layout == WeightLayout::grouped;
     a.n_rows = w.n_rows;
     a.n_cols = w.n_cols;
     a.x = x;
@@ -109,7 +110,7 @@ ActivationPrecision fastest_matvec_precision(GgmlType type, int64_t n_tokens, in
 }
 
 bool matvec_same_form(const WeightView& a, const WeightView& b) {
-    return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes;
+    return a.type == b.type && a.n_cols == b.n_cols && a.row_bytes == b.row_bytes && a.layout == b.layout;
 }
 
 bool matvec_fusable(const WeightView& w, const float* x) {
@@ -226,10 +227,12 @@ wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_to
 
 bool valid_batch_count(const MatvecBatch& batch) { return batch.count >= 1 && batch.count <= 1 + wq::kMaxMoreSegments; }
 
-// The matrices of another type than the first all share one type and the first's n_cols.
+// The matrices of another type than the first all share one type and the first's n_cols, all in the GGUF layout (the
+// mixed kernels' decoders read blocks).
 bool at_most_two_types(const MatvecBatch& batch) {
+    if (batch.w[0].layout != WeightLayout::blocks) return false;
     for (int i = 1; i < batch.count; ++i) {
-        if (batch.w[i].n_cols != batch.w[0].n_cols) return false;
+        if (batch.w[i].n_cols != batch.w[0].n_cols || batch.w[i].layout != WeightLayout::blocks) return false;
         for (int j = 1; j < i; ++j) {
             if (batch.w[i].type != batch.w[0].type && batch.w[j].type != batch.w[0].type &&
                 batch.w[i].type != batch.w[j].type) {

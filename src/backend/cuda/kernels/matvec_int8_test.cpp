@@ -59,6 +59,14 @@ std::vector<GgmlType> types_where(bool quantized) {
     return out;
 }
 
+std::vector<gpu_test::WeightFormat> quantized_formats() {
+    std::vector<gpu_test::WeightFormat> out;
+    for (const gpu_test::WeightFormat& f : gpu_test::weight_formats()) {
+        if (type_info(f.type).is_quantized) out.push_back(f);
+    }
+    return out;
+}
+
 // A shape the staged kernel takes (launch.h kMatvecStagedMinRows: enough rows, whole 256-column runs).
 constexpr gpu_test::Shape kStagedShape{kMatvecStagedMinRows + 3, 512};
 
@@ -74,8 +82,9 @@ void add_fewest_rows_staged(GgmlType type, std::vector<gpu_test::Shape>& shapes)
 // test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
 // largest shapes of 32-element blocks are too narrow for it), add_fewest_rows_staged's, and one of more blocks than
 // the GPU holds at once (the kernel's many-waves form).
-std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
-    std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(type);
+std::vector<gpu_test::Shape> int8_shapes(const gpu_test::WeightFormat& format) {
+    const GgmlType type = format.type;
+    std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(format);
     if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
     add_fewest_rows_staged(type, shapes);
     if (matvec_staged_type(type)) shapes.push_back({gpu_test::many_waves_rows(), 256});
@@ -85,8 +94,9 @@ std::vector<gpu_test::Shape> int8_shapes(GgmlType type) {
 // The two smallest shapes of test_shapes (odd row counts, a partial last row group): enough for the forms that share
 // the plain kernel's inner loop, and cheap to quantize; for the staged types also one that takes the staged kernel,
 // and add_fewest_rows_staged's.
-std::vector<gpu_test::Shape> small_shapes(GgmlType type) {
-    const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(type);
+std::vector<gpu_test::Shape> small_shapes(const gpu_test::WeightFormat& format) {
+    const GgmlType type = format.type;
+    const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(format);
     std::vector<gpu_test::Shape> shapes = {all[0], all[1]};
     if (matvec_staged_type(type)) shapes.push_back(kStagedShape);
     add_fewest_rows_staged(type, shapes);
@@ -211,9 +221,11 @@ TEST(CudaMatvecInt8, HostRoundingFollowsTheDefinition) {
 TEST(CudaMatvecInt8, EveryQuantizedTypeAndShapeMatchesRoundedReference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 2100;
-    for (GgmlType type : types_where(true)) {
-        for (const gpu_test::Shape& shape : int8_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+    for (const gpu_test::WeightFormat& format : quantized_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : int8_shapes(format)) {
+            const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * m.n_cols), ++seed);
             const std::vector<float> bias = testing::random_floats(static_cast<size_t>(m.n_rows), ++seed);
             const Reference ref = reference_matvec(m, round_int8(x, m.n_cols));
@@ -252,7 +264,7 @@ TEST(CudaMatvecInt8, FloatWeightsAndLargerBatchesRunTheFloat32Path) {
     uint64_t seed = 2300;
     for (GgmlType type : gpu_test::weight_types()) {
         const bool quantized = type_info(type).is_quantized;
-        for (const gpu_test::Shape& shape : quantized ? small_shapes(type) : gpu_test::test_shapes(type)) {
+        for (const gpu_test::Shape& shape : quantized ? small_shapes({type}) : gpu_test::test_shapes(type)) {
             const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
             const std::vector<float> x =
                 testing::random_floats(static_cast<size_t>(kMatvecMaxTokens * m.n_cols), ++seed);
@@ -338,9 +350,11 @@ double gelu64(double g) { return 0.5 * g * (1.0 + std::tanh(0.797884560802865355
 TEST(CudaMatvecInt8Fused, ResidualAddEqualsPlainInt8MatvecPlusAdd) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 2900;
-    for (GgmlType type : types_where(true)) {
-        for (const gpu_test::Shape& shape : small_shapes(type)) {
-            gpu_test::expect_residual_add_is_matvec_plus_add(type, shape, seed, {1, kTokens}, kInt8);
+    for (const gpu_test::WeightFormat& format : quantized_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : small_shapes(format)) {
+            gpu_test::expect_residual_add_is_matvec_plus_add(format, shape, seed, {1, kTokens}, kInt8);
             seed += 3;
         }
     }
@@ -349,10 +363,12 @@ TEST(CudaMatvecInt8Fused, ResidualAddEqualsPlainInt8MatvecPlusAdd) {
 TEST(CudaMatvecInt8Fused, GatedUnitMatchesRoundedReference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 3100;
-    for (GgmlType type : types_where(true)) {
-        for (const gpu_test::Shape& shape : small_shapes(type)) {
-            const QuantMatrix gate = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
-            const QuantMatrix up = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+    for (const gpu_test::WeightFormat& format : quantized_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : small_shapes(format)) {
+            const QuantMatrix gate = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
+            const QuantMatrix up = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * gate.n_cols), ++seed);
             const std::vector<double> xr = round_int8(x, gate.n_cols);
             const Reference g = reference_matvec(gate, xr), u = reference_matvec(up, xr);
@@ -394,8 +410,10 @@ TEST(CudaMatvecInt8Fused, GatedUnitMatchesRoundedReference) {
 TEST(CudaMatvecInt8Fused, BatchMatchesRoundedReference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 3300;
-    for (GgmlType type : types_where(true)) {
-        const int64_t n_cols = gpu_test::test_shapes(type)[1].n_cols;
+    for (const gpu_test::WeightFormat& format : quantized_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        const int64_t n_cols = gpu_test::test_shapes(format)[1].n_cols;
         // q, k, v-like: the first not a multiple of the block's rows; for the staged types enough rows in all for it
         const int64_t rows[3] = {matvec_staged_type(type) ? kMatvecStagedMinRows - 37 : 263, 37, 131};
         const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * n_cols), ++seed);
@@ -404,7 +422,7 @@ TEST(CudaMatvecInt8Fused, BatchMatchesRoundedReference) {
         std::vector<Reference> refs;
         std::vector<std::vector<float>> biases;
         for (int i = 0; i < 3; ++i) {
-            ms.push_back(gpu_test::make_quant_matrix(type, rows[i], n_cols, ++seed));
+            ms.push_back(gpu_test::make_quant_matrix(format, rows[i], n_cols, ++seed));
             biases.push_back(testing::random_floats(static_cast<size_t>(rows[i]), ++seed));
             refs.push_back(reference_matvec(ms.back(), xr));
         }
@@ -528,7 +546,7 @@ TEST(CudaMatvecInt8Fused, FloatWeightsAndLargerBatchesRunTheFloat32Path) {
     uint64_t seed = 3500;
     for (GgmlType type : gpu_test::weight_types()) {
         const bool quantized = type_info(type).is_quantized;
-        const gpu_test::Shape shape = small_shapes(type)[1];  // whole 8-element groups for every type
+        const gpu_test::Shape shape = small_shapes({type})[1];  // whole 8-element groups for every type
         const QuantMatrix gate = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
         const QuantMatrix up = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
         const std::vector<float> x =

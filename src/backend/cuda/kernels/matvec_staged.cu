@@ -412,7 +412,7 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
         return false;
     }
     bool launched = false;
-    with_staged_decoder(type, [&](auto decoder) {
+    with_staged_decoder(type, args.grouped, [&](auto decoder) {
         using Q = decltype(decoder);
         if (!staged_applies<Q>(args)) return;
         launch_staged<Q>(args, stream);
@@ -427,7 +427,7 @@ bool staged_glu_writes_int8(GgmlType type, const MatvecArgs& args, int64_t n_tok
         return false;
     }
     bool applies = false;
-    with_staged_decoder(type, [&](auto decoder) { applies = staged_applies<decltype(decoder)>(args); });
+    with_staged_decoder(type, args.grouped, [&](auto decoder) { applies = staged_applies<decltype(decoder)>(args); });
     MatvecArgs a = args;
     return applies && size_staged_grid(a) == kMaxStagedWarps;
 }

@@ -68,9 +68,11 @@ void check_matvec(const QuantMatrix& m, const DeviceVector<uint8_t>& w_dev, cons
 TEST(CudaMatvec, EveryTypeAndShapeMatchesFloat64Reference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 100;
-    for (GgmlType type : gpu_test::weight_types()) {
-        for (const gpu_test::Shape& shape : gpu_test::test_shapes(type)) {
-            const QuantMatrix m = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : gpu_test::test_shapes(format)) {
+            const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * m.n_cols), ++seed);
             const std::vector<float> bias = testing::random_floats(static_cast<size_t>(m.n_rows), ++seed);
             const Reference ref = reference_matvec(m, x, bias);
@@ -131,9 +133,9 @@ double silu64(double g) { return g / (1.0 + std::exp(-g)); }
 double gelu64(double g) { return 0.5 * g * (1.0 + std::tanh(0.79788456080286535588 * g * (1.0 + 0.044715 * g * g))); }
 
 // Shapes the fused forms take: rows of whole 8-element groups.
-std::vector<gpu_test::Shape> fusable_shapes(GgmlType type) {
+std::vector<gpu_test::Shape> fusable_shapes(const gpu_test::WeightFormat& format) {
     std::vector<gpu_test::Shape> shapes;
-    for (const gpu_test::Shape& s : gpu_test::test_shapes(type)) {
+    for (const gpu_test::Shape& s : gpu_test::test_shapes(format)) {
         if (s.n_cols % 8 == 0) shapes.push_back(s);
     }
     return shapes;
@@ -142,9 +144,11 @@ std::vector<gpu_test::Shape> fusable_shapes(GgmlType type) {
 TEST(CudaMatvecFused, ResidualAddEqualsPlainMatvecPlusAdd) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 900;
-    for (GgmlType type : gpu_test::weight_types()) {
-        for (const gpu_test::Shape& shape : fusable_shapes(type)) {
-            gpu_test::expect_residual_add_is_matvec_plus_add(type, shape, seed, {1, 2, 3, 8},
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : fusable_shapes(format)) {
+            gpu_test::expect_residual_add_is_matvec_plus_add(format, shape, seed, {1, 2, 3, 8},
                                                              ActivationPrecision::float32);
             seed += 3;
         }
@@ -154,10 +158,12 @@ TEST(CudaMatvecFused, ResidualAddEqualsPlainMatvecPlusAdd) {
 TEST(CudaMatvecFused, GatedUnitMatchesFloat64Reference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 1000;
-    for (GgmlType type : gpu_test::weight_types()) {
-        for (const gpu_test::Shape& shape : fusable_shapes(type)) {
-            const QuantMatrix gate = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
-            const QuantMatrix up = gpu_test::make_quant_matrix(type, shape.n_rows, shape.n_cols, ++seed);
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        for (const gpu_test::Shape& shape : fusable_shapes(format)) {
+            const QuantMatrix gate = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
+            const QuantMatrix up = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
             const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * gate.n_cols), ++seed);
             const std::vector<float> zero_bias(static_cast<size_t>(gate.n_rows), 0.0f);
             const Reference g = reference_matvec(gate, x, zero_bias), u = reference_matvec(up, x, zero_bias);
@@ -195,8 +201,10 @@ TEST(CudaMatvecFused, GatedUnitMatchesFloat64Reference) {
 TEST(CudaMatvecFused, BatchOfThreeMatchesFloat64Reference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 1100;
-    for (GgmlType type : gpu_test::weight_types()) {
-        const std::vector<gpu_test::Shape> shapes = fusable_shapes(type);
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
+        SCOPED_TRACE(gpu_test::format_name(format));
+        const std::vector<gpu_test::Shape> shapes = fusable_shapes(format);
         const int64_t n_cols = shapes[1].n_cols;
         // q, k, v-like row counts: the first not a multiple of the block's rows, the others smaller.
         const int64_t rows[3] = {1031, 37, 131};
@@ -205,7 +213,7 @@ TEST(CudaMatvecFused, BatchOfThreeMatchesFloat64Reference) {
         std::vector<std::vector<float>> biases;
         const std::vector<float> x = testing::random_floats(static_cast<size_t>(kTokens * n_cols), ++seed);
         for (int i = 0; i < 3; ++i) {
-            ms.push_back(gpu_test::make_quant_matrix(type, rows[i], n_cols, ++seed));
+            ms.push_back(gpu_test::make_quant_matrix(format, rows[i], n_cols, ++seed));
             biases.push_back(testing::random_floats(static_cast<size_t>(rows[i]), ++seed));
             refs.push_back(reference_matvec(ms.back(), x, biases.back()));
         }

@@ -141,6 +141,17 @@ struct DecQ4_0 {
     __device__ static float exact(float u, float scale, float) { return __fmul_rn(u - 8.0f, scale); }
 };
 
+// Q4_0 in WeightLayout::grouped (weight_layout.cu): a 16-block tile is two runs of 8 blocks, each the blocks' qs (16
+// bytes each), then their d. The same lanes, groups and values as DecQ4_0.
+struct DecQ4_0Grouped : DecQ4_0 {
+    static constexpr int kRowAlign = 16;
+    __device__ static Raw load(const uint8_t* tile, int lane) {
+        const int block = lane >> 1;
+        const uint8_t* run = tile + 8 * BlockBytes::q4_0 * (block >> 3);
+        return {ld_u16(run + 128 + 2 * (block & 7)), ld_u32x2(run + 16 * (block & 7) + 8 * (lane & 1))};
+    }
+};
+
 // x = q * d + m. 20-byte blocks: fields 4-byte aligned.
 struct DecQ4_1 {
     static constexpr spool::GgmlType kType = spool::GgmlType::Q4_1;
@@ -300,6 +311,16 @@ bool with_decoder(spool::GgmlType type, F&& f) {
     }
 }
 
+// with_decoder for the decoder that reads w as its layout says; false for a type without one or a layout that the
+// type is never stored in (launch.h groups_weight_rows).
+template <class F>
+bool with_decoder(const spool::WeightView& w, F&& f) {
+    if (w.layout == spool::WeightLayout::blocks) return with_decoder(w.type, static_cast<F&&>(f));
+    if (w.type != spool::GgmlType::Q4_0) return false;
+    f(DecQ4_0Grouped{});
+    return true;
+}
+
 // ---- Host-side checks shared by the launchers (cheap: a few compares per launch).
 
 enum class RowPath {
@@ -344,6 +365,10 @@ inline RowPath weight_row_path(const spool::WeightView& w, const char* op) {
                                       "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K");
     }
     const char* name = weight_type_name(w.type);
+    if (w.layout == spool::WeightLayout::grouped && (w.type != spool::GgmlType::Q4_0 || w.n_cols % 256 != 0)) {
+        throw spool::UsageError(where + name + " with n_cols " + std::to_string(w.n_cols) +
+                                " are never stored grouped (only Q4_0 rows of a multiple of 256 elements are)");
+    }
     if (w.n_cols < 1 || w.n_cols % block_elems != 0) {
         throw spool::UsageError(where + name + " need n_cols a positive multiple of " + std::to_string(block_elems) +
                                 "; got " + std::to_string(w.n_cols));

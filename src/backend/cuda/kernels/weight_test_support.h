@@ -33,6 +33,22 @@ struct Shape {
     int64_t n_rows, n_cols;
 };
 
+// A weight type and how the backend stores it: every type as GGUF does, and Q4_0 also regrouped as the CUDA backend
+// uploads rows of whole 256-element runs (launch.h groups_weight_rows).
+struct WeightFormat {
+    GgmlType type;
+    WeightLayout layout = WeightLayout::blocks;
+};
+inline std::vector<WeightFormat> weight_formats() {
+    std::vector<WeightFormat> formats;
+    for (GgmlType type : weight_types()) formats.push_back({type});
+    formats.push_back({GgmlType::Q4_0, WeightLayout::grouped});
+    return formats;
+}
+inline std::string format_name(const WeightFormat& f) {
+    return std::string(type_name(f.type)) + (f.layout == WeightLayout::grouped ? " grouped" : "");
+}
+
 // Odd shapes per block size: row counts that leave the last row group partial, and (legacy, float) column counts
 // that leave the last 256-column span partial. K-quant 768 holds 3 super-blocks, so Q3_K/Q6_K rows (110 / 210 bytes
 // per block) start at 2 mod 4 every other row. Floats include lengths that are not a multiple of 8 (element path).
@@ -41,6 +57,11 @@ inline std::vector<Shape> test_shapes(GgmlType type) {
     if (block == 256) return {{37, 256}, {131, 768}, {1031, 2816}, {4099, 768}};
     if (block == 32) return {{37, 32}, {131, 800}, {1031, 2848}, {4099, 96}};
     return {{37, 40}, {131, 1000}, {1031, 2056}, {4099, 136}, {37, 37}, {131, 1001}, {53, 36}};
+}
+// Grouped rows are whole 256-element runs: the K-quant shapes (the last row group partial; 2816 columns end in half a
+// 16-block tile of the shared kernel).
+inline std::vector<Shape> test_shapes(const WeightFormat& f) {
+    return f.layout == WeightLayout::grouped ? test_shapes(GgmlType::Q4_K) : test_shapes(f.type);
 }
 
 // Rows of a one-token staged launch (matvec_staged.cu: blocks of 8 warps, 2 rows per warp) whose grid is more than the
@@ -54,8 +75,9 @@ struct QuantMatrix {
     GgmlType type;
     int64_t n_rows, n_cols;
     size_t row_bytes;
-    std::vector<uint8_t> bytes;     // [n_rows][row_bytes]
+    std::vector<uint8_t> bytes;     // [n_rows][row_bytes], in `layout`
     std::vector<float> dequantized; // [n_rows, n_cols]
+    WeightLayout layout = WeightLayout::blocks;
     WeightView view(const void* device_data) const {
         WeightView w;
         w.data = device_data;
@@ -63,9 +85,29 @@ struct QuantMatrix {
         w.n_cols = n_cols;
         w.n_rows = n_rows;
         w.row_bytes = row_bytes;
+        w.layout = layout;
         return w;
     }
 };
+
+// Q4_0 rows of whole 256-element runs in WeightLayout::grouped, written from the layout's definition (weight_layout.cu)
+// for the device kernel to be checked against: each run of 8 blocks (d:2 qs:16) becomes the 8 qs, then the 8 d.
+inline std::vector<uint8_t> grouped_q4_0_bytes(const std::vector<uint8_t>& blocks, int64_t n_rows, int64_t n_cols,
+                                               size_t row_bytes) {
+    constexpr size_t kBlock = 18, kRun = 8 * kBlock;
+    std::vector<uint8_t> out = blocks;  // row padding stays
+    for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t run = 0; run < n_cols / 256; ++run) {
+            const size_t at = static_cast<size_t>(r) * row_bytes + static_cast<size_t>(run) * kRun;
+            for (size_t b = 0; b < 8; ++b) {
+                for (size_t j = 0; j < 16; ++j) out[at + 16 * b + j] = blocks[at + kBlock * b + 2 + j];
+                out[at + 128 + 2 * b] = blocks[at + kBlock * b];
+                out[at + 128 + 2 * b + 1] = blocks[at + kBlock * b + 1];
+            }
+        }
+    }
+    return out;
+}
 
 // A view at a made-up device address, for argument checks that fail (or return) before any device work.
 inline WeightView unbacked_view(GgmlType type, int64_t n_rows, int64_t n_cols, size_t row_bytes,
@@ -91,6 +133,17 @@ inline QuantMatrix make_quant_matrix(GgmlType type, int64_t n_rows, int64_t n_co
         uint8_t* row = m.bytes.data() + static_cast<size_t>(r) * m.row_bytes;
         info.quantize_row(source.data() + r * n_cols, row, n_cols);
         info.dequantize_row(row, m.dequantized.data() + r * n_cols, n_cols);
+    }
+    return m;
+}
+
+// make_quant_matrix in format f: the same values, the bytes in f's layout.
+inline QuantMatrix make_quant_matrix(const WeightFormat& f, int64_t n_rows, int64_t n_cols, uint64_t seed,
+                                     size_t row_padding = 0) {
+    QuantMatrix m = make_quant_matrix(f.type, n_rows, n_cols, seed, row_padding);
+    if (f.layout == WeightLayout::grouped) {
+        m.bytes = grouped_q4_0_bytes(m.bytes, n_rows, n_cols, m.row_bytes);
+        m.layout = WeightLayout::grouped;
     }
     return m;
 }
@@ -137,11 +190,12 @@ void poison(DeviceVector<T>& v) {
 // launch_matvec_add against residual + launch_matvec at the same precision, on a random matrix of `type` and
 // `shape` with random x and residual (seeds seed + 1 .. seed + 3), for each of token_counts: the fused epilogue may
 // only add, so the two must agree bit for bit (the plain output is poisoned first, so an unwritten one shows up).
-inline void expect_residual_add_is_matvec_plus_add(GgmlType type, const Shape& shape, uint64_t seed,
+inline void expect_residual_add_is_matvec_plus_add(const WeightFormat& format, const Shape& shape, uint64_t seed,
                                                    std::initializer_list<int64_t> token_counts,
                                                    ActivationPrecision precision) {
+    const GgmlType type = format.type;
     const int64_t max_tokens = std::max(token_counts);
-    const QuantMatrix m = make_quant_matrix(type, shape.n_rows, shape.n_cols, seed + 1);
+    const QuantMatrix m = make_quant_matrix(format, shape.n_rows, shape.n_cols, seed + 1);
     const std::vector<float> x = testing::random_floats(static_cast<size_t>(max_tokens * m.n_cols), seed + 2);
     const std::vector<float> residual = testing::random_floats(static_cast<size_t>(max_tokens * m.n_rows), seed + 3);
     const DeviceVector<uint8_t> w(m.bytes);

@@ -1,0 +1,76 @@
+// WeightLayout::grouped (launch.h groups_weight_rows, launch_group_weight_rows): which weights the CUDA backend
+// regroups, the device regrouping against the layout's definition, and the calls it refuses. The readers of grouped
+// Q4_0 (matvec, dequantize, embed, matmul_tc) are covered by their own tests through gpu_test::weight_formats().
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/weight_test_support.h"
+#include "spool/errors.h"
+
+namespace spool::cuda {
+namespace {
+
+using gpu_test::DeviceVector;
+using gpu_test::QuantMatrix;
+
+TEST(CudaWeightLayout, GroupsOnlyQ4_0RowsOfWhole256ElementRuns) {
+    EXPECT_TRUE(groups_weight_rows(GgmlType::Q4_0, 256));
+    EXPECT_TRUE(groups_weight_rows(GgmlType::Q4_0, 11008));
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 96));
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 2848));
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 0));
+    for (GgmlType type : gpu_test::weight_types()) {
+        if (type != GgmlType::Q4_0) EXPECT_FALSE(groups_weight_rows(type, 4096)) << type_name(type);
+    }
+}
+
+TEST(CudaWeightLayout, DeviceRegroupingEqualsTheLayoutDefinition) {
+    SPOOL_REQUIRE_GPU();
+    uint64_t seed = 4400;
+    const gpu_test::Shape shapes[] = {{1, 256}, {37, 768}, {131, 11008}};
+    for (const gpu_test::Shape& shape : shapes) {
+        const QuantMatrix m = gpu_test::make_quant_matrix(GgmlType::Q4_0, shape.n_rows, shape.n_cols, ++seed);
+        const std::vector<uint8_t> want = gpu_test::grouped_q4_0_bytes(m.bytes, m.n_rows, m.n_cols, m.row_bytes);
+        ASSERT_NE(want, m.bytes);  // the layouts differ, so an identity kernel fails
+        DeviceVector<uint8_t> dev(m.bytes);
+        launch_group_weight_rows(dev.data(), m.bytes.size(), GgmlType::Q4_0, m.n_cols, nullptr);
+        SPOOL_CUDA_CHECK(cudaDeviceSynchronize());
+        const std::vector<uint8_t> got = dev.download();
+        size_t first = 0;
+        while (first < got.size() && got[first] == want[first]) ++first;
+        EXPECT_EQ(first, got.size()) << gpu_test::shape_name(m.type, m.n_rows, m.n_cols) << ": first wrong byte "
+                                     << first << " (row " << first / m.row_bytes << ")";
+    }
+}
+
+TEST(CudaWeightLayout, RefusesOtherTypesAndPartialRows) {
+    SPOOL_REQUIRE_GPU();
+    DeviceVector<uint8_t> dev(4 * 144);
+    EXPECT_THROW(launch_group_weight_rows(dev.data(), 2 * 272, GgmlType::Q8_0, 256, nullptr), UsageError);
+    EXPECT_THROW(launch_group_weight_rows(dev.data(), 3 * 54, GgmlType::Q4_0, 96, nullptr), UsageError);
+    EXPECT_THROW(launch_group_weight_rows(dev.data(), 144 + 16, GgmlType::Q4_0, 256, nullptr), UsageError);
+    EXPECT_THROW(launch_group_weight_rows(dev.data() + 2, 144, GgmlType::Q4_0, 256, nullptr), UsageError);
+    EXPECT_NO_THROW(launch_group_weight_rows(dev.data(), 4 * 144, GgmlType::Q4_0, 256, nullptr));
+    SPOOL_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// A grouped view of another type, or of rows that are not whole runs, never comes from the backend: the readers
+// refuse it rather than read it as Q4_0.
+TEST(CudaWeightLayout, ReadersRefuseGroupedViewsOfOtherFormats) {
+    SPOOL_REQUIRE_GPU();
+    const DeviceVector<float> x(std::vector<float>(512, 1.0f));
+    DeviceVector<float> y(64);
+    WeightView q8 = gpu_test::unbacked_view(GgmlType::Q8_0, 4, 256, 272);
+    q8.layout = WeightLayout::grouped;
+    EXPECT_THROW(launch_matvec(q8, x.data(), 1, nullptr, y.data(), nullptr), UsageError);
+    WeightView narrow = gpu_test::unbacked_view(GgmlType::Q4_0, 4, 96, 54);
+    narrow.layout = WeightLayout::grouped;
+    EXPECT_THROW(launch_matvec(narrow, x.data(), 1, nullptr, y.data(), nullptr), UsageError);
+    EXPECT_THROW(launch_dequantize_rows_f16(narrow, 0, 4, nullptr, nullptr), UsageError);
+}
+
+}  // namespace
+}  // namespace spool::cuda
