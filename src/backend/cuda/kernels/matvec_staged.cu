@@ -28,7 +28,7 @@ constexpr int kWarpRows = 2;          // rows per warp (glu: the gate row and th
 constexpr int kMaxStagedWarps = 8;
 // Chunks per lane and row loaded before any is used, the kernel's U: Q::kUnroll (4; 2 where the raw chunk is large,
 // so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves (2) for grids of more blocks than the GPU holds
-// at once, compiled for 3 blocks per SM (2 for the mixed kernel) instead of 1-2: where blocks come in waves, a block's
+// at once, compiled for Q::kManyWavesBlocksPerSm blocks per SM (2 for the mixed kernel) instead of 1-2: where blocks come in waves, a block's
 // arithmetic overlaps the loads of the others on its SM, and more of them hide more. Measured on an H100
 // (docs/cuda-performance.md): first for Q8_0 at 11008 x 4096 (21.4 -> 18.9 us, one-wave 4096-row launches keep 4
 // chunks), then v31 for every legacy type, Q4_K and Q6_K, the rope and mixed q/k/v launches included: decode GPU time
@@ -219,7 +219,8 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
 }
 
 template <class Q, int U, bool kRope, XSource S, int kSplit>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps, U < Q::kUnroll ? (kSplit == 2 ? 4 : 3) : Q::kMinBlocksPerSm)
+__global__ void __launch_bounds__(32 * kMaxStagedWarps,
+                                  U < Q::kUnroll ? (kSplit == 2 ? 4 : Q::kManyWavesBlocksPerSm) : Q::kMinBlocksPerSm)
     matvec_staged_kernel(MatvecArgs a) {
     staged_rows<Q, U, kRope, S, kSplit>(a, block_matrix(a));
 }
