@@ -42,10 +42,12 @@ constexpr int64_t kTargetBlocks = 264;
 // (415 -> 400), and so did TinyLlama's 2,560-row q/k/v batches.
 constexpr int64_t kSplitBelowRows = 4096;
 // Decoders with Q::kSplitOneWave also split single matrices of up to twice that (Llama-2-7B's 4,096-row attn_output
-// and ffn_down, one wave at one warp per pair: ~15.5 warps per SM) in their U = kUnrollManyWaves kernel compiled for 4
+// and ffn_down, one wave at one warp per pair: ~15.5 warps per SM) in their U = Q::kUnrollSplit kernel compiled for 4
 // blocks per SM (64 registers), where the split grid stays one wave: the wave holds twice the warps. Measured on an
-// H100 (docs/cuda-performance.md v32): 7B Q4_0 decode GPU time 2,138-2,143 -> 2,095 us (4,096 x 11,008: 15.47 ->
-// 13.73 us); Q8_0 (+5%) and Q4_K (+0.7%) lost, their kernels spilling at 64 registers.
+// H100 (docs/cuda-performance.md): v32, Q4_0 at U = 2, 7B Q4_0 decode GPU time 2,138-2,143 -> 2,095 us (4,096 x
+// 11,008: 15.47 -> 13.73 us), while Q8_0 (+5%) and Q4_K (+0.7%) lost, their U = 2 kernels spilling at 64 registers;
+// v34, Q4_K at U = 1 (62 registers, no spills): 7B Q4_K_M 2,256-2,267 -> 2,157-2,159 us. Q6_K at U = 1 measured no
+// gain (2,262-2,267 us), Q8_0 at U = 1 -0.3% (kept as it was).
 constexpr int64_t kSplitOneWaveBelowRows = 2 * kSplitBelowRows;
 
 // Where a block reads x~: from shared memory, after rounding all of x into it (kStaged), or from a.x_int8, which the
@@ -285,7 +287,7 @@ void launch_staged(const MatvecArgs& a, int warps, bool wide, cudaStream_t strea
     if (staged_split(a, wide) == 2) {  // one wave or less
         kernel = staged_kernel<Q, Q::kUnroll, S, 2>(a.rope_kv);
         if constexpr (Q::kSplitOneWave) {
-            if (wide) kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv);
+            if (wide) kernel = staged_kernel<Q, Q::kUnrollSplit, S, 2>(a.rope_kv);
         }
     } else {
         kernel = staged_kernel<Q, Q::kUnroll, S, 1>(a.rope_kv);
@@ -306,7 +308,7 @@ bool split_one_wave(const MatvecArgs& a) {
     if constexpr (Q::kSplitOneWave) {
         if (staged_split(a, false) == 2 || staged_split(a, true) != 2) return false;
         const int64_t blocks = (a.n_rows + kMaxStagedWarps - 1) / kMaxStagedWarps;
-        return blocks <= resident_blocks(staged_kernel<Q, Q::kUnrollManyWaves, S, 2>(a.rope_kv), 32 * kMaxStagedWarps,
+        return blocks <= resident_blocks(staged_kernel<Q, Q::kUnrollSplit, S, 2>(a.rope_kv), 32 * kMaxStagedWarps,
                                          staged_shared_bytes<S>(a));
     }
     return false;

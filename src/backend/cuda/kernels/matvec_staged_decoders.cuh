@@ -3,8 +3,9 @@
 // 16 elements. Bit layouts follow the GGUF block formats (quant_blocks.cuh). Each decoder also says how many chunks a
 // lane keeps in flight (kUnroll, kUnrollManyWaves: matvec_staged.cu says why) and how many blocks of its kernel must
 // fit on an SM at once at kUnroll (kMinBlocksPerSm, the register cap of __launch_bounds__) and in the many-waves form
-// (kManyWavesBlocksPerSm: 3, or 4 where it fits 64 registers and paid), and whether one-wave single matrices split their row pairs in that form (kSplitOneWave:
-// matvec_staged.cu kSplitOneWaveBelowRows).
+// (kManyWavesBlocksPerSm: 3, or 4 where that fits 64 registers and paid), and whether one-wave single matrices split
+// their row pairs (kSplitOneWave: matvec_staged.cu kSplitOneWaveBelowRows) in a kernel of kUnrollSplit chunks per lane
+// compiled for 4 blocks per SM (1 where 2 spilled at 64 registers).
 // kAssignPastEnd: a lane whose chunk lies past its row's end gets a zero Raw instead of keeping the previous step's,
 // so the raw registers are not live across the kernel's loop. It lowers the registers of most kernels, but it paid
 // only for Q4_0 (H100, tg128, two alternating rounds in one call, docs/cuda-performance.md v26): 7B Q4_0 411 / 414 ->
@@ -44,8 +45,8 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
-    static constexpr int kManyWavesBlocksPerSm = 3;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = true;
+    static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = 1;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
@@ -72,7 +73,7 @@ struct StagedQ6K {
     // (Q6_K ffn_down, attn_v, output) went 379-389 -> 400 tok/s (docs/cuda-performance.md, v13).
     static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 2;
     static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
-    static constexpr int kManyWavesBlocksPerSm = 3;
+    static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
@@ -103,7 +104,7 @@ struct StagedQ5K {
     static constexpr int kBlockBytes = BlockBytes::q5_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 2, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
     static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
-    static constexpr int kManyWavesBlocksPerSm = 3;
+    static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
     struct Raw { uint4 q, qh, head; };
     __device__ static Raw load(const uint8_t* block, int c) {
         return {ld_u32x4(block + 48 + 16 * c), ld_u32x4(block + 16 + 16 * (c & 1)), ld_u32x4(block)};
@@ -167,7 +168,7 @@ __device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2],
 struct StagedLegacy {
     static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
     static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
-    static constexpr int kManyWavesBlocksPerSm = 3;
+    static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
     __device__ static int low_group(int c) { return 4 * c; }
 };
 
@@ -191,9 +192,10 @@ struct StagedQ4_0 : StagedLegacy {
 // a chunk is one aligned 16-byte load and a 2-byte one. Measured on an H100 (docs/cuda-performance.md, v33): Llama-2-7B
 // Q4_0 decode 2,101-2,134 -> 1,888-1,909 us of GPU time per token (kernel table, 11,008 x 4,096: 15.15 -> 11.92 us).
 // Its many-waves form (68 registers at 3 blocks per SM) fits 64 without spills, and 4 blocks per SM paid: 1,911-1,915 ->
-// 1,893-1,895 us (against U = 3 at 3 blocks 1,989 us, U = 4 throughout 2,033-2,037).
+// 1,893-1,895 us (against U = 3 at 3 blocks 1,989 us, U = 4 throughout 2,033-2,037); its one-wave split at U = 1
+// rather than 2: 1,894-1,903 -> 1,885-1,886 us.
 struct StagedQ4_0Grouped : StagedQ4_0 {
-    static constexpr int kAlign = 16, kManyWavesBlocksPerSm = 4;
+    static constexpr int kAlign = 16, kManyWavesBlocksPerSm = 4, kUnrollSplit = 1;
     __device__ static Raw load(const uint8_t* run, int c) {
         return {ld_u32x4(run + 16 * c), ld_u16(run + 128 + 2 * c)};
     }
