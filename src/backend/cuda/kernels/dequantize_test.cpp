@@ -48,7 +48,6 @@ TEST(CudaDequantizeRowsF16, EveryTypeMatchesTheReferenceBitForBit) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 300;
     for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
-        const GgmlType type = format.type;
         SCOPED_TRACE(gpu_test::format_name(format));
         for (const gpu_test::Shape& shape : gpu_test::test_shapes(format)) {
             const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);

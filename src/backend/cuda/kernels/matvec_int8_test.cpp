@@ -351,7 +351,6 @@ TEST(CudaMatvecInt8Fused, ResidualAddEqualsPlainInt8MatvecPlusAdd) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 2900;
     for (const gpu_test::WeightFormat& format : quantized_formats()) {
-        const GgmlType type = format.type;
         SCOPED_TRACE(gpu_test::format_name(format));
         for (const gpu_test::Shape& shape : small_shapes(format)) {
             gpu_test::expect_residual_add_is_matvec_plus_add(format, shape, seed, {1, kTokens}, kInt8);

@@ -69,7 +69,6 @@ TEST(CudaMatvec, EveryTypeAndShapeMatchesFloat64Reference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 100;
     for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
-        const GgmlType type = format.type;
         SCOPED_TRACE(gpu_test::format_name(format));
         for (const gpu_test::Shape& shape : gpu_test::test_shapes(format)) {
             const QuantMatrix m = gpu_test::make_quant_matrix(format, shape.n_rows, shape.n_cols, ++seed);
@@ -145,7 +144,6 @@ TEST(CudaMatvecFused, ResidualAddEqualsPlainMatvecPlusAdd) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 900;
     for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
-        const GgmlType type = format.type;
         SCOPED_TRACE(gpu_test::format_name(format));
         for (const gpu_test::Shape& shape : fusable_shapes(format)) {
             gpu_test::expect_residual_add_is_matvec_plus_add(format, shape, seed, {1, 2, 3, 8},

@@ -23,7 +23,9 @@ TEST(CudaWeightLayout, GroupsOnlyQ4_0RowsOfWhole256ElementRuns) {
     EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 2848));
     EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 0));
     for (GgmlType type : gpu_test::weight_types()) {
-        if (type != GgmlType::Q4_0) EXPECT_FALSE(groups_weight_rows(type, 4096)) << type_name(type);
+        if (type != GgmlType::Q4_0) {
+            EXPECT_FALSE(groups_weight_rows(type, 4096)) << type_name(type);
+        }
     }
 }
 
