@@ -115,8 +115,11 @@ inline double copy_bandwidth_gbps(DeviceVector<uint8_t>& pool, cudaStream_t stre
 // read DRAM, as a prefill or a decode step does, not the L2 lines of the launch before.
 class RotatingWeights {
 public:
-    RotatingWeights(const DeviceVector<uint8_t>& pool, GgmlType type, int64_t n_rows, int64_t n_cols)
-        : pool_(pool), type_(type), n_rows_(n_rows), n_cols_(n_cols), row_bytes_(row_bytes(type, n_cols)),
+    // Random pool bytes are as valid in one layout as in another: `layout` only picks the kernels that read them.
+    RotatingWeights(const DeviceVector<uint8_t>& pool, GgmlType type, int64_t n_rows, int64_t n_cols,
+                    WeightLayout layout = WeightLayout::blocks)
+        : pool_(pool), type_(type), layout_(layout), n_rows_(n_rows), n_cols_(n_cols),
+          row_bytes_(row_bytes(type, n_cols)),
           matrix_bytes_(row_bytes_ * static_cast<size_t>(n_rows)), stride_((matrix_bytes_ + 255) / 256 * 256),
           copies_(std::max<size_t>(1, pool.size() / stride_)) {}
     size_t matrix_bytes() const noexcept { return matrix_bytes_; }
@@ -127,12 +130,14 @@ public:
         w.n_cols = n_cols_;
         w.n_rows = n_rows_;
         w.row_bytes = row_bytes_;
+        w.layout = layout_;
         return w;
     }
 
 private:
     const DeviceVector<uint8_t>& pool_;
     GgmlType type_;
+    WeightLayout layout_;
     int64_t n_rows_, n_cols_;
     size_t row_bytes_, matrix_bytes_, stride_, copies_;
     size_t copy_ = 0;

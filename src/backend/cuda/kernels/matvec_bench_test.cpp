@@ -37,12 +37,14 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
     const DeviceVector<float> x(testing::random_floats(static_cast<size_t>(kMatvecMaxTokens * 11008), 7));
     DeviceVector<float> y(static_cast<size_t>(kMatvecMaxTokens * 32000));
 
-    std::printf("%-5s %13s %3s %4s %10s %9s %7s %10s %9s %7s\n", "type", "rows x cols", "nt", "x", "us", "GB/s", "of copy",
-                "graph us", "GB/s", "of copy");
-    for (GgmlType type : gpu_test::weight_types()) {
+    std::printf("%-12s %13s %3s %4s %10s %9s %7s %10s %9s %7s\n", "type", "rows x cols", "nt", "x", "us", "GB/s",
+                "of copy", "graph us", "GB/s", "of copy");
+    for (const gpu_test::WeightFormat& format : gpu_test::weight_formats()) {
+        const GgmlType type = format.type;
         if (!gpu_test::bench_selects("SPOOL_MATVEC_BENCH_TYPES", type)) continue;  // e.g. Q4_K,Q6_K
         for (const gpu_test::Shape& shape : shapes) {
-            gpu_test::RotatingWeights weights(pool, type, shape.n_rows, shape.n_cols);
+            if (format.layout == WeightLayout::grouped && !groups_weight_rows(type, shape.n_cols)) continue;
+            gpu_test::RotatingWeights weights(pool, type, shape.n_rows, shape.n_cols, format.layout);
             const size_t matrix_bytes = weights.matrix_bytes();
             const bool quantized = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16;
             for (int64_t n_tokens : {1, 2, 4, 8}) {
@@ -55,8 +57,8 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
                 const double gbps = static_cast<double>(matrix_bytes) / (ms * 1e-3) / 1e9;
                 const double graph_ms = gpu_test::time_in_graph(launch, stream, kGraphLaunches);
                 const double graph_gbps = static_cast<double>(matrix_bytes) / (graph_ms * 1e-3) / 1e9;
-                std::printf("%-5s %6lldx%-6lld %3lld %4s %10.2f %9.0f %6.0f%% %10.2f %9.0f %6.0f%%\n",
-                            std::string(type_name(type)).c_str(), static_cast<long long>(shape.n_rows),
+                std::printf("%-12s %6lldx%-6lld %3lld %4s %10.2f %9.0f %6.0f%% %10.2f %9.0f %6.0f%%\n",
+                            gpu_test::format_name(format).c_str(), static_cast<long long>(shape.n_rows),
                             static_cast<long long>(shape.n_cols), static_cast<long long>(n_tokens),
                             precision == ActivationPrecision::int8 ? "i8" : "f32", ms * 1e3, gbps,
                             100.0 * gbps / copy_gbps, graph_ms * 1e3, graph_gbps, 100.0 * graph_gbps / copy_gbps);
