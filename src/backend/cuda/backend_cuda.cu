@@ -9,13 +9,13 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/op_signature.h"
 #include "backend/cuda/prefill_gemm.h"
 #include "backend/cuda/step_graph.h"
 #include "core/mib_text.h"
@@ -25,41 +25,12 @@
 namespace spool::cuda {
 namespace {
 
-constexpr size_t kStagingBytes = size_t{64} << 10;  // a decode step uploads a token id and a position
+using namespace signature;  // the op ids and word() that name each issued op and its arguments
 
-uint64_t word(float f) {
-    uint32_t bits = 0;
-    std::memcpy(&bits, &f, sizeof bits);
-    return bits;
-}
-template <class T>
-uint64_t word(T v) {
-    if constexpr (std::is_pointer_v<T>) {
-        return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(v));
-    } else {
-        return static_cast<uint64_t>(v);
-    }
-}
+constexpr size_t kStagingBytes = size_t{64} << 10;  // a decode step uploads a token id and a position
 
 // Launched by no one: whether it has an image for the device tells whether this build fits the device.
 __global__ void probe_kernel() {}
-
-enum OpId : uint64_t {
-    kEmbed = 1,
-    kRmsNorm,
-    kMatvec,
-    kRope,
-    kKvAppend,
-    kAttention,
-    kGlu,
-    kAdd,
-    kArgmax,
-    kRopeKvAppend,
-    kMatvecAdd,
-    kMatvecGlu,
-    kMatvecBatch,
-    kTopK,
-};
 
 bool env_is_zero(const char* name) {
     const char* env = std::getenv(name);
@@ -470,17 +441,6 @@ private:
     template <class F>
     void issue_reading_made_x(Written written, const std::vector<uint64_t>& signature, F&& launch) {
         issue_reading_made_x(&written, 1, signature, std::forward<F>(launch));
-    }
-
-    // The words of a rope + KV store epilogue in an op's signature (none without one).
-    static void append_rope_kv(std::vector<uint64_t>& signature, const MatvecRopeKv* rk) {
-        if (rk == nullptr) return;
-        signature.insert(signature.end(),
-                         {word(rk->positions), word(rk->rope.mode), word(rk->rope.n_dims), word(rk->rope.freq_base),
-                          word(rk->rope.freq_scale), word(rk->rope.freq_factors), word(rk->head_dim),
-                          word(rk->cache.k), word(rk->cache.v), word(rk->cache.type), word(rk->cache.n_ctx),
-                          word(rk->cache.row_width), word(rk->cache.row_bytes), word(rk->role[0]), word(rk->role[1]),
-                          word(rk->role[2])});
     }
 
     // One matvec launch (n_tokens <= kMatvecMaxTokens), with the rope + KV store epilogue when rk is given.
