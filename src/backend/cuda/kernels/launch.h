@@ -149,13 +149,13 @@ void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tok
                          const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr);
 // Whether one launch_matvec_batch may hold matrices of two types: the staged kernel's pairs (the first matrix Q4_K
 // or Q5_K, the others of its type or Q6_K, as Q4_K_M and Q5_K_M files store attn_v beside q and k), one token with
-// int8 x, one n_cols, enough rows in all for the staged kernel of both types, and aligned weights. Otherwise each type
-// takes a launch of its own.
+// int8 x, one n_cols, enough rows in all for the staged kernel of both types, and aligned weights in the GGUF layout.
+// Otherwise each type takes a launch of its own. Measured on an H100 (docs/cuda-performance.md): one launch instead
+// of two took TinyLlama Q4_K_M decode (q/k/v 2560 x 2048, one wave) from 1,141-1,151 to 1,195-1,214 tok/s (v9), where
+// the second launch's fixed cost dominates. Llama-2-7B Q4_K_M (12288 x 4096, ~6 waves) lost 2.5% with the kernel
+// holding both decoders' registers at one block per SM; since v31 grids of several waves take its 2-blocks-per-SM
+// form, and 7B gained 0.6% (2,271 -> 2,257 us).
 bool matvec_batch_mixable(const MatvecBatch& batch, const float* x, int64_t n_tokens, ActivationPrecision precision);
-// Measured on an H100 (docs/cuda-performance.md): one launch instead of two took TinyLlama Q4_K_M decode (q/k/v
-// 2560 x 2048, one wave) from 1,141-1,151 to 1,195-1,214 tok/s (v9), where the second launch's fixed cost dominates.
-// Llama-2-7B Q4_K_M (12288 x 4096, ~6 waves) lost 2.5% with the kernel holding both decoders' registers at one block
-// per SM; since v31 grids of several waves take its 2-blocks-per-SM form, and 7B gained 0.6% (2,271 -> 2,257 us).
 
 // out[r - row_begin][i] = half(dequantize(W)[r][i]) for r in [row_begin, row_end): feeds the tensor-core GEMM of a
 // prefill. Values beyond the half range saturate to +-65504.

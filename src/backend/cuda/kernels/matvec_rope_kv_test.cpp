@@ -30,7 +30,7 @@ struct Heads {
     int64_t kv_rows() const { return int64_t{kv} * kHeadDim; }
 };
 
-// A projection set, its input and a cache, on the device.
+// A projection set (its matrices stored in `weights`), its input and a cache, on the device.
 struct Projections {
     Heads heads;
     std::vector<QuantMatrix> ms;
@@ -38,7 +38,7 @@ struct Projections {
     DeviceVector<float> x, bias_q, factors;
     DeviceVector<int32_t> position;
 
-    Projections(const GgmlType types[3], uint64_t seed, Heads h = {})
+    Projections(const GgmlType types[3], uint64_t seed, Heads h = {}, WeightLayout weights = WeightLayout::blocks)
         : heads(h),
           x(testing::random_floats(static_cast<size_t>(kCols), seed)),
           bias_q(testing::random_floats(static_cast<size_t>(h.q_rows()), seed + 1)),
@@ -46,7 +46,8 @@ struct Projections {
           position(std::vector<int32_t>{0}) {
         const int64_t rows[3] = {h.q_rows(), h.kv_rows(), h.kv_rows()};
         for (int i = 0; i < 3; ++i) {
-            ms.push_back(gpu_test::make_quant_matrix(types[i], rows[i], kCols, seed + 3 + static_cast<uint64_t>(i)));
+            ms.push_back(gpu_test::make_quant_matrix(gpu_test::WeightFormat{types[i], weights}, rows[i], kCols,
+                                                     seed + 3 + static_cast<uint64_t>(i)));
             w.emplace_back(ms.back().bytes);
         }
     }
@@ -186,9 +187,9 @@ TEST(CudaMatvecRopeKv, EveryFormEqualsProjectionsThenRopeKvAppend) {
 }
 
 // Llama-2-7B-sized launches take other forms of the staged kernels, with the epilogue: q/k/v batches of more blocks
-// than the GPU holds at once (the many-waves form), and 4,096-row single matrices (Q4_0 splits their row pairs over
-// two warps, matvec_staged.cu kSplitOneWaveBelowRows). The same bits as the projections (of those forms too) and
-// launch_rope_kv_append.
+// than the GPU holds at once (the many-waves form), and 4,096-row single matrices (Q4_0 and Q4_K split their row pairs
+// over two warps, matvec_staged.cu kSplitOneWaveBelowRows), Q4_0 also in the layout the backend uploads it in. The
+// same bits as the projections (of those forms too) and launch_rope_kv_append.
 TEST(CudaMatvecRopeKv, LargeLaunchFormsEqualProjectionsThenRopeKvAppend) {
     SPOOL_REQUIRE_GPU();
     using T = GgmlType;
@@ -196,9 +197,11 @@ TEST(CudaMatvecRopeKv, LargeLaunchFormsEqualProjectionsThenRopeKvAppend) {
     many_waves.kv = static_cast<int>(gpu_test::many_waves_rows() / (6 * kHeadDim)) + 1;  // q, k, v: 6 kv heads' rows
     many_waves.q = 4 * many_waves.kv;
     const Heads llama_7b{64, 8};  // q: 4,096 rows
-    const std::vector<std::vector<GgmlType>> type_sets = {
-        {T::Q4_K, T::Q4_K, T::Q4_K}, {T::Q4_K, T::Q4_K, T::Q6_K}, {T::Q8_0, T::Q8_0, T::Q8_0},
-        {T::Q4_0, T::Q4_0, T::Q4_0}, {T::Q6_K, T::Q6_K, T::Q6_K},
+    const WeightLayout kBlocks = WeightLayout::blocks;
+    const std::vector<std::pair<std::vector<GgmlType>, WeightLayout>> type_sets = {
+        {{T::Q4_K, T::Q4_K, T::Q4_K}, kBlocks}, {{T::Q4_K, T::Q4_K, T::Q6_K}, kBlocks},
+        {{T::Q8_0, T::Q8_0, T::Q8_0}, kBlocks}, {{T::Q4_0, T::Q4_0, T::Q4_0}, kBlocks},
+        {{T::Q6_K, T::Q6_K, T::Q6_K}, kBlocks}, {{T::Q4_0, T::Q4_0, T::Q4_0}, WeightLayout::grouped},
     };
     const std::vector<Case> cases = {
         {T::F16, 7, kHeadDim, false, false, ActivationPrecision::int8},
@@ -206,12 +209,13 @@ TEST(CudaMatvecRopeKv, LargeLaunchFormsEqualProjectionsThenRopeKvAppend) {
     };
     uint64_t seed = 8300;
     for (const auto& [heads, layout] : {std::pair{many_waves, Layout::one_launch}, {llama_7b, Layout::singles}}) {
-        for (const auto& types : type_sets) {
+        for (const auto& [types, weights] : type_sets) {
             if (layout == Layout::singles && types[2] != types[0]) continue;
-            const Projections s(types.data(), seed += 10, heads);
+            const Projections s(types.data(), seed += 10, heads, weights);
             for (const Case& c : cases) {
                 const std::string name = std::string(type_name(types[0])) + "/" + std::string(type_name(types[2])) +
-                                         " cache " + std::string(type_name(c.cache_type)) + ", q " +
+                                         (weights == WeightLayout::grouped ? " grouped" : "") + " cache " +
+                                         std::string(type_name(c.cache_type)) + ", q " +
                                          std::to_string(heads.q_rows()) + " rows, layout " +
                                          std::to_string(static_cast<int>(layout));
                 expect_same(run(s, c, layout, true), run(s, c, layout, false), name);

@@ -28,11 +28,11 @@ constexpr int kWarpRows = 2;          // rows per warp (glu: the gate row and th
 constexpr int kMaxStagedWarps = 8;
 // Chunks per lane and row loaded before any is used, the kernel's U: Q::kUnroll (4; 2 where the raw chunk is large,
 // so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves (2) for grids of more blocks than the GPU holds
-// at once, compiled for Q::kManyWavesBlocksPerSm blocks per SM (2 for the mixed kernel) instead of 1-2: where blocks come in waves, a block's
-// arithmetic overlaps the loads of the others on its SM, and more of them hide more. Measured on an H100
-// (docs/cuda-performance.md): first for Q8_0 at 11008 x 4096 (21.4 -> 18.9 us, one-wave 4096-row launches keep 4
-// chunks), then v31 for every legacy type, Q4_K and Q6_K, the rope and mixed q/k/v launches included: decode GPU time
-// per token TinyLlama Q4_K_M -2.8%, Q6_K -4%, Llama-2-7B Q8_0 -1.7%, Q4_0 -1.5%, Q4_K_M -1%.
+// at once, compiled for Q::kManyWavesBlocksPerSm blocks per SM (2 for the mixed kernel) instead of 1-2: where blocks
+// come in waves, a block's arithmetic overlaps the loads of the others on its SM, and more of them hide more. Measured
+// on an H100 (docs/cuda-performance.md): first for Q8_0 at 11008 x 4096 (21.4 -> 18.9 us, one-wave 4096-row launches
+// keep 4 chunks), then v31 for every legacy type, Q4_K and Q6_K, the rope and mixed q/k/v launches included: decode
+// GPU time per token TinyLlama Q4_K_M -2.8%, Q6_K -4%, Llama-2-7B Q8_0 -1.7%, Q4_0 -1.5%, Q4_K_M -1%.
 // Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
 constexpr int64_t kTargetBlocks = 264;
 // Single matrices of fewer rows than this split each row pair's columns over two warps (staged_split below): at
