@@ -9,14 +9,17 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_test_support.h"
+#include "backend/cuda/kernels/weight_test_support.h"
 #include "quant/types.h"
 
 namespace spool::cuda::gpu_test {
@@ -148,6 +151,27 @@ private:
 inline bool bench_selects(const char* env, GgmlType type) {
     const char* only = std::getenv(env);
     return only == nullptr || std::string(only).find(std::string(type_name(type))) != std::string::npos;
+}
+
+// The shapes named in environment variable `env` ("ROWSxCOLS,ROWSxCOLS,..."), or `defaults` where it is unset: a
+// sweep of row counts shows where a launch's waves end. Throws on a malformed list.
+inline std::vector<Shape> bench_shapes(const char* env, std::vector<Shape> defaults) {
+    const char* list = std::getenv(env);
+    if (list == nullptr) return defaults;
+    std::vector<Shape> shapes;
+    std::string rest(list);
+    while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string item = rest.substr(0, comma);
+        rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+        long long rows = 0, cols = 0;
+        char tail = 0;
+        if (std::sscanf(item.c_str(), "%lldx%lld%c", &rows, &cols, &tail) != 2 || rows <= 0 || cols <= 0) {
+            throw std::invalid_argument(std::string(env) + ": expected ROWSxCOLS[,ROWSxCOLS...], got '" + item + "'");
+        }
+        shapes.push_back({rows, cols});
+    }
+    return shapes;
 }
 
 // Replaces every programmatic edge of a captured graph by a full dependency: the same kernels, without PDL.

@@ -1,12 +1,16 @@
 // Bandwidth of launch_matvec (disabled; run with --gtest_also_run_disabled_tests --gtest_filter='*Bench*'): per
 // weight type, shape and token count, the median of 50 event-timed launches, as GB/s of weight bytes and as a
 // fraction of the DRAM traffic rate of a device-to-device cudaMemcpy measured in the same run; and the time per
-// launch inside a replayed CUDA graph of 20 launches (how the backend runs decode: no launch gaps).
+// launch inside a replayed CUDA graph of 20 launches (how the backend runs decode: no launch gaps). Environment:
+// SPOOL_MATVEC_BENCH_TYPES (e.g. Q4_K,Q6_K) and SPOOL_MATVEC_BENCH_SHAPES (e.g. 8448x4096,12672x4096: a sweep of
+// row counts shows where a launch's waves end) narrow the table.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/kernels/bench_test_support.h"
 #include "backend/cuda/kernels/launch.h"
@@ -29,13 +33,18 @@ TEST(CudaMatvecBench, DISABLED_Bandwidth) {
     const double copy_gbps = gpu_test::copy_bandwidth_gbps(pool, stream);
     std::printf("device-to-device cudaMemcpy: %.0f GB/s (bytes read + written)\n", copy_gbps);
 
-    const gpu_test::Shape shapes[] = {
+    const std::vector<gpu_test::Shape> shapes = gpu_test::bench_shapes("SPOOL_MATVEC_BENCH_SHAPES", {
         {4096, 4096},  {11008, 4096}, {4096, 11008},  // llama 7B: attention, ffn up/gate, ffn down
         {2048, 2048},  {256, 2048},   {5632, 2048}, {2048, 5632},  // TinyLlama: q/o, k/v, ffn up/gate, ffn down
         {32000, 2048}, {32000, 4096},                              // output heads
-    };
-    const DeviceVector<float> x(testing::random_floats(static_cast<size_t>(kMatvecMaxTokens * 11008), 7));
-    DeviceVector<float> y(static_cast<size_t>(kMatvecMaxTokens * 32000));
+    });
+    int64_t max_rows = 0, max_cols = 0;
+    for (const gpu_test::Shape& shape : shapes) {
+        max_rows = std::max(max_rows, shape.n_rows);
+        max_cols = std::max(max_cols, shape.n_cols);
+    }
+    const DeviceVector<float> x(testing::random_floats(static_cast<size_t>(kMatvecMaxTokens * max_cols), 7));
+    DeviceVector<float> y(static_cast<size_t>(kMatvecMaxTokens * max_rows));
 
     std::printf("%-12s %13s %3s %4s %10s %9s %7s %10s %9s %7s\n", "type", "rows x cols", "nt", "x", "us", "GB/s",
                 "of copy", "graph us", "GB/s", "of copy");
