@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/quant_loads.cuh"
 #include "quant/type_ids.h"
 #include "spool/errors.h"
@@ -365,7 +366,7 @@ inline RowPath weight_row_path(const spool::WeightView& w, const char* op) {
                                       "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K");
     }
     const char* name = weight_type_name(w.type);
-    if (w.layout == spool::WeightLayout::grouped && (w.type != spool::GgmlType::Q4_0 || w.n_cols % 256 != 0)) {
+    if (w.layout == spool::WeightLayout::grouped && !groups_weight_rows(w.type, w.n_cols)) {
         throw spool::UsageError(where + name + " with n_cols " + std::to_string(w.n_cols) +
                                 " are never stored grouped (only Q4_0 rows of a multiple of 256 elements are)");
     }
