@@ -207,6 +207,20 @@ public:
         matmul(w, x, n_tokens, nullptr, scratch);
         add(residual, scratch, n_tokens * w.n_rows, residual);
     }
+    // matmul_add, then normed = rms_norm(residual) * norm: a block's residual add and the norm that starts the block
+    // after it. The CUDA backend leaves the norm to the one-token matvecs that read normed (no kernel of its own);
+    // normed holds its values before any op that is not such a matvec reads it.
+    virtual void matmul_add_rms_norm(const WeightView& w,
+                                     const float* x,          // [n_tokens, w.n_cols]
+                                     int64_t n_tokens,
+                                     float* scratch,          // [n_tokens, w.n_rows]
+                                     float* residual,         // [n_tokens, w.n_rows]; must not alias x
+                                     const float* norm,       // [w.n_rows]
+                                     float eps,
+                                     float* normed) {         // [n_tokens, w.n_rows]
+        matmul_add(w, x, n_tokens, scratch, residual);
+        rms_norm(residual, norm, n_tokens, w.n_rows, eps, normed);
+    }
     // ys[i][t] = W_i x[t] (+ biases[i]) for i < count: several matrices reading one input (q, k and v).
     virtual void matmul_shared_input(int count,
                                      const WeightView* ws,       // [count]

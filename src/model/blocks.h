@@ -31,18 +31,27 @@ struct AttentionWeights {
     const float* k_norm = nullptr;  // [head_dim] or null
 };
 
+// The norms at a block's two ends: `normed_in`, act.normed already holds this block's rms_norm(residual) * norm (the
+// block before did it); `next_norm`, the weight of the norm that starts the block after this one, which this block
+// then does with its residual add (Backend::matmul_add_rms_norm), or null.
+struct NormHandoff {
+    bool normed_in = false;
+    const float* next_norm = nullptr;
+};
+
 // Reports a stage to batch.observer, if any, as "l<layer>.<stage>" (or just <stage> when layer < 0).
 void observe(const ForwardBatch& batch, int64_t layer, std::string_view stage, const float* data, int64_t n_cols);
 
 void attention_block(Backend& backend, const AttentionWeights& w, const HParams& hp, const RopeParams& rope,
                      const AttentionParams& attn, const ForwardBatch& batch, int64_t layer, const KvView& kv,
-                     Activations& act);
+                     NormHandoff norms, Activations& act);
 
 void feed_forward(Backend& backend, const FeedForwardWeights& w, const HParams& hp, const ForwardBatch& batch,
-                  int64_t layer, Activation act_fn, Activations& act);
+                  int64_t layer, Activation act_fn, NormHandoff norms, Activations& act);
 
-// logits = output · (rms_norm(x) * norm), for the last batch.n_outputs rows of the residual stream.
+// logits = output · (rms_norm(x) * norm), for the last batch.n_outputs rows of the residual stream (normed_in: the
+// last block already normalized every row into act.normed).
 void output_head(Backend& backend, const float* norm, const WeightView& output, const HParams& hp,
-                 const ForwardBatch& batch, Activations& act);
+                 const ForwardBatch& batch, bool normed_in, Activations& act);
 
 }  // namespace spool::model

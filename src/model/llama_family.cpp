@@ -72,13 +72,26 @@ public:
             be.embed(token_embd_, batch.token_ids, batch.n_tokens, act.residual);
             observe(batch, -1, "embd", act.residual, hp_.n_embd);
         }
+        // Each residual add also does the norm that starts the next block (Backend::matmul_add_rms_norm), except in a
+        // trace, which observes every norm's output where the norm stands, and after the last layer of this call
+        // when another call goes on from there.
+        const bool hand_off = batch.observer == nullptr;
+        const bool head = layer_end == hp_.n_layer;
+        bool normed = false;
         for (int64_t l = layer_begin; l < layer_end; ++l) {
             const Layer& layer = layers_[static_cast<size_t>(l)];
+            const float* after_attention = hand_off ? layer.ffn.norm : nullptr;
             attention_block(be, layer.attn, hp_, layer.rope, attn_, batch, l, kv[static_cast<size_t>(l - layer_begin)],
-                            act);
-            feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, act);
+                            {normed, after_attention}, act);
+            normed = after_attention != nullptr;
+            const float* after_ffn = !hand_off           ? nullptr
+                                     : l + 1 < layer_end ? layers_[static_cast<size_t>(l + 1)].attn.norm
+                                     : head              ? output_norm_
+                                                         : nullptr;
+            feed_forward(be, layer.ffn, hp_, batch, l, Activation::silu, {normed, after_ffn}, act);
+            normed = after_ffn != nullptr;
         }
-        if (layer_end == hp_.n_layer) output_head(be, output_norm_, output_, hp_, batch, act);
+        if (head) output_head(be, output_norm_, output_, hp_, batch, normed, act);
     }
 
 private:

@@ -452,6 +452,59 @@ TEST_P(Parity, NormedInputReadByMatmulsUntilItChanges) {
     }
 }
 
+// A decode step's residual add with the next block's norm (matmul_add_rms_norm), whose output matmuls then read: the
+// cuda backend leaves that norm to the matmuls (launch.h DeferredNorm), so normed must hold its values for the first
+// of them and for a download or any other op after it, and the residual must be the add's. Shapes that take the
+// staged kernels there (4,096 rows).
+TEST_P(Parity, ResidualAddWithTheNextNormReadByMatmuls) {
+    for (const GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
+        if (!test().supports(Op::matmul, type)) continue;
+        const int64_t n = 4096, n_in = 256;
+        const uint64_t seed = 9700 + static_cast<uint64_t>(type) * 10;
+        const std::vector<uint8_t> w_add = random_weights(type, n_in, n, seed);  // n_in -> n: the residual add
+        const std::vector<uint8_t> w = random_weights(type, n, n, seed + 1);     // reads normed (also as W_up)
+        const std::vector<float> h = random_floats(static_cast<size_t>(n_in), seed + 3, 0.2f);
+        const std::vector<float> residual = random_floats(static_cast<size_t>(n), seed + 4, 3.0f);
+        const std::vector<float> norm = random_floats(static_cast<size_t>(n), seed + 5, 0.2f, 1.0f);
+        const std::vector<float> delta = random_floats(static_cast<size_t>(n), seed + 6);
+        std::vector<std::vector<float>> outs[8];
+        for (Backend* b : {&ref(), &test()}) {
+            const DeviceWeights ad(*b, w_add, type, n_in, n), wd(*b, w, type, n, n);
+            const WeightView add = ad.view(), view = wd.view();
+            DeviceArray<float> hd(*b, std::span<const float>(h)), rd(*b, std::span<const float>(residual));
+            DeviceArray<float> nd(*b, std::span<const float>(norm)), dd(*b, std::span<const float>(delta));
+            DeviceArray<float> normed(*b, static_cast<size_t>(n)), y(*b, static_cast<size_t>(n));
+            DeviceArray<float> g(*b, static_cast<size_t>(n)), scratch(*b, static_cast<size_t>(n));
+            b->matmul_add_rms_norm(add, hd.data(), 1, scratch.data(), rd.data(), nd.data(), 1e-5f, normed.data());
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[0].push_back(y.download());
+            b->matmul_glu(view, view, normed.data(), 1, Activation::silu, scratch.data(), g.data());
+            outs[1].push_back(g.download());
+            outs[2].push_back(normed.download());
+            outs[3].push_back(rd.download());
+            // Downloaded before any matmul reads it; read after that.
+            b->matmul_add_rms_norm(add, hd.data(), 1, scratch.data(), rd.data(), nd.data(), 1e-5f, normed.data());
+            outs[4].push_back(normed.download());
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[5].push_back(y.download());
+            // Another op reads and changes it first.
+            b->matmul_add_rms_norm(add, hd.data(), 1, scratch.data(), rd.data(), nd.data(), 1e-5f, normed.data());
+            b->add(normed.data(), dd.data(), n, normed.data());
+            b->matmul(view, normed.data(), 1, nullptr, y.data());
+            outs[6].push_back(y.download());
+            outs[7].push_back(rd.download());
+        }
+        const char* steps[] = {"matmul of normed", "matmul_glu of normed", "normed", "residual",
+                               "normed downloaded first", "matmul after that", "matmul after an add into normed",
+                               "residual after three adds"};
+        for (int i = 0; i < 8; ++i) {
+            const std::string what = std::string(type_name(type)) + " " + steps[i];
+            // normed and the residual carry the add's rounding of h (int8 in some backends), like the matmuls.
+            expect_parity(what, outs[i][0], outs[i][1], matmul_limit(type));
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Parity, ::testing::ValuesIn(parity_backends()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

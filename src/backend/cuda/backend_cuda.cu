@@ -140,6 +140,7 @@ public:
 
     void download(void* host_dst, const void* src, size_t bytes) override {
         if (step_->active()) throw Error("cuda backend: download() inside a decode step; call end_step() first");
+        finish_deferred_norm();
         SPOOL_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
         SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
@@ -254,6 +255,25 @@ public:
                                  cudaStream_t s) { launch_matvec_add(w, x, n_tokens, residual, s, p, x_int8); });
     }
 
+    // At one token the residual add also writes the x~ of a DeferredNorm (launch.h), and the matvecs that read normed
+    // finish the norm: no rms_norm kernel between them. normed is written by the first of them, or by an rms_norm
+    // launch before any other op (finish_deferred_norm).
+    void matmul_add_rms_norm(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual,
+                             const float* norm, float eps, float* normed) override {
+        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens);
+        const ActivationPrecision p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, x_int8 != nullptr);
+        if (!make_int8_x_ || !fused_matvec_ || !matvec_add_writes_norm_x(w, x, n_tokens, p, x_int8 != nullptr)) {
+            Backend::matmul_add_rms_norm(w, x, n_tokens, scratch, residual, norm, eps, normed);
+            return;
+        }
+        void* norm_x = claim_int8_x(w.n_rows, true);
+        issue_reading_made_x({residual, w.n_rows},
+                             {kMatvecAddNorm, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
+                              word(w.row_bytes), word(x), word(residual), word(x_int8), word(norm), word(norm_x)},
+                             [=](cudaStream_t s) { launch_matvec_add(w, x, 1, residual, s, p, x_int8, norm, norm_x); });
+        made_x_ = {normed, w.n_rows, norm_x, true, DeferredNorm{residual, norm, eps, normed}};
+    }
+
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
                              int64_t n_tokens, float* const* ys) override {
         if (n_tokens > kMatvecMaxTokens) {  // one fp16 conversion of x for all the GEMMs
@@ -284,19 +304,22 @@ public:
             Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
             return;
         }
-        const void* x_int8 = made_int8_x(x, gate.n_cols, n_tokens);
+        const void* x_int8 = made_int8_x(x, gate.n_cols, n_tokens, true);
         const ActivationPrecision p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols, x_int8 != nullptr);
-        // The epilogue also writes out's x~ for ffn_down where it can (into the buffer x_int8 is not in).
-        void* out_int8 = make_int8_x_ && matvec_glu_writes_int8(gate, up, x, n_tokens, p, x_int8 != nullptr)
+        const ReadNorm rn = read_deferred_norm(x, gate.n_cols, n_tokens);
+        // The epilogue also writes out's x~ for ffn_down where it can (into the buffer x_int8 is not in). Reading a
+        // DeferredNorm, only where it still can if the launch finishes the norm first and rounds x itself.
+        const bool x_made = x_int8 != nullptr && rn.get() == nullptr;
+        void* out_int8 = make_int8_x_ && matvec_glu_writes_int8(gate, up, x, n_tokens, p, x_made)
                              ? claim_int8_x(gate.n_rows)
                              : nullptr;
-        issue_reading_made_x({out, n_tokens * gate.n_rows},
-                             {kMatvecGlu, word(gate.data), word(up.data), word(gate.type), word(gate.n_cols),
-                              word(gate.n_rows), word(gate.row_bytes), word(x), word(n_tokens), word(act), word(out),
-                              word(x_int8), word(out_int8)},
-                             [=](cudaStream_t s) {
-                                 launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, x_int8, out_int8);
-                             });
+        std::vector<uint64_t> signature = {kMatvecGlu, word(gate.data), word(up.data), word(gate.type),
+                                           word(gate.n_cols), word(gate.n_rows), word(gate.row_bytes), word(x),
+                                           word(n_tokens), word(act), word(out), word(x_int8), word(out_int8)};
+        append_deferred_norm(signature, rn.get());
+        issue_reading_made_x({out, n_tokens * gate.n_rows}, signature, [=](cudaStream_t s) {
+            launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, x_int8, out_int8, rn.get());
+        });
         if (out_int8 != nullptr) made_x_ = {out, gate.n_rows, out_int8};
     }
 
@@ -336,6 +359,7 @@ public:
     }
 
     bool begin_step(const std::vector<uint64_t>& repeat_key) override {
+        finish_deferred_norm();
         if (!step_->begin(repeat_steps_ ? repeat_key : std::vector<uint64_t>{})) return false;
         // No launch is recorded, so none updates the made x~: the stored graph rewrites the x~ buffers.
         made_x_ = {};
@@ -349,6 +373,7 @@ public:
     }
 
     void end_step() override {
+        finish_deferred_norm();
         step_->end();
         if (!retired_.empty()) {
             synchronize();
@@ -373,6 +398,7 @@ private:
     // in a decode step, and it writes its output without x~, so a made x~ is forgotten.
     void begin_prefill_gemm() {
         if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
+        finish_deferred_norm();
         made_x_ = {};
     }
 
@@ -388,6 +414,7 @@ private:
     }
     template <class F>
     void issue(const uint64_t* signature, size_t n_words, F&& launch) {
+        finish_deferred_norm();
         made_x_ = {};
         if (step_->active()) {
             step_->add(signature, n_words, std::forward<F>(launch));
@@ -404,19 +431,50 @@ private:
         buffer = allocate(needed);
     }
 
-    // A buffer for a producer's x~ (launch.h int8_x_bytes) of n elements: the one of the two that the made x~ is not
-    // in, since that producer may be a matvec reading it.
-    void* claim_int8_x(int64_t n) {
+    // A buffer for a producer's x~ (launch.h int8_x_bytes, or deferred_norm_x_bytes for a DeferredNorm's) of n
+    // elements: the one of the two that the made x~ is not in, since that producer may be a matvec reading it.
+    void* claim_int8_x(int64_t n, bool deferred_norm = false) {
         Buffer& b = x_int8_[x_int8_[0].data() != nullptr && made_x_.x_int8 == x_int8_[0].data() ? 1 : 0];
-        grow(b, int8_x_bytes(n));
+        grow(b, deferred_norm ? deferred_norm_x_bytes(n) : int8_x_bytes(n));
         return b.data();
     }
 
-    // x~ of x made by the last producer (rms_norm, matmul_glu, attention; int8_x_bytes layout) if x is its output and
-    // only matvecs ran since; null otherwise. The matvec launchers use it where their kernel takes int8 x at one token.
-    const void* made_int8_x(const float* x, int64_t n_cols, int64_t n_tokens) const {
-        return made_x_.x_int8 != nullptr && made_x_.x == x && made_x_.n == n_cols && n_tokens == 1 ? made_x_.x_int8
-                                                                                                  : nullptr;
+    // x~ of x made by the last producer (rms_norm, matmul_glu, attention, matmul_add_rms_norm; int8_x_bytes layout)
+    // if x is its output and only matvecs ran since; null otherwise, and null for a DeferredNorm's x~ unless the
+    // caller also passes the norm (reads_norm: read_deferred_norm). The matvec launchers use it where their kernel
+    // takes int8 x at one token.
+    const void* made_int8_x(const float* x, int64_t n_cols, int64_t n_tokens, bool reads_norm = false) const {
+        const bool made = made_x_.x_int8 != nullptr && made_x_.x == x && made_x_.n == n_cols && n_tokens == 1;
+        return made && (!made_x_.deferred || reads_norm) ? made_x_.x_int8 : nullptr;
+    }
+
+    // The DeferredNorm that a matvec reading x passes to its launch, if x is that norm's output; its out is set for
+    // the first such launch, which writes x.
+    struct ReadNorm {
+        bool on = false;
+        DeferredNorm norm;
+        const DeferredNorm* get() const { return on ? &norm : nullptr; }
+    };
+    ReadNorm read_deferred_norm(const float* x, int64_t n_cols, int64_t n_tokens) {
+        if (made_int8_x(x, n_cols, n_tokens, true) == nullptr || !made_x_.deferred) return {};
+        const ReadNorm read{true, made_x_.norm};
+        made_x_.norm.out = nullptr;
+        return read;
+    }
+
+    // A DeferredNorm whose output no matvec has written yet, before an op that is not such a matvec: the norm runs
+    // as an rms_norm launch, and its x~ stays for matvecs after that op.
+    void finish_deferred_norm() {
+        if (!made_x_.deferred || made_x_.norm.out == nullptr) return;
+        MadeX kept = made_x_;
+        const DeferredNorm norm = kept.norm;
+        const int64_t n = kept.n;
+        kept.norm.out = nullptr;
+        made_x_ = kept;  // written by the launch below
+        issue({kRmsNorm, word(norm.residual), word(norm.weight), word(int64_t{1}), word(n), word(norm.eps),
+               word(norm.out), word(static_cast<const void*>(nullptr))},
+              [=](cudaStream_t s) { launch_rms_norm(norm.residual, norm.weight, 1, n, norm.eps, norm.out, s); });
+        made_x_ = kept;
     }
 
     // issue() for a matvec that writes `written` (floats) and no other tensor: the made x~ stays valid unless the
@@ -446,17 +504,20 @@ private:
     // One matvec launch (n_tokens <= kMatvecMaxTokens), with the rope + KV store epilogue when rk is given.
     void matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
                 const MatvecRopeKv* rk) {
-        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens);
+        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens, true);
+        const ReadNorm rn = read_deferred_norm(x, w.n_cols, n_tokens);
         std::vector<uint64_t> signature = {kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
                                            word(w.row_bytes), word(x), word(n_tokens), word(bias), word(y),
                                            word(x_int8)};
         append_rope_kv(signature, rk);
+        append_deferred_norm(signature, rn.get());
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
         issue_reading_made_x({y, n_tokens * w.n_rows}, signature,
                              [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, x_int8 != nullptr)](
                                  cudaStream_t s) {
-                                 launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr, x_int8);
+                                 launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr, x_int8,
+                                               rn.get());
                              });
     }
 
@@ -464,7 +525,8 @@ private:
     void matvec_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
                       float* const* ys, const MatvecRopeKv* rk = nullptr) {
         const MatvecBatch batch = make_batch(count, ws, biases, ys);
-        const void* x_int8 = made_int8_x(x, ws[0].n_cols, n_tokens);
+        const void* x_int8 = made_int8_x(x, ws[0].n_cols, n_tokens, true);
+        const ReadNorm rn = read_deferred_norm(x, ws[0].n_cols, n_tokens);
         std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].n_cols), word(x), word(n_tokens),
                                            word(x_int8)};
         for (int i = 0; i < count; ++i) {
@@ -472,6 +534,7 @@ private:
                                                word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
         }
         append_rope_kv(signature, rk);
+        append_deferred_norm(signature, rn.get());
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
         // The rope + KV store epilogue also writes the KV cache, which no producer of x~ writes.
@@ -479,7 +542,8 @@ private:
         for (int i = 0; i < count; ++i) written[i] = {ys[i], n_tokens * ws[i].n_rows};
         issue_reading_made_x(written, count, signature,
                              [=, p = batch_precision(batch, n_tokens, x_int8 != nullptr)](cudaStream_t s) {
-                                 launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr, x_int8);
+                                 launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr, x_int8,
+                                                     rn.get());
                              });
     }
 
@@ -490,7 +554,7 @@ private:
                                int64_t n_tokens, float* const* ys, const MatvecRopeKv* rk) {
         if (count >= 2 && count <= 3) {
             const MatvecBatch all = make_batch(count, ws, biases, ys);
-            const bool x_made = made_int8_x(x, ws[0].n_cols, n_tokens) != nullptr;
+            const bool x_made = made_int8_x(x, ws[0].n_cols, n_tokens, true) != nullptr;
             if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens, x_made))) {
                 matvec_batch(count, ws, biases, x, n_tokens, ys, rk);
                 return;
@@ -569,6 +633,8 @@ private:
         const float* x = nullptr;
         int64_t n = 0;
         const void* x_int8 = nullptr;
+        bool deferred = false;  // x is the output of `norm` (launch.h DeferredNorm), x_int8 its x~
+        DeferredNorm norm;      // norm.out: x while no launch has written it, else null
     };
     MadeX made_x_;
     Buffer x_int8_[2];

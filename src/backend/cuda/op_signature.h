@@ -41,6 +41,7 @@ enum OpId : uint64_t {
     kMatvecGlu,
     kMatvecBatch,
     kTopK,
+    kMatvecAddNorm,
 };
 
 // The words of a rope + KV store epilogue in an op's signature (none without one).
@@ -51,6 +52,13 @@ inline void append_rope_kv(std::vector<uint64_t>& signature, const MatvecRopeKv*
                       word(rk->rope.freq_scale), word(rk->rope.freq_factors), word(rk->head_dim), word(rk->cache.k),
                       word(rk->cache.v), word(rk->cache.type), word(rk->cache.n_ctx), word(rk->cache.row_width),
                       word(rk->cache.row_bytes), word(rk->role[0]), word(rk->role[1]), word(rk->role[2])});
+}
+
+// The words of a DeferredNorm that a matvec reads (none without one).
+inline void append_deferred_norm(std::vector<uint64_t>& signature, const DeferredNorm* norm) {
+    if (norm == nullptr) return;
+    signature.insert(signature.end(),
+                     {word(norm->residual), word(norm->weight), word(norm->eps), word(norm->out)});
 }
 
 }  // namespace spool::cuda::signature

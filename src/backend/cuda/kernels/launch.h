@@ -60,6 +60,27 @@ bool matvec_staged_type(GgmlType type) noexcept;
 // decode 374.7 -> 385.2 tok/s, Q8_0 +2%, with rms_norm making x~ for q/k/v, gate/up and the output head; blocks read it
 // through L1 (copying it into shared memory first measured 1% slower).
 inline constexpr size_t int8_x_bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
+// The rms_norm that follows a residual add at one token, split between the add's matvec and the staged matvecs that
+// read the norm's output, so that no kernel of its own sits between them (a decode step has two per layer): with
+// norm_x, launch_matvec_add also writes, per 8-row group of y, the x~ of y * weight (levels are the same for any
+// positive scale of a group; d and d * sum scale with it) and the group's sum of y^2, in deferred_norm_x_bytes(n).
+// A launch given that x~ as x_int8 and this DeferredNorm multiplies each row total by 1 / sqrt(mean(y^2) + eps)
+// before its epilogue, and writes the norm's output x = y * (1 / sqrt(...)) * weight to `out` (null: an earlier
+// launch wrote it). Where such a launch does not run the staged kernel, it first runs launch_rms_norm into out and
+// reads x. Results match rms_norm + matvec within the int8 rounding: a group's level can move by one where the
+// scaled value sits on a rounding boundary, and the scale is applied after the dot products. Measured on an H100
+// (docs/cuda-performance.md, v35): GPU time per 7B decode step Q4_0 1,881 -> 1,816 us (-3.4%), Q8_0 -1.3%,
+// Q4_K_M -0.5%; only where the add's blocks hold whole 8-row groups (TinyLlama's 2,048-row adds lost 6% when their
+// blocks were raised to 8 rows, so they keep the rms_norm launch).
+struct DeferredNorm {
+    const float* residual = nullptr;  // [n]: y of the residual add
+    const float* weight = nullptr;    // [n]: the norm's weight
+    float eps = 0.0f;
+    float* out = nullptr;             // [n]: the norm's output x, or null
+};
+inline constexpr size_t deferred_norm_x_bytes(int64_t n) {
+    return int8_x_bytes(n) + static_cast<size_t>(n / 8) * sizeof(float);
+}
 // The fewest rows (all matrices of a launch together) at which `type` takes the staged kernel: at most
 // kMatvecStagedMinRows; with x_made (the launch is given x~, x_int8 below), fewer for the types where that won (Q8_0,
 // Q6_K, Q4_K).
@@ -99,14 +120,16 @@ bool matvec_rope_kv_fusable(const MatvecRopeKv& rope_kv, const WeightView& w, co
                             MatvecRole role);
 
 // y[t][r] = sum_i dequantize(W)[r][i] * x[t][i] (+ bias[r]) for t < n_tokens <= kMatvecMaxTokens, reading W in its
-// stored (quantized) form exactly once; x as `precision` says. With rope_kv, its role[0] as above.
+// stored (quantized) form exactly once; x as `precision` says. With rope_kv, its role[0] as above. With norm (this and
+// the fused forms below), x is the output of that DeferredNorm and x_int8 its x~.
 void launch_matvec(const WeightView& w,  // [n_rows][row_bytes], device
                    const float* x,       // [n_tokens, w.n_cols]
                    int64_t n_tokens,
                    const float* bias,    // [w.n_rows] or null
                    float* y,             // [n_tokens, w.n_rows]; must not alias x
                    cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
-                   const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr);
+                   const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr,
+                   const DeferredNorm* norm = nullptr);
 
 // ---- Fused decode matvecs (same preconditions as launch_matvec; one launch each, weights read once).
 
@@ -116,11 +139,17 @@ bool matvec_fusable(const WeightView& w, const float* x);
 // Whether two matrices share type, n_cols and row_bytes: the form a batch or glu launch needs of its matrices.
 bool matvec_same_form(const WeightView& a, const WeightView& b);
 
-// y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down).
+// y[t][r] += (W x[t])[r]: the residual add fused into the epilogue (attn_output, ffn_down). With norm_weight and
+// norm_x (where matvec_add_writes_norm_x holds for the same arguments, else UsageError), also the x~ and sums of
+// squares of a DeferredNorm of y with that weight (deferred_norm_x_bytes(w.n_rows) at norm_x; not x_int8's buffer).
 void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens,
                        float* y,  // [n_tokens, w.n_rows]; must not alias x
                        cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
-                       const void* x_int8 = nullptr);
+                       const void* x_int8 = nullptr, const float* norm_weight = nullptr, void* norm_x = nullptr);
+// Whether that launch (x_made: x_int8 given) can write a DeferredNorm's x~: one token in the staged kernel with int8 x,
+// rows in whole groups of 8 and blocks of whole groups.
+bool matvec_add_writes_norm_x(const WeightView& w, const float* x, int64_t n_tokens, ActivationPrecision precision,
+                              bool x_made);
 
 // out[t][r] = act((W_gate x[t])[r]) * (W_up x[t])[r]; gate and up have one shape and type. With out_int8 (where
 // matvec_glu_writes_int8 holds for the same arguments, else UsageError) the epilogue also writes out's x~ there
@@ -129,7 +158,7 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
                        Activation act,
                        float* out,  // [n_tokens, gate.n_rows]; must not alias x
                        cudaStream_t stream, ActivationPrecision precision = ActivationPrecision::float32,
-                       const void* x_int8 = nullptr, void* out_int8 = nullptr);
+                       const void* x_int8 = nullptr, void* out_int8 = nullptr, const DeferredNorm* norm = nullptr);
 // Whether that launch (x_made: x_int8 given) can write out's x~: one token in the staged kernel with int8 x and rows
 // in whole groups of 8, enough of them for blocks of 8 rows.
 bool matvec_glu_writes_int8(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
@@ -146,7 +175,8 @@ struct MatvecBatch {
 // With rope_kv, matrix i takes role[i] (launch.h MatvecRopeKv).
 void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
                          ActivationPrecision precision = ActivationPrecision::float32,
-                         const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr);
+                         const MatvecRopeKv* rope_kv = nullptr, const void* x_int8 = nullptr,
+                         const DeferredNorm* norm = nullptr);
 // Whether one launch_matvec_batch may hold matrices of two types: the staged kernel's pairs (the first matrix Q4_K
 // or Q5_K, the others of its type or Q6_K, as Q4_K_M and Q5_K_M files store attn_v beside q and k), one token with
 // int8 x, one n_cols, enough rows in all for the staged kernel of both types, and aligned weights in the GGUF layout.

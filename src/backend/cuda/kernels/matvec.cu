@@ -16,10 +16,18 @@ void check_tokens(int64_t n_tokens, const char* op) {
 }
 
 wq::MatvecArgs plain_args(const WeightView& w, const float* x, const float* bias, float* y, int64_t n_tokens,
-                          ActivationPrecision precision, const void* x_int8) {
+                          ActivationPrecision precision, const void* x_int8, const DeferredNorm* norm = nullptr) {
     wq::MatvecArgs a;
     a.int8 = precision == ActivationPrecision::int8 && n_tokens <= kMatvecInt8MaxTokens;
     a.x_int8 = a.int8 && n_tokens == 1 ? x_int8 : nullptr;
+    if (norm != nullptr) {
+        if (n_tokens != 1 || (norm->out != nullptr && x != norm->out)) {
+            throw UsageError("matvec: a deferred norm is one token whose x is the norm's output; got " +
+                             std::to_string(n_tokens) + " tokens or another x");
+        }
+        a.deferred_norm = true;
+        a.norm = *norm;
+    }
     a.w = static_cast<const uint8_t*>(w.data);
     a.row_bytes = static_cast<int64_t>(w.row_bytes);
     a.grouped = w.layout == WeightLayout::grouped;
@@ -56,12 +64,27 @@ void add_rope_kv(wq::MatvecArgs& a, const MatvecRopeKv* rope_kv, const WeightVie
     a.rk.f16 = rope_kv->cache.type == GgmlType::F16;
 }
 
+// A launch reading a DeferredNorm's output that does not run the staged kernel: the norm runs first, into x.
+void finish_deferred_norm(wq::MatvecArgs& a, cudaStream_t stream) {
+    if (!a.deferred_norm) return;
+    if (a.norm.out != nullptr) launch_rms_norm(a.norm.residual, a.norm.weight, 1, a.n_cols, a.norm.eps, a.norm.out, stream);
+    a.deferred_norm = false;
+    a.x_int8 = nullptr;
+}
+
 // Runs the staged kernel where it applies, else the shared kernel template (whole 8-element groups, x 16-byte
 // aligned).
 void launch_groups(wq::MatvecArgs& a, GgmlType type, int64_t n_tokens, cudaStream_t stream) {
     if (wq::launch_matvec_staged(type, a, n_tokens, stream)) {  // sizes its own grid
         SPOOL_CUDA_CHECK(cudaGetLastError());
         return;
+    }
+    if (a.deferred_norm) {  // the norm first; then the staged kernel may still take x, rounding it per block
+        finish_deferred_norm(a, stream);
+        if (wq::launch_matvec_staged(type, a, n_tokens, stream)) {
+            SPOOL_CUDA_CHECK(cudaGetLastError());
+            return;
+        }
     }
     wq::finish_matvec_args(a);
     if (a.n_blocks < 1) return;
@@ -131,10 +154,10 @@ bool matvec_rope_kv_fusable(const MatvecRopeKv& rope_kv, const WeightView& w, co
 
 void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
                    cudaStream_t stream, ActivationPrecision precision, const MatvecRopeKv* rope_kv,
-                   const void* x_int8) {
+                   const void* x_int8, const DeferredNorm* norm) {
     check_tokens(n_tokens, "launch_matvec");
     if (rope_kv != nullptr) {
-        wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision, x_int8);
+        wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision, x_int8, norm);
         add_rope_kv(a, rope_kv, &w, 1, x, n_tokens, "launch_matvec");
         if (w.n_rows >= 1) launch_groups(a, w.type, n_tokens, stream);
         return;
@@ -149,8 +172,9 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
         }
         path = wq::RowPath::elements;
     }
-    wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision, x_int8);
+    wq::MatvecArgs a = plain_args(w, x, bias, y, n_tokens, precision, x_int8, norm);
     if (path == wq::RowPath::elements) {
+        finish_deferred_norm(a, stream);
         wq::launch_matvec_float_unaligned(w.type, a, n_tokens, stream);
         SPOOL_CUDA_CHECK(cudaGetLastError());
         return;
@@ -158,20 +182,52 @@ void launch_matvec(const WeightView& w, const float* x, int64_t n_tokens, const 
     launch_groups(a, w.type, n_tokens, stream);
 }
 
-void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, float* y, cudaStream_t stream,
-                       ActivationPrecision precision, const void* x_int8) {
-    check_tokens(n_tokens, "launch_matvec_add");
-    require_fusable(w, x, "launch_matvec_add");
+namespace {
+
+wq::MatvecArgs add_args(const WeightView& w, const float* x, int64_t n_tokens, float* y, ActivationPrecision precision,
+                        const void* x_int8) {
     wq::MatvecArgs a = plain_args(w, x, nullptr, y, n_tokens, precision, x_int8);
     a.epilogue = wq::Epilogue::add;
-    launch_groups(a, w.type, n_tokens, stream);
+    return a;
+}
+
+}  // namespace
+
+void launch_matvec_add(const WeightView& w, const float* x, int64_t n_tokens, float* y, cudaStream_t stream,
+                       ActivationPrecision precision, const void* x_int8, const float* norm_weight, void* norm_x) {
+    check_tokens(n_tokens, "launch_matvec_add");
+    require_fusable(w, x, "launch_matvec_add");
+    wq::MatvecArgs a = add_args(w, x, n_tokens, y, precision, x_int8);
+    if ((norm_weight == nullptr) != (norm_x == nullptr)) {
+        throw UsageError("launch_matvec_add: norm_weight and norm_x go together");
+    }
+    if (norm_x == nullptr) {
+        launch_groups(a, w.type, n_tokens, stream);
+        return;
+    }
+    a.norm_weight = norm_weight;
+    a.norm_x = norm_x;
+    // Only the staged kernel writes norm_x (it throws UsageError for a launch that cannot).
+    if (!wq::launch_matvec_staged(w.type, a, n_tokens, stream)) {
+        throw UsageError("launch_matvec_add: cannot write a deferred norm's x~ for this launch (" +
+                         std::string(wq::weight_type_name(w.type)) + "); check matvec_add_writes_norm_x first");
+    }
+    SPOOL_CUDA_CHECK(cudaGetLastError());
+}
+
+bool matvec_add_writes_norm_x(const WeightView& w, const float* x, int64_t n_tokens, ActivationPrecision precision,
+                              bool x_made) {
+    if (n_tokens != 1 || !matvec_fusable(w, x)) return false;
+    const wq::MatvecArgs a = add_args(w, x, n_tokens, nullptr, precision, nullptr);
+    return wq::staged_add_writes_norm_x(w.type, a, n_tokens, x_made);
 }
 
 namespace {
 
 wq::MatvecArgs glu_args(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
-                        Activation act, float* out, ActivationPrecision precision, const void* x_int8) {
-    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision, x_int8);
+                        Activation act, float* out, ActivationPrecision precision, const void* x_int8,
+                        const DeferredNorm* norm = nullptr) {
+    wq::MatvecArgs a = plain_args(gate, x, nullptr, out, n_tokens, precision, x_int8, norm);
     a.epilogue = act == Activation::silu ? wq::Epilogue::glu_silu : wq::Epilogue::glu_gelu;
     // As integers: the two matrices are separate allocations of one flat device address space.
     a.up_delta = static_cast<int64_t>(reinterpret_cast<uintptr_t>(up.data) - reinterpret_cast<uintptr_t>(gate.data));
@@ -182,7 +238,7 @@ wq::MatvecArgs glu_args(const WeightView& gate, const WeightView& up, const floa
 
 void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float* x, int64_t n_tokens,
                        Activation act, float* out, cudaStream_t stream, ActivationPrecision precision,
-                       const void* x_int8, void* out_int8) {
+                       const void* x_int8, void* out_int8, const DeferredNorm* norm) {
     check_tokens(n_tokens, "launch_matvec_glu");
     require_fusable(gate, x, "launch_matvec_glu");
     require_same_form(gate, up, "launch_matvec_glu");
@@ -190,7 +246,7 @@ void launch_matvec_glu(const WeightView& gate, const WeightView& up, const float
         throw UsageError("launch_matvec_glu: gate has " + std::to_string(gate.n_rows) + " rows but up has " +
                          std::to_string(up.n_rows));
     }
-    wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, act, out, precision, x_int8);
+    wq::MatvecArgs a = glu_args(gate, up, x, n_tokens, act, out, precision, x_int8, norm);
     a.y_int8 = out_int8;
     launch_groups(a, gate.type, n_tokens, stream);
 }
@@ -209,8 +265,8 @@ namespace {
 // The kernel arguments of a batch; a matrix of another type than the first becomes an alt segment (checked by the
 // callers: matvec_batch_mixable).
 wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_tokens, ActivationPrecision precision,
-                          const void* x_int8 = nullptr) {
-    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0], n_tokens, precision, x_int8);
+                          const void* x_int8 = nullptr, const DeferredNorm* norm = nullptr) {
+    wq::MatvecArgs a = plain_args(batch.w[0], x, batch.bias[0], batch.y[0], n_tokens, precision, x_int8, norm);
     for (int i = 1; i < batch.count; ++i) {
         wq::MatvecSegment& seg = a.more[i - 1];
         seg.w = static_cast<const uint8_t*>(batch.w[i].data);
@@ -255,7 +311,8 @@ bool matvec_batch_mixable(const MatvecBatch& batch, const float* x, int64_t n_to
 }
 
 void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tokens, cudaStream_t stream,
-                         ActivationPrecision precision, const MatvecRopeKv* rope_kv, const void* x_int8) {
+                         ActivationPrecision precision, const MatvecRopeKv* rope_kv, const void* x_int8,
+                         const DeferredNorm* norm) {
     check_tokens(n_tokens, "launch_matvec_batch");
     if (!valid_batch_count(batch)) {
         throw UsageError("launch_matvec_batch: count must be in 1.." + std::to_string(1 + wq::kMaxMoreSegments) +
@@ -266,7 +323,7 @@ void launch_matvec_batch(const MatvecBatch& batch, const float* x, int64_t n_tok
     if (!mixed) {
         for (int i = 1; i < batch.count; ++i) require_same_form(batch.w[0], batch.w[i], "launch_matvec_batch");
     }
-    wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision, x_int8);
+    wq::MatvecArgs a = batch_args(batch, x, n_tokens, precision, x_int8, norm);
     add_rope_kv(a, rope_kv, batch.w, batch.count, x, n_tokens, "launch_matvec_batch");
     launch_groups(a, batch.w[0].type, n_tokens, stream);
 }

@@ -8,6 +8,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/activation.cuh"
+#include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/matvec_rope_kv.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
 #include "backend/cuda/kernels/quantize_x.cuh"
@@ -79,6 +80,14 @@ struct MatvecArgs {
     const void* x_int8 = nullptr;   // x~ of x's one token (launch.h int8_x_bytes layout) or null: the staged kernel
                                     // reads it instead of rounding x
     void* y_int8 = nullptr;         // staged glu only (staged_glu_writes_int8): x~ of y, for the next matvec
+    // Staged residual add only (staged_add_writes_norm_x): the x~ of y * norm_weight and each group's sum of y^2, for
+    // the DeferredNorm of y (launch.h deferred_norm_x_bytes).
+    const float* norm_weight = nullptr;
+    void* norm_x = nullptr;
+    // x is the output of this DeferredNorm and x_int8 its x~ (staged kernel only: launch_groups finishes the norm
+    // before any other kernel).
+    bool deferred_norm = false;
+    DeferredNorm norm;
 };
 
 __host__ __device__ inline bool is_glu(Epilogue e) { return e == Epilogue::glu_silu || e == Epilogue::glu_gelu; }
@@ -129,11 +138,13 @@ __device__ __forceinline__ float with_bias(float sum, const float* bias, int64_t
     return bias != nullptr ? sum + bias[row] : sum;
 }
 // sum (+ bias) stored to *out, or with Epilogue::add added to *out, whose value prefetch_residual may already have
-// copied to *prefetched.
-__device__ __forceinline__ void store_output(Epilogue e, float* out, float sum, const float* bias, int64_t row,
-                                             const float* prefetched = nullptr) {
+// copied to *prefetched. Returns the value stored.
+__device__ __forceinline__ float store_output(Epilogue e, float* out, float sum, const float* bias, int64_t row,
+                                              const float* prefetched = nullptr) {
     sum = with_bias(sum, bias, row);
-    *out = e == Epilogue::add ? (prefetched != nullptr ? *prefetched : *out) + sum : sum;
+    const float value = e == Epilogue::add ? (prefetched != nullptr ? *prefetched : *out) + sum : sum;
+    *out = value;
+    return value;
 }
 
 // The residual add reads y[row] only to add its sum to it, after all of its dot products. Copied into shared memory
@@ -568,6 +579,8 @@ bool staged_covers(spool::GgmlType type, int64_t n_tokens, int64_t total_rows, i
 // Whether a glu launch of these arguments, given x~ (x_made) or not, runs the staged kernel with blocks of 8 rows, one
 // 8-element group of y each, so that its epilogue can write y's x~ to a.y_int8 (a.x_int8 is not looked at).
 bool staged_glu_writes_int8(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, bool x_made);
+// Whether the staged residual add of a (x_made: x~ given) can write norm_x (launch.h matvec_add_writes_norm_x).
+bool staged_add_writes_norm_x(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, bool x_made);
 bool launch_matvec_staged(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 // Whether the staged kernel takes a batch whose alt segments hold a.alt_type (launch.h matvec_batch_mixable).
 bool staged_mixed_applies(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens);

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "backend/cuda/device_info.h"
+#include "backend/cuda/kernels/deferred_norm.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/matvec_kernel.cuh"
 #include "backend/cuda/kernels/matvec_staged_decoders.cuh"
@@ -69,7 +70,8 @@ __device__ __forceinline__ float4 x_load(const float2* p) {
 // One block's rows of matrix m in decoder Q's format, x~ from S, each row pair over kSplit warps (staged_split).
 // kMayAdd: the launch may be a residual add (single matrices without the rope epilogue; batches never are), so the
 // code prefetching y is compiled in (it costs the rope and mixed kernels up to 4 registers, past 128 in some).
-template <class Q, int U, bool kRope, XSource S, int kSplit, bool kMayAdd = !kRope>
+template <class Q, int U, bool kRope, XSource S, int kSplit, bool kMayAdd = !kRope,
+          bool kReadsDeferredNorm = Q::kReadsDeferredNorm>
 __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatrix& m) {
     extern __shared__ uint4 staged[];
     const int64_t n_groups = a.n_cols / 8;
@@ -112,6 +114,15 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     };
     // The weights never change: the first loads go out before waiting for the kernel that writes x.
     load(0);
+    // A residual add writing norm_x: the norm's weight of the block's rows, copied while the weights arrive.
+    __shared__ float norm_weight[kMaxStagedWarps * kWarpRows];
+    if constexpr (kMayAdd) {
+        const int rows_in_block = kWarpRows * (n_warps / kSplit);
+        const int64_t row = m.block * rows_in_block + threadIdx.x;
+        if (a.norm_x != nullptr && threadIdx.x < rows_in_block && row < n_rows) {
+            prefetch_residual(&norm_weight[threadIdx.x], a.norm_weight + row);
+        }
+    }
     // Rope + KV store: lane 0 writes the warp's two rows; its pair's angle is computed while the weights arrive and
     // kept in shared memory until then, not in registers across the loop.
     const bool rope_lane = kRope && lane == 0 && !glu;
@@ -120,6 +131,14 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     if (rope_lane) rope_state[warp] = rope_kv_state(a.rk, role, out0);
     ops::wait_for_producers();
     ops::allow_dependents();
+    // x is a DeferredNorm's output (launch.h): this warp's share of its sums, used after the dot products. Only the
+    // forms of fewer chunks per lane carry it (kDeferredReader), of decoders with Q::kReadsDeferredNorm: the registers
+    // it holds would cost the full-U forms, near their register caps, blocks per SM in every launch.
+    constexpr bool kDeferredReader = S == XSource::kMade && U < Q::kUnroll && kReadsDeferredNorm;
+    DeferredSums norm_sums{};
+    if constexpr (kDeferredReader) {
+        if (a.deferred_norm) norm_sums = load_deferred_sums(a);
+    }
     // The residual add's y, fetched while the warp computes (the lane that stores, matvec_kernel.cuh).
     __shared__ float residual[kMaxStagedWarps][kWarpRows];
     const bool add_lane = kMayAdd && a.epilogue == Epilogue::add && lane == 0 && slice == 0;
@@ -174,6 +193,12 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
     }
 
     float totals[kWarpRows] = {ops::warp_sum(acc[0]), ops::warp_sum(acc[1])};  // in every lane
+    if constexpr (kDeferredReader) {
+        if (a.deferred_norm) {
+            const float scale = deferred_norm_scale(a, norm_sums);
+            totals[0] *= scale, totals[1] *= scale;
+        }
+    }
     if (glu) {
         const float value = glu_output(a.epilogue, totals[0], totals[1]);
         if (lane == 0 && out0 < n_rows) m.y[out0] = value;
@@ -190,15 +215,39 @@ __device__ __forceinline__ void staged_rows(const MatvecArgs& a, const BlockMatr
         }
         return;
     }
+    // The residual add writes the x~ of a DeferredNorm of y (uniform per launch; all warps take part).
+    const bool norm_out = kMayAdd && a.norm_x != nullptr;
     if constexpr (kSplit > 1) {  // the first warp of each pair adds the others' sums, in a fixed order
         __shared__ float2 slice_sums[kMaxStagedWarps];
         if (lane == 0) slice_sums[warp] = make_float2(totals[0], totals[1]);
         __syncthreads();
-        if (slice != 0) return;
-        for (int s = 1; s < kSplit; ++s) {
+        if (slice != 0 && !norm_out) return;
+        for (int s = 1; s < kSplit && slice == 0; ++s) {
             const float2 other = slice_sums[warp + s];
             totals[0] += other.x;
             totals[1] += other.y;
+        }
+    }
+    if constexpr (kMayAdd) {
+        if (norm_out) {  // the block's rows are whole 8-row groups (staged_add_writes_norm_x)
+            __shared__ float block_rows[kMaxStagedWarps * kWarpRows];
+            const int rows_in_block = kWarpRows * (n_warps / kSplit);
+            residual_ready();  // this thread's copies: y (add_lane) and the norm's weight
+            if (lane == 0 && slice == 0) {
+#pragma unroll
+                for (int r = 0; r < kWarpRows; ++r) {
+                    if (out0 + r >= n_rows) continue;
+                    block_rows[kWarpRows * (warp / kSplit) + r] =
+                        store_output(a.epilogue, m.y + out0 + r, totals[r], m.bias, out0 + r,
+                                     add_lane ? &residual[warp][r] : nullptr);
+                }
+            }
+            __syncthreads();
+            const int64_t first_row = m.block * rows_in_block;
+            for (int g = threadIdx.x; g < rows_in_block / 8 && first_row + 8 * g < n_rows; g += blockDim.x) {
+                write_norm_group(a, first_row / 8 + g, block_rows + 8 * g, norm_weight + 8 * g);
+            }
+            return;
         }
     }
     if (lane != 0) return;
@@ -235,9 +284,9 @@ template <class QA, class QB, bool kRope, XSource S, bool kManyWaves = false>
 __global__ void __launch_bounds__(32 * kMaxStagedWarps, kManyWaves ? 2 : 1) matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
-        staged_rows<QB, kManyWaves ? QB::kUnrollManyWaves : QB::kUnroll, kRope, S, 1, false>(a, m);
+        staged_rows<QB, kManyWaves ? QB::kUnrollManyWaves : QB::kUnroll, kRope, S, 1, false, true>(a, m);
     } else {
-        staged_rows<QA, kManyWaves ? QA::kUnrollManyWaves : QA::kUnroll, kRope, S, 1, false>(a, m);
+        staged_rows<QA, kManyWaves ? QA::kUnrollManyWaves : QA::kUnroll, kRope, S, 1, false, true>(a, m);
     }
 }
 
@@ -275,29 +324,41 @@ size_t staged_shared_bytes(const MatvecArgs& a) {
     return S == XSource::kStaged ? static_cast<size_t>(a.n_cols) * 2 : 0;
 }
 
+// Whether the blocks of a launch reading a DeferredNorm's x~ hold its sums and the grid has a thread for every element
+// of x it must write.
+bool covers_deferred_norm(const MatvecArgs& a, int warps) {
+    return !a.deferred_norm ||
+           (deferred_sums_fit(a.n_cols, warps) && (a.norm.out == nullptr || a.n_blocks * 32 * warps >= a.n_cols));
+}
+
 template <class Q, int U, XSource S, int kSplit>
 auto staged_kernel(bool rope) -> void (*)(MatvecArgs) {
     return rope ? matvec_staged_kernel<Q, U, true, S, kSplit> : matvec_staged_kernel<Q, U, false, S, kSplit>;
 }
 
+// False (nothing launched) for a DeferredNorm's reader whose form does not carry the norm (staged_rows
+// kDeferredReader: U = Q::kUnroll, or a decoder without Q::kReadsDeferredNorm).
 template <class Q, XSource S>
-void launch_staged(const MatvecArgs& a, int warps, bool wide, cudaStream_t stream) {
+bool launch_staged(const MatvecArgs& a, int warps, bool wide, cudaStream_t stream) {
     const size_t shared_bytes = staged_shared_bytes<S>(a);
     void (*kernel)(MatvecArgs) = nullptr;
+    bool full_unroll = true;
     if (staged_split(a, wide) == 2) {  // one wave or less
         kernel = staged_kernel<Q, Q::kUnroll, S, 2>(a.rope_kv);
         if constexpr (Q::kSplitOneWave) {
-            if (wide) kernel = staged_kernel<Q, Q::kUnrollSplit, S, 2>(a.rope_kv);
+            if (wide) kernel = staged_kernel<Q, Q::kUnrollSplit, S, 2>(a.rope_kv), full_unroll = false;
         }
     } else {
         kernel = staged_kernel<Q, Q::kUnroll, S, 1>(a.rope_kv);
         if constexpr (Q::kUnrollManyWaves != Q::kUnroll) {
             if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
-                kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 1>(a.rope_kv);
+                kernel = staged_kernel<Q, Q::kUnrollManyWaves, S, 1>(a.rope_kv), full_unroll = false;
             }
         }
     }
+    if (a.deferred_norm && (full_unroll || !Q::kReadsDeferredNorm)) return false;
     ops::launch_pdl(kernel, dim3(static_cast<unsigned>(a.n_blocks)), dim3(32 * warps), shared_bytes, stream, a);
+    return true;
 }
 
 // Whether a launch of decoder Q splits its row pairs as kSplitOneWave says: a single matrix that staged_split splits
@@ -314,33 +375,43 @@ bool split_one_wave(const MatvecArgs& a) {
     return false;
 }
 
+// The grid of a launch of decoder Q reading x from S: its warps per block, and whether it splits as kSplitOneWave.
 template <class Q, XSource S>
-void launch_staged_sized(MatvecArgs a, cudaStream_t stream) {
-    const bool wide = split_one_wave<Q, S>(a);
-    const int warps = size_staged_grid(a, wide);
-    launch_staged<Q, S>(a, warps, wide, stream);
+int size_staged(MatvecArgs& a, bool& wide) {
+    wide = split_one_wave<Q, S>(a);
+    return size_staged_grid(a, wide);
+}
+
+// False (nothing launched) where the grid cannot write a DeferredNorm's x.
+template <class Q, XSource S>
+bool launch_staged_sized(MatvecArgs a, cudaStream_t stream) {
+    bool wide = false;
+    const int warps = size_staged<Q, S>(a, wide);
+    return covers_deferred_norm(a, warps) && launch_staged<Q, S>(a, warps, wide, stream);
 }
 
 template <class Q>
-void launch_staged(const MatvecArgs& args, cudaStream_t stream) {
-    if (args.x_int8 != nullptr) {
-        launch_staged_sized<Q, XSource::kMade>(args, stream);
-    } else {
-        launch_staged_sized<Q, XSource::kStaged>(args, stream);
-    }
+bool launch_staged(const MatvecArgs& args, cudaStream_t stream) {
+    if (args.x_int8 != nullptr) return launch_staged_sized<Q, XSource::kMade>(args, stream);
+    return !args.deferred_norm && launch_staged_sized<Q, XSource::kStaged>(args, stream);
 }
 
+// A batch (never split); false (nothing launched) for a DeferredNorm's reader of one wave, whose form (both decoders
+// at their full U) does not carry the norm.
 template <class QA, class QB, XSource S>
-void launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {  // a batch: never split
+bool launch_staged_mixed(const MatvecArgs& a, int warps, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(a.n_blocks)), block(32 * warps);
     const size_t shared_bytes = staged_shared_bytes<S>(a);
     void (*kernel)(MatvecArgs) = a.rope_kv ? matvec_staged_mixed_kernel<QA, QB, true, S>
                                            : matvec_staged_mixed_kernel<QA, QB, false, S>;
-    if (a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes)) {
+    const bool many_waves = a.n_blocks > resident_blocks(kernel, 32 * warps, shared_bytes);
+    if (many_waves) {
         kernel = a.rope_kv ? matvec_staged_mixed_kernel<QA, QB, true, S, true>
                            : matvec_staged_mixed_kernel<QA, QB, false, S, true>;
     }
+    if (a.deferred_norm && !many_waves) return false;
     ops::launch_pdl(kernel, grid, block, shared_bytes, stream, a);
+    return true;
 }
 
 // Whether every matrix of a (of the first type; with alt, the alt segments of QB's) suits decoder Q's loads.
@@ -394,18 +465,22 @@ bool staged_mixed_applies(GgmlType type, const MatvecArgs& a, int64_t n_tokens) 
 bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_tokens, cudaStream_t stream) {
     if (args.has_alt) {
         if (!staged_mixed_applies(type, args, n_tokens)) return false;
+        MatvecArgs a = args;
+        const int warps = size_staged_grid(a);
+        if (!covers_deferred_norm(a, warps) || (a.deferred_norm && a.x_int8 == nullptr)) return false;
+        bool launched = false;
         with_mixed_decoders(type, args.alt_type, [&](auto first, auto alt) {
             using QA = decltype(first);
             using QB = decltype(alt);
-            MatvecArgs a = args;
-            const int warps = size_staged_grid(a);
-            if (a.x_int8 != nullptr) {
-                launch_staged_mixed<QA, QB, XSource::kMade>(a, warps, stream);
-            } else {
-                launch_staged_mixed<QA, QB, XSource::kStaged>(a, warps, stream);
-            }
+            launched = a.x_int8 != nullptr ? launch_staged_mixed<QA, QB, XSource::kMade>(a, warps, stream)
+                                           : launch_staged_mixed<QA, QB, XSource::kStaged>(a, warps, stream);
         });
-        return true;
+        return launched;
+    }
+    if (args.norm_x != nullptr && !staged_add_writes_norm_x(type, args, n_tokens, args.x_int8 != nullptr)) {
+        throw UsageError("launch_matvec_add: cannot write a deferred norm's x~ for this launch (" +
+                         std::string(weight_type_name(type)) + ", " + std::to_string(args.n_rows) +
+                         " rows); check matvec_add_writes_norm_x first");
     }
     if (args.y_int8 != nullptr && !staged_glu_writes_int8(type, args, n_tokens, args.x_int8 != nullptr)) {
         throw UsageError("launch_matvec_glu: cannot write y's x~ for this launch (" + std::string(weight_type_name(type)) +
@@ -417,11 +492,28 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
     bool launched = false;
     with_staged_decoder(type, args.grouped, [&](auto decoder) {
         using Q = decltype(decoder);
-        if (!staged_applies<Q>(args)) return;
-        launch_staged<Q>(args, stream);
-        launched = true;
+        if (staged_applies<Q>(args)) launched = launch_staged<Q>(args, stream);
     });
     return launched;
+}
+
+bool staged_add_writes_norm_x(GgmlType type, const MatvecArgs& args, int64_t n_tokens, bool x_made) {
+    if (args.epilogue != Epilogue::add || args.n_more != 0 || args.rope_kv || !args.int8 || args.n_rows % 8 != 0 ||
+        !staged_covers(type, n_tokens, args.n_rows, args.n_cols, x_made)) {
+        return false;
+    }
+    bool applies = false;
+    with_staged_decoder(type, args.grouped, [&](auto decoder) {
+        using Q = decltype(decoder);
+        if (!staged_applies<Q>(args)) return;
+        MatvecArgs a = args;
+        bool wide = false;
+        const int warps = x_made ? size_staged<Q, XSource::kMade>(a, wide) : size_staged<Q, XSource::kStaged>(a, wide);
+        // Blocks of whole 8-row groups as the grid comes (7B's 4,096-row adds: 8 rows). Not by giving the launch
+        // fewer, larger blocks: TinyLlama's 2,048-row adds (4-row blocks) then lost more than the norm launch cost.
+        applies = kWarpRows * warps / staged_split(a, wide) % 8 == 0;
+    });
+    return applies;
 }
 
 bool staged_glu_writes_int8(GgmlType type, const MatvecArgs& args, int64_t n_tokens, bool x_made) {

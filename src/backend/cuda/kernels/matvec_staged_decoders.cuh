@@ -45,7 +45,7 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false, kSplitOneWave = true;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = true, kReadsDeferredNorm = true;
     static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = 1;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
@@ -72,7 +72,10 @@ struct StagedQ6K {
     // (one block per SM) and cost TinyLlama Q6_K decode 14% (1,076 -> 925 tok/s, H100); capped, Llama-2-7B Q4_K_M
     // (Q6_K ffn_down, attn_v, output) went 379-389 -> 400 tok/s (docs/cuda-performance.md, v13).
     static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 2;
-    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
+    // kReadsDeferredNorm false: its many-waves form at 80 registers spilled 20-28 more bytes with a DeferredNorm
+    // reader's registers (matvec_staged.cu); its launches reading one run the norm first. The mixed q/k/v kernel,
+    // at 2 blocks per SM, reads it for its Q6_K segments too.
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false, kReadsDeferredNorm = false;
     static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
@@ -103,7 +106,7 @@ struct StagedQ6K {
 struct StagedQ5K {
     static constexpr int kBlockBytes = BlockBytes::q5_k, kHighGroups = 4, kAlign = 16;
     static constexpr int kUnroll = 2, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false, kReadsDeferredNorm = true;
     static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
     struct Raw { uint4 q, qh, head; };
     __device__ static Raw load(const uint8_t* block, int c) {
@@ -167,7 +170,7 @@ __device__ __forceinline__ void same_scales(float d, float m, float (&scale)[2],
 
 struct StagedLegacy {
     static constexpr int kHighGroups = 2, kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
-    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false;
+    static constexpr bool kAssignPastEnd = false, kSplitOneWave = false, kReadsDeferredNorm = true;
     static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
     __device__ static int low_group(int c) { return 4 * c; }
 };
