@@ -126,12 +126,11 @@ struct Reads {
 };
 
 // Each form reads x (n_cols) with x~ made, and with `norm` (out replaced by a fresh poisoned buffer per launch).
-Reads run_reads(const WeightFormat& format, GgmlType v_type, int64_t rows, int64_t n_cols, uint64_t seed,
+Reads run_reads(const WeightFormat& format, const WeightFormat& v_format, int64_t rows, int64_t n_cols, uint64_t seed,
                 const float* x, const void* made, const DeferredNorm* norm) {
     const QuantMatrix w = gpu_test::make_quant_matrix(format, rows, n_cols, seed);
     const QuantMatrix up = gpu_test::make_quant_matrix(format, rows, n_cols, seed + 1);
-    const QuantMatrix wv =
-        gpu_test::make_quant_matrix(v_type == format.type ? format : WeightFormat{v_type}, 256, n_cols, seed + 2);
+    const QuantMatrix wv = gpu_test::make_quant_matrix(v_format, 256, n_cols, seed + 2);
     const DeviceVector<uint8_t> w_dev(w.bytes), up_dev(up.bytes), v_dev(wv.bytes);
     const WeightView view = w.view(w_dev.data());
     Reads r;
@@ -192,7 +191,7 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
 
 TEST(CudaDeferredNorm, ReadersFinishTheNorm) {
     SPOOL_REQUIRE_GPU();
-    const int64_t n_cols = 512;
+    const int64_t n_cols = 2048;  // whole runs of grouped Q6_K
     const std::vector<float> residual = testing::random_floats(static_cast<size_t>(n_cols), 31, 3.0f);
     const std::vector<float> weight = testing::random_floats(static_cast<size_t>(n_cols), 32, 0.2f, 1.0f);
     const DeviceVector<float> r_dev(residual), w_dev(weight);
@@ -204,23 +203,26 @@ TEST(CudaDeferredNorm, ReadersFinishTheNorm) {
     const DeviceVector<uint8_t> norm_x(host_norm_x(residual, weight));
     const DeferredNorm norm{r_dev.data(), w_dev.data(), kEps, nullptr};
     struct Case {
-        WeightFormat format;
-        GgmlType v_type;
+        WeightFormat format, v_format;
         int64_t rows;
         bool staged;
     };
-    // Staged: Q4_K with a Q6_K v (one mixed launch), grouped Q4_0, Q8_0. Not staged (rms_norm runs first): F16, and
-    // Q4_0 at 1,024 rows.
-    const Case cases[] = {{{GgmlType::Q4_K}, GgmlType::Q6_K, 4096, true},
-                          {{GgmlType::Q4_0, WeightLayout::grouped}, GgmlType::Q4_0, 4096, true},
-                          {{GgmlType::Q8_0}, GgmlType::Q8_0, 4096, true},
-                          {{GgmlType::F16}, GgmlType::F16, 1024, false},
-                          {{GgmlType::Q4_0}, GgmlType::Q4_0, 1024, false}};
+    // Staged: Q4_K with a Q6_K v (one mixed launch; v in the GGUF layout and grouped as the backend uploads it),
+    // grouped Q4_0, Q8_0. Not staged (rms_norm runs first): F16, and Q4_0 at 1,024 rows.
+    const WeightFormat q4_0_grouped{GgmlType::Q4_0, WeightLayout::grouped};
+    const Case cases[] = {{{GgmlType::Q4_K}, {GgmlType::Q6_K}, 4096, true},
+                          {{GgmlType::Q4_K}, {GgmlType::Q6_K, WeightLayout::grouped}, 4096, true},
+                          {q4_0_grouped, q4_0_grouped, 4096, true},
+                          {{GgmlType::Q8_0}, {GgmlType::Q8_0}, 4096, true},
+                          {{GgmlType::F16}, {GgmlType::F16}, 1024, false},
+                          {{GgmlType::Q4_0}, {GgmlType::Q4_0}, 1024, false}};
     uint64_t seed = 40;
     for (const Case& c : cases) {
-        const std::string name = gpu_test::format_name(c.format) + " " + std::to_string(c.rows) + " rows";
-        const Reads want = run_reads(c.format, c.v_type, c.rows, n_cols, seed, normed.data(), normed_x.data(), nullptr);
-        const Reads got = run_reads(c.format, c.v_type, c.rows, n_cols, seed, nullptr, norm_x.data(), &norm);
+        const std::string name = gpu_test::format_name(c.format) + " (v " + gpu_test::format_name(c.v_format) + ") " +
+                                 std::to_string(c.rows) + " rows";
+        const Reads want =
+            run_reads(c.format, c.v_format, c.rows, n_cols, seed, normed.data(), normed_x.data(), nullptr);
+        const Reads got = run_reads(c.format, c.v_format, c.rows, n_cols, seed, nullptr, norm_x.data(), &norm);
         seed += 10;
         const std::pair<const std::vector<float>*, const std::vector<float>*> pairs[] = {
             {&got.plain, &want.plain}, {&got.glu, &want.glu}, {&got.batch_q, &want.batch_q},

@@ -21,10 +21,14 @@ namespace spool::cuda {
 bool weight_type_supported(GgmlType type) noexcept;
 
 // Whether the CUDA backend stores weights of `type` with rows of n_cols elements in WeightLayout::grouped (backend.h):
-// Q4_0 rows of whole 256-element runs. Its staged matvec then loads a run's quant bytes as aligned 16-byte words
-// (five word loads and shifts per 18-byte block before). Measured on an H100 (docs/cuda-performance.md, v33):
-// Llama-2-7B Q4_0 decode GPU time per token 2,101-2,134 -> 1,888-1,909 us, tg128 478 -> 534 tok/s, prefill +5%;
-// Q8_0's 34-byte blocks regrouped the same way gained nothing (2,991-2,997 -> 2,986-2,992 us), so they stay.
+// Q4_0 rows of whole 256-element runs and Q6_K rows of whole 2,048-element runs (weight_layout.cu). Its staged matvec
+// then loads a run's quant bytes as aligned 16-byte words (five word loads and shifts per 18-byte block before).
+// Measured on an H100 (docs/cuda-performance.md, v33): Llama-2-7B Q4_0 decode GPU time per token 2,101-2,134 ->
+// 1,888-1,909 us, tg128 478 -> 534 tok/s, prefill +5%; Q8_0's 34-byte blocks regrouped the same way gained nothing
+// (2,991-2,997 -> 2,986-2,992 us), so they stay. Q6_K (v36): TinyLlama Q6_K decode 697 -> 681 us per token, 7B
+// Q4_K_M -0.7% (its attn_v and output head), but TinyLlama Q6_K pp512 -4% (the fp16 dequantize of grouped rows is
+// slower). Q6_K rows of other lengths (ffn_down: 5,632 or 11,008 columns) would need a padded row stride to keep runs
+// aligned, and stay as GGUF stores them.
 bool groups_weight_rows(GgmlType type, int64_t n_cols) noexcept;
 // Regroups the `bytes` of whole rows of `type` (groups_weight_rows true) at `data`, device memory from cudaMalloc,
 // in place from the GGUF layout into WeightLayout::grouped. Throws UsageError for another type or partial rows.

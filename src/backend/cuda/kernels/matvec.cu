@@ -275,7 +275,10 @@ wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_to
         seg.y = batch.y[i];
         seg.row_bytes = static_cast<int64_t>(batch.w[i].row_bytes);
         seg.alt = batch.w[i].type != batch.w[0].type;
-        if (seg.alt) a.has_alt = true, a.alt_type = batch.w[i].type;
+        if (seg.alt) {
+            a.has_alt = true, a.alt_type = batch.w[i].type;
+            a.alt_grouped = batch.w[i].layout == WeightLayout::grouped;
+        }
     }
     a.n_more = batch.count - 1;
     return a;
@@ -283,12 +286,19 @@ wq::MatvecArgs batch_args(const MatvecBatch& batch, const float* x, int64_t n_to
 
 bool valid_batch_count(const MatvecBatch& batch) { return batch.count >= 1 && batch.count <= 1 + wq::kMaxMoreSegments; }
 
-// The matrices of another type than the first all share one type and the first's n_cols, all in the GGUF layout (the
-// mixed kernels' decoders read blocks).
+// The matrices of another type than the first all share one type, one layout and the first's n_cols; the first's
+// type is in the GGUF layout (the mixed kernels' first decoders read blocks).
 bool at_most_two_types(const MatvecBatch& batch) {
     if (batch.w[0].layout != WeightLayout::blocks) return false;
+    const WeightView* first_alt = nullptr;
     for (int i = 1; i < batch.count; ++i) {
-        if (batch.w[i].n_cols != batch.w[0].n_cols || batch.w[i].layout != WeightLayout::blocks) return false;
+        if (batch.w[i].n_cols != batch.w[0].n_cols) return false;
+        if (batch.w[i].type == batch.w[0].type) {
+            if (batch.w[i].layout != WeightLayout::blocks) return false;
+        } else {
+            if (first_alt == nullptr) first_alt = &batch.w[i];
+            if (batch.w[i].layout != first_alt->layout) return false;
+        }
         for (int j = 1; j < i; ++j) {
             if (batch.w[i].type != batch.w[0].type && batch.w[j].type != batch.w[0].type &&
                 batch.w[i].type != batch.w[j].type) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -73,10 +74,16 @@ constexpr gpu_test::Shape kStagedShape{kMatvecStagedMinRows + 3, 512};
 // For types staged from fewer rows than kMatvecStagedMinRows, their smallest staged launch: a grid of 2-warp blocks,
 // which larger launches do not use, and one matrix of so few rows splits each row pair's columns over two warps
 // (matvec_staged.cu kSplitBelowRows). Appended to shapes where the type has one.
-void add_fewest_rows_staged(GgmlType type, std::vector<gpu_test::Shape>& shapes) {
+void add_fewest_rows_staged(const gpu_test::WeightFormat& format, std::vector<gpu_test::Shape>& shapes) {
+    const GgmlType type = format.type;
     if (matvec_staged_type(type) && matvec_staged_min_rows(type) < kMatvecStagedMinRows) {
-        shapes.push_back({matvec_staged_min_rows(type) + 1, 512});
+        shapes.push_back({matvec_staged_min_rows(type) + 1, gpu_test::format_cols(format, 512)});
     }
+}
+
+// kStagedShape with whole runs of format's layout.
+gpu_test::Shape staged_shape(const gpu_test::WeightFormat& format) {
+    return {kStagedShape.n_rows, gpu_test::format_cols(format, kStagedShape.n_cols)};
 }
 
 // test_shapes, plus for the staged types one that takes the staged kernel where test_shapes has none (their
@@ -85,9 +92,9 @@ void add_fewest_rows_staged(GgmlType type, std::vector<gpu_test::Shape>& shapes)
 std::vector<gpu_test::Shape> int8_shapes(const gpu_test::WeightFormat& format) {
     const GgmlType type = format.type;
     std::vector<gpu_test::Shape> shapes = gpu_test::test_shapes(format);
-    if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(kStagedShape);
-    add_fewest_rows_staged(type, shapes);
-    if (matvec_staged_type(type)) shapes.push_back({gpu_test::many_waves_rows(), 256});
+    if (matvec_staged_type(type) && type_info(type).block_size == 32) shapes.push_back(staged_shape(format));
+    add_fewest_rows_staged(format, shapes);
+    if (matvec_staged_type(type)) shapes.push_back({gpu_test::many_waves_rows(), gpu_test::format_cols(format, 256)});
     return shapes;
 }
 
@@ -98,8 +105,8 @@ std::vector<gpu_test::Shape> small_shapes(const gpu_test::WeightFormat& format) 
     const GgmlType type = format.type;
     const std::vector<gpu_test::Shape> all = gpu_test::test_shapes(format);
     std::vector<gpu_test::Shape> shapes = {all[0], all[1]};
-    if (matvec_staged_type(type)) shapes.push_back(kStagedShape);
-    add_fewest_rows_staged(type, shapes);
+    if (matvec_staged_type(type)) shapes.push_back(staged_shape(format));
+    add_fewest_rows_staged(format, shapes);
     return shapes;
 }
 
@@ -457,87 +464,110 @@ TEST(CudaMatvecInt8Fused, BatchMatchesRoundedReference) {
     }
 }
 
-// Batches of two types in one launch (launch.h matvec_batch_mixable): Q4_K or Q5_K first with Q6_K matrices, in every
-// position after the first, each matrix against its own rounded reference; and the launches that may not mix.
+// Batches of two types in one launch (launch.h matvec_batch_mixable): Q4_K or Q5_K first with Q6_K matrices (in the
+// GGUF layout, and grouped as the backend uploads rows of 2,048 columns), in every position after the first, each
+// matrix against its own rounded reference; and the launches that may not mix.
 TEST(CudaMatvecInt8Fused, MixedTypeBatchMatchesRoundedReference) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 3500;
-    const int64_t n_cols = 512;
-    const std::vector<float> x = testing::random_floats(static_cast<size_t>(n_cols), ++seed);
-    const std::vector<double> xr = round_int8(x, n_cols);
-    const DeviceVector<float> x_dev(x);
-    for (const GgmlType first : {GgmlType::Q4_K, GgmlType::Q5_K}) {
-        const GgmlType alt = GgmlType::Q6_K;
-        // Just enough rows in all for the staged kernel of both types, the first matrix's count odd; then more blocks
-        // than the GPU holds at once (the kernel's many-waves form).
-        const int64_t needed = std::max(matvec_staged_min_rows(first), matvec_staged_min_rows(alt));
-        for (const int64_t first_rows : {needed - 199, gpu_test::many_waves_rows()}) {
-            const int64_t rows[3] = {first_rows, 37, 163};
-            for (const std::vector<bool>& is_alt : {std::vector<bool>{false, false, true}, {false, true, false},
-                                                    {false, true, true}, {false, true}}) {
-                const int count = static_cast<int>(is_alt.size());
-                std::vector<QuantMatrix> ms;
-                std::vector<Reference> refs;
-                std::vector<std::vector<float>> biases;
-                std::vector<DeviceVector<uint8_t>> w_dev;
-                std::vector<DeviceVector<float>> b_dev, ys;
-                int64_t total = 0;
-                for (int i = 0; i < count; ++i) {
-                    const int64_t n = count == 2 && i == 1 ? rows[1] + rows[2] + 200 : rows[i];
-                    total += n;
-                    ms.push_back(gpu_test::make_quant_matrix(is_alt[i] ? alt : first, n, n_cols, ++seed));
-                    biases.push_back(testing::random_floats(static_cast<size_t>(n), ++seed));
-                    refs.push_back(reference_matvec(ms.back(), xr));
-                    w_dev.emplace_back(ms.back().bytes);
-                    b_dev.emplace_back(biases.back());
-                    ys.emplace_back(static_cast<size_t>(n));
-                    gpu_test::poison(ys.back());
+    for (const WeightLayout alt_layout : {WeightLayout::blocks, WeightLayout::grouped}) {
+        const int64_t n_cols = alt_layout == WeightLayout::grouped ? 2048 : 512;
+        const std::vector<float> x = testing::random_floats(static_cast<size_t>(n_cols), ++seed);
+        const std::vector<double> xr = round_int8(x, n_cols);
+        const DeviceVector<float> x_dev(x);
+        for (const GgmlType first : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+            const GgmlType alt = GgmlType::Q6_K;
+            // Just enough rows in all for the staged kernel of both types, the first matrix's count odd; then more
+            // blocks than the GPU holds at once (the kernel's many-waves form).
+            const int64_t needed = std::max(matvec_staged_min_rows(first), matvec_staged_min_rows(alt));
+            for (const int64_t first_rows : {needed - 199, gpu_test::many_waves_rows()}) {
+                const int64_t rows[3] = {first_rows, 37, 163};
+                for (const std::vector<bool>& is_alt : {std::vector<bool>{false, false, true},
+                                                        {false, true, false},
+                                                        {false, true, true},
+                                                        {false, true}}) {
+                    const int count = static_cast<int>(is_alt.size());
+                    std::vector<QuantMatrix> ms;
+                    std::vector<Reference> refs;
+                    std::vector<std::vector<float>> biases;
+                    std::vector<DeviceVector<uint8_t>> w_dev;
+                    std::vector<DeviceVector<float>> b_dev, ys;
+                    int64_t total = 0;
+                    for (int i = 0; i < count; ++i) {
+                        const int64_t n = count == 2 && i == 1 ? rows[1] + rows[2] + 200 : rows[i];
+                        total += n;
+                        ms.push_back(gpu_test::make_quant_matrix(
+                            is_alt[i] ? gpu_test::WeightFormat{alt, alt_layout} : gpu_test::WeightFormat{first}, n,
+                            n_cols, ++seed));
+                        biases.push_back(testing::random_floats(static_cast<size_t>(n), ++seed));
+                        refs.push_back(reference_matvec(ms.back(), xr));
+                        w_dev.emplace_back(ms.back().bytes);
+                        b_dev.emplace_back(biases.back());
+                        ys.emplace_back(static_cast<size_t>(n));
+                        gpu_test::poison(ys.back());
+                    }
+                    MatvecBatch batch;
+                    batch.count = count;
+                    for (int i = 0; i < count; ++i) {
+                        batch.w[i] = ms[i].view(w_dev[i].data());
+                        batch.bias[i] = i == 1 ? nullptr : b_dev[i].data();
+                        batch.y[i] = ys[i].data();
+                    }
+                    std::string layout;
+                    for (int i = 0; i < count; ++i) {
+                        layout += std::string(i ? "+" : "") + std::string(type_name(ms[i].type)) +
+                                  (ms[i].layout == WeightLayout::grouped ? " grouped" : "");
+                    }
+                    ASSERT_TRUE(matvec_batch_mixable(batch, x_dev.data(), 1, kInt8))
+                        << layout << ", " << total << " rows";
+                    launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kInt8);
+                    for (int i = 0; i < count; ++i) {
+                        const Fit f = fit(ys[i].download(), refs[i], ms[i].n_rows, i == 1 ? nullptr : &biases[i]);
+                        const std::string name = layout + " matrix " + std::to_string(i);
+                        EXPECT_LE(f.nmse, tolerance::kParityNmseMatmulF32) << name << ": " << describe(f, ms[i].n_rows);
+                        EXPECT_LE(f.worst_ratio, tolerance::kKQuantDotVsDequantized)
+                            << name << ": " << describe(f, ms[i].n_rows);
+                    }
+                    // Where the staged kernel does not run (2 tokens, float32 x), the types may not share a launch.
+                    EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 2, kInt8)) << layout;
+                    EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 1, kFloat32)) << layout;
+                    EXPECT_THROW(launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kFloat32), UsageError) << layout;
                 }
-                MatvecBatch batch;
-                batch.count = count;
-                for (int i = 0; i < count; ++i) {
-                    batch.w[i] = ms[i].view(w_dev[i].data());
-                    batch.bias[i] = i == 1 ? nullptr : b_dev[i].data();
-                    batch.y[i] = ys[i].data();
-                }
-                std::string layout;
-                for (int i = 0; i < count; ++i) {
-                    layout += std::string(i ? "+" : "") + std::string(type_name(ms[i].type));
-                }
-                ASSERT_TRUE(matvec_batch_mixable(batch, x_dev.data(), 1, kInt8)) << layout << ", " << total << " rows";
-                launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kInt8);
-                for (int i = 0; i < count; ++i) {
-                    const Fit f = fit(ys[i].download(), refs[i], ms[i].n_rows, i == 1 ? nullptr : &biases[i]);
-                    const std::string name = layout + " matrix " + std::to_string(i);
-                    EXPECT_LE(f.nmse, tolerance::kParityNmseMatmulF32) << name << ": " << describe(f, ms[i].n_rows);
-                    EXPECT_LE(f.worst_ratio, tolerance::kKQuantDotVsDequantized)
-                        << name << ": " << describe(f, ms[i].n_rows);
-                }
-                // Where the staged kernel does not run (2 tokens, float32 x), the types may not share a launch.
-                EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 2, kInt8)) << layout;
-                EXPECT_FALSE(matvec_batch_mixable(batch, x_dev.data(), 1, kFloat32)) << layout;
-                EXPECT_THROW(launch_matvec_batch(batch, x_dev.data(), 1, nullptr, kFloat32), UsageError) << layout;
             }
         }
     }
-    // Pairs without a mixed kernel, and too few rows for the staged kernel.
-    auto mixable = [&](GgmlType a, GgmlType b, int64_t rows_a) {
+    // Pairs without a mixed kernel, too few rows for the staged kernel, and alt matrices of two layouts.
+    const int64_t n_cols = 2048;
+    const DeviceVector<float> x_dev(testing::random_floats(static_cast<size_t>(n_cols), 3599));
+    // With third_layout, a third matrix of b's type in that layout.
+    auto mixable = [&](gpu_test::WeightFormat a, gpu_test::WeightFormat b, int64_t rows_a,
+                       std::optional<WeightLayout> third_layout = std::nullopt) {
         const QuantMatrix ma = gpu_test::make_quant_matrix(a, rows_a, n_cols, 3600);
         const QuantMatrix mb = gpu_test::make_quant_matrix(b, 37, n_cols, 3601);
-        const DeviceVector<uint8_t> da(ma.bytes), db(mb.bytes);
-        DeviceVector<float> ya(static_cast<size_t>(rows_a)), yb(37);
+        const QuantMatrix mc = gpu_test::make_quant_matrix(
+            gpu_test::WeightFormat{b.type, third_layout.value_or(b.layout)}, 37, n_cols, 3602);
+        const DeviceVector<uint8_t> da(ma.bytes), db(mb.bytes), dc(mc.bytes);
+        DeviceVector<float> ya(static_cast<size_t>(rows_a)), yb(37), yc(37);
         MatvecBatch batch;
-        batch.count = 2;
-        batch.w[0] = ma.view(da.data()), batch.w[1] = mb.view(db.data());
-        batch.y[0] = ya.data(), batch.y[1] = yb.data();
+        batch.count = third_layout ? 3 : 2;
+        batch.w[0] = ma.view(da.data()), batch.w[1] = mb.view(db.data()), batch.w[2] = mc.view(dc.data());
+        batch.y[0] = ya.data(), batch.y[1] = yb.data(), batch.y[2] = yc.data();
         return matvec_batch_mixable(batch, x_dev.data(), 1, kInt8);
     };
-    EXPECT_TRUE(mixable(GgmlType::Q4_K, GgmlType::Q6_K, 4096));
-    EXPECT_FALSE(mixable(GgmlType::Q6_K, GgmlType::Q4_K, 4096));
-    EXPECT_FALSE(mixable(GgmlType::Q4_K, GgmlType::Q8_0, 4096));
-    EXPECT_FALSE(mixable(GgmlType::Q4_K, GgmlType::Q6_K, 1031));
+    const gpu_test::WeightFormat q4_k{GgmlType::Q4_K}, q6_k{GgmlType::Q6_K}, q8_0{GgmlType::Q8_0};
+    const gpu_test::WeightFormat q6_k_grouped{GgmlType::Q6_K, WeightLayout::grouped};
+    EXPECT_TRUE(mixable(q4_k, q6_k, 4096));
+    EXPECT_TRUE(mixable(q4_k, q6_k_grouped, 4096));
+    EXPECT_FALSE(mixable(q6_k, q4_k, 4096));
+    EXPECT_FALSE(mixable(q6_k_grouped, q4_k, 4096));
+    EXPECT_FALSE(mixable(q4_k, q8_0, 4096));
+    EXPECT_FALSE(mixable(q4_k, q6_k, 1031));
+    EXPECT_FALSE(mixable(q4_k, q6_k_grouped, 4096, WeightLayout::blocks));  // alt matrices in two layouts
+    EXPECT_FALSE(mixable(q4_k, q6_k, 4096, WeightLayout::grouped));
+    EXPECT_TRUE(mixable(q4_k, q6_k_grouped, 4096, WeightLayout::grouped));
     // Llama-2-7B's q/k/v size mixes too (the many-waves form).
-    EXPECT_TRUE(mixable(GgmlType::Q4_K, GgmlType::Q6_K, 12288));
+    EXPECT_TRUE(mixable(q4_k, q6_k, 12288));
+    EXPECT_TRUE(mixable(q4_k, q6_k_grouped, 12288));
 }
 
 TEST(CudaMatvecInt8Fused, FloatWeightsAndLargerBatchesRunTheFloat32Path) {

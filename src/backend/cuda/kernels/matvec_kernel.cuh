@@ -74,7 +74,9 @@ struct MatvecArgs {
     bool int8 = false;              // ActivationPrecision::int8 asked for (used by quantized types at <= 2 tokens)
     bool has_alt = false;           // some segments are alt_type (matvec_staged.cu: mixed launches)
     spool::GgmlType alt_type{};
-    bool grouped = false;           // the weights are in WeightLayout::grouped (every segment: matvec_same_form)
+    bool grouped = false;           // the weights are in WeightLayout::grouped (every segment but alt ones:
+                                    // matvec_same_form)
+    bool alt_grouped = false;       // the alt segments are in WeightLayout::grouped
     bool rope_kv = false;           // one token, Epilogue::store: rk applies
     RopeKvArgs rk;
     const void* x_int8 = nullptr;   // x~ of x's one token (launch.h int8_x_bytes layout) or null: the staged kernel

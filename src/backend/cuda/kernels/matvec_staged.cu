@@ -456,7 +456,7 @@ bool staged_mixed_applies(GgmlType type, const MatvecArgs& a, int64_t n_tokens) 
         return false;
     }
     bool applies = false;
-    with_mixed_decoders(type, a.alt_type, [&](auto first, auto alt) {
+    with_mixed_decoders(type, a.alt_type, a.alt_grouped, [&](auto first, auto alt) {
         applies = staged_applies<decltype(first), decltype(alt)>(a);
     });
     return applies;
@@ -469,7 +469,7 @@ bool launch_matvec_staged(GgmlType type, const MatvecArgs& args, int64_t n_token
         const int warps = size_staged_grid(a);
         if (!covers_deferred_norm(a, warps) || (a.deferred_norm && a.x_int8 == nullptr)) return false;
         bool launched = false;
-        with_mixed_decoders(type, args.alt_type, [&](auto first, auto alt) {
+        with_mixed_decoders(type, args.alt_type, args.alt_grouped, [&](auto first, auto alt) {
             using QA = decltype(first);
             using QB = decltype(alt);
             launched = a.x_int8 != nullptr ? launch_staged_mixed<QA, QB, XSource::kMade>(a, warps, stream)

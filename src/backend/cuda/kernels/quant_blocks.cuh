@@ -317,9 +317,11 @@ bool with_decoder(spool::GgmlType type, F&& f) {
 template <class F>
 bool with_decoder(const spool::WeightView& w, F&& f) {
     if (w.layout == spool::WeightLayout::blocks) return with_decoder(w.type, static_cast<F&&>(f));
-    if (w.type != spool::GgmlType::Q4_0) return false;
-    f(DecQ4_0Grouped{});
-    return true;
+    switch (w.type) {
+        case spool::GgmlType::Q4_0: f(DecQ4_0Grouped{}); return true;
+        case spool::GgmlType::Q6_K: f(DecQ6_KGrouped{}); return true;
+        default: return false;
+    }
 }
 
 // ---- Host-side checks shared by the launchers (cheap: a few compares per launch).
@@ -368,8 +370,10 @@ inline RowPath weight_row_path(const spool::WeightView& w, const char* op) {
     const char* name = weight_type_name(w.type);
     if (w.layout == spool::WeightLayout::grouped && !groups_weight_rows(w.type, w.n_cols)) {
         throw spool::UsageError(where + name + " with n_cols " + std::to_string(w.n_cols) +
-                                " are never stored grouped (only Q4_0 rows of a multiple of 256 elements are)");
+                                " are never stored grouped (only Q4_0 rows of a multiple of 256 elements and Q6_K "
+                                "rows of a multiple of 2,048 are)");
     }
+    if (w.layout == spool::WeightLayout::grouped) row_align = 16;  // runs start 16-byte aligned
     if (w.n_cols < 1 || w.n_cols % block_elems != 0) {
         throw spool::UsageError(where + name + " need n_cols a positive multiple of " + std::to_string(block_elems) +
                                 "; got " + std::to_string(w.n_cols));

@@ -185,4 +185,30 @@ struct DecQ6_K {
     __device__ static float exact(float u, float scale, float) { return __fmul_rn(scale, u - 32.0f); }
 };
 
+// Where the fields of a Q6_K block lie in WeightLayout::grouped (weight_layout.cu): a run of 8 blocks holds their ql
+// (128 bytes each), qh (64), scales (16), then d (2). Runs start 16-byte aligned and block k sits 210 k bytes into its
+// run, at 2 k mod 16, so the address of the block's place in the GGUF layout gives k and the run.
+struct Q6KGroupedBlock {
+    const uint8_t* ql;      // 128 bytes, 16-byte aligned
+    const uint8_t* qh;      // 64 bytes, 16-byte aligned
+    const uint8_t* scales;  // 16 bytes, 16-byte aligned
+    const uint8_t* d;       // 2 bytes
+};
+__device__ __forceinline__ Q6KGroupedBlock q6_k_grouped_block(const uint8_t* block) {
+    const int k = static_cast<int>((reinterpret_cast<uintptr_t>(block) & 15) >> 1);
+    const uint8_t* run = block - BlockBytes::q6_k * k;
+    return {run + 128 * k, run + 1024 + 64 * k, run + 1536 + 16 * k, run + 1664 + 2 * k};
+}
+
+// Q6_K in WeightLayout::grouped: the same lanes, groups and values as DecQ6_K, every field one aligned load.
+struct DecQ6_KGrouped : DecQ6_K {
+    static constexpr int kRowAlign = 16;
+    __device__ static Raw load(const uint8_t* tile, int lane) {
+        const Q6KGroupedBlock b = q6_k_grouped_block(tile + kBlockBytes * (lane >> 3));
+        const int h = (lane >> 2) & 1, m8 = 8 * (lane & 3);
+        return {ld_u32x2(b.ql + 64 * h + m8), ld_u32x2(b.ql + 64 * h + 32 + m8), ld_u32x2(b.qh + 32 * h + m8),
+                ld_u32x2(b.scales + 8 * h), ld_u16(b.d)};
+    }
+};
+
 }  // namespace spool::cuda::wq

@@ -1,6 +1,7 @@
 // WeightLayout::grouped (launch.h groups_weight_rows, launch_group_weight_rows): which weights the CUDA backend
 // regroups, the device regrouping against the layout's definition, and the calls it refuses. The readers of grouped
-// Q4_0 (matvec, dequantize, embed, matmul_tc) are covered by their own tests through gpu_test::weight_formats().
+// Q4_0 and Q6_K (matvec, dequantize, embed, matmul_tc) are covered by their own tests through
+// gpu_test::weight_formats().
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -16,14 +17,20 @@ namespace {
 using gpu_test::DeviceVector;
 using gpu_test::QuantMatrix;
 
-TEST(CudaWeightLayout, GroupsOnlyQ4_0RowsOfWhole256ElementRuns) {
+TEST(CudaWeightLayout, GroupsOnlyQ4_0AndQ6_KRowsOfWholeRuns) {
     EXPECT_TRUE(groups_weight_rows(GgmlType::Q4_0, 256));
     EXPECT_TRUE(groups_weight_rows(GgmlType::Q4_0, 11008));
     EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 96));
     EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 2848));
     EXPECT_FALSE(groups_weight_rows(GgmlType::Q4_0, 0));
+    EXPECT_TRUE(groups_weight_rows(GgmlType::Q6_K, 2048));
+    EXPECT_TRUE(groups_weight_rows(GgmlType::Q6_K, 4096));
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q6_K, 256));
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q6_K, 5632));   // TinyLlama ffn_down: 22 blocks
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q6_K, 11008));  // Llama-2-7B ffn_down: 43 blocks
+    EXPECT_FALSE(groups_weight_rows(GgmlType::Q6_K, 0));
     for (GgmlType type : gpu_test::weight_types()) {
-        if (type != GgmlType::Q4_0) {
+        if (type != GgmlType::Q4_0 && type != GgmlType::Q6_K) {
             EXPECT_FALSE(groups_weight_rows(type, 4096)) << type_name(type);
         }
     }
@@ -32,13 +39,18 @@ TEST(CudaWeightLayout, GroupsOnlyQ4_0RowsOfWhole256ElementRuns) {
 TEST(CudaWeightLayout, DeviceRegroupingEqualsTheLayoutDefinition) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 4400;
-    const gpu_test::Shape shapes[] = {{1, 256}, {37, 768}, {131, 11008}};
-    for (const gpu_test::Shape& shape : shapes) {
-        const QuantMatrix m = gpu_test::make_quant_matrix(GgmlType::Q4_0, shape.n_rows, shape.n_cols, ++seed);
-        const std::vector<uint8_t> want = gpu_test::grouped_q4_0_bytes(m.bytes, m.n_rows, m.n_cols, m.row_bytes);
+    struct Case {
+        GgmlType type;
+        gpu_test::Shape shape;
+    };
+    const Case cases[] = {{GgmlType::Q4_0, {1, 256}},   {GgmlType::Q4_0, {37, 768}},  {GgmlType::Q4_0, {131, 11008}},
+                          {GgmlType::Q6_K, {1, 2048}},  {GgmlType::Q6_K, {37, 6144}}, {GgmlType::Q6_K, {131, 4096}}};
+    for (const Case& c : cases) {
+        const QuantMatrix m = gpu_test::make_quant_matrix(c.type, c.shape.n_rows, c.shape.n_cols, ++seed);
+        const std::vector<uint8_t> want = gpu_test::grouped_bytes(c.type, m.bytes, m.n_rows, m.n_cols, m.row_bytes);
         ASSERT_NE(want, m.bytes);  // the layouts differ, so an identity kernel fails
         DeviceVector<uint8_t> dev(m.bytes);
-        launch_group_weight_rows(dev.data(), m.bytes.size(), GgmlType::Q4_0, m.n_cols, nullptr);
+        launch_group_weight_rows(dev.data(), m.bytes.size(), c.type, m.n_cols, nullptr);
         SPOOL_CUDA_CHECK(cudaDeviceSynchronize());
         const std::vector<uint8_t> got = dev.download();
         size_t first = 0;
@@ -56,6 +68,11 @@ TEST(CudaWeightLayout, RefusesOtherTypesAndPartialRows) {
     EXPECT_THROW(launch_group_weight_rows(dev.data(), 144 + 16, GgmlType::Q4_0, 256, nullptr), UsageError);
     EXPECT_THROW(launch_group_weight_rows(dev.data() + 2, 144, GgmlType::Q4_0, 256, nullptr), UsageError);
     EXPECT_NO_THROW(launch_group_weight_rows(dev.data(), 4 * 144, GgmlType::Q4_0, 256, nullptr));
+    DeviceVector<uint8_t> q6(2 * 1680);
+    EXPECT_THROW(launch_group_weight_rows(q6.data(), 210, GgmlType::Q6_K, 256, nullptr), UsageError);
+    EXPECT_THROW(launch_group_weight_rows(q6.data(), 1680 + 210, GgmlType::Q6_K, 2048, nullptr), UsageError);
+    EXPECT_THROW(launch_group_weight_rows(q6.data() + 8, 1680, GgmlType::Q6_K, 2048, nullptr), UsageError);
+    EXPECT_NO_THROW(launch_group_weight_rows(q6.data(), 2 * 1680, GgmlType::Q6_K, 2048, nullptr));
     SPOOL_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
@@ -63,7 +80,7 @@ TEST(CudaWeightLayout, RefusesOtherTypesAndPartialRows) {
 // refuse it rather than read it as Q4_0.
 TEST(CudaWeightLayout, ReadersRefuseGroupedViewsOfOtherFormats) {
     SPOOL_REQUIRE_GPU();
-    const DeviceVector<float> x(std::vector<float>(512, 1.0f));
+    const DeviceVector<float> x(std::vector<float>(2048, 1.0f));
     DeviceVector<float> y(64);
     WeightView q8 = gpu_test::unbacked_view(GgmlType::Q8_0, 4, 256, 272);
     q8.layout = WeightLayout::grouped;
@@ -72,6 +89,12 @@ TEST(CudaWeightLayout, ReadersRefuseGroupedViewsOfOtherFormats) {
     narrow.layout = WeightLayout::grouped;
     EXPECT_THROW(launch_matvec(narrow, x.data(), 1, nullptr, y.data(), nullptr), UsageError);
     EXPECT_THROW(launch_dequantize_rows_f16(narrow, 0, 4, nullptr, nullptr), UsageError);
+    WeightView q6_narrow = gpu_test::unbacked_view(GgmlType::Q6_K, 4, 256, 210);
+    q6_narrow.layout = WeightLayout::grouped;
+    EXPECT_THROW(launch_matvec(q6_narrow, x.data(), 1, nullptr, y.data(), nullptr), UsageError);
+    WeightView q6_stride = gpu_test::unbacked_view(GgmlType::Q6_K, 4, 2048, 1680 + 2);  // rows not 16-byte aligned
+    q6_stride.layout = WeightLayout::grouped;
+    EXPECT_THROW(launch_matvec(q6_stride, x.data(), 1, nullptr, y.data(), nullptr), UsageError);
 }
 
 }  // namespace

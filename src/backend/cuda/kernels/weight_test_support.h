@@ -33,8 +33,8 @@ struct Shape {
     int64_t n_rows, n_cols;
 };
 
-// A weight type and how the backend stores it: every type as GGUF does, and Q4_0 also regrouped as the CUDA backend
-// uploads rows of whole 256-element runs (launch.h groups_weight_rows).
+// A weight type and how the backend stores it: every type as GGUF does, and Q4_0 and Q6_K also regrouped as the CUDA
+// backend uploads rows of whole runs of 8 blocks (launch.h groups_weight_rows).
 struct WeightFormat {
     GgmlType type;
     WeightLayout layout = WeightLayout::blocks;
@@ -43,6 +43,7 @@ inline std::vector<WeightFormat> weight_formats() {
     std::vector<WeightFormat> formats;
     for (GgmlType type : weight_types()) formats.push_back({type});
     formats.push_back({GgmlType::Q4_0, WeightLayout::grouped});
+    formats.push_back({GgmlType::Q6_K, WeightLayout::grouped});
     return formats;
 }
 inline std::string format_name(const WeightFormat& f) {
@@ -58,10 +59,20 @@ inline std::vector<Shape> test_shapes(GgmlType type) {
     if (block == 32) return {{37, 32}, {131, 800}, {1031, 2848}, {4099, 96}};
     return {{37, 40}, {131, 1000}, {1031, 2056}, {4099, 136}, {37, 37}, {131, 1001}, {53, 36}};
 }
-// Grouped rows are whole 256-element runs: the K-quant shapes (the last row group partial; 2816 columns end in half a
-// 16-block tile of the shared kernel).
+// Grouped rows are whole runs: for Q4_0 (256-element runs) the K-quant shapes (the last row group partial; 2816
+// columns end in half a 16-block tile of the shared kernel); for Q6_K (2,048-element runs) one to three runs per row.
 inline std::vector<Shape> test_shapes(const WeightFormat& f) {
-    return f.layout == WeightLayout::grouped ? test_shapes(GgmlType::Q4_K) : test_shapes(f.type);
+    if (f.layout != WeightLayout::grouped) return test_shapes(f.type);
+    if (f.type == GgmlType::Q6_K) return {{37, 2048}, {131, 6144}, {1031, 2048}, {4099, 4096}};
+    return test_shapes(GgmlType::Q4_K);
+}
+
+// n_cols rounded up to whole runs where f is grouped (256 columns for Q4_0, 2,048 for Q6_K), else n_cols: a shape made
+// for the GGUF layout, fitted to a grouped format.
+inline int64_t format_cols(const WeightFormat& f, int64_t n_cols) {
+    if (f.layout != WeightLayout::grouped) return n_cols;
+    const int64_t run = f.type == GgmlType::Q6_K ? 2048 : 256;
+    return (n_cols + run - 1) / run * run;
 }
 
 // Rows of a one-token staged launch (matvec_staged.cu: blocks of 8 warps, 2 rows per warp) whose grid is more than the
@@ -90,19 +101,27 @@ struct QuantMatrix {
     }
 };
 
-// Q4_0 rows of whole 256-element runs in WeightLayout::grouped, written from the layout's definition (weight_layout.cu)
-// for the device kernel to be checked against: each run of 8 blocks (d:2 qs:16) becomes the 8 qs, then the 8 d.
-inline std::vector<uint8_t> grouped_q4_0_bytes(const std::vector<uint8_t>& blocks, int64_t n_rows, int64_t n_cols,
-                                               size_t row_bytes) {
-    constexpr size_t kBlock = 18, kRun = 8 * kBlock;
+// Rows of whole runs of 8 blocks in WeightLayout::grouped, written from the layout's definition (weight_layout.cu) for
+// the device kernels to be checked against: each field of the run's 8 blocks stored together, in the block's field
+// order as (offset in the block, bytes): Q4_0 (d:2 qs:16) becomes the 8 qs, then the 8 d; Q6_K (ql:128 qh:64
+// scales:16 d:2) the 8 ql, 8 qh, 8 scales, 8 d.
+inline std::vector<uint8_t> grouped_bytes(GgmlType type, const std::vector<uint8_t>& blocks, int64_t n_rows,
+                                          int64_t n_cols, size_t row_bytes) {
+    struct Field { size_t offset, bytes; };
+    const bool q6_k = type == GgmlType::Q6_K;
+    const std::vector<Field> fields = q6_k ? std::vector<Field>{{0, 128}, {128, 64}, {192, 16}, {208, 2}}
+                                           : std::vector<Field>{{2, 16}, {0, 2}};
+    const size_t block = q6_k ? 210 : 18, run_bytes = 8 * block;
+    const int64_t run_elems = q6_k ? 2048 : 256;
     std::vector<uint8_t> out = blocks;  // row padding stays
     for (int64_t r = 0; r < n_rows; ++r) {
-        for (int64_t run = 0; run < n_cols / 256; ++run) {
-            const size_t at = static_cast<size_t>(r) * row_bytes + static_cast<size_t>(run) * kRun;
-            for (size_t b = 0; b < 8; ++b) {
-                for (size_t j = 0; j < 16; ++j) out[at + 16 * b + j] = blocks[at + kBlock * b + 2 + j];
-                out[at + 128 + 2 * b] = blocks[at + kBlock * b];
-                out[at + 128 + 2 * b + 1] = blocks[at + kBlock * b + 1];
+        for (int64_t run = 0; run < n_cols / run_elems; ++run) {
+            const size_t at = static_cast<size_t>(r) * row_bytes + static_cast<size_t>(run) * run_bytes;
+            size_t o = at;
+            for (const Field& f : fields) {
+                for (size_t b = 0; b < 8; ++b) {
+                    for (size_t j = 0; j < f.bytes; ++j) out[o++] = blocks[at + block * b + f.offset + j];
+                }
             }
         }
     }
@@ -142,7 +161,7 @@ inline QuantMatrix make_quant_matrix(const WeightFormat& f, int64_t n_rows, int6
                                      size_t row_padding = 0) {
     QuantMatrix m = make_quant_matrix(f.type, n_rows, n_cols, seed, row_padding);
     if (f.layout == WeightLayout::grouped) {
-        m.bytes = grouped_q4_0_bytes(m.bytes, n_rows, n_cols, m.row_bytes);
+        m.bytes = grouped_bytes(f.type, m.bytes, n_rows, n_cols, m.row_bytes);
         m.layout = WeightLayout::grouped;
     }
     return m;
