@@ -67,7 +67,9 @@ void add_rope_kv(wq::MatvecArgs& a, const MatvecRopeKv* rope_kv, const WeightVie
 // A launch reading a DeferredNorm's output that does not run the staged kernel: the norm runs first, into x.
 void finish_deferred_norm(wq::MatvecArgs& a, cudaStream_t stream) {
     if (!a.deferred_norm) return;
-    if (a.norm.out != nullptr) launch_rms_norm(a.norm.residual, a.norm.weight, 1, a.n_cols, a.norm.eps, a.norm.out, stream);
+    if (a.norm.out != nullptr) {
+        launch_rms_norm(a.norm.residual, a.norm.weight, 1, a.n_cols, a.norm.eps, a.norm.out, stream);
+    }
     a.deferred_norm = false;
     a.x_int8 = nullptr;
 }

@@ -569,6 +569,17 @@ void launch_matvec_typed(const MatvecArgs& a, int64_t n_tokens, cudaStream_t str
     }
 }
 
+// launch_matvec_typed with the decoder of the weights' layout: Grouped where a.grouped (WeightLayout::grouped), else
+// Blocks.
+template <class Blocks, class Grouped>
+void launch_matvec_in_layout(const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream) {
+    if (a.grouped) {
+        launch_matvec_typed<Grouped>(a, n_tokens, stream);
+    } else {
+        launch_matvec_typed<Blocks>(a, n_tokens, stream);
+    }
+}
+
 // One per family file; each returns false for a type it does not hold.
 bool launch_matvec_float(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);
 bool launch_matvec_legacy(spool::GgmlType type, const MatvecArgs& a, int64_t n_tokens, cudaStream_t stream);

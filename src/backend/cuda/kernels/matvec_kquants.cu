@@ -11,13 +11,7 @@ bool launch_matvec_kquants(spool::GgmlType type, const MatvecArgs& a, int64_t n_
         case T::Q3_K: launch_matvec_typed<DecQ3_K>(a, n_tokens, stream); return true;
         case T::Q4_K: launch_matvec_typed<DecQ4_K>(a, n_tokens, stream); return true;
         case T::Q5_K: launch_matvec_typed<DecQ5_K>(a, n_tokens, stream); return true;
-        case T::Q6_K:
-            if (a.grouped) {
-                launch_matvec_typed<DecQ6_KGrouped>(a, n_tokens, stream);
-            } else {
-                launch_matvec_typed<DecQ6_K>(a, n_tokens, stream);
-            }
-            return true;
+        case T::Q6_K: launch_matvec_in_layout<DecQ6_K, DecQ6_KGrouped>(a, n_tokens, stream); return true;
         default: return false;
     }
 }

@@ -7,13 +7,7 @@ bool launch_matvec_legacy(spool::GgmlType type, const MatvecArgs& a, int64_t n_t
     using T = spool::GgmlType;
     if (a.grouped && type != T::Q4_0) return false;
     switch (type) {
-        case T::Q4_0:
-            if (a.grouped) {
-                launch_matvec_typed<DecQ4_0Grouped>(a, n_tokens, stream);
-            } else {
-                launch_matvec_typed<DecQ4_0>(a, n_tokens, stream);
-            }
-            return true;
+        case T::Q4_0: launch_matvec_in_layout<DecQ4_0, DecQ4_0Grouped>(a, n_tokens, stream); return true;
         case T::Q4_1: launch_matvec_typed<DecQ4_1>(a, n_tokens, stream); return true;
         case T::Q5_0: launch_matvec_typed<DecQ5_0>(a, n_tokens, stream); return true;
         case T::Q5_1: launch_matvec_typed<DecQ5_1>(a, n_tokens, stream); return true;
