@@ -28,12 +28,20 @@ namespace {
 constexpr int kWarpRows = 2;          // rows per warp (glu: the gate row and the same row of W_up)
 constexpr int kMaxStagedWarps = 8;
 // Chunks per lane and row loaded before any is used, the kernel's U: Q::kUnroll (4; 2 where the raw chunk is large,
-// so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves (2) for grids of more blocks than the GPU holds
-// at once, compiled for Q::kManyWavesBlocksPerSm blocks per SM (2 for the mixed kernel) instead of 1-2: where blocks
-// come in waves, a block's arithmetic overlaps the loads of the others on its SM, and more of them hide more. Measured
-// on an H100 (docs/cuda-performance.md): first for Q8_0 at 11008 x 4096 (21.4 -> 18.9 us, one-wave 4096-row launches
-// keep 4 chunks), then v31 for every legacy type, Q4_K and Q6_K, the rope and mixed q/k/v launches included: decode
-// GPU time per token TinyLlama Q4_K_M -2.8%, Q6_K -4%, Llama-2-7B Q8_0 -1.7%, Q4_0 -1.5%, Q4_K_M -1%.
+// so registers leave room for 2 blocks per SM), or Q::kUnrollManyWaves (1-2) for grids of more blocks than the GPU
+// holds at once, compiled for Q::kManyWavesBlocksPerSm blocks per SM (kMixedManyWavesBlocksPerSm for the mixed
+// kernel) instead of 1-2: where blocks come in waves, a block's arithmetic overlaps the loads of the others on its SM,
+// and more of them hide more. Measured on an H100 (docs/cuda-performance.md): first for Q8_0 at 11008 x 4096 (21.4 ->
+// 18.9 us, one-wave 4096-row launches keep 4 chunks), then v31 for every legacy type, Q4_K and Q6_K, the rope and
+// mixed q/k/v launches included: decode GPU time per token TinyLlama Q4_K_M -2.8%, Q6_K -4%, Llama-2-7B Q8_0 -1.7%,
+// Q4_0 -1.5%, Q4_K_M -1%; v37 took Q4_K and Q6_K from U = 2 at 3 blocks per SM to U = 1 at 4
+// (matvec_staged_decoders.cuh).
+// The mixed q/k/v kernel's many-waves form (Q4_K or Q5_K with Q6_K, both at their kUnrollManyWaves): 3 blocks per SM
+// where both decoders take one chunk per lane (Q4_K with Q6_K: 74-80 registers, no spills), else 2 (Q5_K at U = 2
+// spilled 24-92 bytes at 3). H100, GPU time per step of 7B Q4_K_M (docs/cuda-performance.md, v37): 2 blocks per SM
+// (U = 2 for both, 110 registers) 2,067 us, 3 blocks at U = 1 2,027-2,030, 4 blocks (spills) 2,040.
+template <class QA, class QB>
+constexpr int kMixedManyWavesBlocksPerSm = QA::kUnrollManyWaves == 1 && QB::kUnrollManyWaves == 1 ? 3 : 2;
 // Blocks wanted in the grid: two per SM of an H100 (132), so every SM streams from the first microsecond.
 constexpr int64_t kTargetBlocks = 264;
 // Single matrices of fewer rows than this split each row pair's columns over two warps (staged_split below): at
@@ -278,10 +286,11 @@ __global__ void __launch_bounds__(32 * kMaxStagedWarps,
 
 // A batch whose segments hold two types (a block's matrix has one, so the branch is uniform per block): Q4_K_M and
 // Q5_K_M files store attn_v as Q6_K beside Q4_K / Q5_K q and k, and one launch instead of two saves its fixed cost.
-// kManyWaves: both decoders at their many-waves U, for 2 blocks per SM (else 1: the kernel holds both decoders'
-// registers, 151-155 at U = 4).
+// kManyWaves: both decoders at their many-waves U, for kMixedManyWavesBlocksPerSm blocks per SM (else 1: the kernel
+// holds both decoders' registers, 151-155 at U = 4).
 template <class QA, class QB, bool kRope, XSource S, bool kManyWaves = false>
-__global__ void __launch_bounds__(32 * kMaxStagedWarps, kManyWaves ? 2 : 1) matvec_staged_mixed_kernel(MatvecArgs a) {
+__global__ void __launch_bounds__(32 * kMaxStagedWarps, kManyWaves ? kMixedManyWavesBlocksPerSm<QA, QB> : 1)
+    matvec_staged_mixed_kernel(MatvecArgs a) {
     const BlockMatrix m = block_matrix(a);
     if (m.alt) {
         staged_rows<QB, kManyWaves ? QB::kUnrollManyWaves : QB::kUnroll, kRope, S, 1, false, true>(a, m);

@@ -44,9 +44,13 @@ __device__ __forceinline__ void q4k_pair_scales(const uint4& head, int j, float 
 // in byte i % 4 of word i / 4) with one (scale, min) each: w = scale * level - min.
 struct StagedQ4K {
     static constexpr int kBlockBytes = BlockBytes::q4_k, kHighGroups = 4, kAlign = 16;
-    static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 1;
+    // Many waves at U = 1 and 4 blocks per SM (62-63 registers), as the split form (kUnrollSplit): at U = 2 and 3
+    // blocks per SM (80) the 7B glu ran at 34% occupancy and 1.8 TB/s where grouped Q4_0's ran at 45% and 2.1 TB/s
+    // (ncu, same bytes). H100, GPU time per step (docs/cuda-performance.md, v37): 7B Q4_K_M 2,130 -> 2,061 us,
+    // TinyLlama Q4_K_M 590 -> 576; at U = 2 and 4 blocks per SM it spilled 52-56 bytes and lost (2,293 us).
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 1, kMinBlocksPerSm = 1;
     static constexpr bool kAssignPastEnd = false, kSplitOneWave = true, kReadsDeferredNorm = true;
-    static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = 1;
+    static constexpr int kManyWavesBlocksPerSm = 4, kUnrollSplit = 1;
     struct Raw { uint4 q, head; };
     __device__ static Raw load(const uint8_t* block, int c) { return {ld_u32x4(block + 16 + 16 * c), ld_u32x4(block)}; }
     // Chunk c: nibble bytes 16c .. + 15 hold elements 64j + 16h + i (low nibbles, sub-block 2j) and 64j + 32 + 16h + i
@@ -71,12 +75,14 @@ struct StagedQ6K {
     // Two blocks of 8 warps per SM caps it at 128 registers, without spills. Uncapped, reading a made x~ took 151
     // (one block per SM) and cost TinyLlama Q6_K decode 14% (1,076 -> 925 tok/s, H100); capped, Llama-2-7B Q4_K_M
     // (Q6_K ffn_down, attn_v, output) went 379-389 -> 400 tok/s (docs/cuda-performance.md, v13).
-    static constexpr int kUnroll = 4, kUnrollManyWaves = 2, kMinBlocksPerSm = 2;
-    // kReadsDeferredNorm false: its many-waves form at 80 registers spilled 20-28 more bytes with a DeferredNorm
-    // reader's registers (matvec_staged.cu); its launches reading one run the norm first. The mixed q/k/v kernel,
-    // at 2 blocks per SM, reads it for its Q6_K segments too.
+    // Many waves at U = 1 and 4 blocks per SM (61-64 registers) rather than U = 2 and 3 (79-80), as for Q4_K: H100,
+    // GPU time per step (v37) TinyLlama Q6_K 685-693 -> 656-661 us, 7B Q4_K_M (its output head) -0.3%.
+    static constexpr int kUnroll = 4, kUnrollManyWaves = 1, kMinBlocksPerSm = 2;
+    // kReadsDeferredNorm false: its many-waves form at 80 registers (U = 2) spilled 20-28 more bytes with a
+    // DeferredNorm reader's registers (matvec_staged.cu); its launches reading one run the norm first. The mixed
+    // q/k/v kernel reads it for its Q6_K segments too.
     static constexpr bool kAssignPastEnd = false, kSplitOneWave = false, kReadsDeferredNorm = false;
-    static constexpr int kManyWavesBlocksPerSm = 3, kUnrollSplit = kUnrollManyWaves;
+    static constexpr int kManyWavesBlocksPerSm = 4, kUnrollSplit = kUnrollManyWaves;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };
     __device__ static Raw load(const uint8_t* block, int c) {
         const int n = c >> 2, p = (c >> 1) & 1, h = c & 1;
