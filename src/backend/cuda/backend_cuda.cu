@@ -15,6 +15,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/made_x.h"
 #include "backend/cuda/op_signature.h"
 #include "backend/cuda/prefill_gemm.h"
 #include "backend/cuda/step_graph.h"
@@ -118,7 +119,7 @@ public:
     }
 
     void upload(void* dst, const void* host_src, size_t bytes) override {
-        made_x_ = {};
+        made_x_.forget();
         if (step_->active()) {
             step_->upload(dst, host_src, bytes);
             return;
@@ -165,10 +166,11 @@ public:
 
     // At one token the norm also writes out's x~ for the int8 matvecs that read out next (launch.h int8_x_bytes).
     void rms_norm(const float* x, const float* weight, int64_t n_rows, int64_t n, float eps, float* out) override {
-        void* x_int8 = make_int8_x_ && rms_norm_writes_int8(x, weight, n_rows, n, out) ? claim_int8_x(n) : nullptr;
+        void* x_int8 =
+            make_int8_x_ && rms_norm_writes_int8(x, weight, n_rows, n, out) ? claim_int8_x(int8_x_bytes(n)) : nullptr;
         issue({kRmsNorm, word(x), word(weight), word(n_rows), word(n), word(eps), word(out), word(x_int8)},
               [=](cudaStream_t s) { launch_rms_norm(x, weight, n_rows, n, eps, out, s, x_int8); });
-        if (x_int8 != nullptr) made_x_ = {out, n, x_int8};
+        if (x_int8 != nullptr) made_x_.remember(out, n, x_int8);
     }
 
     void matmul(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y) override {
@@ -203,7 +205,7 @@ public:
         const int64_t n_out = static_cast<int64_t>(params.n_head) * params.head_dim;
         const bool makes =
             make_int8_x_ && n_out % 8 == 0 && attention_writes_int8(n_tokens, params, cache.n_ctx, ws_bytes);
-        void* out_int8 = makes ? claim_int8_x(n_out) : nullptr;
+        void* out_int8 = makes ? claim_int8_x(int8_x_bytes(n_out)) : nullptr;
         issue({kAttention, word(q), word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx),
                word(cache.row_width), word(positions), word(n_tokens), word(params.n_head), word(params.n_head_kv),
                word(params.head_dim), word(params.scale), word(params.window), word(out), word(ws), word(ws_bytes),
@@ -211,7 +213,7 @@ public:
               [=](cudaStream_t s) {
                   launch_attention(q, cache, positions, n_tokens, params, out, ws, ws_bytes, s, out_int8);
               });
-        if (out_int8 != nullptr) made_x_ = {out, n_out, out_int8};
+        if (out_int8 != nullptr) made_x_.remember(out, n_out, out_int8);
     }
 
     void glu(const float* gate, const float* up, int64_t n, Activation act, float* out) override {
@@ -247,7 +249,7 @@ public:
             Backend::matmul_add(w, x, n_tokens, scratch, residual);
             return;
         }
-        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens);
+        const void* x_int8 = made_x_.x_int8(x, w.n_cols, n_tokens);
         issue_reading_made_x({residual, n_tokens * w.n_rows},
                              {kMatvecAdd, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
                               word(w.row_bytes), word(x), word(n_tokens), word(residual), word(x_int8)},
@@ -260,18 +262,18 @@ public:
     // launch before any other op (finish_deferred_norm).
     void matmul_add_rms_norm(const WeightView& w, const float* x, int64_t n_tokens, float* scratch, float* residual,
                              const float* norm, float eps, float* normed) override {
-        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens);
+        const void* x_int8 = made_x_.x_int8(x, w.n_cols, n_tokens);
         const ActivationPrecision p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, x_int8 != nullptr);
         if (!make_int8_x_ || !fused_matvec_ || !matvec_add_writes_norm_x(w, x, n_tokens, p, x_int8 != nullptr)) {
             Backend::matmul_add_rms_norm(w, x, n_tokens, scratch, residual, norm, eps, normed);
             return;
         }
-        void* norm_x = claim_int8_x(w.n_rows, true);
+        void* norm_x = claim_int8_x(deferred_norm_x_bytes(w.n_rows));
         issue_reading_made_x({residual, w.n_rows},
                              {kMatvecAddNorm, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
                               word(w.row_bytes), word(x), word(residual), word(x_int8), word(norm), word(norm_x)},
                              [=](cudaStream_t s) { launch_matvec_add(w, x, 1, residual, s, p, x_int8, norm, norm_x); });
-        made_x_ = {normed, w.n_rows, norm_x, true, DeferredNorm{residual, norm, eps, normed}};
+        made_x_.remember_deferred(DeferredNorm{residual, norm, eps, normed}, w.n_rows, norm_x);
     }
 
     void matmul_shared_input(int count, const WeightView* ws, const float* const* biases, const float* x,
@@ -304,23 +306,23 @@ public:
             Backend::matmul_glu(gate, up, x, n_tokens, act, scratch, out);
             return;
         }
-        const void* x_int8 = made_int8_x(x, gate.n_cols, n_tokens, true);
-        const ActivationPrecision p = precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols, x_int8 != nullptr);
-        const ReadNorm rn = read_deferred_norm(x, gate.n_cols, n_tokens);
+        const MadeX::Read made = made_x_.read(x, gate.n_cols, n_tokens);
+        const ActivationPrecision p =
+            precision_for(gate.type, n_tokens, gate.n_rows, gate.n_cols, made.x_int8 != nullptr);
         // The epilogue also writes out's x~ for ffn_down where it can (into the buffer x_int8 is not in). Reading a
         // DeferredNorm, only where it still can if the launch finishes the norm first and rounds x itself.
-        const bool x_made = x_int8 != nullptr && rn.get() == nullptr;
+        const bool x_made = made.x_int8 != nullptr && made.norm() == nullptr;
         void* out_int8 = make_int8_x_ && matvec_glu_writes_int8(gate, up, x, n_tokens, p, x_made)
-                             ? claim_int8_x(gate.n_rows)
+                             ? claim_int8_x(int8_x_bytes(gate.n_rows))
                              : nullptr;
         std::vector<uint64_t> signature = {kMatvecGlu, word(gate.data), word(up.data), word(gate.type),
                                            word(gate.n_cols), word(gate.n_rows), word(gate.row_bytes), word(x),
-                                           word(n_tokens), word(act), word(out), word(x_int8), word(out_int8)};
-        append_deferred_norm(signature, rn.get());
+                                           word(n_tokens), word(act), word(out), word(made.x_int8), word(out_int8)};
+        append_deferred_norm(signature, made.norm());
         issue_reading_made_x({out, n_tokens * gate.n_rows}, signature, [=](cudaStream_t s) {
-            launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, x_int8, out_int8, rn.get());
+            launch_matvec_glu(gate, up, x, n_tokens, act, out, s, p, made.x_int8, out_int8, made.norm());
         });
-        if (out_int8 != nullptr) made_x_ = {out, gate.n_rows, out_int8};
+        if (out_int8 != nullptr) made_x_.remember(out, gate.n_rows, out_int8);
     }
 
     void rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens, int n_head,
@@ -362,7 +364,7 @@ public:
         finish_deferred_norm();
         if (!step_->begin(repeat_steps_ ? repeat_key : std::vector<uint64_t>{})) return false;
         // No launch is recorded, so none updates the made x~: the stored graph rewrites the x~ buffers.
-        made_x_ = {};
+        made_x_.forget();
         return true;
     }
 
@@ -383,7 +385,7 @@ public:
 
 protected:
     void release(void* data, size_t, bool host_registration) noexcept override {
-        made_x_ = {};  // its buffer may come back from the allocator as another tensor
+        made_x_.forget();  // its buffer may come back from the allocator as another tensor
         cudaStreamSynchronize(stream_);  // queued kernels (and graph launches) may still use the memory
         if (step_ != nullptr && !step_->active()) step_->forget_graph();
         if (host_registration) {
@@ -399,7 +401,7 @@ private:
     void begin_prefill_gemm() {
         if (step_->active()) throw Error("cuda backend: a decode step may not run a prefill-sized matmul");
         finish_deferred_norm();
-        made_x_ = {};
+        made_x_.forget();
     }
 
     // Runs a launch now, or records it while a decode step is open. Any launch may write the tensor whose x~ the last
@@ -415,7 +417,7 @@ private:
     template <class F>
     void issue(const uint64_t* signature, size_t n_words, F&& launch) {
         finish_deferred_norm();
-        made_x_ = {};
+        made_x_.forget();
         if (step_->active()) {
             step_->add(signature, n_words, std::forward<F>(launch));
         } else {
@@ -431,93 +433,51 @@ private:
         buffer = allocate(needed);
     }
 
-    // A buffer for a producer's x~ (launch.h int8_x_bytes, or deferred_norm_x_bytes for a DeferredNorm's) of n
-    // elements: the one of the two that the made x~ is not in, since that producer may be a matvec reading it.
-    void* claim_int8_x(int64_t n, bool deferred_norm = false) {
-        Buffer& b = x_int8_[x_int8_[0].data() != nullptr && made_x_.x_int8 == x_int8_[0].data() ? 1 : 0];
-        grow(b, deferred_norm ? deferred_norm_x_bytes(n) : int8_x_bytes(n));
+    // A buffer of `bytes` for a producer's x~: the one of the two that the made x~ is not in (MadeX::free_buffer).
+    void* claim_int8_x(size_t bytes) {
+        Buffer& b = x_int8_[made_x_.free_buffer(x_int8_[0].data())];
+        grow(b, bytes);
         return b.data();
-    }
-
-    // x~ of x made by the last producer (rms_norm, matmul_glu, attention, matmul_add_rms_norm; int8_x_bytes layout)
-    // if x is its output and only matvecs ran since; null otherwise, and null for a DeferredNorm's x~ unless the
-    // caller also passes the norm (reads_norm: read_deferred_norm). The matvec launchers use it where their kernel
-    // takes int8 x at one token.
-    const void* made_int8_x(const float* x, int64_t n_cols, int64_t n_tokens, bool reads_norm = false) const {
-        const bool made = made_x_.x_int8 != nullptr && made_x_.x == x && made_x_.n == n_cols && n_tokens == 1;
-        return made && (!made_x_.deferred || reads_norm) ? made_x_.x_int8 : nullptr;
-    }
-
-    // The DeferredNorm that a matvec reading x passes to its launch, if x is that norm's output; its out is set for
-    // the first such launch, which writes x.
-    struct ReadNorm {
-        bool on = false;
-        DeferredNorm norm;
-        const DeferredNorm* get() const { return on ? &norm : nullptr; }
-    };
-    ReadNorm read_deferred_norm(const float* x, int64_t n_cols, int64_t n_tokens) {
-        if (made_int8_x(x, n_cols, n_tokens, true) == nullptr || !made_x_.deferred) return {};
-        const ReadNorm read{true, made_x_.norm};
-        made_x_.norm.out = nullptr;
-        return read;
     }
 
     // A DeferredNorm whose output no matvec has written yet, before an op that is not such a matvec: the norm runs
     // as an rms_norm launch, and its x~ stays for matvecs after that op.
     void finish_deferred_norm() {
-        if (!made_x_.deferred || made_x_.norm.out == nullptr) return;
-        MadeX kept = made_x_;
-        const DeferredNorm norm = kept.norm;
-        const int64_t n = kept.n;
-        kept.norm.out = nullptr;
-        made_x_ = kept;  // written by the launch below
-        issue({kRmsNorm, word(norm.residual), word(norm.weight), word(int64_t{1}), word(n), word(norm.eps),
-               word(norm.out), word(static_cast<const void*>(nullptr))},
-              [=](cudaStream_t s) { launch_rms_norm(norm.residual, norm.weight, 1, n, norm.eps, norm.out, s); });
-        made_x_ = kept;
+        made_x_.finish_norm([this](const DeferredNorm& norm, int64_t n) {
+            issue({kRmsNorm, word(norm.residual), word(norm.weight), word(int64_t{1}), word(n), word(norm.eps),
+                   word(norm.out), word(static_cast<const void*>(nullptr))},
+                  [=](cudaStream_t s) { launch_rms_norm(norm.residual, norm.weight, 1, n, norm.eps, norm.out, s); });
+        });
     }
 
-    // issue() for a matvec that writes `written` (floats) and no other tensor: the made x~ stays valid unless the
-    // output overlaps its tensor (the matvecs never write their own x).
-    struct Written {
-        const float* data = nullptr;
-        int64_t n = 0;
-    };
+    // issue() for a matvec that writes `written` and no other tensor: the made x~ stays valid unless the output
+    // overlaps its tensor (MadeX::keep_across).
     template <class F>
-    void issue_reading_made_x(const Written* written, int n_written, const std::vector<uint64_t>& signature,
+    void issue_reading_made_x(const MadeX::Written* written, int n_written, const std::vector<uint64_t>& signature,
                               F&& launch) {
-        const MadeX kept = made_x_;
-        issue(signature, std::forward<F>(launch));
-        if (kept.x_int8 == nullptr) return;
-        auto address = [](const float* p) { return reinterpret_cast<uintptr_t>(p); };
-        const uintptr_t begin = address(kept.x), end = address(kept.x + kept.n);
-        for (int i = 0; i < n_written; ++i) {
-            if (address(written[i].data) < end && begin < address(written[i].data + written[i].n)) return;
-        }
-        made_x_ = kept;
+        made_x_.keep_across(written, n_written, [&] { issue(signature, std::forward<F>(launch)); });
     }
     template <class F>
-    void issue_reading_made_x(Written written, const std::vector<uint64_t>& signature, F&& launch) {
+    void issue_reading_made_x(MadeX::Written written, const std::vector<uint64_t>& signature, F&& launch) {
         issue_reading_made_x(&written, 1, signature, std::forward<F>(launch));
     }
 
     // One matvec launch (n_tokens <= kMatvecMaxTokens), with the rope + KV store epilogue when rk is given.
     void matvec(const WeightView& w, const float* x, int64_t n_tokens, const float* bias, float* y,
                 const MatvecRopeKv* rk) {
-        const void* x_int8 = made_int8_x(x, w.n_cols, n_tokens, true);
-        const ReadNorm rn = read_deferred_norm(x, w.n_cols, n_tokens);
+        const MadeX::Read made = made_x_.read(x, w.n_cols, n_tokens);
         std::vector<uint64_t> signature = {kMatvec, word(w.data), word(w.type), word(w.n_cols), word(w.n_rows),
                                            word(w.row_bytes), word(x), word(n_tokens), word(bias), word(y),
-                                           word(x_int8)};
+                                           word(made.x_int8)};
         append_rope_kv(signature, rk);
-        append_deferred_norm(signature, rn.get());
+        append_deferred_norm(signature, made.norm());
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
         issue_reading_made_x({y, n_tokens * w.n_rows}, signature,
-                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, x_int8 != nullptr)](
+                             [=, p = precision_for(w.type, n_tokens, w.n_rows, w.n_cols, made.x_int8 != nullptr)](
                                  cudaStream_t s) {
-                                 launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr, x_int8,
-                                               rn.get());
+                                 launch_matvec(w, x, n_tokens, bias, y, s, p, has_rk ? &rkv : nullptr, made.x_int8,
+                                               made.norm());
                              });
     }
 
@@ -525,25 +485,24 @@ private:
     void matvec_batch(int count, const WeightView* ws, const float* const* biases, const float* x, int64_t n_tokens,
                       float* const* ys, const MatvecRopeKv* rk = nullptr) {
         const MatvecBatch batch = make_batch(count, ws, biases, ys);
-        const void* x_int8 = made_int8_x(x, ws[0].n_cols, n_tokens, true);
-        const ReadNorm rn = read_deferred_norm(x, ws[0].n_cols, n_tokens);
+        const MadeX::Read made = made_x_.read(x, ws[0].n_cols, n_tokens);
         std::vector<uint64_t> signature = {kMatvecBatch, word(count), word(ws[0].n_cols), word(x), word(n_tokens),
-                                           word(x_int8)};
+                                           word(made.x_int8)};
         for (int i = 0; i < count; ++i) {
             signature.insert(signature.end(), {word(ws[i].data), word(ws[i].type), word(ws[i].row_bytes),
                                                word(ws[i].n_rows), word(batch.bias[i]), word(ys[i])});
         }
         append_rope_kv(signature, rk);
-        append_deferred_norm(signature, rn.get());
+        append_deferred_norm(signature, made.norm());
         const bool has_rk = rk != nullptr;
         const MatvecRopeKv rkv = has_rk ? *rk : MatvecRopeKv{};
         // The rope + KV store epilogue also writes the KV cache, which no producer of x~ writes.
-        Written written[3];
+        MadeX::Written written[3];
         for (int i = 0; i < count; ++i) written[i] = {ys[i], n_tokens * ws[i].n_rows};
         issue_reading_made_x(written, count, signature,
-                             [=, p = batch_precision(batch, n_tokens, x_int8 != nullptr)](cudaStream_t s) {
-                                 launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr, x_int8,
-                                                     rn.get());
+                             [=, p = batch_precision(batch, n_tokens, made.x_int8 != nullptr)](cudaStream_t s) {
+                                 launch_matvec_batch(batch, x, n_tokens, s, p, has_rk ? &rkv : nullptr, made.x_int8,
+                                                     made.norm());
                              });
     }
 
@@ -554,7 +513,7 @@ private:
                                int64_t n_tokens, float* const* ys, const MatvecRopeKv* rk) {
         if (count >= 2 && count <= 3) {
             const MatvecBatch all = make_batch(count, ws, biases, ys);
-            const bool x_made = made_int8_x(x, ws[0].n_cols, n_tokens, true) != nullptr;
+            const bool x_made = made_x_.x_int8(x, ws[0].n_cols, n_tokens, true) != nullptr;
             if (matvec_batch_mixable(all, x, n_tokens, batch_precision(all, n_tokens, x_made))) {
                 matvec_batch(count, ws, biases, x, n_tokens, ys, rk);
                 return;
@@ -628,15 +587,7 @@ private:
     bool fused_matvec_ = true;
     bool int8_activations_ = true;
     bool make_int8_x_ = true;  // producers write x~ for the int8 matvecs (implies int8_activations_)
-    // The last producer's output x and the x~ it made of it (in x_int8_), while only matvecs reading x ran since.
-    struct MadeX {
-        const float* x = nullptr;
-        int64_t n = 0;
-        const void* x_int8 = nullptr;
-        bool deferred = false;  // x is the output of `norm` (launch.h DeferredNorm), x_int8 its x~
-        DeferredNorm norm;      // norm.out: x while no launch has written it, else null
-    };
-    MadeX made_x_;
+    MadeX made_x_;             // the last producer's output and its x~, in one of x_int8_
     Buffer x_int8_[2];
 };
 
