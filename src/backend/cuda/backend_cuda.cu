@@ -129,7 +129,7 @@ public:
         SPOOL_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
 
-    // Q4_0 rows are regrouped on the device after the upload (launch.h groups_weight_rows), in place.
+    // Q4_0 and Q6_K rows are regrouped in place on the device after the upload (launch.h groups_weight_rows).
     WeightLayout upload_weight(void* dst, const void* host_src, size_t bytes, GgmlType type, int64_t n_cols) override {
         if (step_->active()) throw Error("cuda backend: upload_weight() inside a decode step; upload weights first");
         upload(dst, host_src, bytes);

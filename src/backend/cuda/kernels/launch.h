@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "quant/type_ids.h"
 
 namespace spool::cuda {
 
@@ -21,7 +22,7 @@ namespace spool::cuda {
 bool weight_type_supported(GgmlType type) noexcept;
 
 // Whether the CUDA backend stores weights of `type` with rows of n_cols elements in WeightLayout::grouped (backend.h):
-// Q4_0 rows of whole 256-element runs and Q6_K rows of whole 2,048-element runs (weight_layout.cu). Its staged matvec
+// rows of whole runs of grouped_run_elements(type) elements, Q4_0 and Q6_K (weight_layout.cu). Its staged matvec
 // then loads a run's quant bytes as aligned 16-byte words (five word loads and shifts per 18-byte block before).
 // Measured on an H100 (docs/cuda-performance.md, v33): Llama-2-7B Q4_0 decode GPU time per token 2,101-2,134 ->
 // 1,888-1,909 us, tg128 478 -> 534 tok/s, prefill +5%; Q8_0's 34-byte blocks regrouped the same way gained nothing
@@ -30,6 +31,15 @@ bool weight_type_supported(GgmlType type) noexcept;
 // slower). Q6_K rows of other lengths (ffn_down: 5,632 or 11,008 columns) would need a padded row stride to keep runs
 // aligned, and stay as GGUF stores them.
 bool groups_weight_rows(GgmlType type, int64_t n_cols) noexcept;
+// Elements in a run of 8 blocks, the unit WeightLayout::grouped stores together and a grouped row holds whole: 256 for
+// Q4_0, 2,048 for Q6_K (8 super-blocks); 0 for the types that are never grouped.
+inline constexpr int64_t grouped_run_elements(GgmlType type) noexcept {
+    switch (type) {
+        case GgmlType::Q4_0: return 256;
+        case GgmlType::Q6_K: return 2048;
+        default: return 0;
+    }
+}
 // Regroups the `bytes` of whole rows of `type` (groups_weight_rows true) at `data`, device memory from cudaMalloc,
 // in place from the GGUF layout into WeightLayout::grouped. Throws UsageError for another type or partial rows.
 void launch_group_weight_rows(void* data, size_t bytes, GgmlType type, int64_t n_cols, cudaStream_t stream);

@@ -351,6 +351,14 @@ inline const char* weight_type_name(spool::GgmlType type) {
     }
 }
 
+// The rows that launch.h groups_weight_rows stores grouped, in words for error messages.
+inline std::string grouped_rows_rule() {
+    auto rows_of = [](spool::GgmlType type, const char* name) {
+        return std::string(name) + " rows of a multiple of " + std::to_string(grouped_run_elements(type)) + " elements";
+    };
+    return rows_of(spool::GgmlType::Q4_0, "Q4_0") + " and " + rows_of(spool::GgmlType::Q6_K, "Q6_K");
+}
+
 // Validates a weight view for `op` and picks how its rows are read. Throws UnsupportedError for a type without a
 // decoder and UsageError for a malformed view: n_cols not a multiple of the block size, row_bytes too small, or a
 // block-quantized matrix whose data is not 16-byte aligned (cudaMalloc gives 256; GGUF offsets are multiples of 32).
@@ -370,8 +378,7 @@ inline RowPath weight_row_path(const spool::WeightView& w, const char* op) {
     const char* name = weight_type_name(w.type);
     if (w.layout == spool::WeightLayout::grouped && !groups_weight_rows(w.type, w.n_cols)) {
         throw spool::UsageError(where + name + " with n_cols " + std::to_string(w.n_cols) +
-                                " are never stored grouped (only Q4_0 rows of a multiple of 256 elements and Q6_K "
-                                "rows of a multiple of 2,048 are)");
+                                " are never stored grouped (only " + grouped_rows_rule() + " are)");
     }
     if (w.layout == spool::WeightLayout::grouped) row_align = 16;  // runs start 16-byte aligned
     if (w.n_cols < 1 || w.n_cols % block_elems != 0) {

@@ -18,6 +18,9 @@ namespace {
 
 constexpr int kRunBlocks = 8;
 constexpr int kRunBytes = kRunBlocks * wq::BlockBytes::q4_0;  // 144: nine 16-byte words
+// The runs regrouped below are the runs groups_weight_rows counts (launch.h grouped_run_elements).
+static_assert(grouped_run_elements(GgmlType::Q4_0) == kRunBlocks * 32 &&
+              grouped_run_elements(GgmlType::Q6_K) == kRunBlocks * 256);
 constexpr int kThreads = 256;
 
 // One thread per run, in place: the run is read whole into registers before any of it is written.
@@ -67,24 +70,21 @@ __global__ void group_q6_k_runs_kernel(uint4* runs) {
     }
 }
 
-// Elements per run of 8 blocks.
-int64_t run_elements(GgmlType type) { return type == GgmlType::Q6_K ? 256 * kRunBlocks : 32 * kRunBlocks; }
-
 }  // namespace
 
 bool groups_weight_rows(GgmlType type, int64_t n_cols) noexcept {
-    return (type == GgmlType::Q4_0 || type == GgmlType::Q6_K) && n_cols > 0 && n_cols % run_elements(type) == 0;
+    const int64_t run = grouped_run_elements(type);
+    return run > 0 && n_cols > 0 && n_cols % run == 0;
 }
 
 void launch_group_weight_rows(void* data, size_t bytes, GgmlType type, int64_t n_cols, cudaStream_t stream) {
     if (!groups_weight_rows(type, n_cols)) {
-        throw UsageError("launch_group_weight_rows: only Q4_0 rows of a multiple of 256 elements and Q6_K rows of a "
-                         "multiple of 2,048 are regrouped; got " + std::string(wq::weight_type_name(type)) +
-                         " with n_cols " + std::to_string(n_cols));
+        throw UsageError("launch_group_weight_rows: only " + wq::grouped_rows_rule() + " are regrouped; got " +
+                         std::string(wq::weight_type_name(type)) + " with n_cols " + std::to_string(n_cols));
     }
     const bool q6_k = type == GgmlType::Q6_K;
     const size_t run_bytes = q6_k ? kQ6KRunBytes : kRunBytes;
-    const size_t row_bytes = static_cast<size_t>(n_cols / run_elements(type)) * run_bytes;
+    const size_t row_bytes = static_cast<size_t>(n_cols / grouped_run_elements(type)) * run_bytes;
     if (bytes % row_bytes != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0) {
         throw UsageError("launch_group_weight_rows: needs whole rows of " + std::to_string(row_bytes) +
                          " bytes at 16-byte aligned device memory; got " + std::to_string(bytes) + " bytes");

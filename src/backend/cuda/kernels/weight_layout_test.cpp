@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/kernels/launch.h"
@@ -33,6 +34,37 @@ TEST(CudaWeightLayout, GroupsOnlyQ4_0AndQ6_KRowsOfWholeRuns) {
         if (type != GgmlType::Q4_0 && type != GgmlType::Q6_K) {
             EXPECT_FALSE(groups_weight_rows(type, 4096)) << type_name(type);
         }
+    }
+}
+
+// grouped_run_elements is the run the rule is made of (and its error messages name): rows of whole runs are grouped,
+// rows of half a run or a run and a half are not, and the types that are never grouped have no run.
+TEST(CudaWeightLayout, GroupedRowsAreWholeRunsOfGroupedRunElements) {
+    EXPECT_EQ(grouped_run_elements(GgmlType::Q4_0), 256);
+    EXPECT_EQ(grouped_run_elements(GgmlType::Q6_K), 2048);
+    for (GgmlType type : gpu_test::weight_types()) {
+        const int64_t run = grouped_run_elements(type);
+        if (type != GgmlType::Q4_0 && type != GgmlType::Q6_K) {
+            EXPECT_EQ(run, 0) << type_name(type);
+            continue;
+        }
+        EXPECT_TRUE(groups_weight_rows(type, run)) << type_name(type);
+        EXPECT_TRUE(groups_weight_rows(type, 3 * run)) << type_name(type);
+        EXPECT_FALSE(groups_weight_rows(type, run / 2)) << type_name(type);
+        EXPECT_FALSE(groups_weight_rows(type, run + run / 2)) << type_name(type);
+    }
+}
+
+// The refusal comes before any device work, so it needs no GPU; its message states the rule with the run sizes.
+TEST(CudaWeightLayout, RefusalNamesTheRuleAndItsRunSizes) {
+    try {
+        launch_group_weight_rows(nullptr, 272, GgmlType::Q8_0, 256, nullptr);
+        FAIL() << "a Q8_0 regrouping was not refused";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("only Q4_0 rows of a multiple of 256 elements and Q6_K rows of a "
+                                             "multiple of 2048 elements are regrouped; got Q8_0 with n_cols 256"),
+                  std::string::npos)
+            << e.what();
     }
 }
 

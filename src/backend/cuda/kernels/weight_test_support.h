@@ -67,11 +67,11 @@ inline std::vector<Shape> test_shapes(const WeightFormat& f) {
     return test_shapes(GgmlType::Q4_K);
 }
 
-// n_cols rounded up to whole runs where f is grouped (256 columns for Q4_0, 2,048 for Q6_K), else n_cols: a shape made
-// for the GGUF layout, fitted to a grouped format.
+// n_cols rounded up to whole runs where f is grouped (launch.h grouped_run_elements), else n_cols: a shape made for the
+// GGUF layout, fitted to a grouped format.
 inline int64_t format_cols(const WeightFormat& f, int64_t n_cols) {
     if (f.layout != WeightLayout::grouped) return n_cols;
-    const int64_t run = f.type == GgmlType::Q6_K ? 2048 : 256;
+    const int64_t run = grouped_run_elements(f.type);
     return (n_cols + run - 1) / run * run;
 }
 
