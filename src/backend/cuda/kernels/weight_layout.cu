@@ -17,7 +17,7 @@ namespace spool::cuda {
 namespace {
 
 constexpr int kRunBlocks = 8;
-constexpr int kRunBytes = kRunBlocks * wq::BlockBytes::q4_0;  // 144: nine 16-byte words
+constexpr int kQ4_0RunBytes = kRunBlocks * wq::BlockBytes::q4_0;  // 144: nine 16-byte words
 // The runs regrouped below are the runs groups_weight_rows counts (launch.h grouped_run_elements).
 static_assert(grouped_run_elements(GgmlType::Q4_0) == kRunBlocks * 32 &&
               grouped_run_elements(GgmlType::Q6_K) == kRunBlocks * 256);
@@ -27,10 +27,10 @@ constexpr int kThreads = 256;
 __global__ void group_q4_0_runs_kernel(uint4* runs, int64_t n_runs) {
     const int64_t run = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
     if (run >= n_runs) return;
-    uint4* words = runs + run * (kRunBytes / 16);
-    uint8_t in[kRunBytes], out[kRunBytes];
+    uint4* words = runs + run * (kQ4_0RunBytes / 16);
+    uint8_t in[kQ4_0RunBytes], out[kQ4_0RunBytes];
 #pragma unroll
-    for (int i = 0; i < kRunBytes / 16; ++i) *reinterpret_cast<uint4*>(in + 16 * i) = words[i];
+    for (int i = 0; i < kQ4_0RunBytes / 16; ++i) *reinterpret_cast<uint4*>(in + 16 * i) = words[i];
 #pragma unroll
     for (int b = 0; b < kRunBlocks; ++b) {
         const uint8_t* block = in + wq::BlockBytes::q4_0 * b;
@@ -40,7 +40,7 @@ __global__ void group_q4_0_runs_kernel(uint4* runs, int64_t n_runs) {
         out[128 + 2 * b + 1] = block[1];
     }
 #pragma unroll
-    for (int i = 0; i < kRunBytes / 16; ++i) words[i] = *reinterpret_cast<const uint4*>(out + 16 * i);
+    for (int i = 0; i < kQ4_0RunBytes / 16; ++i) words[i] = *reinterpret_cast<const uint4*>(out + 16 * i);
 }
 
 constexpr int kQ6KRunBytes = kRunBlocks * wq::BlockBytes::q6_k;  // 1,680: 105 16-byte words
@@ -83,7 +83,7 @@ void launch_group_weight_rows(void* data, size_t bytes, GgmlType type, int64_t n
                          std::string(wq::weight_type_name(type)) + " with n_cols " + std::to_string(n_cols));
     }
     const bool q6_k = type == GgmlType::Q6_K;
-    const size_t run_bytes = q6_k ? kQ6KRunBytes : kRunBytes;
+    const size_t run_bytes = q6_k ? kQ6KRunBytes : kQ4_0RunBytes;
     const size_t row_bytes = static_cast<size_t>(n_cols / grouped_run_elements(type)) * run_bytes;
     if (bytes % row_bytes != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0) {
         throw UsageError("launch_group_weight_rows: needs whole rows of " + std::to_string(row_bytes) +
