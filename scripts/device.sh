@@ -4,7 +4,7 @@
 # (AVX-512, which CI's machine lacks), then the benchmarks, and print a short table last.
 # The GPU machine reaches no package registry and ../shared does not travel: run scripts/device_debs.sh here
 # first (Debian packages + the tiny F16 model and references into .device/) and carry .device.
-# Usage (device tool): command "bash scripts/device.sh", carry [".device"].
+# Usage (device tool): command "bash scripts/device.sh", carry [".device"] (an A/B of a change: scripts/device_ab.sh).
 #   SPOOL_DEVICE_MODE=test|bench|all (default all); SPOOL_DEVICE_TARGETS overrides the built targets;
 #   SPOOL_DEVICE_SANITIZE=1 also runs the CUDA tests under compute-sanitizer;
 #   SPOOL_DEVICE_BENCH="shape:type ..." picks the benchmark models (default below);
@@ -13,26 +13,8 @@
 #   SPOOL_DEVICE_VARIANTS="name:VAR=value,VAR=value name2: ..." benchmarks each model once per variant with those
 #   environment variables set (A/B runs of the diagnostic switches, e.g. SPOOL_CUDA_FUSED_MATVEC=0).
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
 mode=${SPOOL_DEVICE_MODE:-all}
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv,noheader || true
-{ g++ --version | head -1; cmake --version | head -1; nvcc --version | tail -1; } 2>/dev/null || true
-
-sysroot=/tmp/spool-sysroot
-cmake_args=()
-if [ -d .device/debs ]; then
-  mkdir -p "$sysroot"
-  for deb in .device/debs/*.deb; do dpkg-deb -x "$deb" "$sysroot"; done
-  export LD_LIBRARY_PATH="$sysroot/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  cmake_args+=(-DCMAKE_PREFIX_PATH="$sysroot/usr" -DICU_ROOT="$sysroot/usr" -DGTEST_ROOT="$sysroot/usr"
-               -DCMAKE_CXX_FLAGS="-isystem $sysroot/usr/include")
-fi
-# Tests read ../shared (a compile-time path): point it at the carried copy when the real one is absent.
-if [ ! -e ../shared ] && [ -d .device/shared ]; then ln -s "$root/.device/shared" ../shared; fi
-
-cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPOOL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  "${cmake_args[@]}" >/dev/null || exit 1
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
 targets=(${SPOOL_DEVICE_TARGETS:-test_backend_cuda test_parity test_model test_cpu_kernels test_backend spool})
 cmake --build build-device -j "$(nproc)" --target "${targets[@]}" 2>&1 | grep -v "^\[" || true
 for t in "${targets[@]}"; do [ -x "build-device/$t" ] || { echo "build of $t failed"; exit 1; }; done
@@ -63,12 +45,9 @@ run_check() {  # name, command...
 bench_models() {
   local backend=$1 specs=$2 title=$3 where=$4
   shift 4
-  mkdir -p /tmp/models
   for spec in $specs; do
-    local shape=${spec%%:*} type=${spec##*:}
-    local m="/tmp/models/$shape-$type.gguf"
-    [ -f "$m" ] || build-device/spool synth --shape "$shape" --type "$type" -q \
-      --vocab .device/shared/reference/tokenizer/ggml-vocab-llama-spm.gguf -o "$m" -t "$(nproc)" >/dev/null || continue
+    local shape=${spec%%:*} type=${spec##*:} m
+    m=$(synth_model "$shape" "$type") || continue
     for variant in ${SPOOL_DEVICE_VARIANTS:-default:}; do
       local name=${variant%%:*} vars=${variant#*:}
       echo "== $backend $shape $type ($name${vars:+: $vars})"
