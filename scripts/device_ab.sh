@@ -32,8 +32,8 @@ for round in $(seq "${SPOOL_AB_ROUNDS:-2}"); do
   for m in "${models[@]}"; do
     for b in base new; do
       line=$("/tmp/spool-$b" bench -m "$m" --backend cuda -p 16 -n 128 -r 3 -q --no-reload ${SPOOL_AB_ARGS:-} 2>&1 |
-        grep -E "on the GPU|forward only|quality hash" | sed 's/(median[^)]*)//; s/(events.*//; s/; sampling.*//; s/ = xxh.*//' |
-        tr -s ' ' | paste -sd' ')
+        grep -E "on the GPU|forward only|quality hash" |
+        sed 's/(median[^)]*)//; s/(events.*//; s/; sampling.*//; s/ = xxh.*//' | tr -s ' ' | paste -sd' ')
       echo "round $round $(basename "$m" .gguf) $b:$line"
     done
   done
