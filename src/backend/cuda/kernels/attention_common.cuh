@@ -23,10 +23,13 @@ inline constexpr int kSplitThreads = 128;
 // Measured (TinyLlama / Llama-2-7B heads, F16 cache, 4096 rows): 264 blocks 11.4 / 31.5 us per layer, 528 blocks
 // 10.4 / 29.2 us, 792 blocks 13.5 / 33.6 us (a second wave).
 inline constexpr int64_t kSplitTargetBlocks = 528;
-// A block of the split path takes at least this many cache rows (16 KB of F16 K+V at head_dim 64), so short
-// contexts use few blocks (32 rows: 0.5 us slower at 1024 rows), and at most kMaxParts blocks share one
-// (token, head): the combine has one thread per part.
-inline constexpr int64_t kMinRowsPerPart = 64;
+// A block of the split path takes at least min_rows_per_part(d_max) cache rows, so short contexts use few blocks,
+// and at most kMaxParts blocks share one (token, head): the combine has one thread per part. Head sizes up to 64:
+// 64 rows (16 KB of F16 K+V; 32 rows: 0.5 us slower at 1024 rows, and at tg128 on an H100 TinyLlama F16 +0.5% GPU
+// time per step, Q4_K_M -1%). Larger heads: 16 rows, one step of the kernel at head_dim 128 (8 row groups x 2 rows),
+// where 64 rows took 4 serial steps of loads: Llama-2-7B Q4_K_M decode 2,020 -> 2,003 us per step
+// (docs/cuda-performance.md, v38). Long contexts are unaffected: there kSplitTargetBlocks sets the parts.
+__host__ __device__ constexpr int min_rows_per_part(int d_max) { return d_max <= 64 ? 64 : 16; }
 inline constexpr int64_t kMaxParts = 256;
 inline constexpr int kMaxHeadsPerBlock = 2;
 // The kernels handle head_dim <= this, in steps of 8 (one 16-byte F16 load).
@@ -117,8 +120,9 @@ __device__ __forceinline__ void block_attended_rows(const int32_t* positions, co
 
 // How many of the grid_parts blocks share a token's n_rows attended rows (the rest exit at once). Part p takes
 // rows [p * n_rows / parts, (p + 1) * n_rows / parts): balanced, never empty. Used by both split kernels.
-__host__ __device__ __forceinline__ int split_parts(int64_t n_rows, int grid_parts) {
-    const int64_t wanted = (n_rows + kMinRowsPerPart - 1) / kMinRowsPerPart;
+__host__ __device__ __forceinline__ int split_parts(int64_t n_rows, int grid_parts, int d_max) {
+    const int64_t min_rows = min_rows_per_part(d_max);
+    const int64_t wanted = (n_rows + min_rows - 1) / min_rows;
     return static_cast<int>(wanted < grid_parts ? wanted : grid_parts);
 }
 

@@ -54,10 +54,10 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
     plan.heads_per_block = heads;
     plan.head_batches = static_cast<int>(ceil_div(plan.shape.group, heads));
 
-    // Enough blocks to fill the GPU when the context is full, never fewer rows per block than kMinRowsPerPart.
+    // Enough blocks to fill the GPU when the context is full, never fewer rows per block than min_rows_per_part.
     const int64_t other_blocks = static_cast<int64_t>(params.n_head_kv) * plan.head_batches * n_tokens;
     int64_t parts = ceil_div(kSplitTargetBlocks, other_blocks);
-    parts = std::min({parts, ceil_div(cache.n_ctx, kMinRowsPerPart), kMaxParts});
+    parts = std::min({parts, ceil_div(cache.n_ctx, min_rows_per_part(plan.d_max)), kMaxParts});
     plan.grid_parts = static_cast<int>(parts);
     plan.workspace_bytes = split_workspace_bytes(n_tokens, plan.shape, plan.grid_parts);
     return plan;

@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kSplitThreads)
     int64_t first, last;
     attended_rows(positions[t], s.window, &first, &last);
     const int64_t n_attended = last - first + 1;
-    const int n_parts = split_parts(n_attended, args.grid_parts);
+    const int n_parts = split_parts(n_attended, args.grid_parts, D_MAX);
     if (static_cast<int>(blockIdx.x) >= n_parts) {  // whole block: not needed at this position
         if (early) ops::wait_for_producers();
         return;
@@ -256,7 +256,7 @@ __global__ void __launch_bounds__(kCombineThreads)
     const int h = blockIdx.x, t = blockIdx.y;
     int64_t first, last;
     attended_rows(positions[t], s.window, &first, &last);
-    const int n_parts = split_parts(last - first + 1, args.grid_parts);
+    const int n_parts = split_parts(last - first + 1, args.grid_parts, args.d_max);
     if (early) ops::wait_for_producers();
     const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + h) * args.grid_parts;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

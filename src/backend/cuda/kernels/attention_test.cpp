@@ -345,6 +345,18 @@ TEST(CudaAttentionPlan, WorkspaceHoldsOnePartialPerBlock) {
     EXPECT_EQ(attention_workspace_bytes(0, tiny, 4096), 0u);
 }
 
+// Short caches: parts of at least 64 rows for heads up to 64, of 16 (one kernel step) for larger heads.
+TEST(CudaAttentionPlan, ShortCachesSplitByHeadSize) {
+    const size_t small_head = (64 + 2) * 4, large_head = (128 + 2) * 4;  // bytes of one partial
+    const AttentionParams tiny = params_for({32, 4, 64}, 0);
+    const AttentionParams llama7b = params_for({32, 32, 128}, 0);  // 32 blocks per part
+    EXPECT_EQ(attention_workspace_bytes(1, tiny, 145), size_t{32} * 3 * small_head);      // ceil(145 / 64)
+    EXPECT_EQ(attention_workspace_bytes(1, llama7b, 145), size_t{32} * 10 * large_head);  // ceil(145 / 16)
+    EXPECT_EQ(attention_workspace_bytes(1, llama7b, 16), size_t{32} * 1 * large_head);
+    // Long caches: ceil(528 target blocks / 32) = 17 parts either way.
+    EXPECT_EQ(attention_workspace_bytes(1, llama7b, 4096), size_t{32} * 17 * large_head);
+}
+
 TEST(CudaAttentionPlan, UnsupportedShapesThrowAtPlanTime) {
     EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 2, 60}, 0), 128), UnsupportedError);
     EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 2, 512}, 0), 128), UnsupportedError);
