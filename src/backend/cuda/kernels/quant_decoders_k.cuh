@@ -188,6 +188,10 @@ struct DecQ6_K {
 // Where the fields of a Q6_K block lie in WeightLayout::grouped (weight_layout.cu): a run of 8 blocks holds their ql
 // (128 bytes each), qh (64), scales (16), then d (2). Runs start 16-byte aligned and block k sits 210 k bytes into its
 // run, at 2 k mod 16, so the address of the block's place in the GGUF layout gives k and the run.
+// Byte offsets of the fields in a grouped run: ql at 0, then qh, scales and d (the regrouping kernel, weight_layout.cu,
+// writes this layout).
+inline constexpr int kQ6KGroupedQh = 8 * 128, kQ6KGroupedScales = kQ6KGroupedQh + 8 * 64,
+                     kQ6KGroupedD = kQ6KGroupedScales + 8 * 16;
 struct Q6KGroupedBlock {
     const uint8_t* ql;      // 128 bytes, 16-byte aligned
     const uint8_t* qh;      // 64 bytes, 16-byte aligned
@@ -197,7 +201,7 @@ struct Q6KGroupedBlock {
 __device__ __forceinline__ Q6KGroupedBlock q6_k_grouped_block(const uint8_t* block) {
     const int k = static_cast<int>((reinterpret_cast<uintptr_t>(block) & 15) >> 1);
     const uint8_t* run = block - BlockBytes::q6_k * k;
-    return {run + 128 * k, run + 1024 + 64 * k, run + 1536 + 16 * k, run + 1664 + 2 * k};
+    return {run + 128 * k, run + kQ6KGroupedQh + 64 * k, run + kQ6KGroupedScales + 16 * k, run + kQ6KGroupedD + 2 * k};
 }
 
 // Q6_K in WeightLayout::grouped: the same lanes, groups and values as DecQ6_K, every field one aligned load.

@@ -46,13 +46,15 @@ __global__ void group_q4_0_runs_kernel(uint4* runs, int64_t n_runs) {
 constexpr int kQ6KRunBytes = kRunBlocks * wq::BlockBytes::q6_k;  // 1,680: 105 16-byte words
 constexpr int kQ6KRunWords = kQ6KRunBytes / 16;
 constexpr int kQ6KThreads = 128;
+static_assert(wq::kQ6KGroupedD + kRunBlocks * 2 == kQ6KRunBytes, "the grouped fields fill the run");
 
 // The GGUF byte of a Q6_K run that grouped byte o of it holds.
 __device__ int q6_k_source_byte(int o) {
-    if (o < 1024) return wq::BlockBytes::q6_k * (o >> 7) + (o & 127);                      // ql
-    if (o < 1536) return wq::BlockBytes::q6_k * ((o - 1024) >> 6) + 128 + (o & 63);         // qh
-    if (o < 1664) return wq::BlockBytes::q6_k * ((o - 1536) >> 4) + 192 + (o & 15);         // scales
-    return wq::BlockBytes::q6_k * ((o - 1664) >> 1) + 208 + (o & 1);                        // d
+    using wq::kQ6KGroupedQh, wq::kQ6KGroupedScales, wq::kQ6KGroupedD;
+    if (o < kQ6KGroupedQh) return wq::BlockBytes::q6_k * (o >> 7) + (o & 127);                                  // ql
+    if (o < kQ6KGroupedScales) return wq::BlockBytes::q6_k * ((o - kQ6KGroupedQh) >> 6) + 128 + (o & 63);      // qh
+    if (o < kQ6KGroupedD) return wq::BlockBytes::q6_k * ((o - kQ6KGroupedScales) >> 4) + 192 + (o & 15);       // scales
+    return wq::BlockBytes::q6_k * ((o - kQ6KGroupedD) >> 1) + 208 + (o & 1);                                    // d
 }
 
 // One block per run, in place: the run is read whole into shared memory before any of it is written.
