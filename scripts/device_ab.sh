@@ -12,17 +12,23 @@ patch_file=${SPOOL_AB_PATCH:?set SPOOL_AB_PATCH to a patch of the change (git di
 [ -f "$patch_file" ] || { echo "no patch at $patch_file"; exit 1; }
 
 # Builds spool and copies it to /tmp/spool-$1. The copy of the tree on the GPU machine may carry older mtimes than
-# the last build there: the patched files are touched so ninja rebuilds what they feed.
+# the last build there: the patched files are touched so ninja rebuilds what they feed (only those present: a file
+# the patch adds is absent in the base tree and must stay so for the patch to reapply).
 build_as() {
-  grep -E '^\+\+\+ b/' "$patch_file" | sed 's|^+++ b/||' | xargs -r touch
-  cmake --build build-device -j "$(nproc)" --target spool 2>&1 | grep -E "error|FAILED" | head -20
-  [ -x build-device/spool ] && cp build-device/spool "/tmp/spool-$1"
+  local f
+  for f in $(grep -E '^\+\+\+ b/' "$patch_file" | sed 's|^+++ b/||'); do [ -e "$f" ] && touch "$f"; done
+  if ! cmake --build build-device -j "$(nproc)" --target spool > "/tmp/spool-$1-build.log" 2>&1; then
+    grep -E "error|FAILED" "/tmp/spool-$1-build.log" | head -20
+    echo "build of the $1 binary failed"
+    return 1
+  fi
+  cp build-device/spool "/tmp/spool-$1"
 }
 patch -R -p1 -s < "$patch_file" || { echo "the patch does not reverse on this tree"; exit 1; }
 build_as base
-patch -p1 -s < "$patch_file" || { echo "the patch does not reapply"; exit 1; }
-build_as new
-for b in base new; do [ -x "/tmp/spool-$b" ] || { echo "build of the $b binary failed"; exit 1; }; done
+built=$?
+patch -p1 -s < "$patch_file" || { echo "the patch does not reapply"; exit 1; }  # the tree is whole again first
+[ $built = 0 ] && build_as new || exit 1
 
 models=()
 for spec in ${SPOOL_AB_MODELS:-llama2-7b:Q4_K_M tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q6_K}; do
