@@ -203,7 +203,7 @@ TEST(CudaOps, ArgmaxTiesAndNaNLikeTheRef) {
     const float nan = std::numeric_limits<float>::quiet_NaN();
     uint64_t seed = 600;
     for (int64_t n : {1, 31, 32000, 32003}) {
-        const int64_t rows = 6;
+        const int64_t rows = 7;
         auto x = testing::random_floats(static_cast<size_t>(rows * n), ++seed);
         if (n > 31) {
             float* r1 = x.data() + n;  // row 1: a tie between a late and an early index
@@ -217,6 +217,9 @@ TEST(CudaOps, ArgmaxTiesAndNaNLikeTheRef) {
             float* r5 = x.data() + 5 * n;  // row 5: -0 and +0 tie as the maximum
             for (int64_t i = 0; i < n; ++i) r5[i] = -std::fabs(r5[i]) - 1.0f;
             r5[40] = -0.0f, r5[30] = 0.0f, r5[50] = 0.0f;
+            float* r6 = x.data() + 6 * n;  // row 6: -inf everywhere but a few NaNs -> 0 (nothing beats x[0])
+            for (int64_t i = 0; i < n; ++i) r6[i] = -std::numeric_limits<float>::infinity();
+            r6[1] = nan, r6[n / 2] = nan;
         }
         DeviceVector<float> dx(x);
         DeviceVector<int32_t> dout(static_cast<size_t>(rows));
