@@ -5,7 +5,9 @@
 # runs with both binaries in turn for SPOOL_AB_ROUNDS rounds: GPU time per decode step (CUDA events around each
 # step's graph), forward-only tok/s and the quality hash. Run scripts/device_debs.sh here first and carry .device.
 # Usage (device tool): command "SPOOL_AB_PATCH=.device/x.patch bash scripts/device_ab.sh", carry [".device"];
-#   SPOOL_AB_MODELS="shape:type ..." (default below), SPOOL_AB_ROUNDS (2), SPOOL_AB_ARGS (spool bench flags).
+#   SPOOL_AB_MODELS="shape:type ..." (default below), SPOOL_AB_ROUNDS (2), SPOOL_AB_ARGS (spool bench flags),
+#   SPOOL_AB_TRACE=1: then a kernel trace of each binary per model (libspool_kernel_trace.so) and where the time moved
+#   (scripts/kernel_trace.py --compare); the traces are left in $OUT (or /tmp) as <model>-{base,new}.csv.gz.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
 patch_file=${SPOOL_AB_PATCH:?set SPOOL_AB_PATCH to a patch of the change (git diff > .device/change.patch)}
@@ -44,3 +46,20 @@ for round in $(seq "${SPOOL_AB_ROUNDS:-2}"); do
     done
   done
 done
+
+if [ "${SPOOL_AB_TRACE:-0}" = "1" ]; then
+  if ! cmake --build build-device -j "$(nproc)" --target spool_kernel_trace > /tmp/spool-trace-build.log 2>&1; then
+    echo "no kernel trace: libspool_kernel_trace.so did not build (is CUPTI installed?)"; exit 0
+  fi
+  dir=${OUT:-/tmp}
+  for m in "${models[@]}"; do
+    n=$(basename "$m" .gguf)
+    for b in base new; do
+      SPOOL_KERNEL_TRACE="$dir/$n-$b.csv" CUDA_INJECTION64_PATH="$PWD/build-device/libspool_kernel_trace.so" \
+        "/tmp/spool-$b" bench -m "$m" --backend cuda -p 16 -n 64 -r 1 -q --no-reload ${SPOOL_AB_ARGS:-} > /dev/null 2>&1
+      gzip -f "$dir/$n-$b.csv"
+    done
+    echo "== kernel trace $n"
+    python3 scripts/kernel_trace.py "$dir/$n-new.csv.gz" --compare "$dir/$n-base.csv.gz" | head -20
+  done
+fi

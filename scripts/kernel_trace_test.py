@@ -24,7 +24,7 @@ STEP = [("_Z6k_normv", 0, 2000), ("_Z8k_matvecv", 1500, 3000), ("_Z9k_combinev",
         ("_Z7k_innerv", 3600, 3900)]
 
 
-def write_trace(path, n_steps, extra_graph_kernels=0):
+def write_trace(path, n_steps, extra_graph_kernels=0, step=STEP):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(FIELDS)
@@ -38,7 +38,7 @@ def write_trace(path, n_steps, extra_graph_kernels=0):
         for s in range(n_steps):
             # Slower first steps (cold caches): the script leaves out the first two when it has more than four.
             stretch = 3 if s < 2 else 1
-            for name, a, b in STEP:
+            for name, a, b in step:
                 w.writerow([t + stretch * a, t + stretch * b, 100 + s, 5, 7, 132, 1, 1, 128, 1, 1, 32, 0, name])
             t += 50_000
 
@@ -71,6 +71,24 @@ class KernelTraceTest(unittest.TestCase):
                              text=True, check=True).stdout
         self.assertIn("4 decode steps of 4 kernels: median 4.0 us per step", out)
         self.assertIn("one layer", out)
+
+    def test_compare_shows_where_the_time_moved(self):
+        base = os.path.join(self.dir.name, "base.csv")
+        write_trace(base, n_steps=6)
+        # The matvec ends 0.5 us later and everything after it moves with it.
+        slower = [("_Z6k_normv", 0, 2000), ("_Z8k_matvecv", 1500, 3500), ("_Z9k_combinev", 4000, 4500),
+                  ("_Z7k_innerv", 4100, 4400)]
+        write_trace(self.path, n_steps=6, step=slower)
+        out = subprocess.run([sys.executable, SCRIPT, self.path, "--compare", base], capture_output=True, text=True,
+                             check=True).stdout
+        lines = out.splitlines()
+        self.assertIn("median 4.0 us per step", lines[1])  # base
+        self.assertIn("median 4.5 us per step", lines[2])  # new
+        first = next(l for l in lines if "k_" in l)  # the largest change comes first
+        self.assertIn("k_matvec", first)
+        self.assertEqual(first.split()[:3], ["1.0", "1.5", "+0.5"])
+        self.assertTrue(lines[-1].endswith("all kernels"))
+        self.assertEqual(lines[-1].split()[:3], ["4.0", "4.5", "+0.5"])
 
     def test_a_trace_without_graphs_is_an_error(self):
         with open(self.path, "w", newline="") as f:
