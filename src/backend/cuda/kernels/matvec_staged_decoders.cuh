@@ -78,9 +78,10 @@ struct StagedQ6K {
     // Many waves at U = 1 and 4 blocks per SM (61-64 registers) rather than U = 2 and 3 (79-80), as for Q4_K: H100,
     // GPU time per step (v37) TinyLlama Q6_K 685-693 -> 656-661 us, 7B Q4_K_M (its output head) -0.3%.
     static constexpr int kUnroll = 4, kUnrollManyWaves = 1, kMinBlocksPerSm = 2;
-    // kReadsDeferredNorm false: its many-waves form at 80 registers (U = 2) spilled 20-28 more bytes with a
-    // DeferredNorm reader's registers (matvec_staged.cu); its launches reading one run the norm first. The mixed
-    // q/k/v kernel reads it for its Q6_K segments too.
+    // kReadsDeferredNorm false: its launches reading a DeferredNorm run the norm first. At U = 2 (80 registers) the
+    // reader spilled 20-28 more bytes; at U = 1 it fits (61-64 registers) but measured level on H100 (7B Q4_K_M's
+    // output head, TinyLlama Q6_K: docs/cuda-performance.md, v38 experiments). The mixed q/k/v kernel reads it for
+    // its Q6_K segments.
     static constexpr bool kAssignPastEnd = false, kSplitOneWave = false, kReadsDeferredNorm = false;
     static constexpr int kManyWavesBlocksPerSm = 4, kUnrollSplit = kUnrollManyWaves;
     struct Raw { uint4 ql, qh; uint32_t sc_low, sc_high, d; };

@@ -185,11 +185,10 @@ struct DecQ6_K {
     __device__ static float exact(float u, float scale, float) { return __fmul_rn(scale, u - 32.0f); }
 };
 
-// Where the fields of a Q6_K block lie in WeightLayout::grouped (weight_layout.cu): a run of 8 blocks holds their ql
-// (128 bytes each), qh (64), scales (16), then d (2). Runs start 16-byte aligned and block k sits 210 k bytes into its
-// run, at 2 k mod 16, so the address of the block's place in the GGUF layout gives k and the run.
-// Byte offsets of the fields in a grouped run: ql at 0, then qh, scales and d (the regrouping kernel, weight_layout.cu,
-// writes this layout).
+// Where the fields of a Q6_K block lie in WeightLayout::grouped (written by weight_layout.cu's regrouping kernel): a
+// run of 8 blocks holds their ql (128 bytes each) at 0, then qh (64), scales (16) and d (2) at the offsets below.
+// Runs start 16-byte aligned and block k sits 210 k bytes into its run, at 2 k mod 16, so the address of the block's
+// place in the GGUF layout gives k and the run.
 inline constexpr int kQ6KGroupedQh = 8 * 128, kQ6KGroupedScales = kQ6KGroupedQh + 8 * 64,
                      kQ6KGroupedD = kQ6KGroupedScales + 8 * 16;
 struct Q6KGroupedBlock {
