@@ -84,9 +84,10 @@ public:
         *this = kept;
     }
 
-    // Calls launch, a matvec that writes the n_written ranges at written and nothing else, and may forget() as any
-    // launch does. The made x~ from before stays made unless a written range overlaps its x (a matvec never writes
-    // its own x).
+    // Calls launch, a matvec that writes the n_written ranges at written and nothing else, and, as any launch does,
+    // first finishes a DeferredNorm it does not read (finish_norm) and may forget(). The made x~ from before stays
+    // made unless a written range overlaps its x (a matvec never writes its own x); a DeferredNorm's output is then
+    // written (by a reader before, or by the norm the launch finished), so no later reader writes it again.
     template <class Launch>
     void keep_across(const Written* written, int n_written, Launch&& launch) {
         const MadeX kept = *this;
@@ -96,6 +97,7 @@ public:
             if (kept.overlaps(written[i])) return;
         }
         *this = kept;
+        norm_.out = nullptr;
     }
 
 private:

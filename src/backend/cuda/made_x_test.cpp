@@ -193,5 +193,24 @@ TEST_F(MadeXTest, ReadersOfADeferredNormKeepItsXTildeAndLeaveNothingToFinish) {
     EXPECT_EQ(runs, 0);
 }
 
+// A matvec that does not read the norm's output (its x is another tensor) between the residual add and the readers:
+// its launch runs the norm, as the backend's issue() does, and the readers after it neither write the output again
+// nor leave the norm to run once more.
+TEST_F(MadeXTest, AMatvecNotReadingTheNormRunsItOnceForTheReadersAfterIt) {
+    remember_deferred();
+    int runs = 0;
+    made_.keep_across(nullptr, 0, [&] {
+        made_.finish_norm([&](const DeferredNorm&, int64_t) { ++runs; });
+        made_.forget();
+    });
+    EXPECT_EQ(runs, 1);
+    const MadeX::Read read = made_.read(normed_, kN, 1);
+    EXPECT_EQ(read.x_int8, x_int8(1));
+    ASSERT_NE(read.norm(), nullptr);
+    EXPECT_EQ(read.norm()->out, nullptr);  // the norm's launch wrote it
+    made_.finish_norm([&](const DeferredNorm&, int64_t) { ++runs; });
+    EXPECT_EQ(runs, 1);
+}
+
 }  // namespace
 }  // namespace spool::cuda
