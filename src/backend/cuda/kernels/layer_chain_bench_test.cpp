@@ -17,6 +17,9 @@
 // the copy bandwidth: how much of the per-launch cost (docs/cuda-performance.md: ~4-5 us per matvec launch) a
 // persistent kernel could win back, before any real matvec work is added. Measured on an H100 (docs/cuda-performance.md,
 // "Layer-chain ceiling"): the persistent forms were 29-55% slower than the per-phase form, so none was written.
+// RingAgainstKernels (session 30, "Layer-chain ring") adds a persistent form without grid barriers, whose weights
+// stream into shared memory regardless of the chain: also slower than the per-phase form once the phases wait on
+// each other, though its streaming alone (no waits) reaches 95% of the copy bandwidth.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -49,12 +52,15 @@ struct Model {
     int64_t slice_bytes;  // 16 rows of the n_embd-column matrices
 };
 
-Chain make_chain(const Model& model) {
+// fold_norms: without the rms_norm phases, as when each reader computes the norm of its x itself. slice_bytes: 0 for
+// the model's.
+Chain make_chain(const Model& model, bool fold_norms = false, int64_t slice_bytes = 0) {
     Chain c;
     c.n_layers = model.n_layers;
-    c.slice_vectors = model.slice_bytes / 16;
+    c.slice_vectors = (slice_bytes > 0 ? slice_bytes : model.slice_bytes) / 16;
     int64_t offset = 0;
     for (const PhaseSpec& s : model.layer) {
+        if (fold_norms && std::string(s.name) == "rms_norm") continue;
         Phase& p = c.phase[c.n_phases++];
         p.offset = offset;
         p.vectors = s.bytes / 16;
@@ -238,6 +244,151 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
             report(name, ms);
             EXPECT_EQ(timed_out.download(), std::vector<unsigned>{0u}) << model.name << " " << name;
             EXPECT_EQ(out.download(), expected.download()) << model.name << " " << name;
+        }
+    }
+    SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+// The ring form (layer_chain_test_kernels.h RingArgs) against one kernel per phase: whether weights copied into
+// shared memory regardless of the chain, with per-phase counters instead of grid barriers, keep DRAM busy through the
+// hand-offs that the per-phase form leaves idle. The norms are folded into their readers in the ring form (each
+// reader block can sum x^2 over the x it loads anyway), so the per-phase form is timed both with and without them.
+TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
+    SPOOL_REQUIRE_GPU();
+    if (!kernels_have_bodies()) GTEST_SKIP() << "built for a GPU older than sm_90 (griddepcontrol, acquire loads)";
+    int device = 0, cooperative = 0;
+    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+    if (cooperative == 0) GTEST_SKIP() << "the device has no cooperative launch";
+    const int sms = current_device_sm_count();
+    cudaStream_t stream;
+    SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    double copy_gbps = 0;
+    {
+        DeviceVector<uint8_t> pool(gpu_test::kBenchPoolBytes);
+        copy_gbps = gpu_test::copy_bandwidth_gbps(pool, stream);
+    }
+    std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs\n", copy_gbps, sms);
+
+    // F16 rows: 2 bytes per column. Q4_K rows as in KernelsAgainstPersistent.
+    const Model models[] = {
+        {"TinyLlama F16",
+         {{"rms_norm", 0, 1},
+          {"q, k, v", 2560 * 4096, 0},
+          {"attention", 0, 32},
+          {"combine", 0, 32},
+          {"o", 2048 * 4096, 0},
+          {"rms_norm", 0, 1},
+          {"gate, up", 2 * 5632 * 4096, 0},
+          {"down", 2048 * 11264, 0}},
+         22,
+         16 * 4096},
+        {"TinyLlama Q4_K_M",
+         {{"rms_norm", 0, 1},
+          {"q, k, v", 2560 * 1152, 0},
+          {"attention", 0, 32},
+          {"combine", 0, 32},
+          {"o", 2048 * 1152, 0},
+          {"rms_norm", 0, 1},
+          {"gate, up", 2 * 5632 * 1152, 0},
+          {"down", 2048 * 3168, 0}},
+         22,
+         16 * 1152},
+        {"7B Q4_K_M",
+         {{"rms_norm", 0, 1},
+          {"q, k", 8192 * 2304, 0},
+          {"v (Q6_K)", 4096 * 3360, 0},
+          {"attention", 0, 64},
+          {"combine", 0, 32},
+          {"o", 4096 * 2304, 0},
+          {"rms_norm", 0, 1},
+          {"gate, up", 2 * 11008 * 2304, 0},
+          {"down", 4096 * 6192, 0}},
+         32,
+         16 * 2304},
+    };
+    struct RingVariant {
+        int blocks_per_sm;
+        int64_t stage_bytes;
+        int stages;
+    };
+    const RingVariant variants[] = {{1, 32 * 1024, 6}, {1, 16 * 1024, 12}, {2, 16 * 1024, 6},
+                                    {2, 32 * 1024, 3},  {1, 64 * 1024, 3},  {2, 8 * 1024, 12}};
+
+    for (const Model& model : models) {
+        const Chain full = make_chain(model);
+        const int64_t n_vectors = full.layer_vectors * full.n_layers;
+        const double step_bytes = 16.0 * static_cast<double>(n_vectors);
+        DeviceVector<uint4> w(static_cast<size_t>(n_vectors));
+        launch_fill(w.data(), n_vectors, stream);
+        const size_t out_size = static_cast<size_t>(full.n_layers) * full.n_phases * kMaxSlots;
+        DeviceVector<uint32_t> seed(std::vector<uint32_t>{12345u});
+        DeviceVector<uint32_t> out(std::vector<uint32_t>(out_size, 0u)), expected(std::vector<uint32_t>(out_size, 0u));
+        DeviceVector<unsigned long long> done(std::vector<unsigned long long>(kRingMaxSteps, 0ull));
+        DeviceVector<unsigned> timed_out(std::vector<unsigned>{0u});
+        const auto report = [&](const std::string& variant, double ms) {
+            std::printf("%-17s %-58s %9.1f us/step %8.1f tok/s %6.0f GB/s %5.1f%% of copy\n", model.name,
+                        variant.c_str(), ms * 1e3, 1e3 / ms, step_bytes / (ms * 1e-3) / 1e9,
+                        100.0 * step_bytes / (ms * 1e-3) / 1e9 / copy_gbps);
+        };
+        report("ideal: the weight bytes at the copy bandwidth", step_bytes / (copy_gbps * 1e9) * 1e3);
+        const auto time_graph = [&](const Chain& chain, uint32_t* o) {
+            ChainGraph g(chain, w.data(), seed.data(), o, false, PhaseOptions{}, stream);
+            return gpu_test::time_launches([&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); },
+                                           stream, 3, 20);
+        };
+        report("one kernel per phase, PDL (16-row slices)", time_graph(full, out.data()));
+        report("one kernel per phase, PDL, norms folded (16-row slices)",
+               time_graph(make_chain(model, true), out.data()));
+
+        unsigned long long launches = 0;
+        int64_t last_stage_bytes = 0;
+        for (const RingVariant& v : variants) {
+            const Chain chain = make_chain(model, true, v.stage_bytes);
+            bool fits = true;
+            for (int p = 0; p < chain.n_phases; ++p) fits = fits && chain.phase[p].slices <= kMaxSlots;
+            if (!fits || chain.n_layers * chain.n_phases > kRingMaxSteps) continue;
+            if (v.stage_bytes != last_stage_bytes) {
+                expected.upload(std::vector<uint32_t>(out_size, 0u));
+                report("one kernel per phase, PDL, norms folded, " + std::to_string(v.stage_bytes / 1024) +
+                           " KiB slices",
+                       time_graph(chain, expected.data()));
+                last_stage_bytes = v.stage_bytes;
+            }
+            if (ring_blocks_per_sm(v.stages, v.stage_bytes) < v.blocks_per_sm) {
+                std::printf("%-17s ring %d blocks/SM of %d x %lld KiB: does not fit\n", model.name, v.blocks_per_sm,
+                            v.stages, static_cast<long long>(v.stage_bytes / 1024));
+                continue;
+            }
+            out.upload(std::vector<uint32_t>(out_size, 0u));
+            RingArgs args;
+            args.w = w.data();
+            args.chain = chain;
+            args.seed = seed.data();
+            args.out = out.data();
+            args.done = done.data();
+            args.stages = v.stages;
+            args.timed_out = timed_out.data();
+            const unsigned grid = static_cast<unsigned>(sms * v.blocks_per_sm);
+            // Each launch adds every phase's slice count to its counter, so the targets of launch n are n + 1 times
+            // those counts: the counters start from zero for each variant.
+            for (const bool wait : {true, false}) {
+                done.upload(std::vector<unsigned long long>(kRingMaxSteps, 0ull));
+                launches = 0;
+                args.wait_for_phases = wait;
+                const double ms = gpu_test::time_launches(
+                    [&](cudaStream_t s) {
+                        args.launches_before = launches++;
+                        launch_ring_step(args, grid, s);
+                    },
+                    stream, 3, 20);
+                report("ring, " + std::to_string(v.blocks_per_sm) + " blocks/SM x " + std::to_string(v.stages) +
+                           " x " + std::to_string(v.stage_bytes / 1024) + " KiB" + (wait ? "" : ", no waits"),
+                       ms);
+                if (!wait) continue;  // the streaming ceiling reads dependencies before they are written
+                EXPECT_EQ(timed_out.download(), std::vector<unsigned>{0u}) << model.name;
+                EXPECT_EQ(out.download(), expected.download()) << model.name << " ring " << v.stages;
+            }
         }
     }
     SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));

@@ -167,6 +167,145 @@ __global__ void __launch_bounds__(kThreads) step_kernel(StepArgs a) {
 #endif
 }
 
+// ---- The ring form (layer_chain_test_kernels.h RingArgs). mbarriers (PTX ISA 9.7.13.15): full[s] completes when the
+// bulk copy into stage s has landed (the producer's arrive.expect_tx plus the copy's complete_tx); empty[s] when the
+// consumers are done reading it.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(unsigned long long* bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_address(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_address(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned long long* bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned long long* bar, uint32_t parity) {
+    uint32_t ready = 0;
+    do {
+        asm volatile(
+            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(ready)
+            : "r"(smem_address(bar)), "r"(parity)
+            : "memory");
+    } while (ready == 0);
+}
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, unsigned long long* bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smem_address(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_address(bar))
+                 : "memory");
+}
+constexpr int kRingConsumerThreads = 32 * kRingConsumerWarps;
+__device__ __forceinline__ void consumers_sync() {
+    asm volatile("bar.sync 1, %0;" ::"n"(kRingConsumerThreads) : "memory");
+}
+#endif
+
+__global__ void __launch_bounds__(32 * (1 + kRingConsumerWarps)) ring_step_kernel(RingArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    extern __shared__ __align__(128) uint4 ring[];
+    __shared__ __align__(8) unsigned long long full[kRingMaxStages], empty[kRingMaxStages];
+    __shared__ uint32_t warp_sums[kRingConsumerWarps];
+    const Chain& c = a.chain;
+    const int n_steps = c.n_layers * c.n_phases;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (threadIdx.x == 0) {
+        for (int i = 0; i < a.stages; ++i) {
+            mbar_init(&full[i], 1);
+            mbar_init(&empty[i], 1);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (warp == 0) {
+        // Producer: the block's slices of every phase with weights, in the consumers' order, as stages free up.
+        if (lane != 0) return;
+        int64_t k = 0;
+        for (int q = 0; q < n_steps; ++q) {
+            const Phase& ph = c.phase[q % c.n_phases];
+            if (ph.vectors == 0) continue;
+            const int64_t base = (q / c.n_phases) * c.layer_vectors + ph.offset;
+            for (int s = static_cast<int>(blockIdx.x); s < ph.slices; s += static_cast<int>(gridDim.x), ++k) {
+                const int stage = static_cast<int>(k % a.stages);
+                const int64_t round = k / a.stages;
+                if (round > 0) mbar_wait(&empty[stage], static_cast<uint32_t>((round - 1) & 1));
+                int64_t begin, end;
+                slice_range(c, base, s, ph.vectors, begin, end);
+                const uint32_t bytes = static_cast<uint32_t>((end - begin) * 16);
+                mbar_arrive_expect_tx(&full[stage], bytes);
+                bulk_copy(ring + stage * c.slice_vectors, a.w + begin, bytes, &full[stage]);
+            }
+        }
+        return;
+    }
+    // Consumers.
+    const int ct = threadIdx.x - 32;
+    const uint32_t* prev = a.seed;
+    int prev_count = 1;
+    int64_t k = 0;
+    for (int q = 0; q < n_steps; ++q) {
+        const Phase& ph = c.phase[q % c.n_phases];
+        const int64_t base = (q / c.n_phases) * c.layer_vectors + ph.offset;
+        uint32_t* out = a.out + static_cast<int64_t>(q) * kMaxSlots;
+        bool waited = q == 0 || !a.wait_for_phases;
+        unsigned long long mine = 0;  // slices of this phase done by this block
+        for (int s = static_cast<int>(blockIdx.x); s < ph.slices; s += static_cast<int>(gridDim.x)) {
+            if (!waited) {
+                if (ct == 0) {
+                    const unsigned long long target = (a.launches_before + 1) * static_cast<unsigned long long>(prev_count);
+                    const long long start = clock64();
+                    while (load_acquire(a.done + q - 1) < target) {
+                        if (clock64() - start > kBarrierTimeoutCycles) {
+                            atomicExch(a.timed_out, 1u);
+                            break;
+                        }
+                    }
+                }
+                consumers_sync();
+                waited = true;
+            }
+            const uint32_t dep = __ldcg(prev + s % prev_count);
+            uint32_t v = static_cast<uint32_t>(s);
+            if (ph.vectors > 0) {
+                const int stage = static_cast<int>(k % a.stages);
+                mbar_wait(&full[stage], static_cast<uint32_t>((k / a.stages) & 1));
+                int64_t begin, end;
+                slice_range(c, base, s, ph.vectors, begin, end);
+                const uint4* slice = ring + stage * c.slice_vectors;
+                uint32_t acc = 0;
+                for (int64_t i = ct; i < end - begin; i += kRingConsumerThreads) {
+                    const uint4 r = slice[i];
+                    acc += r.x + r.y + r.z + r.w;
+                }
+                for (int offset = 16; offset > 0; offset >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+                if (lane == 0) warp_sums[warp - 1] = acc;
+                consumers_sync();
+                if (ct == 0) mbar_arrive(&empty[stage]);
+                uint32_t total = 0;
+#pragma unroll
+                for (int i = 0; i < kRingConsumerWarps; ++i) total += warp_sums[i];
+                consumers_sync();  // warp_sums is reused by the next slice
+                v = total;
+                ++k;
+            }
+            if (ct == 0) out[s] = v + dep;
+            ++mine;
+        }
+        // One release per block and phase: a fence per slice held the consumers ~1 us per slice (measured).
+        if (mine > 0 && ct == 0) {
+            asm volatile("red.release.gpu.global.add.u64 [%0], %1;" ::"l"(a.done + q), "l"(mine) : "memory");
+        }
+        prev = out;
+        prev_count = ph.slices;
+    }
+#endif
+}
+
 __global__ void fill_kernel(uint4* w, int64_t n) {
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -199,6 +338,23 @@ int phase_blocks_per_sm(size_t pad_shared_bytes) {
     SPOOL_CUDA_CHECK(
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, phase_kernel, kThreads, pad_shared_bytes));
     return per_sm;
+}
+
+int ring_blocks_per_sm(int stages, int64_t stage_bytes) {
+    const int bytes = static_cast<int>(stages * stage_bytes);
+    SPOOL_CUDA_CHECK(cudaFuncSetAttribute(ring_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    int per_sm = 0;
+    SPOOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ring_step_kernel,
+                                                                   32 * (1 + kRingConsumerWarps), bytes));
+    return per_sm;
+}
+
+void launch_ring_step(const RingArgs& args, unsigned grid, cudaStream_t stream) {
+    RingArgs a = args;
+    void* params[] = {&a};
+    const size_t bytes = static_cast<size_t>(a.stages) * static_cast<size_t>(a.chain.slice_vectors) * 16;
+    SPOOL_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(ring_step_kernel), dim3(grid),
+                                                 dim3(32 * (1 + kRingConsumerWarps)), params, bytes, stream));
 }
 
 void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream) {

@@ -11,7 +11,7 @@ namespace spool::cuda::chain_bench {
 
 inline constexpr int kThreads = 256;
 inline constexpr int kMaxPhases = 12;
-inline constexpr int kMaxSlots = 4096;  // output values per phase: slices of the largest phase, or its workers
+inline constexpr int kMaxSlots = 8192;  // output values per phase: slices of the largest phase, or its workers
 
 struct Phase {
     int64_t offset = 0;   // first 16-byte vector of the phase's weights within a layer
@@ -39,6 +39,26 @@ struct StepArgs {
     unsigned* timed_out = nullptr;             // set where a barrier waited ~2 s (the results are then wrong)
 };
 
+// The whole chain as one cooperative launch in which no block waits for the whole grid: each block's producer warp
+// copies the weights of the block's coming slices into a ring of shared-memory stages (cp.async.bulk, one slice per
+// stage) as soon as a stage is free, whatever phase they belong to; its consumer warps take the slices in order, each
+// after the previous phase's slices are all done (a counter per layer and phase that every finished slice adds 1 to).
+// Chain::slice_vectors is the stage size.
+inline constexpr int kRingConsumerWarps = 8;
+inline constexpr int kRingMaxStages = 16;
+inline constexpr int kRingMaxSteps = 512;  // layers x phases
+struct RingArgs {
+    const uint4* w = nullptr;
+    Chain chain;
+    const uint32_t* seed = nullptr;
+    uint32_t* out = nullptr;                  // [layer][phase][kMaxSlots]
+    unsigned long long* done = nullptr;       // [kRingMaxSteps]: slices finished, counted over launches
+    unsigned long long launches_before = 0;   // launches of the kernel on `done` before this one
+    int stages = 0;
+    bool wait_for_phases = true;              // false: the streaming ceiling (no waits, wrong values)
+    unsigned* timed_out = nullptr;
+};
+
 // How a phase kernel is made to resemble a real matvec more closely (the defaults: not at all).
 struct PhaseOptions {
     // Read after the wait, one 16-byte vector per weight vector, through L1 (a matvec's x~ loads); zeros, so the
@@ -57,6 +77,10 @@ int step_blocks_per_sm();
 // phase_kernel blocks an SM holds at once with `pad_shared_bytes` of dynamic shared memory each. It also raises
 // phase_kernel's dynamic shared memory limit to that size, which launch_phase needs for a pad above 48 KiB.
 int phase_blocks_per_sm(size_t pad_shared_bytes);
+// ring_step_kernel blocks an SM holds at once with `stages` stages of `stage_bytes`; it also raises the kernel's
+// dynamic shared memory limit to that size.
+int ring_blocks_per_sm(int stages, int64_t stage_bytes);
+void launch_ring_step(const RingArgs& args, unsigned grid, cudaStream_t stream);
 // n_vectors pseudo-random 16-byte vectors.
 void launch_fill(uint4* w, int64_t n_vectors, cudaStream_t stream);
 // Phase p of the layer whose weights start at vector `base`, one block per slice, launched with programmatic
