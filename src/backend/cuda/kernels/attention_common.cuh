@@ -178,12 +178,17 @@ struct Raw8<GgmlType::Q8_0> {
 #pragma unroll
         for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(qs + i) : __ldg(qs + i);
     }
+    // Each quant b becomes a float without I2F, a quarter-rate instruction on sm_90 (the split kernel converts 16 per
+    // row and lane): b + 128 as the low byte of 0x4B000000 is the float 2^23 + b + 128 exactly, and subtracting
+    // 2^23 + 128 leaves b exactly. So the values, b * scale, are those of a conversion.
     __device__ __forceinline__ void to_float(float (&v)[8]) const {
         const float scale = __half2float(__ushort_as_half(d));
+        const uint32_t biased[2] = {(w[0] | (static_cast<uint32_t>(w[1]) << 16)) ^ 0x80808080u,
+                                    (w[2] | (static_cast<uint32_t>(w[3]) << 16)) ^ 0x80808080u};
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            v[2 * i] = static_cast<float>(static_cast<int8_t>(w[i] & 0xffu)) * scale;
-            v[2 * i + 1] = static_cast<float>(static_cast<int8_t>(w[i] >> 8)) * scale;
+        for (int i = 0; i < 8; ++i) {
+            const float b = __uint_as_float(__byte_perm(biased[i / 4], 0x4B000000u, 0x7650u + (i % 4))) - 8388736.0f;
+            v[i] = b * scale;
         }
     }
 };
