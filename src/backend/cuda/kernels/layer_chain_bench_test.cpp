@@ -52,6 +52,38 @@ struct Model {
     int64_t slice_bytes;  // 16 rows of the n_embd-column matrices
 };
 
+// The decode layers, with bytes as the synth models store them: a Q4_K row of 4096 columns is 2,304 bytes, Q6_K
+// 3,360, 11008 columns of Q4_K 6,192; TinyLlama's 2048 columns of Q4_K 1,152, 5632 columns 3,168. Workers of the
+// phases without weights as the backend's grids at short context.
+Model llama2_7b_q4_k_m() {
+    return {"7B Q4_K_M",
+            {{"rms_norm", 0, 1},
+             {"q, k", 8192 * 2304, 0},
+             {"v (Q6_K)", 4096 * 3360, 0},
+             {"attention", 0, 64},
+             {"combine", 0, 32},
+             {"o", 4096 * 2304, 0},
+             {"rms_norm", 0, 1},
+             {"gate, up", 2 * 11008 * 2304, 0},
+             {"down", 4096 * 6192, 0}},
+            32,
+            16 * 2304};
+}
+// TinyLlama with rows of `row` bytes at 2,048 columns and `down_row` bytes at 5,632 (ffn_down's).
+Model tinyllama(const char* name, int64_t row, int64_t down_row) {
+    return {name,
+            {{"rms_norm", 0, 1},
+             {"q, k, v", 2560 * row, 0},
+             {"attention", 0, 32},
+             {"combine", 0, 32},
+             {"o", 2048 * row, 0},
+             {"rms_norm", 0, 1},
+             {"gate, up", 2 * 5632 * row, 0},
+             {"down", 2048 * down_row, 0}},
+            22,
+            16 * row};
+}
+
 // fold_norms: without the rms_norm phases, as when each reader computes the norm of its x itself. slice_bytes: 0 for
 // the model's.
 Chain make_chain(const Model& model, bool fold_norms = false, int64_t slice_bytes = 0) {
@@ -123,34 +155,7 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
     std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs; the persistent kernel fits %d blocks per SM\n",
                 copy_gbps, sms, per_sm);
 
-    // Bytes as the synth models store them: a Q4_K row of 4096 columns is 2,304 bytes, Q6_K 3,360, 11008 columns of
-    // Q4_K 6,192; TinyLlama's 2048 columns of Q4_K 1,152, 5632 columns 3,168. Workers of the phases without weights
-    // as the backend's grids at short context.
-    const Model models[] = {
-        {"7B Q4_K_M",
-         {{"rms_norm", 0, 1},
-          {"q, k", 8192 * 2304, 0},
-          {"v (Q6_K)", 4096 * 3360, 0},
-          {"attention", 0, 64},
-          {"combine", 0, 32},
-          {"o", 4096 * 2304, 0},
-          {"rms_norm", 0, 1},
-          {"gate, up", 2 * 11008 * 2304, 0},
-          {"down", 4096 * 6192, 0}},
-         32,
-         16 * 2304},
-        {"TinyLlama Q4_K_M",
-         {{"rms_norm", 0, 1},
-          {"q, k, v", 2560 * 1152, 0},
-          {"attention", 0, 32},
-          {"combine", 0, 32},
-          {"o", 2048 * 1152, 0},
-          {"rms_norm", 0, 1},
-          {"gate, up", 2 * 5632 * 1152, 0},
-          {"down", 2048 * 3168, 0}},
-         22,
-         16 * 1152},
-    };
+    const Model models[] = {llama2_7b_q4_k_m(), tinyllama("TinyLlama Q4_K_M", 1152, 3168)};
 
     for (const Model& model : models) {
         const Chain chain = make_chain(model);
@@ -270,43 +275,9 @@ TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
     }
     std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs\n", copy_gbps, sms);
 
-    // F16 rows: 2 bytes per column. Q4_K rows as in KernelsAgainstPersistent.
-    const Model models[] = {
-        {"TinyLlama F16",
-         {{"rms_norm", 0, 1},
-          {"q, k, v", 2560 * 4096, 0},
-          {"attention", 0, 32},
-          {"combine", 0, 32},
-          {"o", 2048 * 4096, 0},
-          {"rms_norm", 0, 1},
-          {"gate, up", 2 * 5632 * 4096, 0},
-          {"down", 2048 * 11264, 0}},
-         22,
-         16 * 4096},
-        {"TinyLlama Q4_K_M",
-         {{"rms_norm", 0, 1},
-          {"q, k, v", 2560 * 1152, 0},
-          {"attention", 0, 32},
-          {"combine", 0, 32},
-          {"o", 2048 * 1152, 0},
-          {"rms_norm", 0, 1},
-          {"gate, up", 2 * 5632 * 1152, 0},
-          {"down", 2048 * 3168, 0}},
-         22,
-         16 * 1152},
-        {"7B Q4_K_M",
-         {{"rms_norm", 0, 1},
-          {"q, k", 8192 * 2304, 0},
-          {"v (Q6_K)", 4096 * 3360, 0},
-          {"attention", 0, 64},
-          {"combine", 0, 32},
-          {"o", 4096 * 2304, 0},
-          {"rms_norm", 0, 1},
-          {"gate, up", 2 * 11008 * 2304, 0},
-          {"down", 4096 * 6192, 0}},
-         32,
-         16 * 2304},
-    };
+    // F16 rows: 2 bytes per column.
+    const Model models[] = {tinyllama("TinyLlama F16", 4096, 11264), tinyllama("TinyLlama Q4_K_M", 1152, 3168),
+                            llama2_7b_q4_k_m()};
     struct RingVariant {
         int blocks_per_sm;
         int64_t stage_bytes;
