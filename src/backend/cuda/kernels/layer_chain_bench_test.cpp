@@ -135,52 +135,95 @@ struct ChainGraph {
     ChainGraph& operator=(const ChainGraph&) = delete;
 };
 
-TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
-    SPOOL_REQUIRE_GPU();
-    if (!kernels_have_bodies()) GTEST_SKIP() << "built for a GPU older than sm_90 (griddepcontrol, acquire loads)";
-    int device = 0, cooperative = 0;
-    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
-    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
-    const int sms = current_device_sm_count();
-    if (cooperative == 0) GTEST_SKIP() << "the device has no cooperative launch";
-    const int per_sm = step_blocks_per_sm();
-
-    cudaStream_t stream;
-    SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    double copy_gbps = 0;
-    {
-        DeviceVector<uint8_t> pool(gpu_test::kBenchPoolBytes);
-        copy_gbps = gpu_test::copy_bandwidth_gbps(pool, stream);
+// A chain's weights (pseudo-random, on the device) and the buffers its forms write: out, and the expected values
+// that the per-phase form wrote first.
+struct ChainBuffers {
+    double step_bytes;
+    size_t out_size;
+    DeviceVector<uint4> w;
+    DeviceVector<uint32_t> seed, out, expected;
+    DeviceVector<unsigned> timed_out;
+    ChainBuffers(const Chain& chain, cudaStream_t stream)
+        : step_bytes(16.0 * static_cast<double>(chain.layer_vectors * chain.n_layers)),
+          out_size(static_cast<size_t>(chain.n_layers) * chain.n_phases * kMaxSlots),
+          w(static_cast<size_t>(chain.layer_vectors * chain.n_layers)),
+          seed(std::vector<uint32_t>{12345u}),
+          out(std::vector<uint32_t>(out_size, 0u)),
+          expected(std::vector<uint32_t>(out_size, 0u)),
+          timed_out(std::vector<unsigned>{0u}) {
+        launch_fill(w.data(), chain.layer_vectors * chain.n_layers, stream);
     }
-    std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs; the persistent kernel fits %d blocks per SM\n",
-                copy_gbps, sms, per_sm);
+    // The arguments of a persistent form (StepArgs, RingArgs) that name these buffers.
+    template <class Args>
+    Args args(const Chain& chain) {
+        Args a;
+        a.w = w.data();
+        a.chain = chain;
+        a.seed = seed.data();
+        a.out = out.data();
+        a.timed_out = timed_out.data();
+        return a;
+    }
+};
+
+// Both benchmarks: an sm_90 build on a GPU with cooperative launch, a stream, the measured copy bandwidth, and a line
+// of the table per variant.
+class CudaLayerChainBench : public ::testing::Test {
+protected:
+    void SetUp() override {
+        SPOOL_REQUIRE_GPU();
+        if (!kernels_have_bodies()) GTEST_SKIP() << "built for a GPU older than sm_90 (griddepcontrol, acquire loads)";
+        int device = 0, cooperative = 0;
+        SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+        SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+        if (cooperative == 0) GTEST_SKIP() << "the device has no cooperative launch";
+        sms_ = current_device_sm_count();
+        SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        DeviceVector<uint8_t> pool(gpu_test::kBenchPoolBytes);
+        copy_gbps_ = gpu_test::copy_bandwidth_gbps(pool, stream_);
+        std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs\n", copy_gbps_, sms_);
+    }
+    void TearDown() override {
+        if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    }
+    // A step of step_bytes of weights in ms: its time, rate and share of the copy bandwidth.
+    void report(const char* model, const std::string& variant, double step_bytes, double ms) const {
+        std::printf("%-17s %-62s %9.1f us/step %8.1f tok/s %6.0f GB/s %5.1f%% of copy\n", model, variant.c_str(),
+                    ms * 1e3, 1e3 / ms, step_bytes / (ms * 1e-3) / 1e9,
+                    100.0 * step_bytes / (ms * 1e-3) / 1e9 / copy_gbps_);
+    }
+    void report_ideal(const char* model, double step_bytes) const {
+        report(model, "ideal: the weight bytes at the copy bandwidth", step_bytes,
+               step_bytes / (copy_gbps_ * 1e9) * 1e3);
+    }
+
+    int sms_ = 0;
+    cudaStream_t stream_ = nullptr;
+    double copy_gbps_ = 0;
+};
+
+TEST_F(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
+    const int sms = sms_, per_sm = step_blocks_per_sm();
+    cudaStream_t stream = stream_;
+    std::printf("the persistent kernel fits %d blocks per SM\n", per_sm);
 
     const Model models[] = {llama2_7b_q4_k_m(), tinyllama("TinyLlama Q4_K_M", 1152, 3168)};
 
     for (const Model& model : models) {
         const Chain chain = make_chain(model);
-        const int64_t n_vectors = chain.layer_vectors * chain.n_layers;
-        const double step_bytes = 16.0 * static_cast<double>(n_vectors);
-        DeviceVector<uint4> w(static_cast<size_t>(n_vectors));
-        launch_fill(w.data(), n_vectors, stream);
-        const size_t out_size = static_cast<size_t>(chain.n_layers) * chain.n_phases * kMaxSlots;
-        DeviceVector<uint32_t> seed(std::vector<uint32_t>{12345u});
-        DeviceVector<uint32_t> out(std::vector<uint32_t>(out_size, 0u)), expected(std::vector<uint32_t>(out_size, 0u));
+        ChainBuffers b(chain, stream);
         DeviceVector<unsigned long long> arrivals(std::vector<unsigned long long>{0ull});
-        DeviceVector<unsigned> timed_out(std::vector<unsigned>{0u});
         // x~ of 4,096 columns: 512 groups of 8 levels and 8 bytes of scales (zeros: the sums stay comparable).
         constexpr int64_t kXVectors = 512;
         DeviceVector<uint4> x(std::vector<uint4>(kXVectors, make_uint4(0, 0, 0, 0)));
 
         const auto report = [&](const std::string& variant, double ms) {
-            std::printf("%-17s %-62s %9.1f us/step %8.1f tok/s %6.0f GB/s %5.1f%% of copy\n", model.name,
-                        variant.c_str(), ms * 1e3, 1e3 / ms, step_bytes / (ms * 1e-3) / 1e9,
-                        100.0 * step_bytes / (ms * 1e-3) / 1e9 / copy_gbps);
+            this->report(model.name, variant, b.step_bytes, ms);
         };
-        report("ideal: the weight bytes at the copy bandwidth", step_bytes / (copy_gbps * 1e9) * 1e3);
+        report_ideal(model.name, b.step_bytes);
 
         {
-            ChainGraph g(chain, w.data(), seed.data(), expected.data(), false, PhaseOptions{}, stream);
+            ChainGraph g(chain, b.w.data(), b.seed.data(), b.expected.data(), false, PhaseOptions{}, stream);
             const double ms = gpu_test::time_launches(
                 [&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); }, stream, 3, 20);
             report("one kernel per phase, CUDA graph, PDL", ms);
@@ -196,7 +239,7 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
         for (const KernelVariant& v : {KernelVariant{false, false, 0}, KernelVariant{true, true, 0},
                                        KernelVariant{true, false, 50 * 1024}, KernelVariant{true, false, 70 * 1024},
                                        KernelVariant{true, false, 100 * 1024}, KernelVariant{true, true, 100 * 1024}}) {
-            out.upload(std::vector<uint32_t>(out_size, 0u));
+            b.out.upload(std::vector<uint32_t>(b.out_size, 0u));
             PhaseOptions options;
             if (v.x_reads) {
                 options.x = x.data();
@@ -204,14 +247,14 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
             }
             options.pad_shared_bytes = v.pad_shared_bytes;
             const int per_sm_now = phase_blocks_per_sm(v.pad_shared_bytes);
-            ChainGraph g(chain, w.data(), seed.data(), out.data(), !v.pdl, options, stream);
+            ChainGraph g(chain, b.w.data(), b.seed.data(), b.out.data(), !v.pdl, options, stream);
             const double ms = gpu_test::time_launches(
                 [&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); }, stream, 3, 20);
             std::string name = std::string("one kernel per phase, CUDA graph, ") + (v.pdl ? "PDL" : "no PDL");
             if (v.x_reads) name += ", x reads";
             if (v.pad_shared_bytes > 0) name += ", " + std::to_string(per_sm_now) + " blocks/SM";
             report(name, ms);
-            EXPECT_EQ(out.download(), expected.download()) << model.name << " " << name;
+            EXPECT_EQ(b.out.download(), b.expected.download()) << model.name << " " << name;
         }
 
         struct Variant {
@@ -223,16 +266,11 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
         for (const Variant& v : {Variant{2, false, 0}, Variant{2, true, 0}, Variant{2, true, 65536},
                                  Variant{4, true, 0}, Variant{4, true, 65536}, Variant{8, true, 0}}) {
             if (v.blocks_per_sm > per_sm) continue;
-            out.upload(std::vector<uint32_t>(out_size, 0u));
-            StepArgs args;
-            args.w = w.data();
-            args.chain = chain;
-            args.seed = seed.data();
-            args.out = out.data();
+            b.out.upload(std::vector<uint32_t>(b.out_size, 0u));
+            StepArgs args = b.args<StepArgs>(chain);
             args.arrivals = arrivals.data();
             args.register_prefetch = v.register_prefetch;
             args.l2_prefetch_vectors = v.l2_prefetch_bytes / 16;
-            args.timed_out = timed_out.data();
             const unsigned grid = static_cast<unsigned>(sms * v.blocks_per_sm);
             const unsigned long long per_launch =
                 static_cast<unsigned long long>(grid) * static_cast<unsigned long long>(chain.n_layers * chain.n_phases - 1);
@@ -247,33 +285,19 @@ TEST(CudaLayerChainBench, DISABLED_KernelsAgainstPersistent) {
             if (v.register_prefetch) name += ", next loads before barrier";
             if (v.l2_prefetch_bytes > 0) name += ", L2 prefetch " + std::to_string(v.l2_prefetch_bytes / 1024) + " KiB";
             report(name, ms);
-            EXPECT_EQ(timed_out.download(), std::vector<unsigned>{0u}) << model.name << " " << name;
-            EXPECT_EQ(out.download(), expected.download()) << model.name << " " << name;
+            EXPECT_EQ(b.timed_out.download(), std::vector<unsigned>{0u}) << model.name << " " << name;
+            EXPECT_EQ(b.out.download(), b.expected.download()) << model.name << " " << name;
         }
     }
-    SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 // The ring form (layer_chain_test_kernels.h RingArgs) against one kernel per phase: whether weights copied into
 // shared memory regardless of the chain, with per-phase counters instead of grid barriers, keep DRAM busy through the
 // hand-offs that the per-phase form leaves idle. The norms are folded into their readers in the ring form (each
 // reader block can sum x^2 over the x it loads anyway), so the per-phase form is timed both with and without them.
-TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
-    SPOOL_REQUIRE_GPU();
-    if (!kernels_have_bodies()) GTEST_SKIP() << "built for a GPU older than sm_90 (griddepcontrol, acquire loads)";
-    int device = 0, cooperative = 0;
-    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
-    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
-    if (cooperative == 0) GTEST_SKIP() << "the device has no cooperative launch";
-    const int sms = current_device_sm_count();
-    cudaStream_t stream;
-    SPOOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    double copy_gbps = 0;
-    {
-        DeviceVector<uint8_t> pool(gpu_test::kBenchPoolBytes);
-        copy_gbps = gpu_test::copy_bandwidth_gbps(pool, stream);
-    }
-    std::printf("device-to-device cudaMemcpy: %.0f GB/s; %d SMs\n", copy_gbps, sms);
+TEST_F(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
+    const int sms = sms_;
+    cudaStream_t stream = stream_;
 
     // F16 rows: 2 bytes per column.
     const Model models[] = {tinyllama("TinyLlama F16", 4096, 11264), tinyllama("TinyLlama Q4_K_M", 1152, 3168),
@@ -288,29 +312,20 @@ TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
 
     for (const Model& model : models) {
         const Chain full = make_chain(model);
-        const int64_t n_vectors = full.layer_vectors * full.n_layers;
-        const double step_bytes = 16.0 * static_cast<double>(n_vectors);
-        DeviceVector<uint4> w(static_cast<size_t>(n_vectors));
-        launch_fill(w.data(), n_vectors, stream);
-        const size_t out_size = static_cast<size_t>(full.n_layers) * full.n_phases * kMaxSlots;
-        DeviceVector<uint32_t> seed(std::vector<uint32_t>{12345u});
-        DeviceVector<uint32_t> out(std::vector<uint32_t>(out_size, 0u)), expected(std::vector<uint32_t>(out_size, 0u));
+        ChainBuffers b(full, stream);
         DeviceVector<unsigned long long> done(std::vector<unsigned long long>(kRingMaxSteps, 0ull));
-        DeviceVector<unsigned> timed_out(std::vector<unsigned>{0u});
         const auto report = [&](const std::string& variant, double ms) {
-            std::printf("%-17s %-58s %9.1f us/step %8.1f tok/s %6.0f GB/s %5.1f%% of copy\n", model.name,
-                        variant.c_str(), ms * 1e3, 1e3 / ms, step_bytes / (ms * 1e-3) / 1e9,
-                        100.0 * step_bytes / (ms * 1e-3) / 1e9 / copy_gbps);
+            this->report(model.name, variant, b.step_bytes, ms);
         };
-        report("ideal: the weight bytes at the copy bandwidth", step_bytes / (copy_gbps * 1e9) * 1e3);
+        report_ideal(model.name, b.step_bytes);
         const auto time_graph = [&](const Chain& chain, uint32_t* o) {
-            ChainGraph g(chain, w.data(), seed.data(), o, false, PhaseOptions{}, stream);
+            ChainGraph g(chain, b.w.data(), b.seed.data(), o, false, PhaseOptions{}, stream);
             return gpu_test::time_launches([&](cudaStream_t s) { SPOOL_CUDA_CHECK(cudaGraphLaunch(g.exec, s)); },
                                            stream, 3, 20);
         };
-        report("one kernel per phase, PDL (16-row slices)", time_graph(full, out.data()));
+        report("one kernel per phase, PDL (16-row slices)", time_graph(full, b.out.data()));
         report("one kernel per phase, PDL, norms folded (16-row slices)",
-               time_graph(make_chain(model, true), out.data()));
+               time_graph(make_chain(model, true), b.out.data()));
 
         unsigned long long launches = 0;
         int64_t last_stage_bytes = 0;
@@ -320,10 +335,10 @@ TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
             for (int p = 0; p < chain.n_phases; ++p) fits = fits && chain.phase[p].slices <= kMaxSlots;
             if (!fits || chain.n_layers * chain.n_phases > kRingMaxSteps) continue;
             if (v.stage_bytes != last_stage_bytes) {
-                expected.upload(std::vector<uint32_t>(out_size, 0u));
+                b.expected.upload(std::vector<uint32_t>(b.out_size, 0u));
                 report("one kernel per phase, PDL, norms folded, " + std::to_string(v.stage_bytes / 1024) +
                            " KiB slices",
-                       time_graph(chain, expected.data()));
+                       time_graph(chain, b.expected.data()));
                 last_stage_bytes = v.stage_bytes;
             }
             if (ring_blocks_per_sm(v.stages, v.stage_bytes) < v.blocks_per_sm) {
@@ -331,15 +346,10 @@ TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
                             v.stages, static_cast<long long>(v.stage_bytes / 1024));
                 continue;
             }
-            out.upload(std::vector<uint32_t>(out_size, 0u));
-            RingArgs args;
-            args.w = w.data();
-            args.chain = chain;
-            args.seed = seed.data();
-            args.out = out.data();
+            b.out.upload(std::vector<uint32_t>(b.out_size, 0u));
+            RingArgs args = b.args<RingArgs>(chain);
             args.done = done.data();
             args.stages = v.stages;
-            args.timed_out = timed_out.data();
             const unsigned grid = static_cast<unsigned>(sms * v.blocks_per_sm);
             // Each launch adds every phase's slice count to its counter, so the targets of launch n are n + 1 times
             // those counts: the counters start from zero for each variant.
@@ -357,12 +367,11 @@ TEST(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
                            " x " + std::to_string(v.stage_bytes / 1024) + " KiB" + (wait ? "" : ", no waits"),
                        ms);
                 if (!wait) continue;  // the streaming ceiling reads dependencies before they are written
-                EXPECT_EQ(timed_out.download(), std::vector<unsigned>{0u}) << model.name;
-                EXPECT_EQ(out.download(), expected.download()) << model.name << " ring " << v.stages;
+                EXPECT_EQ(b.timed_out.download(), std::vector<unsigned>{0u}) << model.name;
+                EXPECT_EQ(b.out.download(), b.expected.download()) << model.name << " ring " << v.stages;
             }
         }
     }
-    SPOOL_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 }  // namespace
