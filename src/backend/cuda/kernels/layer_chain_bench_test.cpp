@@ -31,6 +31,7 @@
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/kernels/bench_test_support.h"
 #include "backend/cuda/kernels/layer_chain_test_kernels.h"
+#include "spool/errors.h"
 
 namespace spool::cuda {
 namespace {
@@ -165,6 +166,21 @@ struct ChainBuffers {
         return a;
     }
 };
+
+// The ring kernel's stage barriers and phase counters are fixed arrays: a launch asking for more is refused before it
+// reaches the GPU.
+TEST(CudaLayerChainRing, RefusesWhatItsArraysCannotHold) {
+    RingArgs args;
+    args.chain.n_layers = 22;
+    args.chain.n_phases = 6;
+    for (const int stages : {0, kRingMaxStages + 1}) {
+        args.stages = stages;
+        EXPECT_THROW(launch_ring_step(args, 132, nullptr), UsageError) << stages << " stages";
+    }
+    args.stages = kRingMaxStages;
+    args.chain.n_layers = kRingMaxSteps / 6 + 1;
+    EXPECT_THROW(launch_ring_step(args, 132, nullptr), UsageError) << "too many layers x phases";
+}
 
 // Both benchmarks: an sm_90 build on a GPU with cooperative launch, a stream, the measured copy bandwidth, and a line
 // of the table per variant.

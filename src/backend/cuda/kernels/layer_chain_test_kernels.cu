@@ -1,8 +1,11 @@
 // Kernels of the layer-chain benchmark (layer_chain_test_kernels.h, layer_chain_bench_test.cpp): test-only code.
 #include "backend/cuda/kernels/layer_chain_test_kernels.h"
 
+#include <string>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/ops_common.cuh"
+#include "spool/errors.h"
 
 namespace spool::cuda::chain_bench {
 namespace {
@@ -350,6 +353,11 @@ int ring_blocks_per_sm(int stages, int64_t stage_bytes) {
 }
 
 void launch_ring_step(const RingArgs& args, unsigned grid, cudaStream_t stream) {
+    if (args.stages < 1 || args.stages > kRingMaxStages || args.chain.n_layers * args.chain.n_phases > kRingMaxSteps) {
+        throw UsageError("launch_ring_step: 1.." + std::to_string(kRingMaxStages) + " stages and at most " +
+                         std::to_string(kRingMaxSteps) + " layers x phases; got " + std::to_string(args.stages) +
+                         " stages, " + std::to_string(args.chain.n_layers * args.chain.n_phases) + " steps");
+    }
     RingArgs a = args;
     void* params[] = {&a};
     const size_t bytes = static_cast<size_t>(a.stages) * static_cast<size_t>(a.chain.slice_vectors) * 16;
