@@ -139,20 +139,22 @@ struct ChainGraph {
 // A chain's weights (pseudo-random, on the device) and the buffers its forms write: out, and the expected values
 // that the per-phase form wrote first.
 struct ChainBuffers {
+    int64_t n_vectors;  // 16-byte vectors of weights in the step
     double step_bytes;
     size_t out_size;
     DeviceVector<uint4> w;
     DeviceVector<uint32_t> seed, out, expected;
     DeviceVector<unsigned> timed_out;
     ChainBuffers(const Chain& chain, cudaStream_t stream)
-        : step_bytes(16.0 * static_cast<double>(chain.layer_vectors * chain.n_layers)),
+        : n_vectors(chain.layer_vectors * chain.n_layers),
+          step_bytes(16.0 * static_cast<double>(n_vectors)),
           out_size(static_cast<size_t>(chain.n_layers) * chain.n_phases * kMaxSlots),
-          w(static_cast<size_t>(chain.layer_vectors * chain.n_layers)),
+          w(static_cast<size_t>(n_vectors)),
           seed(std::vector<uint32_t>{12345u}),
           out(std::vector<uint32_t>(out_size, 0u)),
           expected(std::vector<uint32_t>(out_size, 0u)),
           timed_out(std::vector<unsigned>{0u}) {
-        launch_fill(w.data(), chain.layer_vectors * chain.n_layers, stream);
+        launch_fill(w.data(), n_vectors, stream);
     }
     // The arguments of a persistent form (StepArgs, RingArgs) that name these buffers.
     template <class Args>
@@ -343,7 +345,6 @@ TEST_F(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
         report("one kernel per phase, PDL, norms folded (16-row slices)",
                time_graph(make_chain(model, true), b.out.data()));
 
-        unsigned long long launches = 0;
         int64_t last_stage_bytes = 0;
         for (const RingVariant& v : variants) {
             const Chain chain = make_chain(model, true, v.stage_bytes);
@@ -371,7 +372,7 @@ TEST_F(CudaLayerChainBench, DISABLED_RingAgainstKernels) {
             // those counts: the counters start from zero for each variant.
             for (const bool wait : {true, false}) {
                 done.upload(std::vector<unsigned long long>(kRingMaxSteps, 0ull));
-                launches = 0;
+                unsigned long long launches = 0;
                 args.wait_for_phases = wait;
                 const double ms = gpu_test::time_launches(
                     [&](cudaStream_t s) {

@@ -42,7 +42,8 @@ struct StepArgs {
 // The whole chain as one cooperative launch in which no block waits for the whole grid: each block's producer warp
 // copies the weights of the block's coming slices into a ring of shared-memory stages (cp.async.bulk, one slice per
 // stage) as soon as a stage is free, whatever phase they belong to; its consumer warps take the slices in order, each
-// after the previous phase's slices are all done (a counter per layer and phase that every finished slice adds 1 to).
+// after the previous phase's slices are all done (a counter per layer and phase, to which each block adds the slices
+// it finished there, once).
 // Chain::slice_vectors is the stage size.
 inline constexpr int kRingConsumerWarps = 8;
 inline constexpr int kRingMaxStages = 16;
