@@ -55,6 +55,9 @@ struct Plan {
     int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
     int head_batches = 0;     // ceil(group / heads_per_block)
     int grid_parts = 0;       // blocks along the sequence: partials per (token, head)
+    // A Q8_0 cache, one query head per block and head_dim a multiple of 16: the split kernel's blocks of many rows
+    // read 16 elements of a row per lane (RawQ8x16), the others 8.
+    bool wide_rows = false;
     size_t workspace_bytes = 0;
 };
 
@@ -189,6 +192,43 @@ struct Raw8<GgmlType::Q8_0> {
         for (int i = 0; i < 8; ++i) {
             const float b = __uint_as_float(__byte_perm(biased[i / 4], 0x4B000000u, 0x7650u + (i % 4))) - 8388736.0f;
             v[i] = b * scale;
+        }
+    }
+};
+
+// Sixteen consecutive elements e0 .. e0+15 of a Q8_0 cache row (e0 a multiple of 16: half of one block) for the split
+// kernel, which gives each lane twice the bytes of a Raw8 in about the same registers: the quants are read as 4-byte
+// words from the 4-byte boundary at or before them (blocks are 34 bytes, so they start 0 or 2 bytes past one), and the
+// scale as one 16-bit load. to_float() gives the values of Raw8's.
+struct RawQ8x16 {
+    uint32_t w[5];
+    unsigned short d;
+    bool offset;  // the quants start 2 bytes past w[0]'s start
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
+        const uint8_t* block = row + (e0 >> 5) * 34;
+        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
+        d = from_l2 ? __ldcg(p) : __ldg(p);
+        const uint8_t* qs = block + 2 + (e0 & 16);
+        offset = (reinterpret_cast<uintptr_t>(qs) & 3) != 0;
+        const uint32_t* words = reinterpret_cast<const uint32_t*>(reinterpret_cast<uintptr_t>(qs) & ~uintptr_t{3});
+#pragma unroll
+        for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(words + i) : __ldg(words + i);
+        // Offset quants end 2 bytes into a fifth word, which is read as 16 bits: the half block may end the cache.
+        const unsigned short* tail = reinterpret_cast<const unsigned short*>(qs + 14);
+        w[4] = offset ? (from_l2 ? __ldcg(tail) : __ldg(tail)) : 0u;
+    }
+    // As Raw8<Q8_0>::to_float: each quant b becomes 2^23 + b + 128 by a byte permute, then b * scale.
+    __device__ __forceinline__ void to_float(float (&v)[16]) const {
+        const float scale = __half2float(__ushort_as_half(d));
+        const uint32_t selector = offset ? 0x5432u : 0x3210u;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const uint32_t biased = __byte_perm(w[j], w[j + 1], selector) ^ 0x80808080u;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const float b = __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
+                v[4 * j + i] = b * scale;
+            }
         }
     }
 };

@@ -1,8 +1,9 @@
 // Decode attention, split over the sequence (flash-decoding, Dao et al. 2023): one block per (part of the
 // attended rows, KV head and batch of up to 2 of its query heads, token) runs an online softmax over its rows for
 // its heads (a K/V row is read once per batch; the group's other batches mostly find it in L2) and writes a
-// (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only; which rows a block takes comes from positions[]
-// on the device, so a captured CUDA graph replays correctly at every position.
+// (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only;
+// which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
+// position.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
@@ -21,49 +22,43 @@ struct SplitArgs {
     int d_max;
 };
 
+// Blocks of at least this many rows take the wide form where the plan allows it (Plan::wide_rows). H100, 7B heads,
+// Q8_0 cache, us per layer at 128 / 512 / 1,024 / 4,096 rows: 8 elements per lane 4.66 / 6.72 / 9.62 / 26.23; 16
+// for every block 5.13 / 6.95 / 9.08 / 22.22; 16 from 32, 48 or 64 rows 4.65 / 6.72 / 9.10 / 22.19 (from 64 rows:
+// 9.62 at 1,024, whose 17 blocks take 60 rows each). Fewer rows leave the wide form's longer chains per lane exposed.
+constexpr int kWideMinRows = 48;
+
+// What one lane loads of a row: 8 elements (Raw8), or 16 of a Q8_0 row (RawQ8x16).
+template <GgmlType TYPE, int EPL>
+struct SplitRaw {
+    static_assert(EPL == 8, "16 elements per lane only for Q8_0");
+    using type = Raw8<TYPE>;
+};
+template <>
+struct SplitRaw<GgmlType::Q8_0, 16> {
+    using type = RawQ8x16;
+};
+
 // exp(a - m) for a merge of softmax states; 0 when the state is empty (m = -inf, so a = -inf too).
 __device__ __forceinline__ float rescale(float a, float m) { return m == -INFINITY ? 0.0f : expf(a - m); }
 
-// Lanes: a row is read by kLanes = D_MAX / 8 lanes, 8 elements (one 16-byte F16 load) each; a warp covers
-// 32 / kLanes rows at once and the block kRowGroups rows. Each row group keeps its own running max, sum and
+// One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL elements each (8: one 16-byte F16
+// load; 16 in the wide form for a Q8_0 cache, where 8 took as long per row as F16's twice the bytes); a warp covers
+// 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group per step. Each row group keeps its own running max, sum and
 // accumulators in registers (no shared memory or barrier in the row loop). The K and V rows of the next step are
 // loaded while the current step computes, so a block always has a step of loads in flight.
-template <GgmlType TYPE, int D_MAX, int HEADS>
-__global__ void __launch_bounds__(kSplitThreads)
-    attention_split_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
-                           const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes]
-                           const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes]
-                           const int32_t* __restrict__ positions,   // [n_tokens]
-                           SplitArgs args,
-                           float* __restrict__ partial_acc,         // [n_tokens, n_head, grid_parts, head_dim]
-                           float2* __restrict__ partial_max_sum) {  // [n_tokens, n_head, grid_parts]
-    constexpr int kLanes = D_MAX / 8;
+template <GgmlType TYPE, int D_MAX, int HEADS, int EPL, int UNROLL>
+__device__ __forceinline__ void split_rows(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
+                                           const uint8_t* __restrict__ v_cache, const SplitArgs& args,
+                                           float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
+                                           int t, int64_t last, int64_t row_lo, int n_rows, bool early) {
+    constexpr int kLanes = D_MAX / EPL;
     constexpr int kRowsPerWarp = 32 / kLanes;
     constexpr int kRowGroups = kWarps * kRowsPerWarp;
-    constexpr int kUnroll = 2;  // rows per row group per step (4 costs 40 registers: 3 instead of 4 blocks per SM)
+    constexpr int kUnroll = UNROLL;  // rows per row group per step
     __shared__ float acc_s[kWarps][HEADS][D_MAX];
     __shared__ float max_s[kWarps][HEADS], sum_s[kWarps][HEADS];
-
-    // Launched with PDL: q and the token's own cache row come from the kernels just ahead (the projections, rope), so
-    // they are read after wait_for_producers. With one token, the block reads its position and issues its first step
-    // of older rows before waiting, so that their latency overlaps the kernels ahead (ops_common.cuh, the early-read
-    // exception): earlier steps wrote those rows, and the step's upload the position. With more tokens (rows of
-    // several new positions), everything waits.
-    const bool early = gridDim.z == 1;
-    if (!early) ops::wait_for_producers();
     const Shape& s = args.shape;
-    const int t = blockIdx.z;
-    int64_t first, last;
-    attended_rows(positions[t], s.window, &first, &last);
-    const int64_t n_attended = last - first + 1;
-    const int n_parts = split_parts(n_attended, args.grid_parts, D_MAX);
-    if (static_cast<int>(blockIdx.x) >= n_parts) {  // whole block: not needed at this position
-        if (early) ops::wait_for_producers();
-        return;
-    }
-    const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
-    const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
-
     const int kv_head = blockIdx.y / args.head_batches;
     const int batch = blockIdx.y - kv_head * args.head_batches;
     const int head0 = kv_head * s.group + batch * HEADS;
@@ -73,14 +68,14 @@ __global__ void __launch_bounds__(kSplitThreads)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int sub = lane / kLanes, li = lane - sub * kLanes;
     const int group_id = warp * kRowsPerWarp + sub;  // rows group_id, group_id + kRowGroups, ...
-    const int e0 = li * 8;
+    const int e0 = li * EPL;  // head_dim is a multiple of EPL (make_plan)
     const bool lane_has_dims = e0 < D;
     const int64_t col = static_cast<int64_t>(kv_head) * D + e0;  // this lane's dims within a cache row
     const uint8_t* k_rows = k_cache + row_lo * static_cast<int64_t>(s.row_bytes);
     const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(s.row_bytes);
 
     // Raw K/V of one step; rows past the part or dims past head_dim are never loaded (their values are unused).
-    Raw8<TYPE> k_raw[kUnroll], v_raw[kUnroll];
+    typename SplitRaw<TYPE, EPL>::type k_raw[kUnroll], v_raw[kUnroll];
     auto issue = [&](int step) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -121,25 +116,25 @@ __global__ void __launch_bounds__(kSplitThreads)
     // the wait let those blocks in while the q/k/v projections still ran, and cost TinyLlama 2% at depth 0.
     ops::allow_dependents();
 
-    float qr[HEADS][8];
+    float qr[HEADS][EPL];
 #pragma unroll
     for (int h = 0; h < HEADS; ++h) {
         const float* qh = q + (static_cast<int64_t>(t) * s.n_head + head0 + h) * D + e0;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) qr[h][e] = h < n_heads && lane_has_dims ? qh[e] * s.scale : 0.0f;
+        for (int e = 0; e < EPL; ++e) qr[h][e] = h < n_heads && lane_has_dims ? qh[e] * s.scale : 0.0f;
     }
-    float m[HEADS], l[HEADS], acc[HEADS][8];
+    float m[HEADS], l[HEADS], acc[HEADS][EPL];
 #pragma unroll
     for (int h = 0; h < HEADS; ++h) {
         m[h] = -INFINITY;
         l[h] = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[h][e] = 0.0f;
+        for (int e = 0; e < EPL; ++e) acc[h][e] = 0.0f;
     }
 
     // The loop bound is the same for the whole block, so the shuffles run in converged warps.
     for (int step = 0; step * kRowGroups < n_rows; step += kUnroll) {
-        float k[kUnroll][8], v[kUnroll][8];
+        float k[kUnroll][EPL], v[kUnroll][EPL];
         bool valid[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -149,7 +144,7 @@ __global__ void __launch_bounds__(kSplitThreads)
                 v_raw[u].to_float(v[u]);
             } else {
 #pragma unroll
-                for (int e = 0; e < 8; ++e) k[u][e] = v[u][e] = 0.0f;
+                for (int e = 0; e < EPL; ++e) k[u][e] = v[u][e] = 0.0f;
             }
         }
         if ((step + kUnroll) * kRowGroups < n_rows) issue(step + kUnroll);
@@ -162,7 +157,7 @@ __global__ void __launch_bounds__(kSplitThreads)
             for (int u = 0; u < kUnroll; ++u) {
                 float dot = 0.0f;
 #pragma unroll
-                for (int e = 0; e < 8; ++e) dot = fmaf(qr[h][e], k[u][e], dot);
+                for (int e = 0; e < EPL; ++e) dot = fmaf(qr[h][e], k[u][e], dot);
 #pragma unroll
                 for (int offset = kLanes / 2; offset > 0; offset >>= 1)
                     dot += __shfl_xor_sync(0xffffffffu, dot, offset);
@@ -173,13 +168,13 @@ __global__ void __launch_bounds__(kSplitThreads)
             const float alpha = rescale(m[h], m_new);
             l[h] *= alpha;
 #pragma unroll
-            for (int e = 0; e < 8; ++e) acc[h][e] *= alpha;
+            for (int e = 0; e < EPL; ++e) acc[h][e] *= alpha;
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 const float p = rescale(score[u], m_new);
                 l[h] += p;
 #pragma unroll
-                for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(p, v[u][e], acc[h][e]);
+                for (int e = 0; e < EPL; ++e) acc[h][e] = fmaf(p, v[u][e], acc[h][e]);
             }
             m[h] = m_new;
         }
@@ -196,7 +191,8 @@ __global__ void __launch_bounds__(kSplitThreads)
             const float a = rescale(m[h], m_new), b = rescale(m_other, m_new);
             l[h] = l[h] * a + l_other * b;
 #pragma unroll
-            for (int e = 0; e < 8; ++e) acc[h][e] = acc[h][e] * a + __shfl_xor_sync(0xffffffffu, acc[h][e], offset) * b;
+            for (int e = 0; e < EPL; ++e)
+                acc[h][e] = acc[h][e] * a + __shfl_xor_sync(0xffffffffu, acc[h][e], offset) * b;
             m[h] = m_new;
         }
     }
@@ -205,7 +201,7 @@ __global__ void __launch_bounds__(kSplitThreads)
         for (int h = 0; h < HEADS; ++h) {
             if (lane_has_dims) {
 #pragma unroll
-                for (int e = 0; e < 8; ++e) acc_s[warp][h][e0 + e] = acc[h][e];
+                for (int e = 0; e < EPL; ++e) acc_s[warp][h][e0 + e] = acc[h][e];
             }
             if (li == 0) {
                 max_s[warp][h] = m[h];
@@ -231,6 +227,50 @@ __global__ void __launch_bounds__(kSplitThreads)
         partial_acc[part * D + d] = sum;
         if (d == 0) partial_max_sum[part] = make_float2(m_block, l_block);
     }
+}
+
+// WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take 16 elements per lane, one row per row group and
+// step; the others the narrow form. Both forms in one kernel take 117 registers unbounded, so 4 blocks per SM and a
+// second wave for the 544 blocks of 7B at depth (4,096 rows: 41 us per layer); bounded to 5 blocks per SM they take
+// 96, without spills. The narrow kernels stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's
+// allocation, the F16 7B kernel from 93 registers to 112 and so to 4 blocks per SM.
+template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
+__global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
+    attention_split_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
+                           const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes]
+                           const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes]
+                           const int32_t* __restrict__ positions,   // [n_tokens]
+                           SplitArgs args,
+                           float* __restrict__ partial_acc,         // [n_tokens, n_head, grid_parts, head_dim]
+                           float2* __restrict__ partial_max_sum) {  // [n_tokens, n_head, grid_parts]
+    // Launched with PDL: q and the token's own cache row come from the kernels just ahead (the projections, rope), so
+    // they are read after wait_for_producers. With one token, the block reads its position and issues its first step
+    // of older rows before waiting, so that their latency overlaps the kernels ahead (ops_common.cuh, the early-read
+    // exception): earlier steps wrote those rows, and the step's upload the position. With more tokens (rows of
+    // several new positions), everything waits.
+    const bool early = gridDim.z == 1;
+    if (!early) ops::wait_for_producers();
+    const Shape& s = args.shape;
+    const int t = blockIdx.z;
+    int64_t first, last;
+    attended_rows(positions[t], s.window, &first, &last);
+    const int64_t n_attended = last - first + 1;
+    const int n_parts = split_parts(n_attended, args.grid_parts, D_MAX);
+    if (static_cast<int>(blockIdx.x) >= n_parts) {  // whole block: not needed at this position
+        if (early) ops::wait_for_producers();
+        return;
+    }
+    const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
+    const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
+    if constexpr (WIDE) {
+        if (n_rows >= kWideMinRows) {
+            split_rows<TYPE, D_MAX, HEADS, 16, 1>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last,
+                                                  row_lo, n_rows, early);
+            return;
+        }
+    }
+    split_rows<TYPE, D_MAX, HEADS, 8, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
+                                         n_rows, early);
 }
 
 // One block per (head, token): out = sum_p w_p acc_p / sum_p w_p l_p with w_p = exp(m_p - M) over the token's
@@ -333,13 +373,13 @@ __global__ void __launch_bounds__(kCombineThreads)
     }
 }
 
-template <GgmlType TYPE, int D_MAX, int HEADS>
+template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
 void launch_split_kernel(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                          const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                          cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(plan.grid_parts),
                     static_cast<unsigned>(plan.shape.n_head_kv * plan.head_batches), static_cast<unsigned>(n_tokens));
-    ops::launch_pdl(attention_split_kernel<TYPE, D_MAX, HEADS>, grid, dim3(kSplitThreads), 0, stream, q,
+    ops::launch_pdl(attention_split_kernel<TYPE, D_MAX, HEADS, WIDE>, grid, dim3(kSplitThreads), 0, stream, q,
                     static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, args,
                     partial_acc, partial_max_sum);
 }
@@ -349,12 +389,20 @@ void launch_split_for_heads(const Plan& plan, const SplitArgs& args, const float
                             const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                             cudaStream_t stream) {
     static_assert(kMaxHeadsPerBlock == 2, "instantiate the kernel for every heads_per_block make_plan picks");
-    if (plan.heads_per_block == 1) {
-        launch_split_kernel<TYPE, D_MAX, 1>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum,
-                                            stream);
+    if (plan.heads_per_block == 2) {
+        launch_split_kernel<TYPE, D_MAX, 2, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                   partial_max_sum, stream);
+    } else if constexpr (TYPE == GgmlType::Q8_0) {
+        if (plan.wide_rows) {
+            launch_split_kernel<TYPE, D_MAX, 1, true>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                      partial_max_sum, stream);
+        } else {
+            launch_split_kernel<TYPE, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                       partial_max_sum, stream);
+        }
     } else {
-        launch_split_kernel<TYPE, D_MAX, 2>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum,
-                                            stream);
+        launch_split_kernel<TYPE, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                   partial_max_sum, stream);
     }
 }
 

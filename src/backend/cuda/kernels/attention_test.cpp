@@ -265,7 +265,10 @@ TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 4000;
     for (GgmlType type : kCacheTypes) {
-        for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64}}) {
+        // One query head per KV head takes the wide form for a Q8_0 cache where blocks hold 48 rows or more: head_dim
+        // 80 leaves lanes without dims, and its rows of 5 blocks (170 bytes) alternate in alignment.
+        for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64},
+                                       HeadShape{8, 8, 64}, HeadShape{2, 2, 80}, HeadShape{2, 2, 256}}) {
             const int64_t n_ctx = 4096;
             const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
                                               n_ctx, ++seed);
