@@ -378,7 +378,8 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     const int64_t n_ctx = 4096;
     std::printf("%-10s %-5s %8s %10s %10s %12s\n", "model", "cache", "context", "us/layer", "GB/s", "KV MB/layer");
     for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
-        for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8}}) {
+        for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8},
+                               Model{"llama3-8b", {32, 8, 128}, 16}}) {
             const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
             const AttentionParams params = params_for(m.shape, 0);
             const HostCache host = make_cache(type, n_ctx, row_width, n_ctx, 77);
