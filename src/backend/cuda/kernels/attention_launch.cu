@@ -53,7 +53,8 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
     while (heads < plan.shape.group && heads < kMaxHeadsPerBlock) heads *= 2;
     plan.heads_per_block = heads;
     plan.head_batches = static_cast<int>(ceil_div(plan.shape.group, heads));
-    // One head per block: the register budget of the wide form's two code paths (attention_split.cu, v41).
+    // Only with one head per block: for two, the wide form holds 149 registers (128 bounded, with spills) and measured
+    // slower or mixed (docs/cuda-performance.md, v41 follow-ups).
     plan.wide_rows = cache.type == GgmlType::Q8_0 && heads == 1 && params.head_dim % 16 == 0;
 
     // Enough blocks to fill the GPU when the context is full, never fewer rows per block than min_rows_per_part.

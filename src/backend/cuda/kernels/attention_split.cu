@@ -44,9 +44,9 @@ __device__ __forceinline__ float rescale(float a, float m) { return m == -INFINI
 
 // One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL elements each (8: one 16-byte F16
 // load; 16 in the wide form for a Q8_0 cache, where 8 took as long per row as F16's twice the bytes); a warp covers
-// 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group per step. Each row group keeps its own running max, sum and
-// accumulators in registers (no shared memory or barrier in the row loop). The K and V rows of the next step are
-// loaded while the current step computes, so a block always has a step of loads in flight.
+// 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group per step. Each row group keeps
+// its own running max, sum and accumulators in registers (no shared memory or barrier in the row loop). The K and V
+// rows of the next step are loaded while the current step computes, so a block always has a step of loads in flight.
 template <GgmlType TYPE, int D_MAX, int HEADS, int EPL, int UNROLL>
 __device__ __forceinline__ void split_rows(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                            const uint8_t* __restrict__ v_cache, const SplitArgs& args,
@@ -269,6 +269,7 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
             return;
         }
     }
+    // Two rows per row group and step (four cost 40 registers: 3 blocks per SM instead of 4).
     split_rows<TYPE, D_MAX, HEADS, 8, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
                                          n_rows, early);
 }
