@@ -169,6 +169,19 @@ struct Raw8<GgmlType::F16> {
     }
 };
 
+// The four int8 quants packed in `word` (lowest byte first), each times `scale`, without I2F (a quarter-rate
+// instruction on sm_90; the split kernel converts 16 per row and lane): b + 128 as the low byte of 0x4B000000 is the
+// float 2^23 + b + 128 exactly, and subtracting 2^23 + 128 leaves b exactly. So the values, b * scale, are those of a
+// conversion.
+__device__ __forceinline__ void q8_word_to_float(uint32_t word, float scale, float* v) {
+    const uint32_t biased = word ^ 0x80808080u;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float b = __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
+        v[i] = b * scale;
+    }
+}
+
 // Q8_0 blocks are 34 bytes (fp16 d, then 32 int8), so the 8 quants sit at a 2-byte boundary: four 16-bit loads.
 template <>
 struct Raw8<GgmlType::Q8_0> {
@@ -181,18 +194,10 @@ struct Raw8<GgmlType::Q8_0> {
 #pragma unroll
         for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(qs + i) : __ldg(qs + i);
     }
-    // Each quant b becomes a float without I2F, a quarter-rate instruction on sm_90 (the split kernel converts 16 per
-    // row and lane): b + 128 as the low byte of 0x4B000000 is the float 2^23 + b + 128 exactly, and subtracting
-    // 2^23 + 128 leaves b exactly. So the values, b * scale, are those of a conversion.
     __device__ __forceinline__ void to_float(float (&v)[8]) const {
         const float scale = __half2float(__ushort_as_half(d));
-        const uint32_t biased[2] = {(w[0] | (static_cast<uint32_t>(w[1]) << 16)) ^ 0x80808080u,
-                                    (w[2] | (static_cast<uint32_t>(w[3]) << 16)) ^ 0x80808080u};
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const float b = __uint_as_float(__byte_perm(biased[i / 4], 0x4B000000u, 0x7650u + (i % 4))) - 8388736.0f;
-            v[i] = b * scale;
-        }
+        q8_word_to_float(w[0] | (static_cast<uint32_t>(w[1]) << 16), scale, v);
+        q8_word_to_float(w[2] | (static_cast<uint32_t>(w[3]) << 16), scale, v + 4);
     }
 };
 
@@ -217,19 +222,11 @@ struct RawQ8x16 {
         const unsigned short* tail = reinterpret_cast<const unsigned short*>(qs + 14);
         w[4] = offset ? (from_l2 ? __ldcg(tail) : __ldg(tail)) : 0u;
     }
-    // As Raw8<Q8_0>::to_float: each quant b becomes 2^23 + b + 128 by a byte permute, then b * scale.
     __device__ __forceinline__ void to_float(float (&v)[16]) const {
         const float scale = __half2float(__ushort_as_half(d));
-        const uint32_t selector = offset ? 0x5432u : 0x3210u;
+        const uint32_t selector = offset ? 0x5432u : 0x3210u;  // offset: bytes 2, 3 of w[j] and 0, 1 of w[j + 1]
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const uint32_t biased = __byte_perm(w[j], w[j + 1], selector) ^ 0x80808080u;
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const float b = __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
-                v[4 * j + i] = b * scale;
-            }
-        }
+        for (int j = 0; j < 4; ++j) q8_word_to_float(__byte_perm(w[j], w[j + 1], selector), scale, v + 4 * j);
     }
 };
 

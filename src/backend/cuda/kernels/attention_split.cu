@@ -393,18 +393,17 @@ void launch_split_for_heads(const Plan& plan, const SplitArgs& args, const float
     if (plan.heads_per_block == 2) {
         launch_split_kernel<TYPE, D_MAX, 2, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                    partial_max_sum, stream);
-    } else if constexpr (TYPE == GgmlType::Q8_0) {
+        return;
+    }
+    if constexpr (TYPE == GgmlType::Q8_0) {  // make_plan sets wide_rows for Q8_0 caches only
         if (plan.wide_rows) {
             launch_split_kernel<TYPE, D_MAX, 1, true>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                       partial_max_sum, stream);
-        } else {
-            launch_split_kernel<TYPE, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                       partial_max_sum, stream);
+            return;
         }
-    } else {
-        launch_split_kernel<TYPE, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                   partial_max_sum, stream);
     }
+    launch_split_kernel<TYPE, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                               partial_max_sum, stream);
 }
 
 template <GgmlType TYPE>
