@@ -31,6 +31,15 @@ inline constexpr int64_t kSplitTargetBlocks = 528;
 // (docs/cuda-performance.md, v38). Long contexts are unaffected: there kSplitTargetBlocks sets the parts.
 __host__ __device__ constexpr int min_rows_per_part(int d_max) { return d_max <= 64 ? 64 : 16; }
 inline constexpr int64_t kMaxParts = 256;
+// The tensor-core split path (Plan::mma_rows): query heads per block (the mma's rows 0-7), and the fewest rows per
+// part: a 16-row tile for each of the block's 4 warps. H100, us per layer at 128 / 512 / 1,024 / 4,096 rows, blocks
+// ordered (KV head, part): 64 rows TinyLlama 4.70 / 4.77 / 5.25 / 6.66, Llama-3-8B shape 4.99 / 5.53 / 6.39 / 11.92;
+// 32 rows (two warps' tiles) 4.67 / 5.15 / 5.49 / 7.10 and 4.99 / 5.94 / 6.79 / 11.91.
+inline constexpr int kMaxMmaQueries = 8;
+inline constexpr int kMmaMinRowsPerPart = 64;
+// At head_dim 128 the tensor-core kernel holds 134 registers: 3 blocks of 128 threads per SM, one wave of 396 blocks
+// on an H100 (the parts are rounded down, so that no second wave starts).
+inline constexpr int64_t kMmaTargetBlocks128 = 396;
 inline constexpr int kMaxHeadsPerBlock = 2;
 // The kernels handle head_dim <= this, in steps of 8 (one 16-byte F16 load).
 inline constexpr int kMaxHeadDim = 256;
@@ -46,6 +55,13 @@ struct Shape {
     size_t row_bytes = 0;
 };
 
+// How the split path divides a token's attended rows into parts (split_parts): at most `grid` (the grid's blocks
+// along the sequence), none with fewer than min_rows rows.
+struct PartRule {
+    int grid = 0;
+    int min_rows = 1;
+};
+
 struct Plan {
     Shape shape;
     GgmlType type{};
@@ -54,10 +70,13 @@ struct Plan {
     // Split path only.
     int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
     int head_batches = 0;     // ceil(group / heads_per_block)
-    int grid_parts = 0;       // blocks along the sequence: partials per (token, head)
+    PartRule parts;           // blocks along the sequence (partials per (token, head)), rows per part
     // A Q8_0 cache, one query head per block and head_dim a multiple of 16: the split kernel's blocks of many rows
     // read 16 elements of a row per lane (RawQ8x16), the others 8.
     bool wide_rows = false;
+    // A Q8_0 cache, head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take all of a KV
+    // head's query heads on the tensor cores (attention_split_mma.cu) instead.
+    bool mma_rows = false;
     size_t workspace_bytes = 0;
 };
 
@@ -67,7 +86,7 @@ struct Plan {
 Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache);
 
 // Bytes of the split path's partials: [n_tokens, n_head, grid_parts, head_dim] accumulators then
-// [n_tokens, n_head, grid_parts] (max, sum) pairs.
+// [n_tokens, n_head, grid_parts] (max, sum) pairs (grid_parts: PartRule::grid).
 inline size_t split_workspace_bytes(int64_t n_tokens, const Shape& s, int64_t grid_parts) {
     return static_cast<size_t>(n_tokens) * static_cast<size_t>(s.n_head) * static_cast<size_t>(grid_parts) *
            (static_cast<size_t>(s.head_dim) + 2) * sizeof(float);
@@ -75,6 +94,9 @@ inline size_t split_workspace_bytes(int64_t n_tokens, const Shape& s, int64_t gr
 
 void launch_split(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, void* workspace, cudaStream_t stream, void* out_int8 = nullptr);
+// The split path's partials for a plan with mma_rows (attention_split_mma.cu); launch_split runs the combine.
+void launch_split_mma(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
+                      int64_t n_tokens, float* partial_acc, float2* partial_max_sum, cudaStream_t stream);
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream);
 // The tiled path on the tensor cores (attention_tiled_tc.cu) where it applies, an F16 cache and head_dim 64 or 128;
@@ -83,6 +105,35 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
                      int64_t n_tokens, float* out, cudaStream_t stream);
 
 // ---- Device side
+
+// exp(a - m) for a merge of softmax states; 0 when the state is empty (m = -inf, so a = -inf too).
+__device__ __forceinline__ float rescale(float a, float m) { return m == -INFINITY ? 0.0f : expf(a - m); }
+
+// The end of a split block: its warps' softmax states (per query head: max, sum and D accumulators, in shared memory
+// and complete, after a barrier) merged into one partial per head at part0 + h * grid_parts of the workspace.
+template <int WARPS, int HEADS, int D_CAP>
+__device__ __forceinline__ void write_block_partials(const float (&acc_s)[WARPS][HEADS][D_CAP],
+                                                     const float (&max_s)[WARPS][HEADS],
+                                                     const float (&sum_s)[WARPS][HEADS], int n_heads, int D,
+                                                     int64_t part0, int grid_parts, float* __restrict__ partial_acc,
+                                                     float2* __restrict__ partial_max_sum) {
+    for (int i = threadIdx.x; i < n_heads * D; i += blockDim.x) {
+        const int h = i / D, d = i - h * D;
+        float m_block = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) m_block = fmaxf(m_block, max_s[w][h]);
+        float sum = 0.0f, l_block = 0.0f;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) {
+            const float weight = rescale(max_s[w][h], m_block);
+            sum += weight * acc_s[w][h][d];
+            l_block += weight * sum_s[w][h];
+        }
+        const int64_t part = part0 + static_cast<int64_t>(h) * grid_parts;
+        partial_acc[part * D + d] = sum;
+        if (d == 0) partial_max_sum[part] = make_float2(m_block, l_block);
+    }
+}
 
 // The first and last cache rows a query at `position` attends to (AttentionParams::window).
 __device__ __forceinline__ void attended_rows(int64_t position, int window, int64_t* first, int64_t* last) {
@@ -121,12 +172,12 @@ __device__ __forceinline__ void block_attended_rows(const int32_t* positions, co
     __syncthreads();
 }
 
-// How many of the grid_parts blocks share a token's n_rows attended rows (the rest exit at once). Part p takes
-// rows [p * n_rows / parts, (p + 1) * n_rows / parts): balanced, never empty. Used by both split kernels.
-__host__ __device__ __forceinline__ int split_parts(int64_t n_rows, int grid_parts, int d_max) {
-    const int64_t min_rows = min_rows_per_part(d_max);
-    const int64_t wanted = (n_rows + min_rows - 1) / min_rows;
-    return static_cast<int>(wanted < grid_parts ? wanted : grid_parts);
+// How many of the rule's grid blocks share a token's n_rows attended rows (the rest exit at once; PartRule). Part p
+// takes rows [p * n_rows / parts, (p + 1) * n_rows / parts): balanced, never empty. Used by the split kernels and the
+// combine.
+__host__ __device__ __forceinline__ int split_parts(int64_t n_rows, const PartRule& rule) {
+    const int64_t wanted = (n_rows + rule.min_rows - 1) / rule.min_rows;
+    return static_cast<int>(wanted < rule.grid ? wanted : rule.grid);
 }
 
 // Eight consecutive elements e0 .. e0+7 of a cache row (e0 a multiple of 8) as stored, so a load can be issued long

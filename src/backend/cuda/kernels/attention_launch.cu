@@ -46,23 +46,34 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
     plan.d_max = params.head_dim <= 64 ? 64 : (params.head_dim <= 128 ? 128 : 256);
     plan.split = n_tokens <= kSplitMaxTokens;
 
-    // Heads per block: at most 2. Measured on an H100 (TinyLlama heads, F16 cache, 4096 rows, split + combine):
-    // 8 heads per block 15.6 us, 4 heads 15.5 us, 2 heads 12.9 us, 1 head 14.8 us per layer. More heads hold more registers (fewer
-    // blocks per SM) and lengthen each thread's serial work; the extra K/V reads of smaller batches hit L2.
-    int heads = 1;
-    while (heads < plan.shape.group && heads < kMaxHeadsPerBlock) heads *= 2;
-    plan.heads_per_block = heads;
-    plan.head_batches = static_cast<int>(ceil_div(plan.shape.group, heads));
-    // Only with one head per block: for two, the wide form holds 149 registers (128 bounded, with spills) and measured
-    // slower or mixed (docs/cuda-performance.md, v41 follow-ups).
-    plan.wide_rows = cache.type == GgmlType::Q8_0 && heads == 1 && params.head_dim % 16 == 0;
+    plan.mma_rows = attention_split_uses_half_products(cache.type, params);
+    if (plan.mma_rows) {
+        // All of a KV head's query heads in one block (the mma's rows); a warp takes 16-row tiles.
+        plan.heads_per_block = plan.shape.group;
+        plan.head_batches = 1;
+        plan.parts.min_rows = kMmaMinRowsPerPart;
+    } else {
+        // Heads per block: at most 2. Measured on an H100 (TinyLlama heads, F16 cache, 4096 rows, split + combine):
+        // 8 heads per block 15.6 us, 4 heads 15.5 us, 2 heads 12.9 us, 1 head 14.8 us per layer. More heads hold more
+        // registers (fewer blocks per SM) and lengthen each thread's serial work; the extra K/V reads of smaller
+        // batches hit L2.
+        int heads = 1;
+        while (heads < plan.shape.group && heads < kMaxHeadsPerBlock) heads *= 2;
+        plan.heads_per_block = heads;
+        plan.head_batches = static_cast<int>(ceil_div(plan.shape.group, heads));
+        // Only with one head per block: for two, the wide form holds 149 registers (128 bounded, with spills) and
+        // measured slower or mixed (docs/cuda-performance.md, v41 follow-ups).
+        plan.wide_rows = cache.type == GgmlType::Q8_0 && heads == 1 && params.head_dim % 16 == 0;
+        plan.parts.min_rows = min_rows_per_part(plan.d_max);
+    }
 
-    // Enough blocks to fill the GPU when the context is full, never fewer rows per block than min_rows_per_part.
+    // Enough blocks to fill the GPU when the context is full, never fewer rows per block than min_rows.
     const int64_t other_blocks = static_cast<int64_t>(params.n_head_kv) * plan.head_batches * n_tokens;
-    int64_t parts = ceil_div(kSplitTargetBlocks, other_blocks);
-    parts = std::min({parts, ceil_div(cache.n_ctx, min_rows_per_part(plan.d_max)), kMaxParts});
-    plan.grid_parts = static_cast<int>(parts);
-    plan.workspace_bytes = split_workspace_bytes(n_tokens, plan.shape, plan.grid_parts);
+    int64_t parts = plan.mma_rows && params.head_dim == 128 ? std::max<int64_t>(1, kMmaTargetBlocks128 / other_blocks)
+                                                             : ceil_div(kSplitTargetBlocks, other_blocks);
+    parts = std::min({parts, ceil_div(cache.n_ctx, plan.parts.min_rows), kMaxParts});
+    plan.parts.grid = static_cast<int>(parts);
+    plan.workspace_bytes = split_workspace_bytes(n_tokens, plan.shape, plan.parts.grid);
     return plan;
 }
 
@@ -70,13 +81,22 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
 
 namespace {
 
-// The plan for a cache of n_ctx rows of any type: the split and the workspace do not depend on the cache type.
-attn::Plan plan_for_shape(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx) {
+// The plan for a cache of n_ctx rows of the given type (row bytes do not change the split or the workspace).
+attn::Plan plan_for_shape(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx, GgmlType type) {
     KvView view;
-    view.type = GgmlType::F32;
+    view.type = type;
     view.n_ctx = cache_n_ctx;
     view.row_width = static_cast<int64_t>(params.n_head_kv) * params.head_dim;
     return attn::make_plan(n_tokens, params, view);
+}
+
+// The largest split workspace over the cache types: a Q8_0 cache's tensor-core path takes all of a KV head's query
+// heads per block, so it may split the rows into more parts than the float32 path.
+size_t split_workspace_for_shape(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx) {
+    size_t bytes = plan_for_shape(n_tokens, params, cache_n_ctx, GgmlType::F32).workspace_bytes;
+    if (params.head_dim % 32 == 0)
+        bytes = std::max(bytes, plan_for_shape(n_tokens, params, cache_n_ctx, GgmlType::Q8_0).workspace_bytes);
+    return bytes;
 }
 
 }  // namespace
@@ -86,15 +106,20 @@ size_t attention_workspace_bytes(int64_t max_tokens, const AttentionParams& para
     // Blocks per token shrink as tokens grow, so the largest batch is not always the largest workspace.
     size_t bytes = 0;
     for (int64_t n = 1; n <= std::min(max_tokens, attn::kSplitMaxTokens); ++n)
-        bytes = std::max(bytes, plan_for_shape(n, params, cache_n_ctx).workspace_bytes);
+        bytes = std::max(bytes, split_workspace_for_shape(n, params, cache_n_ctx));
     return bytes;
 }
 
 bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx,
                            size_t workspace_bytes) {
     if (n_tokens != 1) return false;
-    const attn::Plan plan = plan_for_shape(n_tokens, params, cache_n_ctx);
-    return plan.split && workspace_bytes >= plan.workspace_bytes;
+    const attn::Plan plan = plan_for_shape(n_tokens, params, cache_n_ctx, GgmlType::F32);
+    return plan.split && workspace_bytes >= split_workspace_for_shape(n_tokens, params, cache_n_ctx);
+}
+
+int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,
+                          int64_t attended) {
+    return attn::split_parts(attended, plan_for_shape(n_tokens, params, cache_n_ctx, cache_type).parts);
 }
 
 void launch_attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,

@@ -3,7 +3,8 @@
 // its heads (a K/V row is read once per batch; the group's other batches mostly find it in L2) and writes a
 // (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only;
 // which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
-// position.
+// position. A Q8_0 cache with 2 to 8 query heads per KV head takes the tensor-core form of the partials instead
+// (attention_split_mma.cu, Plan::mma_rows); the combine is the same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
@@ -18,7 +19,7 @@ constexpr int kCombineThreads = 256;
 struct SplitArgs {
     Shape shape;
     int head_batches;
-    int grid_parts;
+    PartRule parts;
     int d_max;
 };
 
@@ -38,9 +39,6 @@ template <>
 struct SplitRaw<GgmlType::Q8_0, 16> {
     using type = RawQ8x16;
 };
-
-// exp(a - m) for a merge of softmax states; 0 when the state is empty (m = -inf, so a = -inf too).
-__device__ __forceinline__ float rescale(float a, float m) { return m == -INFINITY ? 0.0f : expf(a - m); }
 
 // One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL elements each (8: one 16-byte F16
 // load; 16 in the wide form for a Q8_0 cache, where 8 took as long per row as F16's twice the bytes); a warp covers
@@ -210,23 +208,8 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
         }
     }
     __syncthreads();
-    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + head0) * args.grid_parts + blockIdx.x;
-    for (int i = threadIdx.x; i < n_heads * D; i += blockDim.x) {
-        const int h = i / D, d = i - h * D;
-        float m_block = -INFINITY;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) m_block = fmaxf(m_block, max_s[w][h]);
-        float sum = 0.0f, l_block = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) {
-            const float weight = rescale(max_s[w][h], m_block);
-            sum += weight * acc_s[w][h][d];
-            l_block += weight * sum_s[w][h];
-        }
-        const int64_t part = part0 + static_cast<int64_t>(h) * args.grid_parts;
-        partial_acc[part * D + d] = sum;
-        if (d == 0) partial_max_sum[part] = make_float2(m_block, l_block);
-    }
+    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + head0) * args.parts.grid + blockIdx.x;
+    write_block_partials(acc_s, max_s, sum_s, n_heads, D, part0, args.parts.grid, partial_acc, partial_max_sum);
 }
 
 // WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take 16 elements per lane, one row per row group and
@@ -255,7 +238,7 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
     int64_t first, last;
     attended_rows(positions[t], s.window, &first, &last);
     const int64_t n_attended = last - first + 1;
-    const int n_parts = split_parts(n_attended, args.grid_parts, D_MAX);
+    const int n_parts = split_parts(n_attended, args.parts);
     if (static_cast<int>(blockIdx.x) >= n_parts) {  // whole block: not needed at this position
         if (early) ops::wait_for_producers();
         return;
@@ -297,9 +280,9 @@ __global__ void __launch_bounds__(kCombineThreads)
     const int h = blockIdx.x, t = blockIdx.y;
     int64_t first, last;
     attended_rows(positions[t], s.window, &first, &last);
-    const int n_parts = split_parts(last - first + 1, args.grid_parts, args.d_max);
+    const int n_parts = split_parts(last - first + 1, args.parts);
     if (early) ops::wait_for_producers();
-    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + h) * args.grid_parts;
+    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + h) * args.parts.grid;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int D = s.head_dim;
     const int n_groups = kCombineThreads / args.d_max;  // d_max divides kCombineThreads
@@ -378,7 +361,7 @@ template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
 void launch_split_kernel(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                          const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                          cudaStream_t stream) {
-    const dim3 grid(static_cast<unsigned>(plan.grid_parts),
+    const dim3 grid(static_cast<unsigned>(plan.parts.grid),
                     static_cast<unsigned>(plan.shape.n_head_kv * plan.head_batches), static_cast<unsigned>(n_tokens));
     ops::launch_pdl(attention_split_kernel<TYPE, D_MAX, HEADS, WIDE>, grid, dim3(kSplitThreads), 0, stream, q,
                     static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, args,
@@ -427,12 +410,15 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
     SplitArgs args;
     args.shape = plan.shape;
     args.head_batches = plan.head_batches;
-    args.grid_parts = plan.grid_parts;
+    args.parts = plan.parts;
     args.d_max = plan.d_max;
     float* partial_acc = static_cast<float*>(workspace);
     float2* partial_max_sum = reinterpret_cast<float2*>(
-        partial_acc + static_cast<size_t>(n_tokens) * plan.shape.n_head * plan.grid_parts * plan.shape.head_dim);
-    switch (plan.type) {
+        partial_acc + static_cast<size_t>(n_tokens) * plan.shape.n_head * plan.parts.grid * plan.shape.head_dim);
+    if (plan.mma_rows) {
+        launch_split_mma(plan, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
+    } else {
+        switch (plan.type) {
         case GgmlType::F32:
             launch_split_for_type<GgmlType::F32>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                  partial_max_sum, stream);
@@ -445,6 +431,7 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
             launch_split_for_type<GgmlType::Q8_0>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                   partial_max_sum, stream);
             break;
+        }
     }
     // The combine's blocks may be scheduled while the split kernel's last blocks drain; wait_for_producers() holds
     // them until the partials are complete.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_test_support.h"
@@ -167,7 +168,8 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
     const auto expected = ref_attention(q, host, positions, params);
     const double e = nmse(expected, got);
     const bool split = use_workspace && n_tokens <= 8;
-    const bool half_products = !split && attention_tiled_uses_half_products(host.type, shape.head_dim);
+    const bool half_products = split ? attention_split_uses_half_products(host.type, params)
+                                     : attention_tiled_uses_half_products(host.type, shape.head_dim);
     const double limit = half_products ? tolerance::kParityNmseAttentionHalfProducts : tolerance::kParityNmseAttention;
     EXPECT_TRUE(e <= limit)
         << describe(shape, host.type, window, positions, split) << ": nmse " << e << "; "
@@ -175,8 +177,10 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
 }
 
 constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0};
-constexpr HeadShape kShapes[] = {{8, 2, 64}, {4, 4, 64}, {16, 1, 64}, {32, 4, 64}, {32, 32, 128},
-                                 {4, 2, 80}, {6, 3, 32},  {4, 1, 256}, {24, 2, 128}};
+// Groups of 2, 4, 7 and 8 query heads per KV head at head_dim 64 and 128 take the tensor-core split path with a Q8_0
+// cache (attention_split_uses_half_products); the rest the float32 kernels.
+constexpr HeadShape kShapes[] = {{8, 2, 64}, {4, 4, 64},  {16, 1, 64}, {32, 4, 64},  {32, 32, 128}, {4, 2, 80},
+                                 {6, 3, 32}, {4, 1, 256}, {24, 2, 128}, {28, 4, 128}, {12, 6, 64}};
 
 std::vector<int32_t> consecutive(int32_t first, int64_t n) {
     std::vector<int32_t> p(static_cast<size_t>(n));
@@ -323,7 +327,10 @@ TEST(CudaAttention, GraphReplaysAtEveryPosition) {
             const auto got = dout.download();
             const auto expected = ref_attention(q, host, {position}, params);
             const double e = nmse(expected, got);
-            EXPECT_TRUE(e <= tolerance::kParityNmseAttention)
+            const double limit = attention_split_uses_half_products(type, params)
+                                     ? tolerance::kParityNmseAttentionHalfProducts
+                                     : tolerance::kParityNmseAttention;
+            EXPECT_TRUE(e <= limit)
                 << "graph replay, " << type_name(type) << " position " << position << ": nmse " << e << "; "
                 << testing::compare(std::span<const double>(expected), std::span<const float>(got)).report();
         }
@@ -337,14 +344,16 @@ TEST(CudaAttention, GraphReplaysAtEveryPosition) {
 TEST(CudaAttentionPlan, WorkspaceHoldsOnePartialPerBlock) {
     const AttentionParams tiny = params_for({32, 4, 64}, 0);  // 4 KV heads x 4 batches of 2 query heads
     const size_t partial = (64 + 2) * 4;  // accumulators, max and sum of one (token, head, part), in bytes
-    // One token: ceil(528 target blocks / 16) = 33 parts, or one per 64 rows when the cache is shorter.
-    EXPECT_EQ(attention_workspace_bytes(1, tiny, 4096), size_t{32} * 33 * partial);
-    EXPECT_EQ(attention_workspace_bytes(1, tiny, 32768), size_t{32} * 33 * partial);
+    // The largest over the cache types: a Q8_0 cache takes all 8 query heads of a KV head per block (4 blocks per
+    // token and part), so one token splits into ceil(528 / 4) = 132 parts, at most one per 64 rows; the float32
+    // path's 4 x 4 blocks take 33.
+    EXPECT_EQ(attention_workspace_bytes(1, tiny, 4096), size_t{32} * 64 * partial);
+    EXPECT_EQ(attention_workspace_bytes(1, tiny, 32768), size_t{32} * 132 * partial);
     EXPECT_EQ(attention_workspace_bytes(1, tiny, 1024), size_t{32} * 16 * partial);
-    // Up to 3 tokens: 1 x 33, 2 x 17 or 3 x 11 parts; the largest is 34.
-    EXPECT_EQ(attention_workspace_bytes(3, tiny, 4096), size_t{34} * 32 * partial);
-    // Prefill needs none; the largest split batch is 8 tokens x 5 parts.
-    EXPECT_EQ(attention_workspace_bytes(512, tiny, 4096), size_t{40} * 32 * partial);
+    // Up to 3 tokens: 1 x 64, 2 x 64 or 3 x 44 parts; the largest is 132.
+    EXPECT_EQ(attention_workspace_bytes(3, tiny, 4096), size_t{132} * 32 * partial);
+    // Prefill needs none; the largest split batch is 8 tokens x 17 parts.
+    EXPECT_EQ(attention_workspace_bytes(512, tiny, 4096), size_t{136} * 32 * partial);
     EXPECT_EQ(attention_workspace_bytes(0, tiny, 4096), 0u);
 }
 
@@ -358,6 +367,27 @@ TEST(CudaAttentionPlan, ShortCachesSplitByHeadSize) {
     EXPECT_EQ(attention_workspace_bytes(1, llama7b, 16), size_t{32} * 1 * large_head);
     // Long caches: ceil(528 target blocks / 32) = 17 parts either way.
     EXPECT_EQ(attention_workspace_bytes(1, llama7b, 4096), size_t{32} * 17 * large_head);
+}
+
+// How a token's rows are divided (PartRule): the tensor-core path (Q8_0 cache, TinyLlama's 8 query heads per KV
+// head: 4 blocks per part) into parts of 64 rows or more up to the grid's 132; the float32 paths (4 x 4 blocks per
+// part) into parts of 64 rows or more up to 33.
+TEST(CudaAttentionPlan, PartsGrowWithTheContext) {
+    const AttentionParams tiny = params_for({32, 4, 64}, 0);
+    const int64_t n_ctx = 32768;
+    for (const auto& [rows, parts] : std::vector<std::pair<int64_t, int>>{
+             {1, 1}, {64, 1}, {65, 2}, {1024, 16}, {4096, 64}, {4097, 65}, {8448, 132}, {32768, 132}}) {
+        EXPECT_EQ(attention_split_parts(1, tiny, GgmlType::Q8_0, n_ctx, rows), parts) << rows << " rows";
+    }
+    for (const auto& [rows, parts] :
+         std::vector<std::pair<int64_t, int>>{{1, 1}, {128, 2}, {1024, 16}, {2112, 33}, {32768, 33}}) {
+        EXPECT_EQ(attention_split_parts(1, tiny, GgmlType::F16, n_ctx, rows), parts) << rows << " rows";
+    }
+    // A short cache bounds the grid: 1,024 rows hold at most 16 parts.
+    EXPECT_EQ(attention_split_parts(1, tiny, GgmlType::Q8_0, 1024, 1024), 16);
+    // Two tokens: 8 blocks per part, so the grid holds ceil(528 / 8) = 66 parts.
+    EXPECT_EQ(attention_split_parts(2, tiny, GgmlType::Q8_0, n_ctx, 4096), 64);
+    EXPECT_EQ(attention_split_parts(2, tiny, GgmlType::Q8_0, n_ctx, 8192), 66);
 }
 
 TEST(CudaAttentionPlan, UnsupportedShapesThrowAtPlanTime) {
@@ -414,7 +444,7 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
             cudaEvent_t start, stop;
             SPOOL_CUDA_CHECK(cudaEventCreate(&start));
             SPOOL_CUDA_CHECK(cudaEventCreate(&stop));
-            for (int32_t context : {128, 512, 1024, 4096}) {
+            for (int32_t context : {16, 48, 96, 128, 512, 1024, 4096}) {
                 dpos.upload(std::vector<int32_t>{context - 1});
                 for (int i = 0; i < 5; ++i) SPOOL_CUDA_CHECK(cudaGraphLaunch(exec, stream));
                 const int reps = 50;

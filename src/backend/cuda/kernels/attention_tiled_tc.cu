@@ -44,18 +44,13 @@ struct FlashLayout {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // cp.async and mma.sync m16n8k16; launch_flash checks
 constexpr float kLog2e = 1.4426950408889634f;
 
+using tc::commit_copies;
+using tc::copy_async;
 using tc::half2_bits;
 using tc::load_matrices;
 using tc::mma_16x8x16;
 using tc::shared_address;
-
-// 16 bytes global -> shared without registers; `valid` false writes zeros and reads nothing.
-__device__ __forceinline__ void copy16_async(uint32_t dst, const void* src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void wait_all_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+using tc::wait_all_copies;
 
 __device__ __forceinline__ void load_matrices_transposed(uint32_t (&r)[4], uint32_t address) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -68,10 +63,6 @@ __device__ __forceinline__ float exp2_approx(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
-}
-
-__device__ __forceinline__ void copy4_async(uint32_t dst, const void* src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0) : "memory");
 }
 
 // Calls f(r, c) for this thread's 8-element pieces of a tile: row r < kTileKeys, first element c (a multiple of 8).
@@ -97,7 +88,7 @@ __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, si
         for_each_tile_piece<D, L::kThreads>(tid, [&](int r, int c) {  // 16 bytes each
             const bool valid = tile + r <= hi;
             const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
-            copy16_async(dst + static_cast<uint32_t>(r * L::kLd + c) * 2, row + (col0 + c) * 2, valid);
+            copy_async<16>(dst + static_cast<uint32_t>(r * L::kLd + c) * 2, row + (col0 + c) * 2, valid);
         });
     } else {
         constexpr int kWords = L::kRawRow / 4;  // 4-byte pieces per row
@@ -106,7 +97,7 @@ __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, si
             const int r = i / kWords, w = i % kWords;
             const bool valid = tile + r <= hi;
             const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
-            copy4_async(dst + r * L::kRawRow + 4 * w, row + head0 + 4 * w, valid);
+            copy_async<4>(dst + r * L::kRawRow + 4 * w, row + head0 + 4 * w, valid);
         }
     }
 }

@@ -293,6 +293,13 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
 // cores for this cache type and head_dim (F16 or Q8_0, head_dim 64 or 128), rounding q, the probabilities and a Q8_0
 // cache's values to fp16 for its products as llama.cpp does (attention_tiled_tc.cu); elsewhere it computes in float32.
 bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
+// The same for the split path (decode-sized batches with a workspace): a Q8_0 cache with head_dim 64 or 128 and at
+// 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu).
+bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params);
+// How many parts the split path divides a token's `attended` rows into (one block per part, KV head and head batch),
+// for a batch of n_tokens over a cache of this type and cache_n_ctx rows: the grid's parts are an upper bound.
+int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,
+                          int64_t attended);
 
 // ---- Sampling (src/backend/cuda/kernels/ops_top_k.cu)
 

@@ -1,7 +1,8 @@
-// The tensor-core primitives the mma.sync kernels share (attention_tiled_tc.cu, matmul_tc.cu): shared-memory
-// addresses, ldmatrix of four 8 x 8 fp16 matrices, and the m16n8k16 fp16 product with float32 accumulation. They need
-// sm_80, so they exist only in device passes for sm_80 and later; the launchers check the built PTX version
-// (cudaFuncGetAttributes().ptxVersion >= 80) before they use a kernel built from them.
+// The tensor-core primitives the mma.sync kernels share (attention_tiled_tc.cu, attention_split_mma.cu,
+// matmul_tc.cu): shared-memory addresses, cp.async copies, ldmatrix of four 8 x 8 fp16 matrices, and the m16n8k16
+// fp16 product with float32 accumulation. They need sm_80, so they exist only in device passes for sm_80 and later;
+// the launchers check the built PTX version (cudaFuncGetAttributes().ptxVersion >= 80) before they use a kernel
+// built from them.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -15,6 +16,25 @@ namespace spool::cuda::tc {
 __device__ __forceinline__ uint32_t shared_address(const void* p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+
+// BYTES (4, 8 or 16) from global to shared memory by cp.async, without registers; `valid` false writes zeros and
+// reads nothing. 16-byte copies bypass L1 (.cg); smaller ones can only go through it (.ca).
+template <int BYTES>
+__device__ __forceinline__ void copy_async(uint32_t dst, const void* src, bool valid) {
+    static_assert(BYTES == 4 || BYTES == 8 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes");
+    if constexpr (BYTES == 16) {
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
+                     : "memory");
+    } else {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(src), "n"(BYTES),
+                     "r"(valid ? BYTES : 0)
+                     : "memory");
+    }
+}
+// The copies issued since the last commit form a group; waits complete whole groups, oldest first.
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void wait_copies_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+__device__ __forceinline__ void wait_all_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // Four 8 x 8 fp16 matrices from shared memory: lanes 8i .. 8i + 7 give the row addresses of matrix i (16 bytes each).
 __device__ __forceinline__ void load_matrices(uint32_t (&r)[4], uint32_t address) {
