@@ -19,6 +19,7 @@ namespace spool::cuda::attn {
 // (prefill) the tiled path.
 inline constexpr int64_t kSplitMaxTokens = 8;
 inline constexpr int kSplitThreads = 128;
+inline constexpr int kSplitWarps = kSplitThreads / 32;
 // Blocks the split path aims for when the context is long: 132 SMs x 4 resident blocks of 128 threads.
 // Measured (TinyLlama / Llama-2-7B heads, F16 cache, 4096 rows): 264 blocks 11.4 / 31.5 us per layer, 528 blocks
 // 10.4 / 29.2 us, 792 blocks 13.5 / 33.6 us (a second wave).
@@ -62,6 +63,14 @@ struct PartRule {
     int min_rows = 1;
 };
 
+// What the split path's kernels take by value (attention_split.cu, attention_split_mma.cu; the combine).
+struct SplitArgs {
+    Shape shape;
+    int head_batches = 0;
+    PartRule parts;
+    int d_max = 0;
+};
+
 struct Plan {
     Shape shape;
     GgmlType type{};
@@ -95,8 +104,9 @@ inline size_t split_workspace_bytes(int64_t n_tokens, const Shape& s, int64_t gr
 void launch_split(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, void* workspace, cudaStream_t stream, void* out_int8 = nullptr);
 // The split path's partials for a plan with mma_rows (attention_split_mma.cu); launch_split runs the combine.
-void launch_split_mma(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
-                      int64_t n_tokens, float* partial_acc, float2* partial_max_sum, cudaStream_t stream);
+void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                      const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                      cudaStream_t stream);
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream);
 // The tiled path on the tensor cores (attention_tiled_tc.cu) where it applies, an F16 cache and head_dim 64 or 128;

@@ -13,15 +13,7 @@
 namespace spool::cuda::attn {
 namespace {
 
-constexpr int kWarps = kSplitThreads / 32;
 constexpr int kCombineThreads = 256;
-
-struct SplitArgs {
-    Shape shape;
-    int head_batches;
-    PartRule parts;
-    int d_max;
-};
 
 // Blocks of at least this many rows take the wide form where the plan allows it (Plan::wide_rows). H100, 7B heads,
 // Q8_0 cache, us per layer at 128 / 512 / 1,024 / 4,096 rows: 8 elements per lane 4.66 / 6.72 / 9.62 / 26.23; 16
@@ -52,10 +44,10 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
                                            int t, int64_t last, int64_t row_lo, int n_rows, bool early) {
     constexpr int kLanes = D_MAX / EPL;
     constexpr int kRowsPerWarp = 32 / kLanes;
-    constexpr int kRowGroups = kWarps * kRowsPerWarp;
+    constexpr int kRowGroups = kSplitWarps * kRowsPerWarp;
     constexpr int kUnroll = UNROLL;  // rows per row group per step
-    __shared__ float acc_s[kWarps][HEADS][D_MAX];
-    __shared__ float max_s[kWarps][HEADS], sum_s[kWarps][HEADS];
+    __shared__ float acc_s[kSplitWarps][HEADS][D_MAX];
+    __shared__ float max_s[kSplitWarps][HEADS], sum_s[kSplitWarps][HEADS];
     const Shape& s = args.shape;
     const int kv_head = blockIdx.y / args.head_batches;
     const int batch = blockIdx.y - kv_head * args.head_batches;
@@ -416,7 +408,7 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
     float2* partial_max_sum = reinterpret_cast<float2*>(
         partial_acc + static_cast<size_t>(n_tokens) * plan.shape.n_head * plan.parts.grid * plan.shape.head_dim);
     if (plan.mma_rows) {
-        launch_split_mma(plan, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
+        launch_split_mma(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
     } else {
         switch (plan.type) {
         case GgmlType::F32:

@@ -30,13 +30,7 @@
 namespace spool::cuda::attn {
 namespace {
 
-constexpr int kWarps = kSplitThreads / 32;
 constexpr int kTileRows = 16;
-
-struct MmaArgs {
-    Shape shape;
-    PartRule parts;
-};
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 
@@ -103,7 +97,7 @@ using tc::wait_copies_but_one;
 
 template <int D>
 __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
-                                               const uint8_t* __restrict__ v_cache, const MmaArgs& args,
+                                               const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                                float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
                                                int t, int kv_head, int part, int64_t last, int64_t row_lo,
                                                int n_rows, bool early) {
@@ -115,11 +109,11 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     constexpr int kChunksPerSegment = 17;
     // Per warp, two stages of a tile's K and V segments; after the row loop the same memory holds the warps' states.
     constexpr int kStageWords = 2 * kTileRows * kSegmentWords;
-    constexpr int kStagingWords = kWarps * 2 * kStageWords;
-    constexpr int kStateWords = kWarps * kMaxMmaQueries * D;
+    constexpr int kStagingWords = kSplitWarps * 2 * kStageWords;
+    constexpr int kStateWords = kSplitWarps * kMaxMmaQueries * D;
     __shared__ __align__(16) uint32_t smem[kStagingWords > kStateWords ? kStagingWords : kStateWords];
-    __shared__ float max_s[kWarps][kMaxMmaQueries], sum_s[kWarps][kMaxMmaQueries];
-    auto& acc_s = *reinterpret_cast<float(*)[kWarps][kMaxMmaQueries][D]>(smem);
+    __shared__ float max_s[kSplitWarps][kMaxMmaQueries], sum_s[kSplitWarps][kMaxMmaQueries];
+    auto& acc_s = *reinterpret_cast<float(*)[kSplitWarps][kMaxMmaQueries][D]>(smem);
     const Shape& s = args.shape;
     const int head0 = kv_head * s.group;
     const int n_q = s.group;  // <= kMaxMmaQueries (make_plan)
@@ -209,9 +203,9 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     }
 
     int stage_index = 0;
-    for (int tile = warp; tile < n_tiles; tile += kWarps) {  // warp-uniform bound: shuffles run converged
+    for (int tile = warp; tile < n_tiles; tile += kSplitWarps) {  // warp-uniform bound: shuffles run converged
         const int r0 = tile * kTileRows;
-        if (tile + kWarps < n_tiles) copy_tile(r0 + kWarps * kTileRows, stages + (stage_index ^ 1) * kStageWords);
+        if (tile + kSplitWarps < n_tiles) copy_tile(r0 + kSplitWarps * kTileRows, stages + (stage_index ^ 1) * kStageWords);
         commit_copies();  // empty past the last tile, so that the wait below always leaves exactly one pending
         wait_copies_but_one();
         __syncwarp();
@@ -347,7 +341,7 @@ __global__ void __launch_bounds__(kSplitThreads)
                                const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes], Q8_0
                                const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes], Q8_0
                                const int32_t* __restrict__ positions,   // [n_tokens]
-                               MmaArgs args,
+                               SplitArgs args,
                                float* __restrict__ partial_acc,         // [n_tokens, n_head, grid_parts, head_dim]
                                float2* __restrict__ partial_max_sum) {  // [n_tokens, n_head, grid_parts]
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -377,16 +371,14 @@ __global__ void __launch_bounds__(kSplitThreads)
 }
 
 template <int D>
-void launch_for_head_dim(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
-                         int64_t n_tokens, float* partial_acc, float2* partial_max_sum, cudaStream_t stream) {
+void launch_for_head_dim(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                         const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                         cudaStream_t stream) {
     cudaFuncAttributes attributes{};
     SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_split_mma_kernel<D>));
     if (attributes.ptxVersion < 80)
         throw UnsupportedError("cuda attention: the Q8_0 KV cache's decode kernel needs sm_80 or later; rebuild with "
                                "-DCMAKE_CUDA_ARCHITECTURES=90 (or 80) or use an F16 KV cache");
-    MmaArgs args;
-    args.shape = plan.shape;
-    args.parts = plan.parts;
     const dim3 grid(static_cast<unsigned>(plan.shape.n_head_kv), static_cast<unsigned>(plan.parts.grid),
                     static_cast<unsigned>(n_tokens));
     ops::launch_pdl(attention_split_mma_kernel<D>, grid, dim3(kSplitThreads), 0, stream, q,
@@ -396,12 +388,13 @@ void launch_for_head_dim(const Plan& plan, const float* q, const KvView& cache, 
 
 }  // namespace
 
-void launch_split_mma(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
-                      int64_t n_tokens, float* partial_acc, float2* partial_max_sum, cudaStream_t stream) {
+void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                      const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                      cudaStream_t stream) {
     if (plan.shape.head_dim == 64)
-        launch_for_head_dim<64>(plan, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
+        launch_for_head_dim<64>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
     else
-        launch_for_head_dim<128>(plan, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
+        launch_for_head_dim<128>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
 }
 
 }  // namespace spool::cuda::attn
