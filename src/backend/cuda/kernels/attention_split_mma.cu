@@ -205,7 +205,8 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     int stage_index = 0;
     for (int tile = warp; tile < n_tiles; tile += kSplitWarps) {  // warp-uniform bound: shuffles run converged
         const int r0 = tile * kTileRows;
-        if (tile + kSplitWarps < n_tiles) copy_tile(r0 + kSplitWarps * kTileRows, stages + (stage_index ^ 1) * kStageWords);
+        if (tile + kSplitWarps < n_tiles)
+            copy_tile(r0 + kSplitWarps * kTileRows, stages + (stage_index ^ 1) * kStageWords);
         commit_copies();  // empty past the last tile, so that the wait below always leaves exactly one pending
         wait_copies_but_one();
         __syncwarp();
