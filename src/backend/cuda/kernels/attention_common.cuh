@@ -91,8 +91,9 @@ struct Plan {
 
 // Throws UnsupportedError for shapes the kernels do not handle (head_dim not a multiple of 8 or above
 // kMaxHeadDim, n_head not a multiple of n_head_kv, a cache type other than F32/F16/Q8_0) and UsageError for
-// inconsistent views. `split` is the path the kernels would take given enough workspace.
-Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache);
+// inconsistent views. `split` is the path the kernels would take given enough workspace. Without tensor_cores the
+// split path keeps to the float32 kernels (mma_rows false), for builds without sm_80 code.
+Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache, bool tensor_cores = true);
 
 // Bytes of the split path's partials: [n_tokens, n_head, grid_parts, head_dim] accumulators then
 // [n_tokens, n_head, grid_parts] (max, sum) pairs (grid_parts: PartRule::grid).
@@ -107,6 +108,9 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
 void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                       const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                       cudaStream_t stream);
+// Whether this build holds the tensor-core split kernel for head_dim (64 or 128) on the current device: false for
+// builds without sm_80 code, where the kernel has no body.
+bool split_mma_built(int head_dim);
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream);
 // The tiled path on the tensor cores (attention_tiled_tc.cu) where it applies, an F16 cache and head_dim 64 or 128;

@@ -20,7 +20,7 @@ std::string shape_text(const AttentionParams& p) {
 
 }  // namespace
 
-Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache) {
+Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache, bool tensor_cores) {
     if (params.n_head < 1 || params.n_head_kv < 1 || params.head_dim < 1 || params.n_head % params.n_head_kv != 0)
         throw UsageError("cuda attention: n_head must be a positive multiple of n_head_kv (" + shape_text(params) +
                          ")");
@@ -46,7 +46,7 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
     plan.d_max = params.head_dim <= 64 ? 64 : (params.head_dim <= 128 ? 128 : 256);
     plan.split = n_tokens <= kSplitMaxTokens;
 
-    plan.mma_rows = attention_split_uses_half_products(cache.type, params);
+    plan.mma_rows = tensor_cores && attention_split_uses_half_products(cache.type, params);
     if (plan.mma_rows) {
         // All of a KV head's query heads in one block (the mma's rows); a warp takes 16-row tiles.
         plan.heads_per_block = plan.shape.group;
@@ -125,7 +125,10 @@ int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlT
 void launch_attention(const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                       const AttentionParams& params, float* out, void* workspace, size_t workspace_bytes,
                       cudaStream_t stream, void* out_int8) {
-    const attn::Plan plan = attn::make_plan(n_tokens, params, cache);
+    attn::Plan plan = attn::make_plan(n_tokens, params, cache);
+    // The workspace covers the float32 plan too (split_workspace_for_shape), so the fallback always fits.
+    if (plan.mma_rows && !attn::split_mma_built(params.head_dim))
+        plan = attn::make_plan(n_tokens, params, cache, /*tensor_cores=*/false);
     const bool split = plan.split && workspace != nullptr && workspace_bytes >= plan.workspace_bytes;
     if (out_int8 != nullptr && (!split || n_tokens != 1)) {
         throw UsageError("launch_attention: out_int8 needs one token and a workspace for the split path (" +

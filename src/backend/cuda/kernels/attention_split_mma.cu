@@ -372,14 +372,16 @@ __global__ void __launch_bounds__(kSplitThreads)
 }
 
 template <int D>
+bool built_for_head_dim() {
+    cudaFuncAttributes attributes{};
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_split_mma_kernel<D>));
+    return attributes.ptxVersion >= 80;
+}
+
+template <int D>
 void launch_for_head_dim(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                          const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                          cudaStream_t stream) {
-    cudaFuncAttributes attributes{};
-    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_split_mma_kernel<D>));
-    if (attributes.ptxVersion < 80)
-        throw UnsupportedError("cuda attention: the Q8_0 KV cache's decode kernel needs sm_80 or later; rebuild with "
-                               "-DCMAKE_CUDA_ARCHITECTURES=90 (or 80) or use an F16 KV cache");
     const dim3 grid(static_cast<unsigned>(plan.shape.n_head_kv), static_cast<unsigned>(plan.parts.grid),
                     static_cast<unsigned>(n_tokens));
     ops::launch_pdl(attention_split_mma_kernel<D>, grid, dim3(kSplitThreads), 0, stream, q,
@@ -388,6 +390,8 @@ void launch_for_head_dim(const Plan& plan, const SplitArgs& args, const float* q
 }
 
 }  // namespace
+
+bool split_mma_built(int head_dim) { return head_dim == 64 ? built_for_head_dim<64>() : built_for_head_dim<128>(); }
 
 void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                       const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,

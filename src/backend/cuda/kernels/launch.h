@@ -294,7 +294,8 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
 // cache's values to fp16 for its products as llama.cpp does (attention_tiled_tc.cu); elsewhere it computes in float32.
 bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
 // The same for the split path (decode-sized batches with a workspace): a Q8_0 cache with head_dim 64 or 128 and at
-// 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu).
+// 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu), in builds with sm_80 code (in
+// others its float32 kernels run, and this still says true).
 bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params);
 // How many parts the split path divides a token's `attended` rows into (one block per part, KV head and head batch),
 // for a batch of n_tokens over a cache of this type and cache_n_ctx rows: the grid's parts are an upper bound.
