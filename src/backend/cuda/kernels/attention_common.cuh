@@ -287,12 +287,11 @@ struct RawQ8x16 {
         const unsigned short* tail = reinterpret_cast<const unsigned short*>(qs + 14);
         w[4] = offset ? (from_l2 ? __ldcg(tail) : __ldg(tail)) : 0u;
     }
-    __device__ __forceinline__ void to_float(float (&v)[16]) const {
-        const float scale = __half2float(__ushort_as_half(d));
-        const uint32_t selector = offset ? 0x5432u : 0x3210u;  // offset: bytes 2, 3 of w[j] and 0, 1 of w[j + 1]
-#pragma unroll
-        for (int j = 0; j < 4; ++j) q8_word_to_float(__byte_perm(w[j], w[j + 1], selector), scale, v + 4 * j);
+    // Quants 4j .. 4j + 3 (lowest byte first).
+    __device__ __forceinline__ uint32_t quants(int j) const {
+        return __byte_perm(w[j], w[j + 1], offset ? 0x5432u : 0x3210u);  // offset: bytes 2, 3 of w[j], 0, 1 of w[j + 1]
     }
+    __device__ __forceinline__ float scale() const { return __half2float(__ushort_as_half(d)); }
 };
 
 template <GgmlType TYPE>

@@ -63,7 +63,7 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
         plan.head_batches = static_cast<int>(ceil_div(plan.shape.group, heads));
         // Only with one head per block: for two, the wide form holds 149 registers (128 bounded, with spills) and
         // measured slower or mixed (docs/cuda-performance.md, v41 follow-ups).
-        plan.wide_rows = cache.type == GgmlType::Q8_0 && heads == 1 && params.head_dim % 16 == 0;
+        plan.wide_rows = attention_split_rounds_q_to_int8(cache.type, params);
         plan.parts.min_rows = min_rows_per_part(plan.d_max);
     }
 
@@ -115,6 +115,10 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
     if (n_tokens != 1) return false;
     const attn::Plan plan = plan_for_shape(n_tokens, params, cache_n_ctx, GgmlType::F32);
     return plan.split && workspace_bytes >= split_workspace_for_shape(n_tokens, params, cache_n_ctx);
+}
+
+bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params) {
+    return cache_type == GgmlType::Q8_0 && params.n_head == params.n_head_kv && params.head_dim % 16 == 0;
 }
 
 int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,

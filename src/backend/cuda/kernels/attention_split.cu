@@ -7,6 +7,8 @@
 // (attention_split_mma.cu, Plan::mma_rows); the combine is the same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/attention_split_blocks.cuh"
+#include "backend/cuda/kernels/attention_split_q8_wide.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
 #include "backend/cuda/kernels/quantize_x.cuh"
 
@@ -16,38 +18,28 @@ namespace {
 constexpr int kCombineThreads = 256;
 
 // Blocks of at least this many rows take the wide form where the plan allows it (Plan::wide_rows). H100, 7B heads,
-// Q8_0 cache, us per layer at 128 / 512 / 1,024 / 4,096 rows: 8 elements per lane 4.66 / 6.72 / 9.62 / 26.23; 16
-// for every block 5.13 / 6.95 / 9.08 / 22.22; 16 from 32, 48 or 64 rows 4.65 / 6.72 / 9.10 / 22.19 (from 64 rows:
-// 9.62 at 1,024, whose 17 blocks take 60 rows each). Fewer rows leave the wide form's longer chains per lane exposed.
+// Q8_0 cache, us per layer at 128 / 512 / 1,024 / 4,096 rows, for its float32 form (v41): 8 elements per lane 4.66 /
+// 6.72 / 9.62 / 26.23; 16 for every block 5.13 / 6.95 / 9.08 / 22.22; 16 from 32, 48 or 64 rows 4.65 / 6.72 / 9.10 /
+// 22.19 (from 64 rows: 9.62 at 1,024, whose 17 blocks take 60 rows each). Fewer rows leave the wide form's longer
+// chains per lane exposed. Its integer form (v43) for every block: 5.38 / 7.44 / 9.40 / 24.02 at 64 registers, against
+// 4.55 / 6.62 / 8.64 / 20.42 from 48 rows.
 constexpr int kWideMinRows = 48;
 
-// What one lane loads of a row: 8 elements (Raw8), or 16 of a Q8_0 row (RawQ8x16).
-template <GgmlType TYPE, int EPL>
-struct SplitRaw {
-    static_assert(EPL == 8, "16 elements per lane only for Q8_0");
-    using type = Raw8<TYPE>;
-};
-template <>
-struct SplitRaw<GgmlType::Q8_0, 16> {
-    using type = RawQ8x16;
-};
-
-// One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL elements each (8: one 16-byte F16
-// load; 16 in the wide form for a Q8_0 cache, where 8 took as long per row as F16's twice the bytes); a warp covers
+// One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL = 8 elements each (one 16-byte F16
+// load; the wide form below takes 16 of a Q8_0 row, where 8 took as long per row as F16's twice the bytes); a warp covers
 // 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group per step. Each row group keeps
 // its own running max, sum and accumulators in registers (no shared memory or barrier in the row loop). The K and V
 // rows of the next step are loaded while the current step computes, so a block always has a step of loads in flight.
-template <GgmlType TYPE, int D_MAX, int HEADS, int EPL, int UNROLL>
+template <GgmlType TYPE, int D_MAX, int HEADS, int UNROLL>
 __device__ __forceinline__ void split_rows(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                            const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                            float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
                                            int t, int64_t last, int64_t row_lo, int n_rows, bool early) {
+    constexpr int EPL = 8;
     constexpr int kLanes = D_MAX / EPL;
     constexpr int kRowsPerWarp = 32 / kLanes;
     constexpr int kRowGroups = kSplitWarps * kRowsPerWarp;
     constexpr int kUnroll = UNROLL;  // rows per row group per step
-    __shared__ float acc_s[kSplitWarps][HEADS][D_MAX];
-    __shared__ float max_s[kSplitWarps][HEADS], sum_s[kSplitWarps][HEADS];
     const Shape& s = args.shape;
     const int kv_head = blockIdx.y / args.head_batches;
     const int batch = blockIdx.y - kv_head * args.head_batches;
@@ -65,7 +57,7 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
     const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(s.row_bytes);
 
     // Raw K/V of one step; rows past the part or dims past head_dim are never loaded (their values are unused).
-    typename SplitRaw<TYPE, EPL>::type k_raw[kUnroll], v_raw[kUnroll];
+    Raw8<TYPE> k_raw[kUnroll], v_raw[kUnroll];
     auto issue = [&](int step) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -77,27 +69,8 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
         }
     };
     if (early) {
-        // The first step's older rows now; the token's row after the wait. Rows ending less than a line (128 bytes)
-        // before the token's row come through L2 only, so that no line holding part of it enters L1 before the wait
-        // (the loop reads it through L1 when it falls in a later step).
-        const int own = static_cast<int>(last - row_lo);  // >= n_rows when the row is in a later part
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int r = group_id + u * kRowGroups;
-            if (r < n_rows && r != own && lane_has_dims) {
-                const bool near_own = static_cast<int64_t>(own - r - 1) * static_cast<int64_t>(s.row_bytes) < 128;
-                k_raw[u].load(k_rows + r * static_cast<int64_t>(s.row_bytes), col, near_own);
-                v_raw[u].load(v_rows + r * static_cast<int64_t>(s.row_bytes), col, near_own);
-            }
-        }
-        ops::wait_for_producers();
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            if (group_id + u * kRowGroups == own && lane_has_dims) {
-                k_raw[u].load(k_rows + own * static_cast<int64_t>(s.row_bytes), col);
-                v_raw[u].load(v_rows + own * static_cast<int64_t>(s.row_bytes), col);
-            }
-        }
+        load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, s.row_bytes, col, group_id, n_rows, lane_has_dims,
+                                    static_cast<int>(last - row_lo));
     } else {
         issue(0);
     }
@@ -170,44 +143,13 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
         }
     }
 
-    // Merge the row groups of each warp (lanes holding the same dims), then the warps through shared memory.
-#pragma unroll
-    for (int offset = kLanes; offset < 32; offset <<= 1) {
-#pragma unroll
-        for (int h = 0; h < HEADS; ++h) {
-            const float m_other = __shfl_xor_sync(0xffffffffu, m[h], offset);
-            const float l_other = __shfl_xor_sync(0xffffffffu, l[h], offset);
-            const float m_new = fmaxf(m[h], m_other);
-            const float a = rescale(m[h], m_new), b = rescale(m_other, m_new);
-            l[h] = l[h] * a + l_other * b;
-#pragma unroll
-            for (int e = 0; e < EPL; ++e)
-                acc[h][e] = acc[h][e] * a + __shfl_xor_sync(0xffffffffu, acc[h][e], offset) * b;
-            m[h] = m_new;
-        }
-    }
-    if (sub == 0) {
-#pragma unroll
-        for (int h = 0; h < HEADS; ++h) {
-            if (lane_has_dims) {
-#pragma unroll
-                for (int e = 0; e < EPL; ++e) acc_s[warp][h][e0 + e] = acc[h][e];
-            }
-            if (li == 0) {
-                max_s[warp][h] = m[h];
-                sum_s[warp][h] = l[h];
-            }
-        }
-    }
-    __syncthreads();
-    const int64_t part0 = (static_cast<int64_t>(t) * s.n_head + head0) * args.parts.grid + blockIdx.x;
-    write_block_partials(acc_s, max_s, sum_s, n_heads, D, part0, args.parts.grid, partial_acc, partial_max_sum);
+    finish_block<HEADS, EPL, kLanes, D_MAX>(m, l, acc, args, t, head0, n_heads, e0, partial_acc, partial_max_sum);
 }
 
-// WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take 16 elements per lane, one row per row group and
-// step; the others the narrow form. Both forms in one kernel take 117 registers unbounded, so 4 blocks per SM and a
-// second wave for the 544 blocks of 7B at depth (4,096 rows: 41 us per layer); bounded to 5 blocks per SM they take
-// 96, without spills. The narrow kernels stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's
+// WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take the wide form (split_rows_q8_wide); the others
+// the narrow form. Both forms in one kernel are bounded to 5 blocks per SM: 96 registers without spills, one wave for
+// the 544 blocks of 7B at depth (the float32 wide form took 117 unbounded, so 4 blocks per SM and a second wave: 41 us
+// per layer at 4,096 rows). The narrow kernels stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's
 // allocation, the F16 7B kernel from 93 registers to 112 and so to 4 blocks per SM.
 template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
 __global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
@@ -239,13 +181,13 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
     const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
     if constexpr (WIDE) {
         if (n_rows >= kWideMinRows) {
-            split_rows<TYPE, D_MAX, HEADS, 16, 1>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last,
-                                                  row_lo, n_rows, early);
+            split_rows_q8_wide<D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
+                                      early);
             return;
         }
     }
     // Two rows per row group and step (four cost 40 registers: 3 blocks per SM instead of 4).
-    split_rows<TYPE, D_MAX, HEADS, 8, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
+    split_rows<TYPE, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
                                          n_rows, early);
 }
 

@@ -297,6 +297,10 @@ bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
 // 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu), in builds with sm_80 code (in
 // others its float32 kernels run, and this still says true).
 bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params);
+// Whether the split path rounds q to int8 per 8-element group for its scores (the matvecs' formula, quantize_x.cuh)
+// and meets a Q8_0 cache's K quants in integer dot products: a Q8_0 cache with one query head per KV head and head_dim
+// a multiple of 16 (attention_split.cu's wide form, blocks of 48 rows or more; shorter blocks compute in float32).
+bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params);
 // How many parts the split path divides a token's `attended` rows into (one block per part, KV head and head batch),
 // for a batch of n_tokens over a cache of this type and cache_n_ctx rows: the grid's parts are an upper bound.
 int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,
