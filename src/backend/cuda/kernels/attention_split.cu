@@ -26,10 +26,11 @@ constexpr int kCombineThreads = 256;
 constexpr int kWideMinRows = 48;
 
 // One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL = 8 elements each (one 16-byte F16
-// load; the wide form below takes 16 of a Q8_0 row, where 8 took as long per row as F16's twice the bytes); a warp covers
-// 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group per step. Each row group keeps
-// its own running max, sum and accumulators in registers (no shared memory or barrier in the row loop). The K and V
-// rows of the next step are loaded while the current step computes, so a block always has a step of loads in flight.
+// load; the wide form, attention_split_q8_wide.cuh, takes 16 of a Q8_0 row, where 8 took as long per row as F16's
+// twice the bytes); a warp covers 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group
+// per step. Each row group keeps its own running max, sum and accumulators in registers (no shared memory or barrier
+// in the row loop). The K and V rows of the next step are loaded while the current step computes, so a block always
+// has a step of loads in flight.
 template <GgmlType TYPE, int D_MAX, int HEADS, int UNROLL>
 __device__ __forceinline__ void split_rows(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                            const uint8_t* __restrict__ v_cache, const SplitArgs& args,
@@ -187,8 +188,8 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
         }
     }
     // Two rows per row group and step (four cost 40 registers: 3 blocks per SM instead of 4).
-    split_rows<TYPE, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
-                                         n_rows, early);
+    split_rows<TYPE, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
+                                      early);
 }
 
 // One block per (head, token): out = sum_p w_p acc_p / sum_p w_p l_p with w_p = exp(m_p - M) over the token's
