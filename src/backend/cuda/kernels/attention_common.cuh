@@ -80,8 +80,9 @@ struct Plan {
     int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
     int head_batches = 0;     // ceil(group / heads_per_block)
     PartRule parts;           // blocks along the sequence (partials per (token, head)), rows per part
-    // A Q8_0 cache, one query head per block and head_dim a multiple of 16: the split kernel's blocks of many rows
-    // read 16 elements of a row per lane (RawQ8x16), the others 8.
+    // A Q8_0 cache, one query head per KV head and head_dim a multiple of 16 (attention_split_rounds_q_to_int8): the
+    // split kernel's blocks of many rows take the integer wide form (attention_split_q8_wide.cuh), the others read 8
+    // elements of a row per lane in float32.
     bool wide_rows = false;
     // A Q8_0 cache, head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take all of a KV
     // head's query heads on the tensor cores (attention_split_mma.cu) instead.
@@ -234,17 +235,18 @@ struct Raw8<GgmlType::F16> {
     }
 };
 
-// The four int8 quants packed in `word` (lowest byte first), each times `scale`, without I2F (a quarter-rate
-// instruction on sm_90; the split kernel converts 16 per row and lane): b + 128 as the low byte of 0x4B000000 is the
-// float 2^23 + b + 128 exactly, and subtracting 2^23 + 128 leaves b exactly. So the values, b * scale, are those of a
-// conversion.
+// Int8 quants as floats without I2F (a quarter-rate instruction on sm_90; the split kernels convert 16 per row and
+// lane): with `biased` = a word of quants ^ 0x80808080 (b + 128 per byte), byte i as the low byte of 0x4B000000 is the
+// float 2^23 + b + 128 exactly, and subtracting 2^23 + 128 leaves b exactly, the value of a conversion.
+__device__ __forceinline__ float q8_biased_byte_to_float(uint32_t biased, int i) {
+    return __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
+}
+
+// The four int8 quants packed in `word` (lowest byte first), each times `scale`.
 __device__ __forceinline__ void q8_word_to_float(uint32_t word, float scale, float* v) {
     const uint32_t biased = word ^ 0x80808080u;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float b = __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
-        v[i] = b * scale;
-    }
+    for (int i = 0; i < 4; ++i) v[i] = q8_biased_byte_to_float(biased, i) * scale;
 }
 
 // Q8_0 blocks are 34 bytes (fp16 d, then 32 int8), so the 8 quants sit at a 2-byte boundary: four 16-bit loads.
@@ -267,9 +269,9 @@ struct Raw8<GgmlType::Q8_0> {
 };
 
 // Sixteen consecutive elements e0 .. e0+15 of a Q8_0 cache row (e0 a multiple of 16: half of one block) for the split
-// kernel, which gives each lane twice the bytes of a Raw8 in about the same registers: the quants are read as 4-byte
-// words from the 4-byte boundary at or before them (blocks are 34 bytes, so they start 0 or 2 bytes past one), and the
-// scale as one 16-bit load. to_float() gives the values of Raw8's.
+// path's wide form (attention_split_q8_wide.cuh), which gives each lane twice the bytes of a Raw8 in about the same
+// registers: the quants are read as 4-byte words from the 4-byte boundary at or before them (blocks are 34 bytes, so
+// they start 0 or 2 bytes past one), and the scale as one 16-bit load.
 struct RawQ8x16 {
     uint32_t w[5];
     unsigned short d;

@@ -61,8 +61,9 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
         while (heads < plan.shape.group && heads < kMaxHeadsPerBlock) heads *= 2;
         plan.heads_per_block = heads;
         plan.head_batches = static_cast<int>(ceil_div(plan.shape.group, heads));
-        // Only with one head per block: for two, the wide form holds 149 registers (128 bounded, with spills) and
-        // measured slower or mixed (docs/cuda-performance.md, v41 follow-ups).
+        // Only for one query head per KV head: for two heads per block the float32 wide form (v41) held 149
+        // registers (128 bounded, with spills) and measured slower or mixed (docs/cuda-performance.md, v41
+        // follow-ups).
         plan.wide_rows = attention_split_rounds_q_to_int8(cache.type, params);
         plan.parts.min_rows = min_rows_per_part(plan.d_max);
     }
@@ -130,8 +131,9 @@ void launch_attention(const float* q, const KvView& cache, const int32_t* positi
                       const AttentionParams& params, float* out, void* workspace, size_t workspace_bytes,
                       cudaStream_t stream, void* out_int8) {
     attn::Plan plan = attn::make_plan(n_tokens, params, cache);
-    // The workspace covers the float32 plan too (split_workspace_for_shape), so the fallback always fits.
-    if (plan.mma_rows && !attn::split_mma_built(params.head_dim))
+    // The workspace covers the float32 plan too (split_workspace_for_shape), so the fallback always fits. Asked only
+    // where the split path runs: prefill takes the tiled kernels whatever the plan's split form.
+    if (plan.split && plan.mma_rows && !attn::split_mma_built(params.head_dim))
         plan = attn::make_plan(n_tokens, params, cache, /*tensor_cores=*/false);
     const bool split = plan.split && workspace != nullptr && workspace_bytes >= plan.workspace_bytes;
     if (out_int8 != nullptr && (!split || n_tokens != 1)) {

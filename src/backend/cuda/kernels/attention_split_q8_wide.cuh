@@ -20,8 +20,8 @@ inline constexpr float kLazyMaxMargin = 8.0f;
 // for blocks of kWideMinRows rows or more: a row is read by D_MAX / 16 lanes, 16 quants (half a Q8_0 block) each, one
 // row per row group and step. Scores are integer: q (times the scale) is rounded to int8 once per block, per 8-element
 // group by the matvecs' formula (quantize_x.cuh), and meets the K quants in dp4a, so K is never converted; llama.cpp
-// likewise rounds q to int8 (q8_1) for a quantized K cache. V is converted exactly (q8_word_to_float's bias trick)
-// and weighted by p times the row's scale. ncu, 7B at 4,096 rows (H100): the float32 form (v41) issued 12.0 M warp
+// likewise rounds q to int8 (q8_1) for a quantized K cache. V is converted exactly (q8_biased_byte_to_float) and
+// weighted by p times the row's scale. ncu, 7B at 4,096 rows (H100): the float32 form (v41) issued 12.0 M warp
 // instructions with the schedulers busy 64% of cycles, this one 8.1 M at 51%, now mostly waiting on its loads.
 template <int D_MAX>
 __device__ __forceinline__ void split_rows_q8_wide(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
@@ -33,8 +33,7 @@ __device__ __forceinline__ void split_rows_q8_wide(const float* __restrict__ q, 
     constexpr int kRowsPerWarp = 32 / kLanes;
     constexpr int kRowGroups = kSplitWarps * kRowsPerWarp;
     const Shape& s = args.shape;
-    const int kv_head = blockIdx.y / args.head_batches;
-    const int head = kv_head * s.group + (blockIdx.y - kv_head * args.head_batches);
+    const int kv_head = blockIdx.y, head = kv_head;  // one query head per KV head (Plan::wide_rows), one per block
     const int D = s.head_dim;
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -107,12 +106,10 @@ __device__ __forceinline__ void split_rows_q8_wide(const float* __restrict__ q, 
             const float weight = p * v_row.scale();
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const uint32_t biased = v_row.quants(j) ^ 0x80808080u;  // as q8_word_to_float, unscaled
+                const uint32_t biased = v_row.quants(j) ^ 0x80808080u;
 #pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const float b = __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
-                    acc[0][4 * j + i] = fmaf(weight, b, acc[0][4 * j + i]);
-                }
+                for (int i = 0; i < 4; ++i)
+                    acc[0][4 * j + i] = fmaf(weight, q8_biased_byte_to_float(biased, i), acc[0][4 * j + i]);
             }
         }
     }

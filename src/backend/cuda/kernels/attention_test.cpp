@@ -185,8 +185,9 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
 }
 
 constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0};
-// Groups of 2, 4, 7 and 8 query heads per KV head at head_dim 64 and 128 take the tensor-core split path with a Q8_0
-// cache (attention_split_uses_half_products); the rest the float32 kernels.
+// With a Q8_0 cache, groups of 2, 4, 7 and 8 query heads per KV head at head_dim 64 and 128 take the tensor-core split
+// path (attention_split_uses_half_products), and one query head per KV head the integer wide form in blocks of 48
+// rows or more (attention_split_rounds_q_to_int8); the rest the float32 kernels.
 constexpr HeadShape kShapes[] = {{8, 2, 64}, {4, 4, 64},  {16, 1, 64}, {32, 4, 64},  {32, 32, 128}, {4, 2, 80},
                                  {6, 3, 32}, {4, 1, 256}, {24, 2, 128}, {28, 4, 128}, {12, 6, 64}};
 
