@@ -16,8 +16,8 @@ class SamplerChain;
 class Rng;
 }
 
-enum class KvCacheType { f32, f16, q8_0 };
-// "f32", "f16", "q8_0" (any case). Throws UsageError listing the accepted names.
+enum class KvCacheType { f32, f16, q8_0, q4_0 };
+// "f32", "f16", "q8_0", "q4_0" (any case). Throws UsageError listing the accepted names.
 KvCacheType parse_kv_cache_type(std::string_view name);
 
 // Where Session::sample reads the logit row from.

@@ -60,7 +60,7 @@ struct WeightView {
 };
 
 // One layer's KV cache. Row p holds the keys (values) of position p for all KV heads: [n_ctx, n_head_kv * head_dim]
-// rows of `type` (F32, F16 or Q8_0). Values are stored like keys, one row per position.
+// rows of `type` (F32, F16, Q8_0 or Q4_0). Values are stored like keys, one row per position.
 struct KvView {
     void* k = nullptr;  // backend memory, [n_ctx][row_bytes]
     void* v = nullptr;  // backend memory, [n_ctx][row_bytes]

@@ -20,7 +20,9 @@ TEST(BackendRegistry, MakesEveryAvailableBackend) {
         EXPECT_GT(backend->memory().total_bytes, 0u);
         EXPECT_TRUE(backend->supports(Op::matmul, GgmlType::Q4_K));
         EXPECT_TRUE(backend->supports(Op::attention, GgmlType::Q8_0));
-        EXPECT_FALSE(backend->supports(Op::attention, GgmlType::Q4_0));
+        EXPECT_TRUE(backend->supports(Op::attention, GgmlType::Q4_0)) << name;
+        EXPECT_TRUE(backend->supports(Op::kv_append, GgmlType::Q4_0)) << name;
+        EXPECT_FALSE(backend->supports(Op::attention, GgmlType::Q4_1));
         EXPECT_FALSE(backend->supports(Op::matmul, GgmlType::IQ2_XXS));
     }
 }

@@ -18,7 +18,8 @@ bool host_supports(Op op, GgmlType type) noexcept {
         }
         case Op::kv_append:
         case Op::attention:
-            return (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0) &&
+            return (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 ||
+                    type == GgmlType::Q4_0) &&
                    info->quantize_row != nullptr && info->dequantize_row != nullptr;
         default:
             return type == GgmlType::F32;

@@ -1,5 +1,5 @@
 // Which (op, type) pairs the host backends handle: weights of any type the quant table can dequantize and
-// dot, and KV caches of F32, F16 or Q8_0. Other ops take float32 only.
+// dot, and KV caches of F32, F16, Q8_0 or Q4_0. Other ops take float32 only.
 #pragma once
 
 #include "backend/backend.h"

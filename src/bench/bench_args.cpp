@@ -22,6 +22,13 @@ std::vector<std::string> split_commas(const std::string& s) {
     return out;
 }
 
+// The KV cache types spool keeps (spool/session.h KvCacheType), spelled as llama-bench's -ctk / -ctv take them.
+void check_kv_type(const std::string& flag, const std::string& t) {
+    if (t != "f32" && t != "f16" && t != "q8_0" && t != "q4_0") {
+        throw UsageError(flag + " " + t + ": expected f32, f16, q8_0 or q4_0");
+    }
+}
+
 int to_int(const std::string& flag, const std::string& s) {
     char* end = nullptr;
     errno = 0;
@@ -71,7 +78,7 @@ options:
   -p, --n-prompt N          prompt tokens (default 512)
   -n, --n-gen N             generated tokens (default 128)
   -b, --batch-size N        prefill chunk (spool mode default 512)
-  -ctk, -ctv TYPE           KV cache type: f32, f16 (default), q8_0
+  -ctk, -ctv TYPE           KV cache type: f32, f16 (default), q8_0, q4_0
   --cpu-isa NAME            cpu kernel set: auto, scalar, avx2, avx512, amx
   --drop-cache              drop the model's cached pages first (posix_fadvise DONTNEED) for a cold load
   --no-reload               skip the timed warm reloads
@@ -192,12 +199,8 @@ BenchArgs parse_bench_args(const std::vector<std::string>& raw) {
     a.ngl_given = ngl_given;
     if (a.help) return a;
 
-    for (const std::string& t : a.lb.type_k) {
-        if (t != "f32" && t != "f16" && t != "q8_0") throw UsageError("-ctk " + t + ": expected f32, f16 or q8_0");
-    }
-    for (const std::string& t : a.lb.type_v) {
-        if (t != "f32" && t != "f16" && t != "q8_0") throw UsageError("-ctv " + t + ": expected f32, f16 or q8_0");
-    }
+    for (const std::string& t : a.lb.type_k) check_kv_type("-ctk", t);
+    for (const std::string& t : a.lb.type_v) check_kv_type("-ctv", t);
     if (!a.compare_title.empty()) {
         if (!a.title.empty() || !a.change.empty()) {
             throw UsageError("--compare reads the log; it cannot be combined with --title/--change");

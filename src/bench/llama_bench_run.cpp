@@ -43,8 +43,8 @@ void run_llama_bench(const LlamaBenchParams& params, const InstanceLoader& load,
     const std::vector<LlamaBenchInstance> instances = make_llama_bench_instances(params);
     for (const LlamaBenchInstance& i : instances) {
         if (i.type_k != i.type_v) {
-            throw UnsupportedError("spool keeps keys and values in one KV cache type; got -ctk " + i.type_k + " and -ctv " +
-                                   i.type_v + " (give both the same: f32, f16 or q8_0)");
+            throw UnsupportedError("spool keeps keys and values in one KV cache type; got -ctk " + i.type_k +
+                                   " and -ctv " + i.type_v + " (give both the same: f32, f16, q8_0 or q4_0)");
         }
     }
     const std::string cpu = cpu_model();

@@ -2,18 +2,33 @@
 #include "runtime/kv_cache.h"
 
 #include <string>
+#include <utility>
 
 #include "quant/types.h"
 #include "spool/errors.h"
 
 namespace spool::runtime {
+namespace {
+
+// The cache types of spool/session.h's KvCacheType that `backend` keeps, as -ctk spells them ("f32, f16, ...").
+std::string kept_types(const Backend& backend) {
+    std::string names;
+    for (const auto& [type, name] : {std::pair{GgmlType::F32, "f32"}, std::pair{GgmlType::F16, "f16"},
+                                     std::pair{GgmlType::Q8_0, "q8_0"}, std::pair{GgmlType::Q4_0, "q4_0"}}) {
+        if (!backend.supports(Op::attention, type) || !backend.supports(Op::kv_append, type)) continue;
+        names += (names.empty() ? "" : ", ") + std::string(name);
+    }
+    return names;
+}
+
+}  // namespace
 
 KvCache::KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType type)
     : n_ctx_(n_ctx), type_(type) {
     const TypeInfo& info = type_info(type);
     if (!backend.supports(Op::attention, type) || !backend.supports(Op::kv_append, type)) {
         throw UnsupportedError("the " + backend.name() + " backend cannot keep a KV cache of type " +
-                               std::string(info.name) + "; supported KV cache types: f32, f16, q8_0");
+                               std::string(info.name) + "; KV cache types it keeps: " + kept_types(backend));
     }
     if (head_dim % info.block_size != 0) {
         throw UnsupportedError("a " + std::string(info.name) + " KV cache needs the head size to be a multiple of " +

@@ -1,5 +1,5 @@
 // The KV cache of one sequence: per layer, one row of keys and one of values per position, in backend memory,
-// stored as F32, F16 (default) or Q8_0.
+// stored as F32, F16 (default), Q8_0 or Q4_0.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,7 @@ namespace spool::runtime {
 class KvCache {
 public:
     // Throws UnsupportedError when the backend lacks `type` for attention or a head is not a whole number of
-    // the type's blocks (Q8_0 needs head_dim % 32 == 0); ResourceError when the memory cannot be allocated.
+    // the type's blocks (Q8_0 and Q4_0 need head_dim % 32 == 0); ResourceError when the memory cannot be allocated.
     KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType type);
 
     std::span<const KvView> layers() const noexcept { return layers_; }  // [n_layer]

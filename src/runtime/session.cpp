@@ -31,6 +31,7 @@ GgmlType to_ggml(KvCacheType t) {
     switch (t) {
         case KvCacheType::f32: return GgmlType::F32;
         case KvCacheType::q8_0: return GgmlType::Q8_0;
+        case KvCacheType::q4_0: return GgmlType::Q4_0;
         default: return GgmlType::F16;
     }
 }
@@ -52,7 +53,8 @@ KvCacheType parse_kv_cache_type(std::string_view name) {
     if (lower == "f32") return KvCacheType::f32;
     if (lower == "f16") return KvCacheType::f16;
     if (lower == "q8_0") return KvCacheType::q8_0;
-    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: f32, f16, q8_0");
+    if (lower == "q4_0") return KvCacheType::q4_0;
+    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: f32, f16, q8_0, q4_0");
 }
 
 namespace {

@@ -76,7 +76,7 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
     cmd.add_option("--cpu-layers-backend", f.cpu_layers_backend,
                    "Backend of the layers -ngl keeps off --backend (tests and diagnostics); default: cpu")
         ->group("");
-    cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32 or q8_0")
+    cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32, q8_0 or q4_0")
         ->capture_default_str();
     cmd.add_option("--cpu-isa", f.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512, amx (default: auto)");
     cmd.add_option("--system", f.system, "System message for the chat template");

@@ -54,6 +54,21 @@ TEST(BenchArgs, LlamaBenchModeListsAndRepeats) {
     EXPECT_EQ(make_llama_bench_instances(a.lb).size(), 2u * 2u * 2u * (3u + 1u));
 }
 
+// -ctk / -ctv take the KV cache types spool keeps (spool/session.h), one value each in spool mode.
+TEST(BenchArgs, KvCacheTypes) {
+    for (const std::string type : {"f32", "f16", "q8_0", "q4_0"}) {
+        const BenchArgs a = parse_bench_args({"-m", "x", "-ctk", type, "-ctv", type});
+        EXPECT_EQ(a.lb.type_k, std::vector<std::string>{type});
+        EXPECT_EQ(a.lb.type_v, std::vector<std::string>{type});
+    }
+    try {
+        parse_bench_args({"-m", "x", "-ctk", "q4_1", "-ctv", "q4_1"});
+        ADD_FAILURE() << "q4_1 accepted";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("q4_0"), std::string::npos) << e.what();
+    }
+}
+
 TEST(BenchArgs, ModeTriggers) {
     EXPECT_TRUE(parse_bench_args({"-m", "x", "--llama-bench"}).llama_mode);
     EXPECT_TRUE(parse_bench_args({"-m", "x", "-pg", "1,1"}).llama_mode);
@@ -75,7 +90,7 @@ TEST(BenchArgs, Misuse) {
     EXPECT_THROW(parse_bench_args({"-m", "x", "-p", "abc"}), UsageError);             // not a number
     EXPECT_THROW(parse_bench_args({"-m", "x", "-t"}), UsageError);                    // missing value
     EXPECT_THROW(parse_bench_args({"-m", "x", "-pg", "512"}), UsageError);            // -pg needs two numbers
-    EXPECT_THROW(parse_bench_args({"-m", "x", "-ctk", "q4_0"}), UsageError);          // unknown KV type
+    EXPECT_THROW(parse_bench_args({"-m", "x", "-ctk", "q4_1"}), UsageError);          // unknown KV type
     EXPECT_THROW(parse_bench_args({"-m", "x", "-o", "md", "--title", "T", "--change", "C"}), UsageError);
     EXPECT_THROW(parse_bench_args({"--compare", "T", "--title", "T", "--change", "C"}), UsageError);
     EXPECT_THROW(parse_bench_args({"-m", "x", "--bandwidth-gbs", "0"}), UsageError);

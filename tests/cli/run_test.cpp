@@ -128,7 +128,7 @@ TEST(CliRun, BadInputIsAClearError) {
         {{"run", "-m", m, "-f", "/nonexistent/prompt.txt"}, "cannot read prompt file"},
         {{"run", "-m", m, "-p", "x", "--temp", "-1"}, "temperature"},
         {{"run", "-m", m, "-p", "x", "--top-p", "0"}, "top_p"},
-        {{"run", "-m", m, "-p", "x", "--cache-type-k", "q4_0"}, "f32, f16, q8_0"},
+        {{"run", "-m", m, "-p", "x", "--cache-type-k", "q4_1"}, "f32, f16, q8_0, q4_0"},
         {{"run", "-m", m, "-p", "x", "--backend", "nope"}, "nope"},
         {{"run", "-m", m, "-p", "x", "--stop", ""}, "--stop"},
         {{"run", "-m", m, "-p", kPrompt0, "-c", "16", "-n", "8"}, "positions"},

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -103,11 +104,12 @@ TEST_P(SessionOnTiny, ErrorsLeaveTheSessionUsable) {
 
 // Each KV cache type runs and stays close to the f32 cache. On the F32 file the rounding of f16 / q8_0 keys and
 // values moves the last row by less than the F16 / Q8_0 file tolerances; on a quantized file the 8-bit rounding
-// of activations amplifies it (../shared/reference/README.md §6), so that file's own tolerance applies.
+// of activations amplifies it (../shared/reference/README.md §6), so that file's own tolerance applies. A q4_0
+// cache (16 levels per block of 32) moves it most: its own limit on either file (tolerances.h kLogitsQ4_0Cache).
 TEST_P(SessionOnTiny, EveryKvCacheTypeRuns) {
     const std::vector<int32_t> tokens = prompt_tokens();
     std::vector<std::vector<float>> rows;
-    for (const KvCacheType type : {KvCacheType::f32, KvCacheType::f16, KvCacheType::q8_0}) {
+    for (const KvCacheType type : {KvCacheType::f32, KvCacheType::f16, KvCacheType::q8_0, KvCacheType::q4_0}) {
         SessionOptions options;
         options.kv_type = type;
         Session session(*engine_, options);
@@ -116,12 +118,17 @@ TEST_P(SessionOnTiny, EveryKvCacheTypeRuns) {
     }
     const Comparison f16 = compare(std::span<const float>(rows[0]), std::span<const float>(rows[1]));
     const Comparison q8 = compare(std::span<const float>(rows[0]), std::span<const float>(rows[2]));
+    const Comparison q4 = compare(std::span<const float>(rows[0]), std::span<const float>(rows[3]));
     const bool float_file = GetParam() == "F32";
     const double f16_limit = float_file ? tolerance::kLogitsF16.max_abs : tiny_tolerance(GetParam()).max_abs;
     const double q8_limit = float_file ? tolerance::kLogitsQ8_0.max_abs : tiny_tolerance(GetParam()).max_abs;
     EXPECT_LT(f16.max_abs, f16_limit) << "f16 cache vs f32: " << f16.report();
     EXPECT_LT(q8.max_abs, q8_limit) << "q8_0 cache vs f32: " << q8.report();
     EXPECT_GT(q8.max_abs, 0.0) << "a q8_0 cache that changes nothing was not used";
+    EXPECT_LT(q4.max_abs, tolerance::kLogitsQ4_0Cache) << "q4_0 cache vs f32: " << q4.report();
+    EXPECT_GT(q4.max_abs, 0.0) << "a q4_0 cache that changes nothing was not used";
+    std::printf("[ tiny-%s ] last row vs the f32 cache: f16 max_abs %.4g, q8_0 %.4g, q4_0 %.4g (limit %.3g)\n",
+                GetParam().c_str(), f16.max_abs, q8.max_abs, q4.max_abs, tolerance::kLogitsQ4_0Cache);
 }
 
 TEST_P(SessionOnTiny, SameSeedSameText) {
@@ -333,7 +340,14 @@ TEST(SessionOptions, KvCacheTypeNames) {
     EXPECT_EQ(parse_kv_cache_type("F16"), KvCacheType::f16);
     EXPECT_EQ(parse_kv_cache_type("q8_0"), KvCacheType::q8_0);
     EXPECT_EQ(parse_kv_cache_type("f32"), KvCacheType::f32);
-    EXPECT_THROW(parse_kv_cache_type("q4_0"), UsageError);
+    EXPECT_EQ(parse_kv_cache_type("q4_0"), KvCacheType::q4_0);
+    EXPECT_EQ(parse_kv_cache_type("Q4_0"), KvCacheType::q4_0);
+    try {
+        parse_kv_cache_type("q4_1");
+        ADD_FAILURE() << "q4_1 accepted";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("f32, f16, q8_0, q4_0"), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace

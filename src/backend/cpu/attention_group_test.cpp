@@ -29,9 +29,9 @@ TEST(CpuAttention, MatchesFloat64ReferenceOnEveryThreadCount) {
     double worst = 0;
     std::string worst_case;
     int cases = 0;
-    for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+    for (const GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         for (const Shape& shape : shapes) {
-            if (type == GgmlType::Q8_0 && shape.head_dim % 32 != 0) continue;  // Q8_0 heads are whole blocks
+            if (shape.head_dim % type_info(type).block_size != 0) continue;  // Q8_0, Q4_0 heads are whole blocks
             const int64_t width = static_cast<int64_t>(shape.n_head_kv) * shape.head_dim;
             const size_t stride = row_bytes(type, width);
             const uint64_t seed = 40 + static_cast<uint64_t>(type) * 100 + static_cast<uint64_t>(shape.n_head);

@@ -1,5 +1,6 @@
 // CpuBackend's fused ops (one rounding of the activations, one parallel loop, the add / glu per chunk) against its
 // own plain ops composed: the same bits, so a decode step (which takes the composition) reproduces prefill rows.
+// Both KV stores (kv_append, rope_kv_append) write the reference quantizer's bytes, which the CUDA backend also writes.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/backend_cpu.h"
+#include "backend/cpu/kernels/dispatch.h"
 #include "quant/types.h"
 #include "test_support.h"
 
@@ -117,7 +119,7 @@ TEST(CpuFusedOps, EqualTheirCompositionBitForBit) {
 TEST(CpuFusedOps, RopeKvAppendEqualsItsParts) {
     const int n_head = 8, n_head_kv = 2, head_dim = 64;
     const int64_t kv_width = n_head_kv * head_dim, n_ctx = 96;
-    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         for (const int64_t n_tokens : {int64_t{1}, int64_t{17}, int64_t{40}}) {
             CpuBackend backend(CpuBackendOptions{2, ""});
             const uint64_t seed = 800 + static_cast<uint64_t>(n_tokens);
@@ -159,6 +161,36 @@ TEST(CpuFusedOps, RopeKvAppendEqualsItsParts) {
             EXPECT_TRUE(caches[0] == caches[1]) << "cache bytes " << what;
         }
     }
+}
+
+// kv_append on every kernel set stores each row as the cache type's reference quantizer does (the ISA's own
+// quantizer where one exists, e.g. Q8_0 on AVX2, must give the same bytes), at the given positions, nothing else.
+TEST(CpuFusedOps, KvAppendStoresReferenceBytesOnEveryIsa) {
+    const int64_t kv_width = 2 * 64, n_ctx = 48, n_tokens = 33;  // 33 tokens: more than one parallel chunk
+    const std::vector<float> k = random_floats(static_cast<size_t>(n_tokens * kv_width), 71, 3.0f);
+    const std::vector<float> v = random_floats(static_cast<size_t>(n_tokens * kv_width), 72, 3.0f);
+    std::vector<int32_t> positions(static_cast<size_t>(n_tokens));
+    for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>((7 * i + 3) % n_ctx);
+    int checked = 0;
+    for (const cpu::CpuIsa isa : {cpu::CpuIsa::scalar, cpu::CpuIsa::avx2, cpu::CpuIsa::avx512, cpu::CpuIsa::amx}) {
+        if (!cpu::cpu_isa_available(isa)) continue;
+        CpuBackend backend(CpuBackendOptions{2, std::string(cpu::cpu_isa_name(isa))});
+        for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+            const size_t row = row_bytes(cache_type, kv_width), plane = row * static_cast<size_t>(n_ctx);
+            std::vector<uint8_t> got(2 * plane, 0xa5), want(2 * plane, 0xa5);  // untouched rows keep 0xa5
+            backend.kv_append(KvView{got.data(), got.data() + plane, cache_type, n_ctx, kv_width, row}, k.data(),
+                              v.data(), positions.data(), n_tokens);
+            const QuantizeRowFn quantize = type_info(cache_type).quantize_row;
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                const size_t offset = static_cast<size_t>(positions[static_cast<size_t>(t)]) * row;
+                quantize(k.data() + t * kv_width, want.data() + offset, kv_width);
+                quantize(v.data() + t * kv_width, want.data() + plane + offset, kv_width);
+            }
+            EXPECT_TRUE(got == want) << type_name(cache_type) << " cache bytes on " << cpu::cpu_isa_name(isa);
+            ++checked;
+        }
+    }
+    EXPECT_GE(checked, 4);  // scalar runs everywhere
 }
 
 }  // namespace

@@ -134,6 +134,20 @@ struct Avx2Ops {
             }
         }
     }
+    static void q4_0_to_f32(const quant::BlockQ4_0* blocks, float* dst, int n) {
+        for (int b = 0; b < n / 32; ++b) {
+            const __m256 scale = _mm256_set1_ps(fp16_to_f32(blocks[b].d));
+            // Bytes 0-15: elements 0-15 (the low nibbles), bytes 16-31: elements 16-31 (the high ones), as q - 8.
+            const __m256i q = _mm256_sub_epi8(unpack_nibbles_16(blocks[b].qs), _mm256_set1_epi8(8));
+            const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+            const __m128i groups[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};  // 8 bytes each
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+                const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(groups[i]));
+                _mm256_storeu_ps(dst + b * 32 + 8 * i, _mm256_mul_ps(scale, f));
+            }
+        }
+    }
 };
 
 }  // namespace
@@ -146,6 +160,9 @@ void attention_f16_avx2(const AttentionSpan& span, const AttentionOut& out) {
 }
 void attention_q8_0_avx2(const AttentionSpan& span, const AttentionOut& out) {
     attention_span<Avx2Ops, GgmlType::Q8_0>(span, out);
+}
+void attention_q4_0_avx2(const AttentionSpan& span, const AttentionOut& out) {
+    attention_span<Avx2Ops, GgmlType::Q4_0>(span, out);
 }
 void exp_row_avx2(const float* x, float* out, int64_t n) { exp_row<Avx2Ops>(x, out, n); }
 

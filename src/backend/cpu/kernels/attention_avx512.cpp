@@ -103,6 +103,18 @@ struct Avx512Ops {
             }
         }
     }
+    static void q4_0_to_f32(const quant::BlockQ4_0* blocks, float* dst, int n) {
+        const __m128i low4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+        for (int b = 0; b < n / 32; ++b) {
+            const __m512 scale = _mm512_set1_ps(fp16_to_f32(blocks[b].d));
+            // Elements 0-15 are the low nibbles of qs, 16-31 the high ones (blocks_legacy.h), each as q - 8.
+            const __m128i qs = load_i8x16(blocks[b].qs);
+            const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, low4), eight);
+            const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low4), eight);
+            _mm512_storeu_ps(dst + b * 32, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))));
+            _mm512_storeu_ps(dst + b * 32 + 16, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))));
+        }
+    }
 };
 
 }  // namespace
@@ -115,6 +127,9 @@ void attention_f16_avx512(const AttentionSpan& span, const AttentionOut& out) {
 }
 void attention_q8_0_avx512(const AttentionSpan& span, const AttentionOut& out) {
     attention_span<Avx512Ops, GgmlType::Q8_0>(span, out);
+}
+void attention_q4_0_avx512(const AttentionSpan& span, const AttentionOut& out) {
+    attention_span<Avx512Ops, GgmlType::Q4_0>(span, out);
 }
 void exp_row_avx512(const float* x, float* out, int64_t n) { exp_row<Avx512Ops>(x, out, n); }
 

@@ -12,6 +12,7 @@ namespace spool::cpu {
     void attention_f32_##isa(const AttentionSpan& span, const AttentionOut& out);  \
     void attention_f16_##isa(const AttentionSpan& span, const AttentionOut& out);  \
     void attention_q8_0_##isa(const AttentionSpan& span, const AttentionOut& out); \
+    void attention_q4_0_##isa(const AttentionSpan& span, const AttentionOut& out); \
     void exp_row_##isa(const float* x, float* out, int64_t n);
 
 SPOOL_CPU_DECLARE_ATTENTION(scalar)

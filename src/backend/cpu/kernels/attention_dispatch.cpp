@@ -11,11 +11,12 @@ namespace spool::cpu {
 namespace {
 
 constexpr AttentionKernels kScalarKernels{attention_f32_scalar, attention_f16_scalar, attention_q8_0_scalar,
-                                          exp_row_scalar};
+                                          attention_q4_0_scalar, exp_row_scalar};
 #if SPOOL_CPU_X86_KERNELS
-constexpr AttentionKernels kAvx2Kernels{attention_f32_avx2, attention_f16_avx2, attention_q8_0_avx2, exp_row_avx2};
+constexpr AttentionKernels kAvx2Kernels{attention_f32_avx2, attention_f16_avx2, attention_q8_0_avx2,
+                                        attention_q4_0_avx2, exp_row_avx2};
 constexpr AttentionKernels kAvx512Kernels{attention_f32_avx512, attention_f16_avx512, attention_q8_0_avx512,
-                                          exp_row_avx512};
+                                          attention_q4_0_avx512, exp_row_avx512};
 #endif
 
 }  // namespace
@@ -34,6 +35,7 @@ AttentionSpanFn cpu_attention_kernel(GgmlType t, CpuIsa isa) noexcept {
         case GgmlType::F32: return k.f32;
         case GgmlType::F16: return k.f16;
         case GgmlType::Q8_0: return k.q8_0;
+        case GgmlType::Q4_0: return k.q4_0;
         default: return nullptr;
     }
 }

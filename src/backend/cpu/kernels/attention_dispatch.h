@@ -1,5 +1,6 @@
-// The CPU attention kernels, chosen at run time by instruction set like the matmul ones (dispatch.h): the query heads
-// of one token that share a KV head against a span of KV-cache rows (F32, F16 or Q8_0), plus the vectorized expf.
+// The CPU attention kernels, chosen at run time by instruction set like the matmul ones (dispatch.h): the query
+// heads of one token that share a KV head against a span of KV-cache rows (F32, F16, Q8_0 or Q4_0), plus the
+// vectorized expf.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +24,7 @@ struct AttentionSpan {
     size_t row_stride = 0;     // bytes from one cache row to the next (KvView::row_bytes)
     int64_t n_rows = 0;        // >= 0
     int n_q = 0;               // 1..kAttentionMaxGroup
-    int head_dim = 0;          // 1..kAttentionMaxHeadDim; a multiple of 32 for Q8_0 (whole blocks per head)
+    int head_dim = 0;          // 1..kAttentionMaxHeadDim; a multiple of 32 for Q8_0, Q4_0 (whole blocks)
     float scale = 1.0f;        // score = scale * q . k
 };
 
@@ -49,12 +50,13 @@ struct AttentionKernels {
     AttentionSpanFn f32;
     AttentionSpanFn f16;
     AttentionSpanFn q8_0;
+    AttentionSpanFn q4_0;
     ExpRowFn exp_row;
 };
 
 // The kernels of set isa. Precondition: cpu_isa_available(isa).
 const AttentionKernels& cpu_attention_kernels(CpuIsa isa) noexcept;
-// The span kernel for a cache of type t on isa; nullptr for a type other than F32, F16 and Q8_0.
+// The span kernel for a cache of type t on isa; nullptr for a type other than F32, F16, Q8_0 and Q4_0.
 AttentionSpanFn cpu_attention_kernel(GgmlType t, CpuIsa isa) noexcept;
 
 // Folds the partial result `part` into `into` (both with max and sum set, for the same n_q heads and head_dim): `into`

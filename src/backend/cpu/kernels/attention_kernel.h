@@ -25,8 +25,9 @@ namespace {
 //   reduce_add, exp(v) (the ExpRowFn contract), exp_nonpositive(v) (exp for v <= 0; below ln FLT_MIN it may give
 //   about FLT_MIN instead of 0), dot8(q, rows, stride, n, out): out[r] = q . rows[r * stride .. + n) for r < 8, n a
 //   multiple of kLanes; dot2x4(q0, q1, rows, stride, n, out0, out1): the same for two heads and four rows;
-//   f16_to_f32(src, dst, n) and q8_0_to_f32(blocks, dst, n) for n a multiple of kLanes (q8_0: of 32);
-//   f16_to_f32_one(h).
+//   f16_to_f32(src, dst, n), q8_0_to_f32(blocks, dst, n) and q4_0_to_f32(blocks, dst, n) for n a multiple of
+//   kLanes (q8_0, q4_0: of 32), the quantized ones giving exactly quant/'s dequantize_row floats (fp16 d times a
+//   small integer is exact in float32); f16_to_f32_one(h).
 
 constexpr int kBlockRows = 256;    // rows whose scores are kept at once: 8 heads x 256 x 4 bytes = 8 KiB
 constexpr int kTileFloats = 8192;  // cache rows converted to float32 at once: 32 KiB, L1-sized
@@ -80,8 +81,11 @@ FloatRows load_rows(const void* first_row, size_t row_stride, int64_t row, int n
                 std::memcpy(&h, src + 2 * d, 2);
                 dst[d] = Ops::f16_to_f32_one(h);
             }
-        } else {
+        } else if constexpr (kType == GgmlType::Q8_0) {
             Ops::q8_0_to_f32(reinterpret_cast<const quant::BlockQ8_0*>(src), dst, head_dim);
+        } else {
+            static_assert(kType == GgmlType::Q4_0, "attention kernels exist for F32, F16, Q8_0 and Q4_0 caches");
+            Ops::q4_0_to_f32(reinterpret_cast<const quant::BlockQ4_0*>(src), dst, head_dim);
         }
     }
     return {tile, static_cast<size_t>(padded)};

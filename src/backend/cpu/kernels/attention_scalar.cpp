@@ -60,6 +60,16 @@ struct ScalarOps {
             for (int i = 0; i < 32; ++i) dst[b * 32 + i] = scale * static_cast<float>(blocks[b].qs[i]);
         }
     }
+    // Element i < 16 of a block is the low nibble of qs[i], element i + 16 the high one (blocks_legacy.h).
+    static void q4_0_to_f32(const quant::BlockQ4_0* blocks, float* dst, int n) {
+        for (int b = 0; b < n / 32; ++b) {
+            const float scale = half_to_float_fast(blocks[b].d);
+            for (int i = 0; i < 16; ++i) {
+                dst[b * 32 + i] = scale * static_cast<float>((blocks[b].qs[i] & 0x0f) - 8);
+                dst[b * 32 + i + 16] = scale * static_cast<float>((blocks[b].qs[i] >> 4) - 8);
+            }
+        }
+    }
 };
 
 }  // namespace
@@ -72,6 +82,9 @@ void attention_f16_scalar(const AttentionSpan& span, const AttentionOut& out) {
 }
 void attention_q8_0_scalar(const AttentionSpan& span, const AttentionOut& out) {
     attention_span<ScalarOps, GgmlType::Q8_0>(span, out);
+}
+void attention_q4_0_scalar(const AttentionSpan& span, const AttentionOut& out) {
+    attention_span<ScalarOps, GgmlType::Q4_0>(span, out);
 }
 void exp_row_scalar(const float* x, float* out, int64_t n) { exp_row<ScalarOps>(x, out, n); }
 

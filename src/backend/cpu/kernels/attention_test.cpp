@@ -1,10 +1,13 @@
 // The attention span kernels of every ISA against a float64 reference on the same stored cache rows (F32, F16,
-// Q8_0), whole and split into merged parts; and the vectorized expf against std::exp over the whole float range.
+// Q8_0, Q4_0), whole and split into merged parts; the quantized caches' rows converted exactly (the F32 kernel on the
+// dequantized rows gives the same bits); and the vectorized expf against std::exp over the whole float range.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/kernels/attention_dispatch.h"
@@ -103,8 +106,8 @@ TEST_P(AttentionSpanTest, MatchesFloat64Reference) {
     const AttentionSpanFn kernel = cpu_attention_kernel(type, isa);
     ASSERT_NE(kernel, nullptr);
     std::vector<int> head_dims = {64, 128};
-    if (type == GgmlType::Q8_0) {
-        head_dims.push_back(96);  // whole Q8_0 blocks per head
+    if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) {
+        head_dims.push_back(96);  // whole blocks of 32 per head
     } else {
         head_dims.insert(head_dims.end(), {80, 66, 40});
     }
@@ -200,7 +203,55 @@ TEST_P(AttentionSpanTest, EmptySpanIsNeutral) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, AttentionSpanTest,
-                         ::testing::Combine(::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::Q8_0),
+                         ::testing::Combine(::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::Q8_0,
+                                                              GgmlType::Q4_0),
+                                            ::testing::ValuesIn(kAllIsas)),
+                         [](const auto& info) {
+                             return std::string(type_name(std::get<0>(info.param))) + "_" +
+                                    isa_param_name(std::get<1>(info.param));
+                         });
+
+// A quantized cache's kernel runs the F32 kernel's arithmetic on its rows converted to float32, so if that conversion
+// gives exactly quant/'s dequantized floats, both kernels give the same bits. Over one row the output is that V row
+// itself (its weight is exactly 1), so a V element converted differently fails there; a K element moves a score and,
+// over 300 rows of unit-normal data, some output. Spans over whole and partial tiles, one and several heads.
+class QuantizedCacheTest : public ::testing::TestWithParam<std::tuple<GgmlType, CpuIsa>> {};
+
+TEST_P(QuantizedCacheTest, RowsConvertExactly) {
+    const auto [type, isa] = GetParam();
+    SPOOL_REQUIRE_ISA(isa);
+    const AttentionSpanFn kernel = cpu_attention_kernel(type, isa);
+    const AttentionSpanFn f32_kernel = cpu_attention_kernel(GgmlType::F32, isa);
+    for (const int head_dim : {64, 96, 128}) {
+        const Cache cache = make_cache(type, 300, 2, head_dim, 900 + static_cast<uint64_t>(head_dim));
+        Cache floats = cache;  // the dequantized rows stored as an F32 cache
+        floats.type = GgmlType::F32;
+        floats.stride = static_cast<size_t>(cache.width) * sizeof(float);
+        for (auto [bytes, values] : {std::pair{&floats.k, &cache.k_float}, std::pair{&floats.v, &cache.v_float}}) {
+            bytes->resize(values->size() * sizeof(float));
+            std::memcpy(bytes->data(), values->data(), bytes->size());
+        }
+        for (const int n_q : {1, 4}) {
+            const std::vector<float> q = spool::testing::random_floats(static_cast<size_t>(n_q * head_dim),
+                                                                       31 + static_cast<uint64_t>(n_q), 4.0f);
+            const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+            for (const int64_t n : {int64_t{1}, int64_t{13}, int64_t{64}, int64_t{300}}) {
+                std::vector<float> got(static_cast<size_t>(n_q * head_dim), NAN), want(got.size(), NAN);
+                kernel(span_of(cache, q.data(), n_q, head_dim, 1, 0, n, scale),
+                       AttentionOut{got.data(), nullptr, nullptr});
+                f32_kernel(span_of(floats, q.data(), n_q, head_dim, 1, 0, n, scale),
+                           AttentionOut{want.data(), nullptr, nullptr});
+                for (size_t i = 0; i < got.size(); ++i) {
+                    ASSERT_EQ(got[i], want[i]) << type_name(type) << " head_dim " << head_dim << " n_q " << n_q
+                                               << " rows " << n << " at " << i;
+                }
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, QuantizedCacheTest,
+                         ::testing::Combine(::testing::Values(GgmlType::Q8_0, GgmlType::Q4_0),
                                             ::testing::ValuesIn(kAllIsas)),
                          [](const auto& info) {
                              return std::string(type_name(std::get<0>(info.param))) + "_" +
