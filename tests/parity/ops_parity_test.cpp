@@ -19,6 +19,7 @@ namespace {
 
 using tolerance::kParityNmseAttention;
 using tolerance::kParityNmseAttentionHalfProducts;
+using tolerance::kParityNmseAttentionInt8Query;
 using tolerance::kParityNmseFloatOps;
 using tolerance::kParityNmseRope;
 
@@ -187,20 +188,25 @@ TEST_P(Parity, RopeBothModesScalingAndFactors) {
 
 TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
     struct Shape {
-        int n_head, n_head_kv, window;
+        int n_head, n_head_kv, window, n_past;
     };
-    // Grouped (4 per KV head), plain (1 per KV head), a group wider than the cpu kernel's slice (16), a window.
-    const Shape shapes[] = {{8, 2, 0}, {4, 4, 0}, {16, 1, 0}, {8, 2, 5}};
+    // Grouped (4 per KV head), plain (1 per KV head), a group wider than the cpu kernel's slice (16), a window, and
+    // plain after 200 rows, where the CUDA split kernel's blocks take 48 rows or more (its integer wide form for a
+    // Q8_0 or Q4_0 cache).
+    const Shape shapes[] = {{8, 2, 0, 11}, {4, 4, 0, 11}, {16, 1, 0, 11}, {8, 2, 5, 11}, {4, 4, 0, 200}};
     const int head_dim = 64;
-    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         ASSERT_TRUE(test().supports(Op::attention, cache_type)) << type_name(cache_type);
         WorstCase worst{"attn " + std::string(type_name(cache_type)), {}, {}};
-        // An F16 or Q8_0 cache's products may round q, the probabilities (and Q8_0 rows) to fp16, as llama.cpp's do.
-        const double limit = cache_type == GgmlType::F16 || cache_type == GgmlType::Q8_0 ? kParityNmseAttentionHalfProducts
-                                                                                         : kParityNmseAttention;
+        // An F16 or Q8_0 cache's products may round q, the probabilities (and Q8_0 rows) to fp16, as llama.cpp's do;
+        // a quantized cache's scores may take q rounded to int8, as llama.cpp's q8_1.
+        const bool quantized = cache_type == GgmlType::Q8_0 || cache_type == GgmlType::Q4_0;
+        const double limit = quantized                      ? kParityNmseAttentionInt8Query
+                             : cache_type == GgmlType::F16 ? kParityNmseAttentionHalfProducts
+                                                           : kParityNmseAttention;
         for (const Shape& shape : shapes) {
             for (const int64_t n_tokens : kTokenCounts) {
-                const int64_t n_past = 11, n_ctx = 40;
+                const int64_t n_past = shape.n_past, n_ctx = n_past + 29;
                 const int64_t kv_width = static_cast<int64_t>(shape.n_head_kv) * head_dim;
                 const int64_t q_width = static_cast<int64_t>(shape.n_head) * head_dim;
                 const uint64_t seed = 300 + static_cast<uint64_t>(n_tokens) + static_cast<uint64_t>(shape.n_head);
@@ -233,7 +239,7 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
                 }
                 const std::string what = "heads " + std::to_string(shape.n_head) + "/" +
                                          std::to_string(shape.n_head_kv) + " window " + std::to_string(shape.window) +
-                                         " n_tokens " + std::to_string(n_tokens);
+                                         " past " + std::to_string(n_past) + " n_tokens " + std::to_string(n_tokens);
                 worst.add(what, expect_parity(what, results[0], results[1], limit));
             }
         }
@@ -341,7 +347,7 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
     worst.print(matmul_limit(GgmlType::Q4_K));
 
     // rope_kv_append: both rotations and the cache rows, for every cache type.
-    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         WorstCase rope_worst{"rope_kv " + std::string(type_name(cache_type)), {}, {}};
         for (const int64_t n_tokens : kTokenCounts) {
             const int n_head = 8, n_head_kv = 2, head_dim = 64;
@@ -384,8 +390,11 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
             const std::string what = "n_tokens " + std::to_string(n_tokens);
             rope_worst.add("q " + what, expect_parity("rope_kv q " + what, qs[0], qs[1], kParityNmseRope));
             rope_worst.add("k " + what, expect_parity("rope_kv k " + what, ks[0], ks[1], kParityNmseRope));
-            // A rotated value within float rounding of a Q8_0 rounding boundary may land one step over: allow that.
-            const double cache_limit = cache_type == GgmlType::Q8_0 ? 1e-5 : kParityNmseRope;
+            // A rotated value within float rounding of a Q8_0 or Q4_0 rounding boundary may land one step over: allow
+            // one such step among the 2 x 128 values of a token (Q4_0's steps are 16 times Q8_0's).
+            const double cache_limit = cache_type == GgmlType::Q8_0   ? 1e-5
+                                       : cache_type == GgmlType::Q4_0 ? 2e-3
+                                                                      : kParityNmseRope;
             rope_worst.add("cache " + what, expect_parity("rope_kv cache " + what, cached[0], cached[1], cache_limit));
         }
         rope_worst.print(kParityNmseRope);

@@ -97,7 +97,7 @@ public:
             case Op::matmul:
             case Op::embed: return weight_type_supported(type);
             case Op::kv_append:
-            case Op::attention: return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0;
+            case Op::attention: return kv_cache_type_supported(type);
             default: return type == GgmlType::F32;
         }
     }
@@ -112,7 +112,7 @@ public:
             throw ResourceError("CUDA device " + std::to_string(device_) + " (" + info_.name + ") cannot allocate " +
                                 mib_text(bytes) + ": " + mib_text(m.free_bytes) + " free of " + mib_text(m.total_bytes) +
                                 "; use a smaller model or quantization, fewer GPU layers (-ngl), a smaller context (-c) "
-                                "or a q8_0 KV cache",
+                                "or a q8_0 or q4_0 KV cache",
                                 bytes, m.free_bytes);
         }
         return make_buffer(data, bytes);

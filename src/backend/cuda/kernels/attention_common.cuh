@@ -23,7 +23,15 @@ inline constexpr int kSplitWarps = kSplitThreads / 32;
 // Blocks the split path aims for when the context is long: 132 SMs x 4 resident blocks of 128 threads.
 // Measured (TinyLlama / Llama-2-7B heads, F16 cache, 4096 rows): 264 blocks 11.4 / 31.5 us per layer, 528 blocks
 // 10.4 / 29.2 us, 792 blocks 13.5 / 33.6 us (a second wave).
-inline constexpr int64_t kSplitTargetBlocks = 528;
+inline constexpr int64_t kSplitTargetSms = 132;
+inline constexpr int64_t kSplitTargetBlocks = kSplitTargetSms * 4;
+// The split kernel holding the wide form (Plan::wide_rows) is bounded to this many blocks of kSplitThreads per SM, and
+// its grid must fit one wave. Q8_0: 5, 96 registers without spills, one wave for the 544 blocks of 7B at depth (the
+// float32 wide form took 117 unbounded, so 4 blocks per SM and a second wave: 41 us per layer at 4,096 rows). Q4_0: 4,
+// 117 registers, with the parts rounded down to fit 4 blocks per SM (make_plan): H100, 7B heads at 4,096 rows, 15.2 us
+// per layer; bounded to 5 (96 registers, 544 blocks) 16.1; bounded to 4 without the rounding (a second wave) 23.2;
+// two rows in flight per row group 16.0 (127 registers, 4 per SM) and 20.8 (bounded to 5: spills).
+__host__ __device__ constexpr int wide_blocks_per_sm(GgmlType type) { return type == GgmlType::Q4_0 ? 4 : 5; }
 // A block of the split path takes at least min_rows_per_part(d_max) cache rows, so short contexts use few blocks,
 // and at most kMaxParts blocks share one (token, head): the combine has one thread per part. Head sizes up to 64:
 // 64 rows (16 KB of F16 K+V; 32 rows: 0.5 us slower at 1024 rows, and at tg128 on an H100 TinyLlama F16 +0.5% GPU
@@ -80,9 +88,9 @@ struct Plan {
     int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
     int head_batches = 0;     // ceil(group / heads_per_block)
     PartRule parts;           // blocks along the sequence (partials per (token, head)), rows per part
-    // A Q8_0 cache, one query head per KV head and head_dim a multiple of 16 (attention_split_rounds_q_to_int8): the
-    // split kernel's blocks of many rows take the integer wide form (attention_split_q8_wide.cuh), the others read 8
-    // elements of a row per lane in float32.
+    // A Q8_0 or Q4_0 cache with one query head per KV head (attention_split_rounds_q_to_int8): the split kernel's
+    // blocks of many rows take the integer wide form (attention_split_wide.cuh), the others read 8 elements of a row
+    // per lane in float32.
     bool wide_rows = false;
     // A Q8_0 cache, head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take all of a KV
     // head's query heads on the tensor cores (attention_split_mma.cu) instead.
@@ -91,7 +99,7 @@ struct Plan {
 };
 
 // Throws UnsupportedError for shapes the kernels do not handle (head_dim not a multiple of 8 or above
-// kMaxHeadDim, n_head not a multiple of n_head_kv, a cache type other than F32/F16/Q8_0) and UsageError for
+// kMaxHeadDim, n_head not a multiple of n_head_kv, a cache type other than F32/F16/Q8_0/Q4_0) and UsageError for
 // inconsistent views. `split` is the path the kernels would take given enough workspace. Without tensor_cores the
 // split path keeps to the float32 kernels (mma_rows false), for builds without sm_80 code.
 Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& cache, bool tensor_cores = true);
@@ -268,32 +276,79 @@ struct Raw8<GgmlType::Q8_0> {
     }
 };
 
-// Sixteen consecutive elements e0 .. e0+15 of a Q8_0 cache row (e0 a multiple of 16: half of one block) for the split
-// path's wide form (attention_split_q8_wide.cuh), which gives each lane twice the bytes of a Raw8 in about the same
-// registers: the quants are read as 4-byte words from the 4-byte boundary at or before them (blocks are 34 bytes, so
-// they start 0 or 2 bytes past one), and the scale as one 16-bit load.
-struct RawQ8x16 {
+// A nibble of a Q4_0 cache as a float without I2F (as q8_biased_byte_to_float): byte i of `nibbles` holds a level
+// 0..15, which as the low byte of 0x4B000000 is the float 2^23 + level exactly; subtracting 2^23 + 8 leaves level - 8.
+__device__ __forceinline__ float q4_nibble_byte_to_float(uint32_t nibbles, int i) {
+    return __uint_as_float(__byte_perm(nibbles, 0x4B000000u, 0x7650u + i)) - 8388616.0f;
+}
+
+// Q4_0 blocks are 18 bytes (fp16 d, then 16 bytes: element i < 16 in the low nibble of byte i, element 16 + i in its
+// high nibble), so the 8 bytes holding elements e0 .. e0+7 sit at a 2-byte boundary: four 16-bit loads.
+template <>
+struct Raw8<GgmlType::Q4_0> {
+    unsigned short d, w[4];
+    int shift;  // 0: the low nibbles (elements 0..15 of the block), 4: the high ones
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
+        const uint8_t* block = row + (e0 >> 5) * 18;
+        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
+        d = from_l2 ? __ldcg(p) : __ldg(p);
+        const unsigned short* qs = reinterpret_cast<const unsigned short*>(block + 2 + (e0 & 8));
+#pragma unroll
+        for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(qs + i) : __ldg(qs + i);
+        shift = (e0 & 16) != 0 ? 4 : 0;
+    }
+    __device__ __forceinline__ void to_float(float (&v)[8]) const {
+        const float scale = __half2float(__ushort_as_half(d));
+        const uint32_t words[2] = {w[0] | (static_cast<uint32_t>(w[1]) << 16),
+                                   w[2] | (static_cast<uint32_t>(w[3]) << 16)};
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            const uint32_t levels = (words[j] >> shift) & 0x0F0F0F0Fu;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[4 * j + i] = q4_nibble_byte_to_float(levels, i) * scale;
+        }
+    }
+};
+
+// The fp16 scale and the 16 bytes of quants of one block (qs 2-byte aligned) for the split path's wide forms
+// (attention_split_wide.cuh), which give each lane more bytes of a row than a Raw8 in about the same registers: the
+// quants are read as 4-byte words from the 4-byte boundary at or before them, the scale as one 16-bit load.
+struct RawBlock16 {
     uint32_t w[5];
     unsigned short d;
     bool offset;  // the quants start 2 bytes past w[0]'s start
-    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
-        const uint8_t* block = row + (e0 >> 5) * 34;
-        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
+    __device__ __forceinline__ void load_block(const uint8_t* scale, const uint8_t* qs, bool from_l2) {
+        const unsigned short* p = reinterpret_cast<const unsigned short*>(scale);
         d = from_l2 ? __ldcg(p) : __ldg(p);
-        const uint8_t* qs = block + 2 + (e0 & 16);
         offset = (reinterpret_cast<uintptr_t>(qs) & 3) != 0;
         const uint32_t* words = reinterpret_cast<const uint32_t*>(reinterpret_cast<uintptr_t>(qs) & ~uintptr_t{3});
 #pragma unroll
         for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(words + i) : __ldg(words + i);
-        // Offset quants end 2 bytes into a fifth word, which is read as 16 bits: the half block may end the cache.
+        // Offset quants end 2 bytes into a fifth word, which is read as 16 bits: the block may end the cache.
         const unsigned short* tail = reinterpret_cast<const unsigned short*>(qs + 14);
         w[4] = offset ? (from_l2 ? __ldcg(tail) : __ldg(tail)) : 0u;
     }
-    // Quants 4j .. 4j + 3 (lowest byte first).
+    // Quant bytes 4j .. 4j + 3 (lowest byte first).
     __device__ __forceinline__ uint32_t quants(int j) const {
         return __byte_perm(w[j], w[j + 1], offset ? 0x5432u : 0x3210u);  // offset: bytes 2, 3 of w[j], 0, 1 of w[j + 1]
     }
     __device__ __forceinline__ float scale() const { return __half2float(__ushort_as_half(d)); }
+};
+
+// Sixteen consecutive elements e0 .. e0+15 of a Q8_0 cache row (e0 a multiple of 16: half of one 34-byte block).
+struct RawQ8x16 : RawBlock16 {
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
+        const uint8_t* block = row + (e0 >> 5) * 34;
+        load_block(block, block + 2 + (e0 & 16), from_l2);
+    }
+};
+
+// The 32 elements e0 .. e0+31 of a Q4_0 cache row (e0 a multiple of 32: one 18-byte block).
+struct RawQ4x32 : RawBlock16 {
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
+        const uint8_t* block = row + (e0 >> 5) * 18;
+        load_block(block, block + 2, from_l2);
+    }
 };
 
 template <GgmlType TYPE>

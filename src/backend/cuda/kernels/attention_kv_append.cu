@@ -1,5 +1,6 @@
 // KV append: k[t], v[t] rounded to the cache type and stored in cache row positions[t], bit-exact with the CPU
-// cache (attention_kv_store.cuh: quant/float.cpp's float_to_half, quant/legacy.cpp's quantize_row_q8_0_ref).
+// cache (attention_kv_store.cuh: quant/float.cpp's float_to_half, quant/legacy.cpp's quantize_row_q8_0_ref and
+// quantize_row_q4_0_ref).
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
@@ -13,7 +14,7 @@ namespace {
 
 constexpr int kAppendThreads = 256;
 
-// grid: (row chunks of kAppendThreads elements, n_tokens, 2 = k then v). For Q8_0 each warp is one 32-element
+// grid: (row chunks of kAppendThreads elements, n_tokens, 2 = k then v). For Q8_0 / Q4_0 each warp is one 32-element
 // block (row_width is a multiple of 32, so a warp is wholly inside or outside the row).
 template <GgmlType TYPE>
 __global__ void __launch_bounds__(kAppendThreads)
@@ -26,7 +27,7 @@ __global__ void __launch_bounds__(kAppendThreads)
     ops::wait_for_producers();  // before the early return (ops_common.cuh)
     const int64_t t = blockIdx.y;
     const int64_t e = static_cast<int64_t>(blockIdx.x) * kAppendThreads + threadIdx.x;
-    if (e >= row_width) return;  // Q8_0: whole warps, see above
+    if (e >= row_width) return;  // Q8_0 / Q4_0: whole warps, see above
     const float x = (blockIdx.z == 0 ? k : v)[t * row_width + e];
     uint8_t* row = (blockIdx.z == 0 ? k_cache : v_cache) + static_cast<int64_t>(positions[t]) * row_bytes;
     kv::store_element<TYPE>(row, e, x);
@@ -49,10 +50,11 @@ void launch_kv_append(const KvView& cache, const float* k, const float* v, const
         case GgmlType::F32: launch_kv_append_for<GgmlType::F32>(cache, k, v, positions, n_tokens, stream); break;
         case GgmlType::F16: launch_kv_append_for<GgmlType::F16>(cache, k, v, positions, n_tokens, stream); break;
         case GgmlType::Q8_0: launch_kv_append_for<GgmlType::Q8_0>(cache, k, v, positions, n_tokens, stream); break;
+        case GgmlType::Q4_0: launch_kv_append_for<GgmlType::Q4_0>(cache, k, v, positions, n_tokens, stream); break;
         default:
             throw UnsupportedError("cuda kv_append: KV cache type id " +
                                    std::to_string(static_cast<uint32_t>(cache.type)) +
-                                   " is not supported; expected F32, F16 or Q8_0");
+                                   " is not supported; expected F32, F16, Q8_0 or Q4_0");
     }
 }
 

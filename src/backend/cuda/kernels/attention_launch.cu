@@ -28,9 +28,9 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
         throw UnsupportedError("cuda attention: head_dim " + std::to_string(params.head_dim) +
                                " is not supported; the CUDA kernels take multiples of 8 up to " +
                                std::to_string(kMaxHeadDim) + " (use the cpu backend for this model)");
-    if (cache.type != GgmlType::F32 && cache.type != GgmlType::F16 && cache.type != GgmlType::Q8_0)
+    if (!kv_cache_type_supported(cache.type))
         throw UnsupportedError("cuda attention: KV cache type id " + std::to_string(static_cast<uint32_t>(cache.type)) +
-                               " is not supported; expected F32, F16 or Q8_0");
+                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
     if (cache.row_width != static_cast<int64_t>(params.n_head_kv) * params.head_dim || cache.n_ctx < 1)
         throw UsageError("cuda attention: KV view row_width " + std::to_string(cache.row_width) +
                          " does not match n_head_kv * head_dim for " + shape_text(params));
@@ -70,8 +70,11 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
 
     // Enough blocks to fill the GPU when the context is full, never fewer rows per block than min_rows.
     const int64_t other_blocks = static_cast<int64_t>(params.n_head_kv) * plan.head_batches * n_tokens;
+    // Rounded down where the kernel's bound leaves no room for a partial second wave (wide_blocks_per_sm).
+    const bool one_wave = plan.wide_rows && wide_blocks_per_sm(cache.type) * kSplitTargetSms <= kSplitTargetBlocks;
     int64_t parts = plan.mma_rows && params.head_dim == 128 ? std::max<int64_t>(1, kMmaTargetBlocks128 / other_blocks)
-                                                             : ceil_div(kSplitTargetBlocks, other_blocks);
+                    : one_wave                              ? std::max<int64_t>(1, kSplitTargetBlocks / other_blocks)
+                                                            : ceil_div(kSplitTargetBlocks, other_blocks);
     parts = std::min({parts, ceil_div(cache.n_ctx, plan.parts.min_rows), kMaxParts});
     plan.parts.grid = static_cast<int>(parts);
     plan.workspace_bytes = split_workspace_bytes(n_tokens, plan.shape, plan.parts.grid);
@@ -119,7 +122,9 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
 }
 
 bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params) {
-    return cache_type == GgmlType::Q8_0 && params.n_head == params.n_head_kv && params.head_dim % 16 == 0;
+    if (params.n_head != params.n_head_kv) return false;
+    return (cache_type == GgmlType::Q8_0 && params.head_dim % 16 == 0) ||
+           (cache_type == GgmlType::Q4_0 && params.head_dim % 32 == 0);
 }
 
 int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,

@@ -4,11 +4,12 @@
 // (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only;
 // which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
 // position. A Q8_0 cache with 2 to 8 query heads per KV head takes the tensor-core form of the partials instead
-// (attention_split_mma.cu, Plan::mma_rows); the combine is the same.
+// (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache with one query head per KV head the integer wide
+// form for blocks of many rows (attention_split_wide.cuh, Plan::wide_rows); the combine is the same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/attention_split_blocks.cuh"
-#include "backend/cuda/kernels/attention_split_q8_wide.cuh"
+#include "backend/cuda/kernels/attention_split_wide.cuh"
 #include "backend/cuda/kernels/ops_common.cuh"
 #include "backend/cuda/kernels/quantize_x.cuh"
 
@@ -25,12 +26,12 @@ constexpr int kCombineThreads = 256;
 // 4.55 / 6.62 / 8.64 / 20.42 from 48 rows.
 constexpr int kWideMinRows = 48;
 
-// One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL = 8 elements each (one 16-byte F16
-// load; the wide form, attention_split_q8_wide.cuh, takes 16 of a Q8_0 row, where 8 took as long per row as F16's
-// twice the bytes); a warp covers 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row group
-// per step. Each row group keeps its own running max, sum and accumulators in registers (no shared memory or barrier
-// in the row loop). The K and V rows of the next step are loaded while the current step computes, so a block always
-// has a step of loads in flight.
+// One block's rows. Lanes: a row is read by kLanes = D_MAX / EPL lanes, EPL = 8 elements each (one 16-byte F16 load;
+// the wide forms, attention_split_wide.cuh, take 16 of a Q8_0 row, where 8 took as long per row as F16's twice the
+// bytes, or 32 of a Q4_0 row); a warp covers 32 / kLanes rows at once and the block kRowGroups rows, UNROLL of each row
+// group per step. Each row group keeps its own running max, sum and accumulators in registers (no shared memory or
+// barrier in the row loop). The K and V rows of the next step are loaded while the current step computes, so a block
+// always has a step of loads in flight.
 template <GgmlType TYPE, int D_MAX, int HEADS, int UNROLL>
 __device__ __forceinline__ void split_rows(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                            const uint8_t* __restrict__ v_cache, const SplitArgs& args,
@@ -147,13 +148,12 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
     finish_block<HEADS, EPL, kLanes, D_MAX>(m, l, acc, args, t, head0, n_heads, e0, partial_acc, partial_max_sum);
 }
 
-// WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take the wide form (split_rows_q8_wide); the others
-// the narrow form. Both forms in one kernel are bounded to 5 blocks per SM: 96 registers without spills, one wave for
-// the 544 blocks of 7B at depth (the float32 wide form took 117 unbounded, so 4 blocks per SM and a second wave: 41 us
-// per layer at 4,096 rows). The narrow kernels stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's
-// allocation, the F16 7B kernel from 93 registers to 112 and so to 4 blocks per SM.
+// WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take the wide form (split_rows_wide); the others
+// the narrow form. Both forms in one kernel are bounded to wide_blocks_per_sm(TYPE) blocks per SM. The narrow kernels
+// stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's allocation, the F16 7B kernel from 93 registers
+// to 112 and so to 4 blocks per SM.
 template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
-__global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
+__global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE) : 0)
     attention_split_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
                            const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes]
                            const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes]
@@ -182,8 +182,8 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? 5 : 0)
     const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
     if constexpr (WIDE) {
         if (n_rows >= kWideMinRows) {
-            split_rows_q8_wide<D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
-                                      early);
+            split_rows_wide<typename WideForm<TYPE>::type, D_MAX>(q, k_cache, v_cache, args, partial_acc,
+                                                                  partial_max_sum, t, last, row_lo, n_rows, early);
             return;
         }
     }
@@ -313,7 +313,7 @@ void launch_split_for_heads(const Plan& plan, const SplitArgs& args, const float
                                                    partial_max_sum, stream);
         return;
     }
-    if constexpr (TYPE == GgmlType::Q8_0) {  // make_plan sets wide_rows for Q8_0 caches only
+    if constexpr (TYPE == GgmlType::Q8_0 || TYPE == GgmlType::Q4_0) {  // make_plan sets wide_rows for these only
         if (plan.wide_rows) {
             launch_split_kernel<TYPE, D_MAX, 1, true>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                       partial_max_sum, stream);
@@ -362,8 +362,12 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
             launch_split_for_type<GgmlType::F16>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                  partial_max_sum, stream);
             break;
-        default:
+        case GgmlType::Q8_0:
             launch_split_for_type<GgmlType::Q8_0>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                  partial_max_sum, stream);
+            break;
+        default:
+            launch_split_for_type<GgmlType::Q4_0>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                   partial_max_sum, stream);
             break;
         }

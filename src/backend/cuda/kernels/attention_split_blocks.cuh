@@ -1,5 +1,5 @@
 // The start and the end of a split-path block's rows, shared by the float32 forms (attention_split.cu) and the integer
-// wide form (attention_split_q8_wide.cuh): the first step's loads around the PDL wait, and the merge of the block's
+// wide forms (attention_split_wide.cuh): the first step's loads around the PDL wait, and the merge of the block's
 // row groups into one partial per head.
 #pragma once
 

@@ -184,10 +184,10 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
         << testing::compare(std::span<const double>(expected), std::span<const float>(got)).report();
 }
 
-constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0};
+constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0};
 // With a Q8_0 cache, groups of 2, 4, 7 and 8 query heads per KV head at head_dim 64 and 128 take the tensor-core split
-// path (attention_split_uses_half_products), and one query head per KV head the integer wide form in blocks of 48
-// rows or more (attention_split_rounds_q_to_int8); the rest the float32 kernels.
+// path (attention_split_uses_half_products); with a Q8_0 or Q4_0 cache one query head per KV head takes the integer
+// wide form in blocks of 48 rows or more (attention_split_rounds_q_to_int8); the rest the float32 kernels.
 constexpr HeadShape kShapes[] = {{8, 2, 64}, {4, 4, 64},  {16, 1, 64}, {32, 4, 64},  {32, 32, 128}, {4, 2, 80},
                                  {6, 3, 32}, {4, 1, 256}, {24, 2, 128}, {28, 4, 128}, {12, 6, 64}};
 
@@ -208,11 +208,13 @@ TEST(CudaKvAppend, CacheBytesEqualTheHostQuantizer) {
                 DeviceCache dev(host);
                 auto k = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 3.0f);
                 auto v = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 0.01f);
-                // Edge cases of the quantizers: NaN and infinity in a block, a zero block, values whose Q8_0 scale
-                // overflows fp16, a scale below fp16's subnormals, and exact fp16 ties.
+                // Edge cases of the quantizers: NaN and infinity in a block, a zero block (-0 first: Q4_0's scale
+                // is then -0), values whose scale overflows fp16, a scale below fp16's subnormals, exact fp16 ties,
+                // and a block whose largest magnitude appears with both signs (Q4_0 takes the first).
                 k[0] = std::numeric_limits<float>::quiet_NaN();
                 k[33] = INFINITY;
-                for (int i = 0; i < 32 && row_width >= 64; ++i) v[32 + i] = 0.0f;
+                for (int i = 0; i < 32 && row_width >= 64; ++i) v[32 + i] = i == 0 ? -0.0f : 0.0f;
+                if (row_width >= 128) v[64 + 5] = -5.0f, v[64 + 9] = 5.0f, v[96 + 3] = 5.0f, v[96 + 20] = -5.0f;
                 if (n_tokens > 1) {
                     for (int i = 0; i < 32; ++i) k[row_width + i] = 2e7f * (i % 2 ? 1.0f : -0.5f);
                     for (int i = 32; i < 64; ++i) k[row_width + i] = 1e-38f * static_cast<float>(i - 40);
@@ -278,8 +280,9 @@ TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 4000;
     for (GgmlType type : kCacheTypes) {
-        // One query head per KV head takes the wide form for a Q8_0 cache where blocks hold 48 rows or more: head_dim
-        // 80 leaves lanes without dims, and its rows of 5 blocks (170 bytes) alternate in alignment.
+        // One query head per KV head takes the wide form for a Q8_0 or Q4_0 cache where blocks hold 48 rows or more:
+        // head_dim 80 (Q8_0 only) leaves lanes without dims, and its rows of 5 Q8_0 blocks (170 bytes) alternate in
+        // alignment, as do Q4_0's blocks of 18 bytes within a row.
         for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64},
                                        HeadShape{8, 8, 64}, HeadShape{2, 2, 80}, HeadShape{2, 2, 256}}) {
             const int64_t n_ctx = 4096;
@@ -374,6 +377,10 @@ TEST(CudaAttentionPlan, ShortCachesSplitByHeadSize) {
     EXPECT_EQ(attention_workspace_bytes(1, llama7b, 16), size_t{32} * 1 * large_head);
     // Long caches: ceil(528 target blocks / 32) = 17 parts either way.
     EXPECT_EQ(attention_workspace_bytes(1, llama7b, 4096), size_t{32} * 17 * large_head);
+    EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q8_0, 4096, 4096), 17);
+    // A Q4_0 cache's wide form runs 4 blocks per SM, so its parts round down to one wave of 528: 16.
+    EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q4_0, 4096, 4096), 16);
+    EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q4_0, 4096, 145), 10);
 }
 
 // How a token's rows are divided (PartRule): the tensor-core path (Q8_0 cache, TinyLlama's 8 query heads per KV
@@ -403,7 +410,7 @@ TEST(CudaAttentionPlan, UnsupportedShapesThrowAtPlanTime) {
     EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 3, 64}, 0), 128), UsageError);
 }
 
-// Decode attention time by context, F16 and Q8_0 caches: each "layer" has its own cache, so rows come from DRAM,
+// Decode attention time by context, F16, Q8_0 and Q4_0 caches: each "layer" has its own cache, so rows come from DRAM,
 // not L2. Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
 TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     SPOOL_REQUIRE_GPU();
@@ -414,7 +421,7 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     };
     const int64_t n_ctx = 4096;
     std::printf("%-10s %-5s %8s %10s %10s %12s\n", "model", "cache", "context", "us/layer", "GB/s", "KV MB/layer");
-    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
+    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8},
                                Model{"llama3-8b", {32, 8, 128}, 16}}) {
             const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
@@ -476,7 +483,7 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
     }
 }
 
-// Prefill attention time (tiled kernel, F16 and Q8_0 caches): n_tokens new rows at positions depth .. depth +
+// Prefill attention time (tiled kernel, F16, Q8_0 and Q4_0 caches): n_tokens new rows at positions depth .. depth +
 // n_tokens - 1. Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
 TEST(CudaAttentionBench, DISABLED_Prefill) {
     SPOOL_REQUIRE_GPU();
@@ -488,7 +495,7 @@ TEST(CudaAttentionBench, DISABLED_Prefill) {
         int64_t n_tokens, depth;
     };
     std::printf("%-10s %-5s %8s %8s %10s %10s\n", "model", "cache", "tokens", "depth", "us/layer", "TFLOP/s");
-    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
+    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         for (const Model& m : {Model{"tinyllama", {32, 4, 64}}, Model{"llama2-7b", {32, 32, 128}}}) {
             for (const Batch& b : {Batch{128, 0}, Batch{512, 0}, Batch{2048, 0}, Batch{512, 4096}}) {
                 const int64_t n_ctx = b.depth + b.n_tokens;

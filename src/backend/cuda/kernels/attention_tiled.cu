@@ -237,8 +237,11 @@ void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const i
         case GgmlType::F16:
             launch_tiled_for_type<GgmlType::F16>(plan, q, cache, positions, n_tokens, out, stream);
             break;
-        default:
+        case GgmlType::Q8_0:
             launch_tiled_for_type<GgmlType::Q8_0>(plan, q, cache, positions, n_tokens, out, stream);
+            break;
+        default:
+            launch_tiled_for_type<GgmlType::Q4_0>(plan, q, cache, positions, n_tokens, out, stream);
             break;
     }
     SPOOL_CUDA_CHECK(cudaGetLastError());

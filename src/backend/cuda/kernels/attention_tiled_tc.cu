@@ -1,11 +1,11 @@
-// Prefill attention on the tensor cores, for an F16 or Q8_0 cache and head_dim 64 or 128, in the FlashAttention-2
+// Prefill attention on the tensor cores, for an F16, Q8_0 or Q4_0 cache and head_dim 64 or 128, in the FlashAttention-2
 // form: one block per (16 x WARPS query rows, KV head), a query row being one (token, head of the GQA group) as in
-// attention_tiled.cu. Q is scaled and rounded to fp16 (as llama.cpp does with an F16 cache); K and V are used as
-// stored (F16) or dequantized and rounded to fp16 (Q8_0). Each warp keeps its 16 rows' scores, probabilities and
-// outputs in mma.sync fragments (m16n8k16, float32 accumulation) and rescales its outputs as the row maxima grow
-// (online softmax), so each key tile is read and multiplied once; the probabilities are rounded to fp16 for the
-// product with V, and the row sums add exactly the rounded values. K/V tiles are double-buffered in shared memory:
-// cp.async fetches the next tile while the current one is multiplied (a Q8_0 tile raw, converted when its turn comes).
+// attention_tiled.cu. Q is scaled and rounded to fp16 (as llama.cpp does with an F16 cache); K and V are used as stored
+// (F16) or dequantized and rounded to fp16 (Q8_0, Q4_0). Each warp keeps its 16 rows' scores, probabilities and outputs
+// in mma.sync fragments (m16n8k16, float32 accumulation) and rescales its outputs as the row maxima grow (online
+// softmax), so each key tile is read and multiplied once; the probabilities are rounded to fp16 for the product with V,
+// and the row sums add exactly the rounded values. K/V tiles are double-buffered in shared memory: cp.async fetches the
+// next tile while the current one is multiplied (a quantized tile raw, converted when its turn comes).
 #include <cuda_fp16.h>
 
 #include <cfloat>
@@ -32,11 +32,13 @@ struct FlashLayout {
     static constexpr int kLd = D + kRowPad;      // halves per shared row
     static constexpr uint32_t kQ = uint32_t{kQueries} * kLd * 2;
     static constexpr uint32_t kTile = uint32_t{kTileKeys} * kLd * 2;  // one K or V tile in fp16
-    // A Q8_0 cache row's blocks of one KV head, as stored (4-byte aligned: launch_flash checks), and a tile of them.
-    static constexpr uint32_t kRawRow = D / 32 * 34;
+    // A Q8_0 or Q4_0 cache row's blocks of one KV head, as stored (4-byte aligned: launch_flash checks), and a tile
+    // of them.
+    static constexpr uint32_t kBlockBytes = CACHE == GgmlType::Q4_0 ? 18 : 34;
+    static constexpr uint32_t kRawRow = D / 32 * kBlockBytes;
     static constexpr uint32_t kRawTile = kTileKeys * kRawRow;
-    // F16: Q, then K[2], V[2] in fp16. Q8_0: Q, K, V in fp16, then raw K[2], V[2]. Then each query row's first and
-    // last attended cache row and the block's range.
+    // F16: Q, then K[2], V[2] in fp16. Q8_0 / Q4_0: Q, K, V in fp16, then raw K[2], V[2]. Then each query row's first
+    // and last attended cache row and the block's range.
     static constexpr uint32_t kRows = CACHE == GgmlType::F16 ? kQ + 4 * kTile : kQ + 2 * kTile + 4 * kRawTile;
     static constexpr size_t kBytes = kRows + (2 * kQueries + 2) * sizeof(int);
 };
@@ -78,8 +80,8 @@ __device__ __forceinline__ void for_each_tile_piece(int tid, F&& f) {
 }
 
 // The cache rows [tile, tile + kTileKeys) of one KV head into shared memory at `dst` by cp.async, zeros past `hi`:
-// F16 rows (dims col0 ..) as the fp16 tile itself, Q8_0 rows as their raw blocks (from byte `head0` of the row), which
-// convert_tile then turns into fp16.
+// F16 rows (dims col0 ..) as the fp16 tile itself, Q8_0 / Q4_0 rows as their raw blocks (from byte `head0` of the
+// row), which convert_tile then turns into fp16.
 template <int D, int WARPS, GgmlType CACHE>
 __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, size_t row_bytes, int64_t col0,
                                           int tile, int hi, int tid) {
@@ -92,7 +94,7 @@ __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, si
         });
     } else {
         constexpr int kWords = L::kRawRow / 4;  // 4-byte pieces per row
-        const int64_t head0 = col0 / 32 * 34;
+        const int64_t head0 = col0 / 32 * L::kBlockBytes;
         for (int i = tid; i < kTileKeys * kWords; i += L::kThreads) {
             const int r = i / kWords, w = i % kWords;
             const bool valid = tile + r <= hi;
@@ -102,21 +104,32 @@ __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, si
     }
 }
 
-// A raw Q8_0 tile (at byte `raw` of smem) as fp16 into the tile at byte `tile`: each element dequantized exactly and
-// rounded to fp16, as llama.cpp converts a quantized cache for its tensor-core attention.
-template <int D, int WARPS>
+// A raw Q8_0 or Q4_0 tile (at byte `raw` of smem) as fp16 into the tile at byte `tile`: each element dequantized
+// exactly and rounded to fp16, as llama.cpp converts a quantized cache for its tensor-core attention.
+template <int D, int WARPS, GgmlType CACHE>
 __device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32_t tile, int tid) {
-    using L = FlashLayout<D, WARPS, GgmlType::Q8_0>;
+    using L = FlashLayout<D, WARPS, CACHE>;
     for_each_tile_piece<D, L::kThreads>(tid, [&](int r, int c) {
-        const uint8_t* block = smem + raw + r * L::kRawRow + (c / 32) * 34;  // 2-byte aligned
-        const auto* q = reinterpret_cast<const uint16_t*>(block + 2 + c % 32);
+        const uint8_t* block = smem + raw + r * L::kRawRow + (c / 32) * L::kBlockBytes;  // 2-byte aligned
         const float d = __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(block)));
         uint32_t h[4];
+        if constexpr (CACHE == GgmlType::Q8_0) {
+            const auto* q = reinterpret_cast<const uint16_t*>(block + 2 + c % 32);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const uint16_t pair = q[j];
-            h[j] = half2_bits(__floats2half2_rn(static_cast<float>(static_cast<int8_t>(pair & 0xffu)) * d,
-                                                static_cast<float>(static_cast<int8_t>(pair >> 8)) * d));
+            for (int j = 0; j < 4; ++j) {
+                const uint16_t pair = q[j];
+                h[j] = half2_bits(__floats2half2_rn(static_cast<float>(static_cast<int8_t>(pair & 0xffu)) * d,
+                                                    static_cast<float>(static_cast<int8_t>(pair >> 8)) * d));
+            }
+        } else {  // Q4_0: elements c % 32 .. + 7 are the low (c % 32 < 16) or high nibbles of bytes c % 16 .. + 7
+            const auto* q = reinterpret_cast<const uint16_t*>(block + 2 + c % 16);
+            const int shift = c % 32 < 16 ? 0 : 4;
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const uint32_t pair = q[j] >> shift;
+                h[j] = half2_bits(__floats2half2_rn(static_cast<float>(static_cast<int>(pair & 0xfu) - 8) * d,
+                                                    static_cast<float>(static_cast<int>((pair >> 8) & 0xfu) - 8) * d));
+            }
         }
         *reinterpret_cast<uint4*>(smem + tile + static_cast<uint32_t>(r * L::kLd + c) * 2) =
             make_uint4(h[0], h[1], h[2], h[3]);
@@ -128,14 +141,14 @@ __device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32
 template <int D, int WARPS, GgmlType CACHE>
 __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: two blocks per SM (128 registers)
     attention_flash_kernel(const float* __restrict__ q,            // [n_tokens, n_head, head_dim]
-                           const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes], F16 or Q8_0
-                           const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes], F16 or Q8_0
+                           const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes], F16, Q8_0 or Q4_0
+                           const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes], F16, Q8_0 or Q4_0
                            const int32_t* __restrict__ positions,  // [n_tokens]
                            Shape s, int64_t n_tokens,
                            float* __restrict__ out) {              // [n_tokens, n_head, head_dim]
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     using L = FlashLayout<D, WARPS, CACHE>;
-    constexpr bool kRaw = CACHE == GgmlType::Q8_0;  // tiles arrive raw and are converted to fp16 in place
+    constexpr bool kRaw = CACHE != GgmlType::F16;  // Q8_0 / Q4_0 tiles arrive raw and are converted to fp16 in place
     extern __shared__ __align__(128) uint8_t smem[];
     auto* q_s = reinterpret_cast<__half*>(smem);
     const uint32_t q_address = shared_address(smem);
@@ -167,8 +180,8 @@ __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: t
     const int n_tiles = (hi - lo) / kTileKeys + 1;
 
     // F16: buffer b of the K tile at byte k_offset + b * kTile of smem, of V at v_offset + b * kTile, filled by
-    // cp.async. Q8_0: one fp16 K and V tile at k_offset / v_offset; buffer b of the raw tiles at raw_k + b * kRawTile,
-    // raw_v + b * kRawTile, filled by cp.async and converted when their turn comes.
+    // cp.async. Q8_0 / Q4_0: one fp16 K and V tile at k_offset / v_offset; buffer b of the raw tiles at
+    // raw_k + b * kRawTile, raw_v + b * kRawTile, filled by cp.async and converted when their turn comes.
     constexpr uint32_t k_offset = L::kQ, v_offset = L::kQ + (kRaw ? 1 : 2) * L::kTile;
     constexpr uint32_t raw_k = L::kQ + 2 * L::kTile, raw_v = raw_k + 2 * L::kRawTile;
     const uint32_t k_address = q_address + k_offset, v_address = q_address + v_offset;
@@ -218,8 +231,8 @@ __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: t
             commit_copies();
         }
         if constexpr (kRaw) {
-            convert_tile<D, WARPS>(smem, raw_k + (it & 1) * L::kRawTile, k_offset, tid);
-            convert_tile<D, WARPS>(smem, raw_v + (it & 1) * L::kRawTile, v_offset, tid);
+            convert_tile<D, WARPS, CACHE>(smem, raw_k + (it & 1) * L::kRawTile, k_offset, tid);
+            convert_tile<D, WARPS, CACHE>(smem, raw_v + (it & 1) * L::kRawTile, v_offset, tid);
             __syncthreads();  // the fp16 tiles are complete
         }
 
@@ -333,8 +346,9 @@ template <int D, int WARPS, GgmlType CACHE>
 bool launch_flash(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream) {
     using L = FlashLayout<D, WARPS, CACHE>;
-    // Q8_0 rows are copied in 4-byte pieces: every row, and every KV head's blocks within it, must start 4-aligned.
-    if (CACHE == GgmlType::Q8_0 && (plan.shape.row_bytes % 4 != 0 || L::kRawRow % 4 != 0)) return false;
+    // Q8_0 / Q4_0 rows are copied in 4-byte pieces: every row, and every KV head's blocks within it, must start
+    // 4-aligned.
+    if (CACHE != GgmlType::F16 && (plan.shape.row_bytes % 4 != 0 || L::kRawRow % 4 != 0)) return false;
     cudaFuncAttributes attributes{};
     SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_flash_kernel<D, WARPS, CACHE>));
     if (attributes.ptxVersion < 80) return false;  // built for an older GPU (no body): the float32 kernel runs
@@ -365,6 +379,7 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
         return launch_flash<128, 4, kCache>(plan, q, cache, positions, n_tokens, out, stream);
     };
     if (plan.type == GgmlType::Q8_0) return launch(std::integral_constant<GgmlType, GgmlType::Q8_0>{});
+    if (plan.type == GgmlType::Q4_0) return launch(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
     return launch(std::integral_constant<GgmlType, GgmlType::F16>{});
 }
 
@@ -373,7 +388,8 @@ bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, cons
 namespace spool::cuda {
 
 bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim) {
-    return (cache_type == GgmlType::F16 || cache_type == GgmlType::Q8_0) && (head_dim == 64 || head_dim == 128);
+    return (cache_type == GgmlType::F16 || cache_type == GgmlType::Q8_0 || cache_type == GgmlType::Q4_0) &&
+           (head_dim == 64 || head_dim == 128);
 }
 
 }  // namespace spool::cuda

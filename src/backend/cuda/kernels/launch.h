@@ -266,8 +266,14 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
 
 // ---- KV cache and attention (src/backend/cuda/kernels/attention_*.cu)
 
-// Stores k[t], v[t] rounded to cache.type (F32, F16, Q8_0 with blocks of 32 along the row, as the CPU cache) in
-// cache row positions[t].
+// The KV cache types the CUDA kernels store and attend over (launch_kv_append, launch_rope_kv_append,
+// launch_attention); the block types need head_dim % 32 == 0.
+inline constexpr bool kv_cache_type_supported(GgmlType type) {
+    return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+}
+
+// Stores k[t], v[t] rounded to cache.type (F32, F16, or Q8_0 / Q4_0 with blocks of 32 along the row, as the CPU cache)
+// in cache row positions[t].
 void launch_kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                       int64_t n_tokens, cudaStream_t stream);
 
@@ -298,8 +304,8 @@ bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
 // others its float32 kernels run, and this still says true).
 bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params);
 // Whether the split path rounds q to int8 per 8-element group for its scores (the matvecs' formula, quantize_x.cuh)
-// and meets a Q8_0 cache's K quants in integer dot products: a Q8_0 cache with one query head per KV head and head_dim
-// a multiple of 16 (attention_split.cu's wide form, blocks of 48 rows or more; shorter blocks compute in float32).
+// and meets the cache's K quants in integer dot products: a Q8_0 (head_dim a multiple of 16) or Q4_0 cache with one
+// query head per KV head (attention_split_wide.cuh, blocks of 48 rows or more; shorter blocks compute in float32).
 bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params);
 // How many parts the split path divides a token's `attended` rows into (one block per part, KV head and head batch),
 // for a batch of n_tokens over a cache of this type and cache_n_ctx rows: the grid's parts are an upper bound.

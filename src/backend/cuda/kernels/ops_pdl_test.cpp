@@ -147,7 +147,7 @@ TEST(CudaPdl, CapturedGraphReplaysLikeEagerLaunches) {
     const int n_head = 32, n_head_kv = 4, head_dim = 64, n_embd = n_head * head_dim;
     const int64_t row_width = static_cast<int64_t>(n_head_kv) * head_dim, n_ctx = 1024;
     uint64_t seed = 7000;
-    for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0}) {
+    for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         for (int64_t n_tokens : {1, 3}) {
             const std::string what = std::string(type_name(type)) + " tokens " + std::to_string(n_tokens);
             AttentionParams attn;

@@ -26,14 +26,14 @@ struct RopeKvArgs {
     float freq_base = 0, freq_scale = 0;
     const float* freq_factors = nullptr;  // [n_dims/2] or null
     int q_heads_per_block = 0, q_blocks = 0;
-    int kv_heads_per_block = 0;  // a multiple of 32 elements (one Q8_0 block) unless it is the whole row
+    int kv_heads_per_block = 0;  // a multiple of 32 elements (one Q8_0 / Q4_0 block) unless it is the whole row
     int64_t row_width = 0;       // n_head_kv * head_dim
     size_t row_bytes = 0;
 };
 
 // grid: (q_blocks + kv_blocks, n_tokens). A q block rotates q_heads_per_block heads of q in place. A kv block
 // rotates kv_heads_per_block heads of k in shared memory, writes them back to k, and stores them and the same
-// columns of v into cache row positions[t]. For Q8_0 a kv block's columns are whole 32-element blocks, so each
+// columns of v into cache row positions[t]. For Q8_0 / Q4_0 a kv block's columns are whole 32-element blocks, so each
 // warp of the store loop fills one block (store_element's rule).
 template <GgmlType TYPE>
 __global__ void __launch_bounds__(kThreads)
@@ -74,7 +74,7 @@ __global__ void __launch_bounds__(kThreads)
     const float* v_t = v + t * a.row_width + e0;
     uint8_t* k_row = k_cache + static_cast<int64_t>(position) * a.row_bytes;
     uint8_t* v_row = v_cache + static_cast<int64_t>(position) * a.row_bytes;
-    // n_elements is a multiple of 32 for Q8_0 and blockDim a multiple of 32: the loop condition is warp-uniform.
+    // n_elements is a multiple of 32 for Q8_0 / Q4_0 and blockDim a multiple of 32: the loop condition is warp-uniform.
     for (int i = threadIdx.x; i < n_elements; i += blockDim.x) {
         const float x = k_s[i];
         k_t[i] = x;
@@ -88,15 +88,15 @@ __global__ void __launch_bounds__(kThreads)
 void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens,
                            int n_head, int n_head_kv, int head_dim, const RopeParams& params, const KvView& cache,
                            cudaStream_t stream) {
-    if (cache.type != GgmlType::F32 && cache.type != GgmlType::F16 && cache.type != GgmlType::Q8_0)
+    if (!kv_cache_type_supported(cache.type))
         throw UnsupportedError("cuda rope_kv_append: KV cache type id " +
                                std::to_string(static_cast<uint32_t>(cache.type)) +
-                               " is not supported; expected F32, F16 or Q8_0");
-    if (cache.row_width != static_cast<int64_t>(n_head_kv) * head_dim ||
-        (cache.type == GgmlType::Q8_0 && cache.row_width % 32 != 0))
+                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
+    const bool blocks = cache.type == GgmlType::Q8_0 || cache.type == GgmlType::Q4_0;
+    if (cache.row_width != static_cast<int64_t>(n_head_kv) * head_dim || (blocks && cache.row_width % 32 != 0))
         throw UsageError("cuda rope_kv_append: KV row_width " + std::to_string(cache.row_width) +
                          " must equal n_head_kv * head_dim = " + std::to_string(n_head_kv) + " * " +
-                         std::to_string(head_dim) + " (and be a multiple of 32 for a Q8_0 cache)");
+                         std::to_string(head_dim) + " (and be a multiple of 32 for a Q8_0 or Q4_0 cache)");
     if (n_tokens < 1) return;
 
     RopeKvArgs a;
@@ -111,7 +111,7 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
     a.q_heads_per_block = std::max(1, kElementsPerBlock / head_dim);
     a.q_blocks = (n_head + a.q_heads_per_block - 1) / a.q_heads_per_block;
     int kv_heads = std::max(1, kElementsPerBlock / head_dim);
-    while ((kv_heads * head_dim) % 32 != 0) ++kv_heads;  // whole Q8_0 blocks (any type: it costs nothing)
+    while ((kv_heads * head_dim) % 32 != 0) ++kv_heads;  // whole Q8_0 / Q4_0 blocks (any type: it costs nothing)
     a.kv_heads_per_block = std::min(kv_heads, n_head_kv);
     a.row_width = cache.row_width;
     a.row_bytes = cache.row_bytes;
@@ -131,8 +131,12 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
             ops::launch_pdl(rope_kv_append_kernel<GgmlType::F16>, grid, dim3(kThreads), shared, stream, q, k, v,
                             positions, k_cache, v_cache, a);
             break;
-        default:
+        case GgmlType::Q8_0:
             ops::launch_pdl(rope_kv_append_kernel<GgmlType::Q8_0>, grid, dim3(kThreads), shared, stream, q, k, v,
+                            positions, k_cache, v_cache, a);
+            break;
+        default:
+            ops::launch_pdl(rope_kv_append_kernel<GgmlType::Q4_0>, grid, dim3(kThreads), shared, stream, q, k, v,
                             positions, k_cache, v_cache, a);
             break;
     }

@@ -64,7 +64,7 @@ std::vector<uint8_t> random_bytes(size_t n, uint64_t seed) {
 
 TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
     SPOOL_REQUIRE_GPU();
-    // TinyLlama, Llama-2-7B, partial rotation with a head_dim of 80, a Q8_0 block across two heads (32), 256.
+    // TinyLlama, Llama-2-7B, partial rotation with a head_dim of 80, a Q8_0 / Q4_0 block across two heads (32), 256.
     const RopeKvShape shapes[] = {{32, 4, 64, 64}, {32, 32, 128, 128}, {4, 2, 80, 32}, {6, 3, 32, 32},
                                   {8, 8, 128, 64}, {4, 1, 256, 256}};
     uint64_t seed = 9000;
@@ -73,7 +73,7 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
         const int64_t row_width = static_cast<int64_t>(s.n_head_kv) * s.head_dim;
         // Long enough for large angles; small enough that a 7B-sized F32 cache stays 2 MB.
         const int64_t n_ctx = std::clamp<int64_t>((int64_t{1} << 19) / row_width, 40, 4001);
-        for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+        for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
             // Old rows: random bytes (only the appended rows may change).
             const size_t cache_bytes = static_cast<size_t>(n_ctx) * row_bytes(type, row_width);
             const auto k_cache = random_bytes(cache_bytes, ++seed), v_cache = random_bytes(cache_bytes, ++seed);
@@ -92,7 +92,7 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
                                                               ++seed);
                         auto k = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 3.0f);
                         auto v = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 0.5f);
-                        // Quantizer edge cases: NaN and infinity in a block, a Q8_0 scale beyond fp16, a zero block.
+                        // Quantizer edge cases: NaN and infinity in a block, a scale beyond fp16, a zero block.
                         k[1] = std::numeric_limits<float>::quiet_NaN();
                         k[2] = INFINITY;
                         if (n_tokens > 1) {
@@ -150,7 +150,7 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
             }
         }
     }
-    EXPECT_EQ(cases, 6 * 3 * 2 * 2 * 3);
+    EXPECT_EQ(cases, 6 * 4 * 2 * 2 * 3);
 }
 
 TEST(CudaRopeKvAppend, RejectsViewsThatDoNotMatchTheHeads) {
@@ -169,7 +169,7 @@ TEST(CudaRopeKvAppend, RejectsViewsThatDoNotMatchTheHeads) {
     EXPECT_THROW(launch_rope_kv_append(q.data(), k.data(), v.data(), pos.data(), 1, 2, 2, 32, params, view, nullptr),
                  UsageError);
     view.row_width = 64;
-    view.type = GgmlType::Q4_0;
+    view.type = GgmlType::Q4_1;  // not a KV cache type
     EXPECT_THROW(launch_rope_kv_append(q.data(), k.data(), v.data(), pos.data(), 1, 2, 2, 32, params, view, nullptr),
                  UnsupportedError);
 }
