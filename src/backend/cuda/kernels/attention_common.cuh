@@ -257,17 +257,23 @@ __device__ __forceinline__ void q8_word_to_float(uint32_t word, float scale, flo
     for (int i = 0; i < 4; ++i) v[i] = q8_biased_byte_to_float(biased, i) * scale;
 }
 
+// A block's fp16 scale and the 8 quant bytes at `qs` (2-byte aligned), as 16-bit loads.
+__device__ __forceinline__ void load_scale_and_8_bytes(const uint8_t* block, const uint8_t* qs, bool from_l2,
+                                                       unsigned short& d, unsigned short (&w)[4]) {
+    const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
+    d = from_l2 ? __ldcg(p) : __ldg(p);
+    const unsigned short* q = reinterpret_cast<const unsigned short*>(qs);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(q + i) : __ldg(q + i);
+}
+
 // Q8_0 blocks are 34 bytes (fp16 d, then 32 int8), so the 8 quants sit at a 2-byte boundary: four 16-bit loads.
 template <>
 struct Raw8<GgmlType::Q8_0> {
     unsigned short d, w[4];
     __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
         const uint8_t* block = row + (e0 >> 5) * 34;
-        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
-        d = from_l2 ? __ldcg(p) : __ldg(p);
-        const unsigned short* qs = reinterpret_cast<const unsigned short*>(block + 2 + (e0 & 31));
-#pragma unroll
-        for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(qs + i) : __ldg(qs + i);
+        load_scale_and_8_bytes(block, block + 2 + (e0 & 31), from_l2, d, w);
     }
     __device__ __forceinline__ void to_float(float (&v)[8]) const {
         const float scale = __half2float(__ushort_as_half(d));
@@ -290,11 +296,7 @@ struct Raw8<GgmlType::Q4_0> {
     int shift;  // 0: the low nibbles (elements 0..15 of the block), 4: the high ones
     __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
         const uint8_t* block = row + (e0 >> 5) * 18;
-        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
-        d = from_l2 ? __ldcg(p) : __ldg(p);
-        const unsigned short* qs = reinterpret_cast<const unsigned short*>(block + 2 + (e0 & 8));
-#pragma unroll
-        for (int i = 0; i < 4; ++i) w[i] = from_l2 ? __ldcg(qs + i) : __ldg(qs + i);
+        load_scale_and_8_bytes(block, block + 2 + (e0 & 8), from_l2, d, w);
         shift = (e0 & 16) != 0 ? 4 : 0;
     }
     __device__ __forceinline__ void to_float(float (&v)[8]) const {

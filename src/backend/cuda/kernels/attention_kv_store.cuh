@@ -80,48 +80,44 @@ __device__ __forceinline__ void store_element(uint8_t* row,  // [row_bytes] of o
         reinterpret_cast<float*>(row)[e] = x;
     } else if constexpr (TYPE == GgmlType::F16) {
         reinterpret_cast<uint16_t*>(row)[e] = float_to_half_bits(x);
-    } else if constexpr (TYPE == GgmlType::Q8_0) {
-        const int lane = static_cast<int>(e & 31);
-        uint8_t* block = row + (e >> 5) * 34;
-        const bool all_finite = __all_sync(0xffffffffu, isfinite(x));
-        int q = 0;
-        uint16_t d_bits = kHalfNaN;
-        if (all_finite) {
-            float amax = fabsf(x);
-            for (int offset = 16; offset > 0; offset >>= 1)
-                amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
-            float d = amax / 127.0f;
-            float id = d != 0.0f ? 1.0f / d : 0.0f;
-            d_bits = scale_to_half_saturating(&d, &id);
-            q = round_to_q8(__fmul_rn(x, id));
-        }
-        block[2 + lane] = static_cast<uint8_t>(static_cast<int8_t>(q));
-        if (lane == 0) *reinterpret_cast<uint16_t*>(block) = d_bits;
     } else {
-        static_assert(TYPE == GgmlType::Q4_0, "KV cache types are F32, F16, Q8_0 and Q4_0");
+        static_assert(TYPE == GgmlType::Q8_0 || TYPE == GgmlType::Q4_0, "KV cache types are F32, F16, Q8_0 and Q4_0");
         const int lane = static_cast<int>(e & 31);
-        uint8_t* block = row + (e >> 5) * 18;
+        uint8_t* block = row + (e >> 5) * (TYPE == GgmlType::Q8_0 ? 34 : 18);
         const bool all_finite = __all_sync(0xffffffffu, isfinite(x));
         int q = 0;
         uint16_t d_bits = kHalfNaN;
         if (all_finite) {
-            // The signed value of largest magnitude, the lowest lane on ties (the CPU loop's first); d = max / -8.
             float amax = fabsf(x);
-            int at = lane;
-            for (int offset = 16; offset > 0; offset >>= 1) {
-                const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
-                const int other_at = __shfl_xor_sync(0xffffffffu, at, offset);
-                if (other > amax || (other == amax && other_at < at)) amax = other, at = other_at;
+            if constexpr (TYPE == GgmlType::Q8_0) {
+                for (int offset = 16; offset > 0; offset >>= 1)
+                    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+                float d = amax / 127.0f;
+                float id = d != 0.0f ? 1.0f / d : 0.0f;
+                d_bits = scale_to_half_saturating(&d, &id);
+                q = round_to_q8(__fmul_rn(x, id));
+            } else {
+                // The signed value of largest magnitude, the lowest lane on ties (the CPU loop's first); d = max / -8.
+                int at = lane;
+                for (int offset = 16; offset > 0; offset >>= 1) {
+                    const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
+                    const int other_at = __shfl_xor_sync(0xffffffffu, at, offset);
+                    if (other > amax || (other == amax && other_at < at)) amax = other, at = other_at;
+                }
+                const float at_value = __shfl_sync(0xffffffffu, x, at);
+                const float max = amax > 0.0f ? at_value : 0.0f;  // the CPU keeps +0 when no element beats it
+                float d = max / -8.0f;
+                float id = d != 0.0f ? 1.0f / d : 0.0f;
+                d_bits = scale_to_half_saturating(&d, &id);
+                q = truncate_to_level(__fadd_rn(__fmul_rn(x, id), 8.5f), 15, 8);  // two roundings, no FMA, as the CPU
             }
-            const float at_value = __shfl_sync(0xffffffffu, x, at);
-            const float max = amax > 0.0f ? at_value : 0.0f;  // the CPU keeps +0 when no element beats it
-            float d = max / -8.0f;
-            float id = d != 0.0f ? 1.0f / d : 0.0f;
-            d_bits = scale_to_half_saturating(&d, &id);
-            q = truncate_to_level(__fadd_rn(__fmul_rn(x, id), 8.5f), 15, 8);  // two roundings, no FMA, as the CPU
         }
-        const int high = __shfl_down_sync(0xffffffffu, q, 16);
-        if (lane < 16) block[2 + lane] = static_cast<uint8_t>(q | (high << 4));
+        if constexpr (TYPE == GgmlType::Q8_0) {
+            block[2 + lane] = static_cast<uint8_t>(static_cast<int8_t>(q));
+        } else {
+            const int high = __shfl_down_sync(0xffffffffu, q, 16);
+            if (lane < 16) block[2 + lane] = static_cast<uint8_t>(q | (high << 4));
+        }
         if (lane == 0) *reinterpret_cast<uint16_t*>(block) = d_bits;
     }
 }
