@@ -47,8 +47,8 @@ inline constexpr int64_t kMaxParts = 256;
 inline constexpr int kMaxMmaQueries = 8;
 inline constexpr int kMmaMinRowsPerPart = 64;
 // At head_dim 128 the tensor-core kernel holds 134 registers: 3 blocks of 128 threads per SM, one wave of 396 blocks
-// on an H100 (the parts are rounded down, so that no second wave starts).
-inline constexpr int64_t kMmaTargetBlocks128 = 396;
+// on an H100 (make_plan rounds the parts down, so that no second wave starts).
+inline constexpr int kMmaBlocksPerSm128 = 3;
 inline constexpr int kMaxHeadsPerBlock = 2;
 // The kernels handle head_dim <= this, in steps of 8 (one 16-byte F16 load).
 inline constexpr int kMaxHeadDim = 256;
