@@ -243,11 +243,16 @@ struct Raw8<GgmlType::F16> {
     }
 };
 
-// Int8 quants as floats without I2F (a quarter-rate instruction on sm_90; the split kernels convert 16 per row and
-// lane): with `biased` = a word of quants ^ 0x80808080 (b + 128 per byte), byte i as the low byte of 0x4B000000 is the
-// float 2^23 + b + 128 exactly, and subtracting 2^23 + 128 leaves b exactly, the value of a conversion.
+// Byte i of `bytes` as the float 2^23 + byte, exactly (the byte as the low byte of 0x4B000000): quants become floats
+// without I2F (a quarter-rate instruction on sm_90; the split kernels convert 16 per row and lane), by subtracting
+// 2^23 plus the byte's zero.
+__device__ __forceinline__ float byte_plus_2_pow_23(uint32_t bytes, int i) {
+    return __uint_as_float(__byte_perm(bytes, 0x4B000000u, 0x7650u + i));
+}
+
+// Int8 quants: with `biased` = a word of quants ^ 0x80808080 (b + 128 per byte), byte i less 2^23 + 128 is b exactly.
 __device__ __forceinline__ float q8_biased_byte_to_float(uint32_t biased, int i) {
-    return __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
+    return byte_plus_2_pow_23(biased, i) - 8388736.0f;
 }
 
 // The four int8 quants packed in `word` (lowest byte first), each times `scale`.
@@ -282,10 +287,9 @@ struct Raw8<GgmlType::Q8_0> {
     }
 };
 
-// A nibble of a Q4_0 cache as a float without I2F (as q8_biased_byte_to_float): byte i of `nibbles` holds a level
-// 0..15, which as the low byte of 0x4B000000 is the float 2^23 + level exactly; subtracting 2^23 + 8 leaves level - 8.
+// Q4_0 levels: byte i of `nibbles` holds a level 0..15; less 2^23 + 8 it is level - 8 exactly.
 __device__ __forceinline__ float q4_nibble_byte_to_float(uint32_t nibbles, int i) {
-    return __uint_as_float(__byte_perm(nibbles, 0x4B000000u, 0x7650u + i)) - 8388616.0f;
+    return byte_plus_2_pow_23(nibbles, i) - 8388616.0f;
 }
 
 // Q4_0 blocks are 18 bytes (fp16 d, then 16 bytes: element i < 16 in the low nibble of byte i, element 16 + i in its
