@@ -2,7 +2,6 @@
 #include "runtime/kv_cache.h"
 
 #include <string>
-#include <utility>
 
 #include "quant/types.h"
 #include "spool/errors.h"
@@ -10,11 +9,10 @@
 namespace spool::runtime {
 namespace {
 
-// The cache types of spool/session.h's KvCacheType that `backend` keeps, as -ctk spells them ("f32, f16, ...").
+// The cache types of kKvCacheTypes that `backend` keeps, as -ctk spells them ("f32, f16, ...").
 std::string kept_types(const Backend& backend) {
     std::string names;
-    for (const auto& [type, name] : {std::pair{GgmlType::F32, "f32"}, std::pair{GgmlType::F16, "f16"},
-                                     std::pair{GgmlType::Q8_0, "q8_0"}, std::pair{GgmlType::Q4_0, "q4_0"}}) {
+    for (const auto& [type, name] : kKvCacheTypes) {
         if (!backend.supports(Op::attention, type) || !backend.supports(Op::kv_append, type)) continue;
         names += (names.empty() ? "" : ", ") + std::string(name);
     }

@@ -7,8 +7,17 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "quant/type_ids.h"
 
 namespace spool::runtime {
+
+// The KV cache types, in spool/session.h KvCacheType's order, with the names --cache-type-k and -ctk take.
+struct KvCacheTypeName {
+    GgmlType type;
+    const char* name;
+};
+inline constexpr KvCacheTypeName kKvCacheTypes[] = {
+    {GgmlType::F32, "f32"}, {GgmlType::F16, "f16"}, {GgmlType::Q8_0, "q8_0"}, {GgmlType::Q4_0, "q4_0"}};
 
 class KvCache {
 public:

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,13 +28,12 @@ namespace {
 
 constexpr int64_t kDefaultMaxContext = 4096;  // a default that fits small machines; ask for more explicitly
 
+static_assert(std::size(runtime::kKvCacheTypes) == static_cast<size_t>(KvCacheType::q4_0) + 1,
+              "kKvCacheTypes holds every KvCacheType, in order");
+
 GgmlType to_ggml(KvCacheType t) {
-    switch (t) {
-        case KvCacheType::f32: return GgmlType::F32;
-        case KvCacheType::q8_0: return GgmlType::Q8_0;
-        case KvCacheType::q4_0: return GgmlType::Q4_0;
-        default: return GgmlType::F16;
-    }
+    const auto i = static_cast<size_t>(t);
+    return i < std::size(runtime::kKvCacheTypes) ? runtime::kKvCacheTypes[i].type : GgmlType::F16;
 }
 
 // Checks the options and returns the context size they ask for.
@@ -50,11 +50,12 @@ int64_t resolve_n_ctx(const SessionOptions& options, const model::HParams& hp) {
 KvCacheType parse_kv_cache_type(std::string_view name) {
     std::string lower(name);
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower == "f32") return KvCacheType::f32;
-    if (lower == "f16") return KvCacheType::f16;
-    if (lower == "q8_0") return KvCacheType::q8_0;
-    if (lower == "q4_0") return KvCacheType::q4_0;
-    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: f32, f16, q8_0, q4_0");
+    std::string names;
+    for (size_t i = 0; i < std::size(runtime::kKvCacheTypes); ++i) {
+        if (lower == runtime::kKvCacheTypes[i].name) return static_cast<KvCacheType>(i);
+        names += (i == 0 ? "" : ", ") + std::string(runtime::kKvCacheTypes[i].name);
+    }
+    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: " + names);
 }
 
 namespace {
