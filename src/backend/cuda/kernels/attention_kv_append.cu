@@ -46,16 +46,12 @@ void launch_kv_append_for(const KvView& cache, const float* k, const float* v, c
 
 void launch_kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                       int64_t n_tokens, cudaStream_t stream) {
-    switch (cache.type) {
-        case GgmlType::F32: launch_kv_append_for<GgmlType::F32>(cache, k, v, positions, n_tokens, stream); break;
-        case GgmlType::F16: launch_kv_append_for<GgmlType::F16>(cache, k, v, positions, n_tokens, stream); break;
-        case GgmlType::Q8_0: launch_kv_append_for<GgmlType::Q8_0>(cache, k, v, positions, n_tokens, stream); break;
-        case GgmlType::Q4_0: launch_kv_append_for<GgmlType::Q4_0>(cache, k, v, positions, n_tokens, stream); break;
-        default:
-            throw UnsupportedError("cuda kv_append: KV cache type id " +
-                                   std::to_string(static_cast<uint32_t>(cache.type)) +
-                                   " is not supported; expected F32, F16, Q8_0 or Q4_0");
-    }
+    if (!kv_cache_type_supported(cache.type))
+        throw UnsupportedError("cuda kv_append: KV cache type id " + std::to_string(static_cast<uint32_t>(cache.type)) +
+                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
+    with_kv_cache_type(cache.type, [&](auto type) {
+        launch_kv_append_for<decltype(type)::value>(cache, k, v, positions, n_tokens, stream);
+    });
 }
 
 }  // namespace spool::cuda

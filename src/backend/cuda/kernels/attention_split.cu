@@ -10,6 +10,7 @@
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/attention_split_blocks.cuh"
 #include "backend/cuda/kernels/attention_split_wide.cuh"
+#include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/ops_common.cuh"
 #include "backend/cuda/kernels/quantize_x.cuh"
 
@@ -353,24 +354,10 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
     if (plan.mma_rows) {
         launch_split_mma(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
     } else {
-        switch (plan.type) {
-        case GgmlType::F32:
-            launch_split_for_type<GgmlType::F32>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                 partial_max_sum, stream);
-            break;
-        case GgmlType::F16:
-            launch_split_for_type<GgmlType::F16>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                 partial_max_sum, stream);
-            break;
-        case GgmlType::Q8_0:
-            launch_split_for_type<GgmlType::Q8_0>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                  partial_max_sum, stream);
-            break;
-        default:
-            launch_split_for_type<GgmlType::Q4_0>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                  partial_max_sum, stream);
-            break;
-        }
+        with_kv_cache_type(plan.type, [&](auto type) {
+            launch_split_for_type<decltype(type)::value>(plan, args, q, cache, positions, n_tokens, partial_acc,
+                                                         partial_max_sum, stream);
+        });
     }
     // The combine's blocks may be scheduled while the split kernel's last blocks drain; wait_for_producers() holds
     // them until the partials are complete.

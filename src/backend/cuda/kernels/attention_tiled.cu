@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
+#include "backend/cuda/kernels/launch.h"
 
 namespace spool::cuda::attn {
 namespace {
@@ -230,20 +231,9 @@ void launch_tiled_for_type(const Plan& plan, const float* q, const KvView& cache
 
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream) {
-    switch (plan.type) {
-        case GgmlType::F32:
-            launch_tiled_for_type<GgmlType::F32>(plan, q, cache, positions, n_tokens, out, stream);
-            break;
-        case GgmlType::F16:
-            launch_tiled_for_type<GgmlType::F16>(plan, q, cache, positions, n_tokens, out, stream);
-            break;
-        case GgmlType::Q8_0:
-            launch_tiled_for_type<GgmlType::Q8_0>(plan, q, cache, positions, n_tokens, out, stream);
-            break;
-        default:
-            launch_tiled_for_type<GgmlType::Q4_0>(plan, q, cache, positions, n_tokens, out, stream);
-            break;
-    }
+    with_kv_cache_type(plan.type, [&](auto type) {
+        launch_tiled_for_type<decltype(type)::value>(plan, q, cache, positions, n_tokens, out, stream);
+    });
     SPOOL_CUDA_CHECK(cudaGetLastError());
 }
 

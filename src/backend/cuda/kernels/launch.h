@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/backend.h"
 #include "quant/type_ids.h"
@@ -270,6 +271,17 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
 // launch_attention); the block types need head_dim % 32 == 0.
 inline constexpr bool kv_cache_type_supported(GgmlType type) {
     return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+}
+// f(std::integral_constant<GgmlType, T>{}) for the cache type T == type, to instantiate a kernel per cache type.
+// Precondition: kv_cache_type_supported(type) (checked by the callers' plans and argument checks).
+template <class F>
+decltype(auto) with_kv_cache_type(GgmlType type, F&& f) {
+    switch (type) {
+        case GgmlType::F32: return f(std::integral_constant<GgmlType, GgmlType::F32>{});
+        case GgmlType::F16: return f(std::integral_constant<GgmlType, GgmlType::F16>{});
+        case GgmlType::Q8_0: return f(std::integral_constant<GgmlType, GgmlType::Q8_0>{});
+        default: return f(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
+    }
 }
 
 // Stores k[t], v[t] rounded to cache.type (F32, F16, or Q8_0 / Q4_0 with blocks of 32 along the row, as the CPU cache)

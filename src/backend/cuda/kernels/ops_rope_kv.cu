@@ -122,24 +122,10 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
                           static_cast<size_t>(a.kv_heads_per_block) * static_cast<size_t>(head_dim) * sizeof(float);
     auto* k_cache = static_cast<uint8_t*>(cache.k);
     auto* v_cache = static_cast<uint8_t*>(cache.v);
-    switch (cache.type) {
-        case GgmlType::F32:
-            ops::launch_pdl(rope_kv_append_kernel<GgmlType::F32>, grid, dim3(kThreads), shared, stream, q, k, v,
-                            positions, k_cache, v_cache, a);
-            break;
-        case GgmlType::F16:
-            ops::launch_pdl(rope_kv_append_kernel<GgmlType::F16>, grid, dim3(kThreads), shared, stream, q, k, v,
-                            positions, k_cache, v_cache, a);
-            break;
-        case GgmlType::Q8_0:
-            ops::launch_pdl(rope_kv_append_kernel<GgmlType::Q8_0>, grid, dim3(kThreads), shared, stream, q, k, v,
-                            positions, k_cache, v_cache, a);
-            break;
-        default:
-            ops::launch_pdl(rope_kv_append_kernel<GgmlType::Q4_0>, grid, dim3(kThreads), shared, stream, q, k, v,
-                            positions, k_cache, v_cache, a);
-            break;
-    }
+    with_kv_cache_type(cache.type, [&](auto type) {
+        ops::launch_pdl(rope_kv_append_kernel<decltype(type)::value>, grid, dim3(kThreads), shared, stream, q, k, v,
+                        positions, k_cache, v_cache, a);
+    });
 }
 
 }  // namespace spool::cuda
