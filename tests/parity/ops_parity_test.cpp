@@ -188,13 +188,15 @@ TEST_P(Parity, RopeBothModesScalingAndFactors) {
 
 TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
     struct Shape {
-        int n_head, n_head_kv, window, n_past;
+        int n_head, n_head_kv, window, n_past, head_dim;
     };
     // Grouped (4 per KV head), plain (1 per KV head), a group wider than the cpu kernel's slice (16), a window, and
-    // plain after 200 rows, where the CUDA split kernel's blocks take 48 rows or more (its integer wide form for a
-    // Q8_0 or Q4_0 cache).
-    const Shape shapes[] = {{8, 2, 0, 11}, {4, 4, 0, 11}, {16, 1, 0, 11}, {8, 2, 5, 11}, {4, 4, 0, 200}};
-    const int head_dim = 64;
+    // plain after 200 rows at head_dim 64 and after 13,000 rows at head_dim 128 (7B's heads; two, so that the second
+    // KV head's rows start mid-line), where the CUDA split kernel's blocks take 48 rows or more (its 256 parts): its
+    // integer wide form for a Q8_0 cache at both sizes, the staged one for a Q4_0 cache at 128. (Few heads keep the
+    // reference backend fast: it converts whole cache rows.)
+    const Shape shapes[] = {{8, 2, 0, 11, 64}, {4, 4, 0, 11, 64},  {16, 1, 0, 11, 64},
+                            {8, 2, 5, 11, 64}, {4, 4, 0, 200, 64}, {2, 2, 0, 13000, 128}};
     for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
         ASSERT_TRUE(test().supports(Op::attention, cache_type)) << type_name(cache_type);
         WorstCase worst{"attn " + std::string(type_name(cache_type)), {}, {}};
@@ -207,6 +209,7 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
         for (const Shape& shape : shapes) {
             for (const int64_t n_tokens : kTokenCounts) {
                 const int64_t n_past = shape.n_past, n_ctx = n_past + 29;
+                const int head_dim = shape.head_dim;
                 const int64_t kv_width = static_cast<int64_t>(shape.n_head_kv) * head_dim;
                 const int64_t q_width = static_cast<int64_t>(shape.n_head) * head_dim;
                 const uint64_t seed = 300 + static_cast<uint64_t>(n_tokens) + static_cast<uint64_t>(shape.n_head);

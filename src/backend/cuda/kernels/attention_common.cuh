@@ -28,9 +28,9 @@ inline constexpr int64_t kSplitTargetBlocks = kSplitTargetSms * 4;
 // The split kernel holding the wide form (Plan::wide_rows) is bounded to this many blocks of kSplitThreads per SM, and
 // its grid must fit one wave. Q8_0: 5, 96 registers without spills, one wave for the 544 blocks of 7B at depth (the
 // float32 wide form took 117 unbounded, so 4 blocks per SM and a second wave: 41 us per layer at 4,096 rows). Q4_0: 4,
-// 117 registers, with the parts rounded down to fit 4 blocks per SM (make_plan): H100, 7B heads at 4,096 rows, 15.2 us
-// per layer; bounded to 5 (96 registers, 544 blocks) 16.1; bounded to 4 without the rounding (a second wave) 23.2;
-// two rows in flight per row group 16.0 (127 registers, 4 per SM) and 20.8 (bounded to 5: spills).
+// with the parts rounded down to fit 4 blocks per SM (make_plan). H100, 7B heads at 4,096 rows, us per layer: the
+// staged form (v45, attention_split_staged.cuh, 128 registers) 14.3 at 4 per SM, 14.6 bounded to 5; the register
+// form before it (v44) 15.2 at 4 per SM, 16.1 bounded to 5, 23.2 at 4 without the rounding (a second wave).
 __host__ __device__ constexpr int wide_blocks_per_sm(GgmlType type) { return type == GgmlType::Q4_0 ? 4 : 5; }
 // A block of the split path takes at least min_rows_per_part(d_max) cache rows, so short contexts use few blocks,
 // and at most kMaxParts blocks share one (token, head): the combine has one thread per part. Head sizes up to 64:
@@ -88,9 +88,9 @@ struct Plan {
     int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
     int head_batches = 0;     // ceil(group / heads_per_block)
     PartRule parts;           // blocks along the sequence (partials per (token, head)), rows per part
-    // A Q8_0 or Q4_0 cache with one query head per KV head (attention_split_rounds_q_to_int8): the split kernel's
-    // blocks of many rows take the integer wide form (attention_split_wide.cuh), the others read 8 elements of a row
-    // per lane in float32.
+    // A Q8_0 cache, or a Q4_0 cache with head_dim 128 or 256, with one query head per KV head
+    // (attention_split_rounds_q_to_int8): the split kernel's blocks of many rows take the integer wide form
+    // (attention_split_wide.cuh, attention_split_staged.cuh), the others read 8 elements of a row per lane in float32.
     bool wide_rows = false;
     // A Q8_0 cache, head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take all of a KV
     // head's query heads on the tensor cores (attention_split_mma.cu) instead.
@@ -316,7 +316,7 @@ struct Raw8<GgmlType::Q4_0> {
     }
 };
 
-// The fp16 scale and the 16 bytes of quants of one block (qs 2-byte aligned) for the split path's wide forms
+// The fp16 scale and the 16 bytes of quants of one block (qs 2-byte aligned) for the split path's Q8_0 wide form
 // (attention_split_wide.cuh), which give each lane more bytes of a row than a Raw8 in about the same registers: the
 // quants are read as 4-byte words from the 4-byte boundary at or before them, the scale as one 16-bit load.
 struct RawBlock16 {
@@ -346,14 +346,6 @@ struct RawQ8x16 : RawBlock16 {
     __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
         const uint8_t* block = row + (e0 >> 5) * 34;
         load_block(block, block + 2 + (e0 & 16), from_l2);
-    }
-};
-
-// The 32 elements e0 .. e0+31 of a Q4_0 cache row (e0 a multiple of 32: one 18-byte block).
-struct RawQ4x32 : RawBlock16 {
-    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
-        const uint8_t* block = row + (e0 >> 5) * 18;
-        load_block(block, block + 2, from_l2);
     }
 };
 

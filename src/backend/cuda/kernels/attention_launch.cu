@@ -133,7 +133,7 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
 bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params) {
     if (params.n_head != params.n_head_kv) return false;
     return (cache_type == GgmlType::Q8_0 && params.head_dim % 16 == 0) ||
-           (cache_type == GgmlType::Q4_0 && params.head_dim % 32 == 0);
+           (cache_type == GgmlType::Q4_0 && params.head_dim % 128 == 0);
 }
 
 int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,

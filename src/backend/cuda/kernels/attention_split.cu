@@ -5,10 +5,12 @@
 // which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
 // position. A Q8_0 cache with 2 to 8 query heads per KV head takes the tensor-core form of the partials instead
 // (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache with one query head per KV head the integer wide
-// form for blocks of many rows (attention_split_wide.cuh, Plan::wide_rows); the combine is the same.
+// form for blocks of many rows (attention_split_wide.cuh; for Q4_0 staged in shared memory, attention_split_staged.cuh;
+// Plan::wide_rows); the combine is the same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/attention_split_blocks.cuh"
+#include "backend/cuda/kernels/attention_split_staged.cuh"
 #include "backend/cuda/kernels/attention_split_wide.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/ops_common.cuh"
@@ -181,13 +183,22 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE)
     }
     const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
     const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
-    if constexpr (WIDE) {
+    if constexpr (WIDE && TYPE == GgmlType::Q8_0) {
         if (n_rows >= kWideMinRows) {
-            split_rows_wide<typename WideForm<TYPE>::type, D_MAX>(q, k_cache, v_cache, args, partial_acc,
-                                                                  partial_max_sum, t, last, row_lo, n_rows, early);
+            split_rows_wide<WideQ8, D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
+                                           n_rows, early);
             return;
         }
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // cp.async; below, the narrow form takes every block
+    if constexpr (WIDE && TYPE == GgmlType::Q4_0) {
+        if (n_rows >= kWideMinRows) {
+            split_rows_staged<D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
+                                     early);
+            return;
+        }
+    }
+#endif
     // Two rows per row group and step (four cost 40 registers: 3 blocks per SM instead of 4).
     split_rows<TYPE, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
                                       early);
@@ -314,7 +325,8 @@ void launch_split_for_heads(const Plan& plan, const SplitArgs& args, const float
                                                    partial_max_sum, stream);
         return;
     }
-    if constexpr (TYPE == GgmlType::Q8_0 || TYPE == GgmlType::Q4_0) {  // make_plan sets wide_rows for these only
+    // make_plan sets wide_rows for these only (Q4_0: head_dim 128 or 256)
+    if constexpr (TYPE == GgmlType::Q8_0 || (TYPE == GgmlType::Q4_0 && D_MAX % 128 == 0)) {
         if (plan.wide_rows) {
             launch_split_kernel<TYPE, D_MAX, 1, true>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                       partial_max_sum, stream);

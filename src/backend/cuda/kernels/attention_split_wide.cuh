@@ -1,6 +1,8 @@
 // The split path's wide forms for a Q8_0 or Q4_0 cache with one query head per KV head (Plan::wide_rows, MHA shapes
-// such as Llama-2-7B): integer scores by dp4a against q rounded to int8, and V weighted in float32. Included by
-// attention_split.cu, whose kernel picks them for blocks of kWideMinRows rows or more.
+// such as Llama-2-7B): integer scores by dp4a against q rounded to int8, and V weighted in float32. The rows of a
+// Q8_0 cache are loaded into registers here (split_rows_wide); those of a Q4_0 cache are staged in shared memory
+// (attention_split_staged.cuh), which uses WideQ4's arithmetic. Included by attention_split.cu, whose kernel picks
+// them for blocks of kWideMinRows rows or more.
 #pragma once
 
 #include "backend/cuda/kernels/attention_common.cuh"
@@ -63,7 +65,8 @@ struct WideQ8 {
     }
 };
 
-// A Q4_0 cache: a lane reads a whole block (32 elements, 18 bytes) of a row, so a row of 7B's heads takes 4 lanes.
+// A Q4_0 cache: a lane takes a whole block (32 elements, 18 bytes) of a row, so a row of 7B's heads takes 4 lanes;
+// Raw is the block as words (quants(j): quant bytes 4j .. 4j + 3; scale()).
 // Scores: the levels 0..15 meet q's int8 in dp4a started from magic - 8 * sum(q), which subtracts the zero level 8
 // exactly. V: level n becomes the float 0.5 + n / 32 by one byte permute (the masked nibble as mantissa bits 19..22
 // under exponent 2^-1), so each element costs a permute and an FMA; the block accumulates
@@ -71,7 +74,6 @@ struct WideQ8 {
 // That cancellation loses at most ~5 bits against converting each level (a float32 sum's rounding, not the cache's).
 struct WideQ4 {
     static constexpr int kElements = 32;
-    using Raw = RawQ4x32;
     struct Query {
         uint2 q[4];   // groups of 8 elements: 0-7, 8-15 (the low nibbles of bytes 0-7, 8-15), 16-23, 24-31 (high)
         float d[4];
@@ -104,6 +106,7 @@ struct WideQ4 {
         }
         return query;
     }
+    template <class Raw>
     __device__ __forceinline__ static float score(const Raw& k, const Query& q) {
         float dot = 0.0f;
 #pragma unroll
@@ -124,6 +127,7 @@ struct WideQ4 {
     __device__ __forceinline__ static float level_as_float(uint32_t levels, int i) {
         return __uint_as_float(__byte_perm(levels, 0x3Fu, 0x4055u | (i << 8)));
     }
+    template <class Raw>
     __device__ __forceinline__ static void accumulate(const Raw& v, float p, Acc& acc) {
         const float weight = p * v.scale();
         acc.w_sum += weight;
@@ -140,18 +144,7 @@ struct WideQ4 {
     }
 };
 
-template <GgmlType TYPE>
-struct WideForm;
-template <>
-struct WideForm<GgmlType::Q8_0> {
-    using type = WideQ8;
-};
-template <>
-struct WideForm<GgmlType::Q4_0> {
-    using type = WideQ4;
-};
-
-// The wide form (FORM: WideQ8 or WideQ4) for blocks of kWideMinRows rows or more: a row is read by
+// The wide form with rows in registers (FORM: WideQ8) for blocks of kWideMinRows rows or more: a row is read by
 // D_MAX / FORM::kElements lanes, one row per row group and step. q (times the scale) is rounded to int8 once per
 // block, per 8-element group; llama.cpp likewise rounds q to int8 (q8_1) for a quantized K cache.
 template <class FORM, int D_MAX>
@@ -178,8 +171,8 @@ __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, con
     const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(row_bytes);
 
     // The row group's next row. One row ahead per row group: two measured slower at 4,096 rows, for Q8_0 22.0 against
-    // 20.4 us per layer (80 registers), for Q4_0 16.0 against 15.2 (127 registers), as did 64 registers for 8 blocks
-    // per SM with Q8_0 (24.0; 20.2 with twice the parts).
+    // 20.4 us per layer (80 registers), for v44's Q4_0 register form 16.0 against 15.2 (127 registers), as did 64
+    // registers for 8 blocks per SM with Q8_0 (24.0; 20.2 with twice the parts).
     typename FORM::Raw k_raw[1], v_raw[1];
     if (early) {
         load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, row_bytes, col, group_id, n_rows, lane_has_dims,

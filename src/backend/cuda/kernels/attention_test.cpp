@@ -186,8 +186,9 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
 
 constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0};
 // With a Q8_0 cache, groups of 2, 4, 7 and 8 query heads per KV head at head_dim 64 and 128 take the tensor-core split
-// path (attention_split_uses_half_products); with a Q8_0 or Q4_0 cache one query head per KV head takes the integer
-// wide form in blocks of 48 rows or more (attention_split_rounds_q_to_int8); the rest the float32 kernels.
+// path (attention_split_uses_half_products); with a Q8_0 cache, or a Q4_0 cache at head_dim 128 or 256, one query head
+// per KV head takes the integer wide form in blocks of 48 rows or more (attention_split_rounds_q_to_int8); the rest
+// the float32 kernels.
 constexpr HeadShape kShapes[] = {{8, 2, 64}, {4, 4, 64},  {16, 1, 64}, {32, 4, 64},  {32, 32, 128}, {4, 2, 80},
                                  {6, 3, 32}, {4, 1, 256}, {24, 2, 128}, {28, 4, 128}, {12, 6, 64}};
 
@@ -280,9 +281,9 @@ TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 4000;
     for (GgmlType type : kCacheTypes) {
-        // One query head per KV head takes the wide form for a Q8_0 or Q4_0 cache where blocks hold 48 rows or more:
-        // head_dim 80 (Q8_0 only) leaves lanes without dims, and its rows of 5 Q8_0 blocks (170 bytes) alternate in
-        // alignment, as do Q4_0's blocks of 18 bytes within a row.
+        // One query head per KV head takes the wide form for a Q8_0 cache, or a Q4_0 cache at head_dim 128 or 256 (the
+        // staged form), where blocks hold 48 rows or more: head_dim 80 (Q8_0 only) leaves lanes without dims, and its
+        // rows of 5 Q8_0 blocks (170 bytes) alternate in alignment, as do Q4_0's blocks of 18 bytes within a row.
         for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64},
                                        HeadShape{8, 8, 64}, HeadShape{2, 2, 80}, HeadShape{2, 2, 256}}) {
             const int64_t n_ctx = 4096;

@@ -316,8 +316,9 @@ bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
 // others its float32 kernels run, and this still says true).
 bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params);
 // Whether the split path rounds q to int8 per 8-element group for its scores (the matvecs' formula, quantize_x.cuh)
-// and meets the cache's K quants in integer dot products: a Q8_0 (head_dim a multiple of 16) or Q4_0 cache with one
-// query head per KV head (attention_split_wide.cuh, blocks of 48 rows or more; shorter blocks compute in float32).
+// and meets the cache's K quants in integer dot products: a Q8_0 (head_dim a multiple of 16) or Q4_0 (head_dim 128 or
+// 256: rows of a multiple of 8 bytes, staged by cp.async) cache with one query head per KV head
+// (attention_split_wide.cuh, attention_split_staged.cuh; blocks of 48 rows or more, shorter blocks compute in float32).
 bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params);
 // How many parts the split path divides a token's `attended` rows into (one block per part, KV head and head batch),
 // for a batch of n_tokens over a cache of this type and cache_n_ctx rows: the grid's parts are an upper bound.

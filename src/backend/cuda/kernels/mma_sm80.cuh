@@ -35,6 +35,11 @@ __device__ __forceinline__ void copy_async(uint32_t dst, const void* src, bool v
 __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void wait_copies_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
 __device__ __forceinline__ void wait_all_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+// All groups but the newest N.
+template <int N>
+__device__ __forceinline__ void wait_copies_but() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 // Four 8 x 8 fp16 matrices from shared memory: lanes 8i .. 8i + 7 give the row addresses of matrix i (16 bytes each).
 __device__ __forceinline__ void load_matrices(uint32_t (&r)[4], uint32_t address) {
