@@ -166,22 +166,8 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         v_row.load(k_words + Tile::kTileWords);
         stage = stage == kStagedDepth - 1 ? 0 : stage + 1;
 
-        const bool valid = step * kRowGroups + warp * Tile::kRows + sub < n_rows;
-        float dot = valid ? Form::score(k_row, query) : 0.0f;
-#pragma unroll
-        for (int offset = Tile::kLanes / 2; offset > 0; offset >>= 1)
-            dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-        const float score = valid ? dot : -INFINITY;
-        if (__any_sync(0xffffffffu, score > m[0] + kLazyMaxMargin)) {
-            const float m_new = fmaxf(m[0], score);
-            const float alpha = rescale(m[0], m_new);
-            l[0] *= alpha;
-            acc.rescale(alpha);
-            m[0] = m_new;
-        }
-        const float p = rescale(score, m[0]);
-        l[0] += p;
-        if (valid) Form::accumulate(v_row, p, acc);
+        const bool in_rows = step * kRowGroups + warp * Tile::kRows + sub < n_rows;
+        wide_row_step<Form, Tile::kLanes>(k_row, v_row, query, in_rows, in_rows, m[0], l[0], acc);
     }
     acc.to_plain();
     finish_block<1, Form::kElements, Tile::kLanes, D_MAX>(m, l, acc.v, args, t, head, 1, e0, partial_acc,

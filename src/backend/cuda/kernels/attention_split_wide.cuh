@@ -144,6 +144,29 @@ struct WideQ4 {
     }
 };
 
+// One row of a wide form's row group: the row's LANES lanes sum their parts of the score, the running max follows it
+// lazily (kLazyMaxMargin; shuffles and the vote run converged), and the lane weights its part of V. in_rows: the row
+// is one of the block's; has_part: also this lane's part of it holds dims.
+template <class FORM, int LANES, class Raw>
+__device__ __forceinline__ void wide_row_step(const Raw& k_row, const Raw& v_row, const typename FORM::Query& query,
+                                              bool in_rows, bool has_part, float& m, float& l,
+                                              typename FORM::Acc& acc) {
+    float dot = has_part ? FORM::score(k_row, query) : 0.0f;
+#pragma unroll
+    for (int offset = LANES / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+    const float score = in_rows ? dot : -INFINITY;
+    if (__any_sync(0xffffffffu, score > m + kLazyMaxMargin)) {
+        const float m_new = fmaxf(m, score);
+        const float alpha = rescale(m, m_new);
+        l *= alpha;
+        acc.rescale(alpha);
+        m = m_new;
+    }
+    const float p = rescale(score, m);
+    l += p;
+    if (has_part) FORM::accumulate(v_row, p, acc);
+}
+
 // The wide form with rows in registers (FORM: WideQ8) for blocks of kWideMinRows rows or more: a row is read by
 // D_MAX / FORM::kElements lanes, one row per row group and step. q (times the scale) is rounded to int8 once per
 // block, per 8-element group; llama.cpp likewise rounds q to int8 (q8_1) for a quantized K cache.
@@ -202,20 +225,7 @@ __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, con
             k_raw[0].load(k_rows + (r + kRowGroups) * static_cast<int64_t>(row_bytes), col);
             v_raw[0].load(v_rows + (r + kRowGroups) * static_cast<int64_t>(row_bytes), col);
         }
-        float dot = valid ? FORM::score(k_row, query) : 0.0f;
-#pragma unroll
-        for (int offset = kLanes / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-        const float score = r < n_rows ? dot : -INFINITY;
-        if (__any_sync(0xffffffffu, score > m[0] + kLazyMaxMargin)) {
-            const float m_new = fmaxf(m[0], score);
-            const float alpha = rescale(m[0], m_new);
-            l[0] *= alpha;
-            acc.rescale(alpha);
-            m[0] = m_new;
-        }
-        const float p = rescale(score, m[0]);
-        l[0] += p;
-        if (valid) FORM::accumulate(v_row, p, acc);
+        wide_row_step<FORM, kLanes>(k_row, v_row, query, r < n_rows, valid, m[0], l[0], acc);
     }
     acc.to_plain();
     finish_block<1, EPL, kLanes, D_MAX>(m, l, acc.v, args, t, head, 1, e0, partial_acc, partial_max_sum);
