@@ -1,8 +1,9 @@
 // The tensor-core primitives the mma.sync kernels share (attention_tiled_tc.cu, attention_split_mma.cu,
-// matmul_tc.cu): shared-memory addresses, cp.async copies, ldmatrix of four 8 x 8 fp16 matrices, and the m16n8k16
-// fp16 product with float32 accumulation. They need sm_80, so they exist only in device passes for sm_80 and later;
-// the launchers check the built PTX version (cudaFuncGetAttributes().ptxVersion >= 80) before they use a kernel
-// built from them.
+// matmul_tc.cu; the cp.async copies also attention_split_staged.cuh): shared-memory addresses, cp.async copies,
+// ldmatrix of four 8 x 8 fp16 matrices, and the m16n8k16 fp16 product with float32 accumulation. They need sm_80, so
+// they exist only in device passes for sm_80 and later; the launchers check the built PTX version
+// (cudaFuncGetAttributes().ptxVersion >= 80) before they use a kernel built from them, and the split kernel takes
+// its staged form only in passes for sm_80 and later.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -33,13 +34,13 @@ __device__ __forceinline__ void copy_async(uint32_t dst, const void* src, bool v
 }
 // The copies issued since the last commit form a group; waits complete whole groups, oldest first.
 __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void wait_copies_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
-__device__ __forceinline__ void wait_all_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 // All groups but the newest N.
 template <int N>
 __device__ __forceinline__ void wait_copies_but() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+__device__ __forceinline__ void wait_copies_but_one() { wait_copies_but<1>(); }
+__device__ __forceinline__ void wait_all_copies() { wait_copies_but<0>(); }
 
 // Four 8 x 8 fp16 matrices from shared memory: lanes 8i .. 8i + 7 give the row addresses of matrix i (16 bytes each).
 __device__ __forceinline__ void load_matrices(uint32_t (&r)[4], uint32_t address) {
