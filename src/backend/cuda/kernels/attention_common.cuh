@@ -195,6 +195,14 @@ __device__ __forceinline__ void block_attended_rows(const int32_t* positions, co
     __syncthreads();
 }
 
+// Whether row r (a block's rows counted from its first) ends less than a line (128 bytes) before the token's own row
+// `own` in the same numbering, or is that row: its lines may hold part of the own row, which the kernels ahead write, so
+// a block that starts before them (one token: PDL's early start) reads it only after ops::wait_for_producers() or
+// through L2 (ops_common.cuh, the early-read exception).
+__host__ __device__ __forceinline__ bool near_own_row(int r, int own, int64_t row_bytes) {
+    return static_cast<int64_t>(own - r - 1) * row_bytes < 128;
+}
+
 // How many of the rule's grid blocks share a token's n_rows attended rows (the rest exit at once; PartRule). Part p
 // takes rows [p * n_rows / parts, (p + 1) * n_rows / parts): balanced, never empty. Used by the split kernels and the
 // combine.

@@ -20,7 +20,7 @@ __device__ __forceinline__ void load_first_step(Raw (&k_raw)[UNROLL], Raw (&v_ra
     for (int u = 0; u < UNROLL; ++u) {
         const int r = group_id + u * ROW_GROUPS;
         if (r < n_rows && r != own && lane_has_dims) {
-            const bool near_own = static_cast<int64_t>(own - r - 1) * static_cast<int64_t>(row_bytes) < 128;
+            const bool near_own = near_own_row(r, own, static_cast<int64_t>(row_bytes));
             k_raw[u].load(k_rows + r * static_cast<int64_t>(row_bytes), col, near_own);
             v_raw[u].load(v_rows + r * static_cast<int64_t>(row_bytes), col, near_own);
         }

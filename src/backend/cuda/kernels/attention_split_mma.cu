@@ -141,8 +141,7 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
         const int r = r0 + copy_row;
         const bool valid = r < n_rows;
         if (which != 0) {
-            const bool near_own =
-                valid && static_cast<int64_t>(own - r - 1) * static_cast<int64_t>(s.row_bytes) < 128;
+            const bool near_own = valid && near_own_row(r, own, static_cast<int64_t>(s.row_bytes));
             if ((which == 1) == near_own) return;
         }
         const int64_t offset = static_cast<int64_t>(valid ? r : 0) * static_cast<int64_t>(s.row_bytes);

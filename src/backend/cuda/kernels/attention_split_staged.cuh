@@ -116,8 +116,7 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         for (int i = 0; i < Tile::kCopiesPerLane; ++i) {
             if (copy_row[i] >= n_rows - first) continue;
             if (which != 0) {
-                const bool near_own = static_cast<int64_t>(own - copy_row[i] - 1) * row_bytes < 128;
-                if ((which == 1) == near_own) continue;
+                if ((which == 1) == near_own_row(copy_row[i], own, row_bytes)) continue;
             }
             tc::copy_async<8>(copy_dst[i] + stage_bytes, k_src + copy_src[i], true);
             tc::copy_async<8>(copy_dst[i] + stage_bytes + 4 * Tile::kTileWords, v_src + copy_src[i], true);
