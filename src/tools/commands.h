@@ -16,5 +16,6 @@ void register_bench(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
+void register_perplexity(CLI::App& app);
 
 }  // namespace spool::tools

@@ -12,12 +12,15 @@
 namespace {
 
 // llama.cpp's multi-letter single-dash flags that CLI11 cannot name (it allows one letter after a single dash),
-// rewritten to their long forms for run and chat. bench parses its llama-bench flags itself.
+// rewritten to their long forms for run, chat and perplexity. bench parses its llama-bench flags itself.
 std::vector<std::string> with_long_flag_names(int argc, char** argv) {
     std::vector<std::string> args(argv, argv + argc);
     const bool generation = argc > 1 && (args[1] == "run" || args[1] == "chat");
+    const bool perplexity = argc > 1 && args[1] == "perplexity";
     for (std::string& a : args) {
-        if (generation && a == "-ngl") a = "--n-gpu-layers";
+        if ((generation || perplexity) && a == "-ngl") a = "--n-gpu-layers";
+        if (perplexity && a == "-ctk") a = "--cache-type-k";
+        if (perplexity && a == "-ctv") a = "--cache-type-v";
     }
     return args;
 }
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
     spool::tools::register_sweep(app);
     spool::tools::register_run(app);
     spool::tools::register_chat(app);
+    spool::tools::register_perplexity(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
