@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/thread_pool.h"
 #include "spool/engine.h"
 #include "spool/errors.h"
 #include "tokenizer/tokenizer.h"
@@ -82,7 +83,9 @@ PerplexityResult run_perplexity(const Engine& engine, std::span<const int32_t> t
     const tokenizer::Tokenizer& tok = engine.tokenizer();
     const bool bos_first = tok.add_bos() && tok.bos() >= 0;
     const auto start = std::chrono::steady_clock::now();
+    ThreadPool pool(options.n_threads);
     std::vector<int32_t> chunk;
+    std::vector<double> nll;
     for (int64_t c = 0; c < plan.n_chunks; ++c) {
         const auto begin = tokens.begin() + c * plan.n_ctx;
         chunk.assign(begin, begin + plan.n_ctx);
@@ -103,9 +106,15 @@ PerplexityResult run_perplexity(const Engine& engine, std::span<const int32_t> t
             const int64_t n = std::min(options.batch_size, plan.n_ctx - p);
             session.prefill(std::span<const int32_t>(chunk).subspan(static_cast<size_t>(p), static_cast<size_t>(n)),
                             Logits::all);
-            for (int64_t r = 0; r < n && p + r + 1 < plan.n_ctx; ++r) {
-                result.stats.add(token_nll(session.logits_row(r), chunk[static_cast<size_t>(p + r + 1)]));
-            }
+            const int64_t n_scored = std::min(n, plan.n_ctx - 1 - p);
+            nll.resize(static_cast<size_t>(n_scored));
+            pool.parallel_for(n_scored, 8, [&](int64_t begin, int64_t end) {
+                for (int64_t r = begin; r < end; ++r) {
+                    nll[static_cast<size_t>(r)] =
+                        token_nll(session.logits_row(r), chunk[static_cast<size_t>(p + r + 1)]);
+                }
+            });
+            for (double v : nll) result.stats.add(v);
         }
         result.tokens_evaluated += plan.n_ctx;
         result.running_ppl.push_back(result.stats.ppl());

@@ -82,6 +82,7 @@ void run_perplexity_tool(const PerplexityFlags& f) {
     options.batch_size = std::min(f.gen.batch_size, n_ctx);
     options.kv_type = parse_kv_cache_type(f.gen.cache_type);
     options.score_by_decode = f.decode;
+    options.n_threads = static_cast<size_t>(f.gen.n_threads);
     const bench::PerplexityPlan plan = bench::plan_perplexity(static_cast<int64_t>(tokens.size()), options.n_ctx,
                                                               options.max_chunks);
     if (!f.json) {
