@@ -193,8 +193,8 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
     // Grouped (4 per KV head), plain (1 per KV head), a group wider than the cpu kernel's slice (16), a window, and
     // plain after 200 rows at head_dim 64 and after 13,000 rows at head_dim 128 (7B's heads; two, so that the second
     // KV head's rows start mid-line), where the CUDA split kernel's blocks take 48 rows or more (its 256 parts): its
-    // integer wide form for a Q8_0 cache at both sizes, the staged one for a Q4_0 cache at 128. (Few heads keep the
-    // reference backend fast: it converts whole cache rows.)
+    // integer wide form, for a Q8_0 cache with rows in registers at 64 and staged in shared memory at 128, for a Q4_0
+    // cache staged at 128. (Few heads keep the reference backend fast: it converts whole cache rows.)
     const Shape shapes[] = {{8, 2, 0, 11, 64}, {4, 4, 0, 11, 64},  {16, 1, 0, 11, 64},
                             {8, 2, 5, 11, 64}, {4, 4, 0, 200, 64}, {2, 2, 0, 13000, 128}};
     for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {

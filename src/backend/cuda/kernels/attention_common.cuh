@@ -30,8 +30,12 @@ inline constexpr int64_t kSplitTargetBlocks = kSplitTargetSms * 4;
 // float32 wide form took 117 unbounded, so 4 blocks per SM and a second wave: 41 us per layer at 4,096 rows). Q4_0: 4,
 // with the parts rounded down to fit 4 blocks per SM (make_plan). H100, 7B heads at 4,096 rows, us per layer: the
 // staged form (v45, attention_split_staged.cuh, 128 registers) 14.3 at 4 per SM, 14.6 bounded to 5; the register
-// form before it (v44) 15.2 at 4 per SM, 16.1 bounded to 5, 23.2 at 4 without the rounding (a second wave).
-__host__ __device__ constexpr int wide_blocks_per_sm(GgmlType type) { return type == GgmlType::Q4_0 ? 4 : 5; }
+// form before it (v44) 15.2 at 4 per SM, 16.1 bounded to 5, 23.2 at 4 without the rounding (a second wave). Q8_0 at
+// head sizes 128 and 256, staged too (v46): 4, which measured best end to end (7B Q4_K_M at depth 4096, 2 stages:
+// 395.8 tok/s at 4 per SM, 392.6 at 5; 3 stages 389.4 and 384.7; the register form 388.4-389.3).
+__host__ __device__ constexpr int wide_blocks_per_sm(GgmlType type, int d_max) {
+    return type == GgmlType::Q4_0 || d_max % 128 == 0 ? 4 : 5;
+}
 // A block of the split path takes at least min_rows_per_part(d_max) cache rows, so short contexts use few blocks,
 // and at most kMaxParts blocks share one (token, head): the combine has one thread per part. Head sizes up to 64:
 // 64 rows (16 KB of F16 K+V; 32 rows: 0.5 us slower at 1024 rows, and at tg128 on an H100 TinyLlama F16 +0.5% GPU

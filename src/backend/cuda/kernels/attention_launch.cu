@@ -17,7 +17,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // 128, the wide forms); 0 where nothing does.
 int bounded_blocks_per_sm(const Plan& plan) {
     if (plan.mma_rows && plan.shape.head_dim == 128) return kMmaBlocksPerSm128;
-    if (plan.wide_rows) return wide_blocks_per_sm(plan.type);
+    if (plan.wide_rows) return wide_blocks_per_sm(plan.type, plan.d_max);
     return 0;
 }
 

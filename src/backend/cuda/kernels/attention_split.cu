@@ -5,8 +5,8 @@
 // which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
 // position. A Q8_0 cache with 2 to 8 query heads per KV head takes the tensor-core form of the partials instead
 // (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache with one query head per KV head the integer wide
-// form for blocks of many rows (attention_split_wide.cuh; for Q4_0 staged in shared memory, attention_split_staged.cuh;
-// Plan::wide_rows); the combine is the same.
+// form for blocks of many rows (attention_split_wide.cuh; staged in shared memory at head_dim 128 and 256,
+// attention_split_staged.cuh; Plan::wide_rows); the combine is the same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/attention_split_blocks.cuh"
@@ -156,7 +156,7 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
 // stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's allocation, the F16 7B kernel from 93 registers
 // to 112 and so to 4 blocks per SM.
 template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
-__global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE) : 0)
+__global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE, D_MAX) : 0)
     attention_split_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
                            const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes]
                            const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes]
@@ -183,6 +183,17 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE)
     }
     const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
     const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // cp.async; below, the narrow form takes every block
+    // Rows staged in shared memory where a head is D_MAX wide: a Q4_0 cache always (attention_split_rounds_q_to_int8),
+    // a Q8_0 cache at head_dim 128 or 256; other Q8_0 head sizes (80, 96, ...) keep the register form below.
+    if constexpr (WIDE && D_MAX % 128 == 0) {
+        if (n_rows >= kWideMinRows && s.head_dim == D_MAX) {
+            split_rows_staged<TYPE, D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
+                                           n_rows, early);
+            return;
+        }
+    }
+#endif
     if constexpr (WIDE && TYPE == GgmlType::Q8_0) {
         if (n_rows >= kWideMinRows) {
             split_rows_wide<WideQ8, D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
@@ -190,15 +201,6 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE)
             return;
         }
     }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // cp.async; below, the narrow form takes every block
-    if constexpr (WIDE && TYPE == GgmlType::Q4_0) {
-        if (n_rows >= kWideMinRows) {
-            split_rows_staged<D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
-                                     early);
-            return;
-        }
-    }
-#endif
     // Two rows per row group and step (four cost 40 registers: 3 blocks per SM instead of 4).
     split_rows<TYPE, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
                                       early);

@@ -1,14 +1,15 @@
-// The split path's wide form for a Q4_0 cache with one query head per KV head and head_dim 128 or 256 (Plan::wide_rows,
-// MHA shapes such as Llama-2-7B): each warp's K and V rows are copied into shared memory by cp.async, two steps
-// ahead, and each lane reads its 18-byte block from there. Included by attention_split.cu, whose kernel picks it for
-// blocks of kWideMinRows rows or more.
+// The split path's wide forms for a Q4_0 or Q8_0 cache with one query head per KV head and head_dim 128 or 256
+// (Plan::wide_rows, MHA shapes such as Llama-2-7B): each warp's K and V rows are copied into shared memory by cp.async,
+// one or two steps ahead, and each lane reads one whole block of a row (18 or 34 bytes) from there. Included by
+// attention_split.cu, whose kernel picks it for blocks of kWideMinRows rows or more.
 //
-// Why staged: with each lane loading its own block from global memory (v44), a warp's load touched 8 rows (8 lines of
-// L1) for 16 bytes each, and the L1 data pipe was the limit: ncu, 7B heads at 4,096 rows (H100), 2.38 M L1
-// wavefronts and 74% of L1 throughput for 18.9 MB, against 0.98 M for the F16 kernel's 67 MB. A cp.async of 32 lanes
-// copies 256 bytes of about four rows, and the shared-memory reads below are free of bank conflicts: 1.37 M
-// wavefronts, 44% of L1 throughput, 15.2 -> 14.3 us per layer; the kernel is now bound by its instructions (57% of
-// issue slots busy, 7.2 M warp instructions against 6.3 M).
+// Why staged: with each lane loading its own part of a row from global memory, a warp's load touched 4-8 rows (4-8
+// lines of L1) for 16 bytes each, and the L1 data pipe was the limit: ncu, 7B heads at 4,096 rows (H100), 2.38 M L1
+// wavefronts and 74% of L1 throughput for the Q4_0 cache's 18.9 MB (Q8_0: 2.32 M, 59%, 35.7 MB), against 0.98 M for
+// the F16 kernel's 67 MB. A cp.async of 32 lanes copies 256 bytes of two to four rows, and the shared-memory reads
+// below are free of bank conflicts. Q4_0 (v45): 1.37 M wavefronts, 44% of L1 throughput, 15.2 -> 14.3 us per layer,
+// then bound by its instructions (57% of issue slots busy). Q8_0 (v46): 20.4 -> 18.4 us per layer; end to end
+// (7B Q4_K_M after a 3,968-token prompt) 2,547 -> 2,499 us per decode step.
 #pragma once
 
 #include "backend/cuda/kernels/attention_common.cuh"
@@ -20,51 +21,67 @@
 namespace spool::cuda::attn {
 
 // Where a warp's rows sit in its shared memory: one tile per step (kRows rows of a KV head's segment for K, then the
-// same for V).
-template <int D_MAX>
-struct StagedQ4Tile {
+// same for V). A lane takes one block (BLOCK_BYTES: 18 for Q4_0, 34 for Q8_0) of a row; PAD_WORDS of padding after
+// every PAD_EVERY words place the first words of the warp's 32 blocks in 32 different banks.
+template <int BLOCK_BYTES, int PAD_WORDS, int PAD_EVERY, int D_MAX>
+struct StagedTile {
     static_assert(D_MAX % 128 == 0, "segments of a multiple of 8 bytes, so that cp.async copies 8-byte chunks");
-    static constexpr int kLanes = D_MAX / 32;               // one lane per 32-element block
-    static constexpr int kRows = 32 / kLanes;               // rows per warp and step
-    static constexpr int kSegmentBytes = D_MAX / 32 * 18;   // a KV head's part of a row: 72 or 144
+    static constexpr int kLanes = D_MAX / 32;                    // one lane per 32-element block
+    static constexpr int kRows = 32 / kLanes;                    // rows per warp and step
+    static constexpr int kSegmentBytes = kLanes * BLOCK_BYTES;   // a KV head's part of a row
     static constexpr int kSegmentWords = kSegmentBytes / 4;
-    static constexpr int kChunks = kSegmentBytes / 8;       // cp.async copies per segment
+    static constexpr int kChunks = kSegmentBytes / 8;            // cp.async copies per segment
     static constexpr int kTileChunks = kRows * kChunks;
     static constexpr int kCopiesPerLane = (kTileChunks + 31) / 32;
-    // Row r's segment starts at this word: 16 bytes of padding after every 144 bytes place the first words of the
-    // lanes' blocks (word 4.5 li of each row) in 32 different banks, for both sizes.
     __host__ __device__ static constexpr int row_word(int r) {
-        return r * kSegmentWords + 4 * (r * kSegmentWords / 36);
+        return r * kSegmentWords + PAD_WORDS * (r * kSegmentWords / PAD_EVERY);
     }
+    // The word holding the start of block li of a row (its scale; an odd block starts 2 bytes into it).
+    __host__ __device__ static constexpr int lane_word(int li) { return BLOCK_BYTES * li / 4; }
     static constexpr int kTileWords = row_word(kRows - 1) + kSegmentWords;
     static constexpr int kStageWords = 2 * kTileWords;
-    // Whether the words a warp reads at once (word j of each lane's block: row_word(row) + 18 li / 4 + j) fall in
+    // Whether the words a warp reads at once (word j of each lane's block: row_word(row) + lane_word(li) + j) fall in
     // 32 different banks.
     static constexpr bool reads_free_of_bank_conflicts() {
         uint32_t banks = 0;
         for (int row = 0; row < kRows; ++row) {
-            for (int li = 0; li < kLanes; ++li) banks |= 1u << ((row_word(row) + 18 * li / 4) % 32);
+            for (int li = 0; li < kLanes; ++li) banks |= 1u << ((row_word(row) + lane_word(li)) % 32);
         }
         return banks == 0xffffffffu;
     }
 };
+// Q4_0: rows 72 (head_dim 128) or 144 bytes apart, 16 bytes of padding after every 144.
+template <int D_MAX>
+using StagedQ4Tile = StagedTile<18, 4, 36, D_MAX>;
+// Q8_0: rows 136 or 272 bytes apart, 32 bytes of padding after every 544 (no layout of rows at 8-byte boundaries is
+// free of conflicts for lanes of half a block, WideQ8's split: hence a whole block per lane here).
+template <int D_MAX>
+using StagedQ8Tile = StagedTile<34, 8, 136, D_MAX>;
 static_assert(StagedQ4Tile<128>::reads_free_of_bank_conflicts() && StagedQ4Tile<256>::reads_free_of_bank_conflicts());
+static_assert(StagedQ8Tile<128>::reads_free_of_bank_conflicts() && StagedQ8Tile<256>::reads_free_of_bank_conflicts());
 
-// Stages per warp: the step being computed and the copies of the next kStagedDepth - 1 steps in flight. H100, 7B heads
-// at 4,096 rows: 2 stages 14.7 us per layer, 3 stages 14.3, 4 stages 14.65 (at 5 blocks per SM: 14.8, 14.6).
+// Stages per warp of the Q4_0 form: the step being computed and the copies of the next kStagedDepth - 1 steps in
+// flight. H100, 7B heads at 4,096 rows: 2 stages 14.7 us per layer, 3 stages 14.3, 4 stages 14.65 (at 5 blocks per SM:
+// 14.8, 14.6).
 inline constexpr int kStagedDepth = 3;
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 
-// One block of a Q4_0 row read from shared memory: words w[0..4] start at the word holding the block's scale; an odd
-// block (li odd) starts 2 bytes into that word, so its scale is the word's high half and its quants the next 4 words.
-struct RawQ4Staged {
-    uint32_t w[5];
+// One block of a Q4_0 or Q8_0 row read from shared memory: words w[0..N_WORDS - 1] start at the word holding the
+// block's scale; an odd block (li odd: 18 li and 34 li are then 2 mod 4) starts 2 bytes into that word, so its scale
+// is the word's high half and its quants the following words.
+template <int N_WORDS>
+struct RawStaged {
+    uint32_t w[N_WORDS];
     uint32_t selector;  // 0x5432: quants 2 bytes into w[j] (even block); 0x7654: w[j + 1] (odd)
     int shift;          // the scale's bits in w[0]: 0 or 16
+    __device__ __forceinline__ void set_block(int li) {
+        selector = li & 1 ? 0x7654u : 0x5432u;
+        shift = (li & 1) * 16;
+    }
     __device__ __forceinline__ void load(const uint32_t* words) {
 #pragma unroll
-        for (int i = 0; i < 5; ++i) w[i] = words[i];
+        for (int i = 0; i < N_WORDS; ++i) w[i] = words[i];
     }
     __device__ __forceinline__ uint32_t quants(int j) const { return __byte_perm(w[j], w[j + 1], selector); }
     __device__ __forceinline__ float scale() const {
@@ -72,15 +89,38 @@ struct RawQ4Staged {
     }
 };
 
+// The staged form of each cache type: its tile, arithmetic and block words (the 16 or 32 quant bytes, the scale and
+// the 2-byte shift of an odd block).
+template <GgmlType TYPE, int D_MAX>
+struct Staged;
 template <int D_MAX>
+struct Staged<GgmlType::Q4_0, D_MAX> {
+    using Tile = StagedQ4Tile<D_MAX>;
+    using Form = WideQ4;
+    using Raw = RawStaged<5>;
+    static constexpr int kDepth = kStagedDepth;
+};
+template <int D_MAX>
+struct Staged<GgmlType::Q8_0, D_MAX> {
+    using Tile = StagedQ8Tile<D_MAX>;
+    using Form = WideQ8Block;
+    using Raw = RawStaged<9>;
+    // Two stages: less shared memory per block (24 KB against 33 KB), so that the kernels after it find room on the
+    // SMs sooner (end to end, 7B Q4_K_M at depth 4096: 395.8 tok/s against 389.4 with 3 stages, both at 4 per SM).
+    static constexpr int kDepth = 2;
+};
+
+template <GgmlType TYPE, int D_MAX>
 __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                                   const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                                   float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
                                                   int t, int64_t last, int64_t row_lo, int n_rows, bool early) {
-    using Tile = StagedQ4Tile<D_MAX>;
-    using Form = WideQ4;
+    using Tile = typename Staged<TYPE, D_MAX>::Tile;
+    using Form = typename Staged<TYPE, D_MAX>::Form;
+    using Raw = typename Staged<TYPE, D_MAX>::Raw;
+    constexpr int kDepth = Staged<TYPE, D_MAX>::kDepth;
     constexpr int kRowGroups = kSplitWarps * Tile::kRows;
-    __shared__ __align__(16) uint32_t stages_s[kSplitWarps][kStagedDepth][Tile::kStageWords];
+    __shared__ __align__(16) uint32_t stages_s[kSplitWarps][kDepth][Tile::kStageWords];
     const Shape& s = args.shape;
     const int kv_head = blockIdx.y, head = kv_head;  // one query head per KV head (Plan::wide_rows), one per block
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -123,21 +163,21 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         }
     };
     const int n_steps = (n_rows + kRowGroups - 1) / kRowGroups;  // block-uniform
-    // The first kStagedDepth - 1 steps form one group, followed by empty groups, so that the loop's wait (all groups
-    // but the newest kStagedDepth - 2) always completes the step it reads.
+    // The first kDepth - 1 steps form one group, followed by empty groups, so that the loop's wait (all groups
+    // but the newest kDepth - 2) always completes the step it reads.
     if (early) {
-        for (int step = 0; step < kStagedDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 1);
+        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 1);
         ops::wait_for_producers();
-        for (int step = 0; step < kStagedDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 2);
+        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 2);
     } else {
-        for (int step = 0; step < kStagedDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 0);
+        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 0);
     }
 #pragma unroll
-    for (int i = 0; i < kStagedDepth - 1; ++i) tc::commit_copies();
+    for (int i = 0; i < kDepth - 1; ++i) tc::commit_copies();
     ops::allow_dependents();  // as split_rows
 
-    const int e0 = li * 32;  // head_dim == D_MAX (Plan::wide_rows), so every lane has a block
-    Form::Query query;
+    const int e0 = li * Form::kElements;  // head_dim == D_MAX (Plan::wide_rows), so every lane has a block
+    typename Form::Query query;
     {
         const float* qh = q + (static_cast<int64_t>(t) * s.n_head + head) * s.head_dim + e0;
         float x[Form::kElements];
@@ -146,24 +186,24 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         query = Form::round_query(x);
     }
 
-    RawQ4Staged k_row, v_row;
-    k_row.selector = v_row.selector = li & 1 ? 0x7654u : 0x5432u;
-    k_row.shift = v_row.shift = (li & 1) * 16;
-    const int read_word = Tile::row_word(sub) + 18 * li / 4;
+    Raw k_row, v_row;
+    k_row.set_block(li);
+    v_row.set_block(li);
+    const int read_word = Tile::row_word(sub) + Tile::lane_word(li);
     float m[1] = {-INFINITY}, l[1] = {0.0f};
-    Form::Acc acc{};
+    typename Form::Acc acc{};
     int stage = 0;
     for (int step = 0; step < n_steps; ++step) {  // block-uniform bound: shuffles run converged
-        tc::wait_copies_but<kStagedDepth - 2>();
+        tc::wait_copies_but<kDepth - 2>();
         __syncwarp();  // every lane's copies of this step have landed, and every lane is done with the last stage
-        // The stage read at the last step takes the step kStagedDepth - 1 ahead.
-        if (step + kStagedDepth - 1 < n_steps)
-            copy_tile(step + kStagedDepth - 1, stage == 0 ? kStagedDepth - 1 : stage - 1, 0);
+        // The stage read at the last step takes the step kDepth - 1 ahead.
+        if (step + kDepth - 1 < n_steps)
+            copy_tile(step + kDepth - 1, stage == 0 ? kDepth - 1 : stage - 1, 0);
         tc::commit_copies();
         const uint32_t* k_words = stages + stage * Tile::kStageWords + read_word;
         k_row.load(k_words);
         v_row.load(k_words + Tile::kTileWords);
-        stage = stage == kStagedDepth - 1 ? 0 : stage + 1;
+        stage = stage == kDepth - 1 ? 0 : stage + 1;
 
         const bool in_rows = step * kRowGroups + warp * Tile::kRows + sub < n_rows;
         wide_row_step<Form, Tile::kLanes>(k_row, v_row, query, in_rows, in_rows, m[0], l[0], acc);

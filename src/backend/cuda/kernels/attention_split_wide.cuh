@@ -1,8 +1,8 @@
 // The split path's wide forms for a Q8_0 or Q4_0 cache with one query head per KV head (Plan::wide_rows, MHA shapes
 // such as Llama-2-7B): integer scores by dp4a against q rounded to int8, and V weighted in float32. The rows of a
-// Q8_0 cache are loaded into registers here (split_rows_wide); those of a Q4_0 cache are staged in shared memory
-// (attention_split_staged.cuh), which uses WideQ4's arithmetic. Included by attention_split.cu, whose kernel picks
-// them for blocks of kWideMinRows rows or more.
+// Q8_0 cache at head sizes other than 128 and 256 are loaded into registers here (split_rows_wide, WideQ8); at those
+// sizes, and for a Q4_0 cache, they are staged in shared memory (attention_split_staged.cuh, WideQ8Block and WideQ4).
+// Included by attention_split.cu, whose kernel picks them for blocks of kWideMinRows rows or more.
 #pragma once
 
 #include "backend/cuda/kernels/attention_common.cuh"
@@ -57,6 +57,53 @@ struct WideQ8 {
         const float weight = p * v.scale();
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
+            const uint32_t biased = v.quants(j) ^ 0x80808080u;
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+                acc.v[0][4 * j + i] = fmaf(weight, q8_biased_byte_to_float(biased, i), acc.v[0][4 * j + i]);
+        }
+    }
+};
+
+// A Q8_0 cache read a whole block (32 elements, 34 bytes) per lane, from rows staged in shared memory
+// (attention_split_staged.cuh): WideQ8's arithmetic on twice the elements, so a row's reduction, running max and scale
+// are shared by 32 elements instead of 16. Raw: the block as words (quants(j): quant bytes 4j .. 4j + 3; scale()).
+struct WideQ8Block {
+    static constexpr int kElements = 32;
+    struct Query {
+        wq::QuantizedGroup g[4];
+    };
+    struct Acc {
+        float v[1][kElements];
+        __device__ __forceinline__ void rescale(float alpha) {
+#pragma unroll
+            for (int e = 0; e < kElements; ++e) v[0][e] *= alpha;
+        }
+        __device__ __forceinline__ void to_plain() {}
+    };
+    __device__ __forceinline__ static Query round_query(const float (&x)[kElements]) {
+        Query query;
+#pragma unroll
+        for (int g = 0; g < 4; ++g) query.g[g] = round_query_group(x + 8 * g);
+        return query;
+    }
+    template <class Raw>
+    __device__ __forceinline__ static float score(const Raw& k, const Query& q) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int g = 0; g < 4; ++g) {  // dp4a from the rounding magic's bits, as WideQ8
+            const int sum = __dp4a(static_cast<int>(k.quants(2 * g + 1)), static_cast<int>(q.g[g].q.y),
+                                   __dp4a(static_cast<int>(k.quants(2 * g)), static_cast<int>(q.g[g].q.x),
+                                          wq::kRoundMagicBits));
+            dot = fmaf(__int_as_float(sum) - wq::kRoundMagic, q.g[g].d, dot);
+        }
+        return k.scale() * dot;
+    }
+    template <class Raw>
+    __device__ __forceinline__ static void accumulate(const Raw& v, float p, Acc& acc) {
+        const float weight = p * v.scale();
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
             const uint32_t biased = v.quants(j) ^ 0x80808080u;
 #pragma unroll
             for (int i = 0; i < 4; ++i)

@@ -281,9 +281,9 @@ TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 4000;
     for (GgmlType type : kCacheTypes) {
-        // One query head per KV head takes the wide form for a Q8_0 cache, or a Q4_0 cache at head_dim 128 or 256 (the
-        // staged form), where blocks hold 48 rows or more: head_dim 80 (Q8_0 only) leaves lanes without dims, and its
-        // rows of 5 Q8_0 blocks (170 bytes) alternate in alignment, as do Q4_0's blocks of 18 bytes within a row.
+        // One query head per KV head takes the wide form for a Q8_0 cache, or a Q4_0 cache at head_dim 128 or 256,
+        // where blocks hold 48 rows or more: staged in shared memory at 128 and 256, in registers for Q8_0 at 64 and
+        // 80 (80 leaves lanes without dims, and its rows of 5 Q8_0 blocks, 170 bytes, alternate in alignment).
         for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64},
                                        HeadShape{8, 8, 64}, HeadShape{2, 2, 80}, HeadShape{2, 2, 256}}) {
             const int64_t n_ctx = 4096;
@@ -378,8 +378,9 @@ TEST(CudaAttentionPlan, ShortCachesSplitByHeadSize) {
     EXPECT_EQ(attention_workspace_bytes(1, llama7b, 16), size_t{32} * 1 * large_head);
     // Long caches: ceil(528 target blocks / 32) = 17 parts either way.
     EXPECT_EQ(attention_workspace_bytes(1, llama7b, 4096), size_t{32} * 17 * large_head);
-    EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q8_0, 4096, 4096), 17);
-    // A Q4_0 cache's wide form runs 4 blocks per SM, so its parts round down to one wave of 528: 16.
+    EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::F16, 4096, 4096), 17);
+    // A Q8_0 or Q4_0 cache's staged wide form runs 4 blocks per SM, so its parts round down to one wave of 528: 16.
+    EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q8_0, 4096, 4096), 16);
     EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q4_0, 4096, 4096), 16);
     EXPECT_EQ(attention_split_parts(1, llama7b, GgmlType::Q4_0, 4096, 145), 10);
 }
