@@ -23,15 +23,19 @@ __device__ __forceinline__ wq::QuantizedGroup round_query_group(const float* x) 
     return wq::quantize_group(make_float4(x[0], x[1], x[2], x[3]), make_float4(x[4], x[5], x[6], x[7]));
 }
 
-// A Q8_0 cache: a lane reads 16 quants (half a block) of a row. The K quants meet q's in dp4a, so K is never
-// converted; V is converted exactly (q8_biased_byte_to_float) and weighted by p times the row's scale. ncu, 7B at
-// 4,096 rows (H100): the float32 form (v41) issued 12.0 M warp instructions with the schedulers busy 64% of cycles,
-// this one (v43) 8.1 M at 51%, mostly waiting on its loads.
-struct WideQ8 {
-    static constexpr int kElements = 16;
-    using Raw = RawQ8x16;
+// A Q8_0 cache, ELEMENTS quants of a row per lane: 16 (half a block; WideQ8, rows loaded into registers by
+// split_rows_wide) or 32 (a whole block; WideQ8Block, rows staged in shared memory, attention_split_staged.cuh, where a
+// row's reduction, running max and scale are shared by twice the elements). The K quants meet q's in dp4a, so K is
+// never converted; V is converted exactly (q8_biased_byte_to_float) and weighted by p times the row's scale. ncu, 7B
+// at 4,096 rows (H100): the float32 form (v41) issued 12.0 M warp instructions with the schedulers busy 64% of cycles,
+// WideQ8 in registers (v43) 8.1 M at 51%, mostly waiting on its loads.
+template <int ELEMENTS>
+struct WideQ8Form {
+    static constexpr int kElements = ELEMENTS;
+    static constexpr int kGroups = ELEMENTS / 8;
+    using Raw = RawQ8x16;  // split_rows_wide's rows (WideQ8); the staged form brings its own
     struct Query {
-        wq::QuantizedGroup g[2];
+        wq::QuantizedGroup g[kGroups];
     };
     struct Acc {
         float v[1][kElements];  // finish_block's layout: one head
@@ -42,68 +46,31 @@ struct WideQ8 {
         __device__ __forceinline__ void to_plain() {}
     };
     __device__ __forceinline__ static Query round_query(const float (&x)[kElements]) {
-        return {{round_query_group(x), round_query_group(x + 8)}};
-    }
-    __device__ __forceinline__ static float score(const Raw& k, const Query& q) {
-        // dp4a from the rounding magic's bits: the float reading is magic + the integer sum, exactly.
-        const int lo = __dp4a(static_cast<int>(k.quants(1)), static_cast<int>(q.g[0].q.y),
-                              __dp4a(static_cast<int>(k.quants(0)), static_cast<int>(q.g[0].q.x), wq::kRoundMagicBits));
-        const int hi = __dp4a(static_cast<int>(k.quants(3)), static_cast<int>(q.g[1].q.y),
-                              __dp4a(static_cast<int>(k.quants(2)), static_cast<int>(q.g[1].q.x), wq::kRoundMagicBits));
-        return k.scale() * fmaf(__int_as_float(lo) - wq::kRoundMagic, q.g[0].d,
-                                (__int_as_float(hi) - wq::kRoundMagic) * q.g[1].d);
-    }
-    __device__ __forceinline__ static void accumulate(const Raw& v, float p, Acc& acc) {
-        const float weight = p * v.scale();
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const uint32_t biased = v.quants(j) ^ 0x80808080u;
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-                acc.v[0][4 * j + i] = fmaf(weight, q8_biased_byte_to_float(biased, i), acc.v[0][4 * j + i]);
-        }
-    }
-};
-
-// A Q8_0 cache read a whole block (32 elements, 34 bytes) per lane, from rows staged in shared memory
-// (attention_split_staged.cuh): WideQ8's arithmetic on twice the elements, so a row's reduction, running max and scale
-// are shared by 32 elements instead of 16. Raw: the block as words (quants(j): quant bytes 4j .. 4j + 3; scale()).
-struct WideQ8Block {
-    static constexpr int kElements = 32;
-    struct Query {
-        wq::QuantizedGroup g[4];
-    };
-    struct Acc {
-        float v[1][kElements];
-        __device__ __forceinline__ void rescale(float alpha) {
-#pragma unroll
-            for (int e = 0; e < kElements; ++e) v[0][e] *= alpha;
-        }
-        __device__ __forceinline__ void to_plain() {}
-    };
-    __device__ __forceinline__ static Query round_query(const float (&x)[kElements]) {
         Query query;
 #pragma unroll
-        for (int g = 0; g < 4; ++g) query.g[g] = round_query_group(x + 8 * g);
+        for (int g = 0; g < kGroups; ++g) query.g[g] = round_query_group(x + 8 * g);
         return query;
     }
-    template <class Raw>
-    __device__ __forceinline__ static float score(const Raw& k, const Query& q) {
+    template <class R>
+    __device__ __forceinline__ static float score(const R& k, const Query& q) {
+        // dp4a from the rounding magic's bits: the float reading is magic + the integer sum, exactly. The groups are
+        // summed from the last, each in one FMA.
         float dot = 0.0f;
 #pragma unroll
-        for (int g = 0; g < 4; ++g) {  // dp4a from the rounding magic's bits, as WideQ8
+        for (int g = kGroups - 1; g >= 0; --g) {
             const int sum = __dp4a(static_cast<int>(k.quants(2 * g + 1)), static_cast<int>(q.g[g].q.y),
                                    __dp4a(static_cast<int>(k.quants(2 * g)), static_cast<int>(q.g[g].q.x),
                                           wq::kRoundMagicBits));
-            dot = fmaf(__int_as_float(sum) - wq::kRoundMagic, q.g[g].d, dot);
+            const float x = __int_as_float(sum) - wq::kRoundMagic;
+            dot = g == kGroups - 1 ? x * q.g[g].d : fmaf(x, q.g[g].d, dot);
         }
         return k.scale() * dot;
     }
-    template <class Raw>
-    __device__ __forceinline__ static void accumulate(const Raw& v, float p, Acc& acc) {
+    template <class R>
+    __device__ __forceinline__ static void accumulate(const R& v, float p, Acc& acc) {
         const float weight = p * v.scale();
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
+        for (int j = 0; j < kElements / 4; ++j) {
             const uint32_t biased = v.quants(j) ^ 0x80808080u;
 #pragma unroll
             for (int i = 0; i < 4; ++i)
@@ -111,6 +78,8 @@ struct WideQ8Block {
         }
     }
 };
+using WideQ8 = WideQ8Form<16>;
+using WideQ8Block = WideQ8Form<32>;
 
 // A Q4_0 cache: a lane takes a whole block (32 elements, 18 bytes) of a row, so a row of 7B's heads takes 4 lanes;
 // Raw is the block as words (quants(j): quant bytes 4j .. 4j + 3; scale()).
