@@ -25,9 +25,10 @@ inline constexpr double kLogitsQ4_0Cache = 20.0;
 // ln PPL (the mean NLL, nats) of `spool perplexity` against llama-perplexity's on the same tiny file and text
 // (../shared/reference/tiny/perplexity.json: ppl.txt, -c 128, 13 chunks, 819 scored tokens), and after each chunk
 // (scaled by sqrt(13 / chunks so far) in the test). A mean over many tokens, so far below the per-row logit
-// tolerances above. Measured, final value: F32 5e-7 (cpu); F16 1.1e-4 (cpu), 4.0e-4 (cuda, prefill and decode
-// scoring; its running values exceeded 5e-4 at that scale); the quantized files 1.6e-3 .. 3.1e-2 (cpu, Q6_K),
-// 1.7e-3 .. 1.6e-2 (cuda; activations rounded otherwise than llama.cpp's, README section 6). About 3-5x those.
+// tolerances above. Measured, final value (running values at that scale): F32 5e-7 (7.5e-7, cpu); F16 1.1e-4
+// (3.1e-4, cpu), 4.0e-4 (1.0e-3, cuda, prefill and decode scoring); the quantized files 1.6e-3 .. 3.1e-2 (up to
+// 5.0e-2, cpu, Q6_K), 1.7e-3 .. 1.6e-2 (cuda; activations rounded otherwise than llama.cpp's, README section 6).
+// About 2-3x the running values.
 // The quantized files' values spread over 0.47 nats, so 0.1 still tells a Q4_K_M result from a Q8_0 one.
 inline constexpr double kLnPplF32 = 2e-6;
 inline constexpr double kLnPplF16 = 2e-3;
