@@ -200,8 +200,8 @@ __device__ __forceinline__ void block_attended_rows(const int32_t* positions, co
 }
 
 // Whether row r (a block's rows counted from its first) ends less than a line (128 bytes) before the token's own row
-// `own` in the same numbering, or is that row: its lines may hold part of the own row, which the kernels ahead write, so
-// a block that starts before them (one token: PDL's early start) reads it only after ops::wait_for_producers() or
+// `own` in the same numbering, or is that row: its lines may hold part of the own row, which the kernels ahead write,
+// so a block that starts before them (one token: PDL's early start) reads it only after ops::wait_for_producers() or
 // through L2 (ops_common.cuh, the early-read exception).
 __host__ __device__ __forceinline__ bool near_own_row(int r, int own, int64_t row_bytes) {
     return static_cast<int64_t>(own - r - 1) * row_bytes < 128;
@@ -328,15 +328,18 @@ struct Raw8<GgmlType::Q4_0> {
     }
 };
 
-// The fp16 scale and the 16 bytes of quants of one block (qs 2-byte aligned) for the split path's Q8_0 wide form
-// (attention_split_wide.cuh), which give each lane more bytes of a row than a Raw8 in about the same registers: the
-// quants are read as 4-byte words from the 4-byte boundary at or before them, the scale as one 16-bit load.
-struct RawBlock16 {
+// Sixteen consecutive elements e0 .. e0+15 of a Q8_0 cache row (e0 a multiple of 16: half of one 34-byte block) for
+// the split path's Q8_0 register wide form (attention_split_wide.cuh), which gives each lane more bytes of a row than a
+// Raw8 in about the same registers: the fp16 scale as one 16-bit load, the 16 quants (2-byte aligned) as 4-byte words
+// from the 4-byte boundary at or before them.
+struct RawQ8x16 {
     uint32_t w[5];
     unsigned short d;
     bool offset;  // the quants start 2 bytes past w[0]'s start
-    __device__ __forceinline__ void load_block(const uint8_t* scale, const uint8_t* qs, bool from_l2) {
-        const unsigned short* p = reinterpret_cast<const unsigned short*>(scale);
+    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
+        const uint8_t* block = row + (e0 >> 5) * 34;
+        const uint8_t* qs = block + 2 + (e0 & 16);
+        const unsigned short* p = reinterpret_cast<const unsigned short*>(block);
         d = from_l2 ? __ldcg(p) : __ldg(p);
         offset = (reinterpret_cast<uintptr_t>(qs) & 3) != 0;
         const uint32_t* words = reinterpret_cast<const uint32_t*>(reinterpret_cast<uintptr_t>(qs) & ~uintptr_t{3});
@@ -351,14 +354,6 @@ struct RawBlock16 {
         return __byte_perm(w[j], w[j + 1], offset ? 0x5432u : 0x3210u);  // offset: bytes 2, 3 of w[j], 0, 1 of w[j + 1]
     }
     __device__ __forceinline__ float scale() const { return __half2float(__ushort_as_half(d)); }
-};
-
-// Sixteen consecutive elements e0 .. e0+15 of a Q8_0 cache row (e0 a multiple of 16: half of one 34-byte block).
-struct RawQ8x16 : RawBlock16 {
-    __device__ __forceinline__ void load(const uint8_t* row, int64_t e0, bool from_l2 = false) {
-        const uint8_t* block = row + (e0 >> 5) * 34;
-        load_block(block, block + 2 + (e0 & 16), from_l2);
-    }
 };
 
 template <GgmlType TYPE>

@@ -196,8 +196,8 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE,
 #endif
     if constexpr (WIDE && TYPE == GgmlType::Q8_0) {
         if (n_rows >= kWideMinRows) {
-            split_rows_wide<WideQ8, D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
-                                           n_rows, early);
+            split_rows_wide<D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
+                                   early);
             return;
         }
     }

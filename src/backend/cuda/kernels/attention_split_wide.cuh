@@ -33,7 +33,6 @@ template <int ELEMENTS>
 struct WideQ8Form {
     static constexpr int kElements = ELEMENTS;
     static constexpr int kGroups = ELEMENTS / 8;
-    using Raw = RawQ8x16;  // split_rows_wide's rows (WideQ8); the staged form brings its own
     struct Query {
         wq::QuantizedGroup g[kGroups];
     };
@@ -183,14 +182,17 @@ __device__ __forceinline__ void wide_row_step(const Raw& k_row, const Raw& v_row
     if (has_part) FORM::accumulate(v_row, p, acc);
 }
 
-// The wide form with rows in registers (FORM: WideQ8) for blocks of kWideMinRows rows or more: a row is read by
-// D_MAX / FORM::kElements lanes, one row per row group and step. q (times the scale) is rounded to int8 once per
-// block, per 8-element group; llama.cpp likewise rounds q to int8 (q8_1) for a quantized K cache.
-template <class FORM, int D_MAX>
+// The wide form with rows in registers, for a Q8_0 cache whose heads are not D_MAX wide (head_dim 64, 80, ...), in
+// blocks of kWideMinRows rows or more: a row is read by D_MAX / 16 lanes (WideQ8, RawQ8x16), one row per row group and
+// step. q (times the scale) is rounded to int8 once per block, per 8-element group; llama.cpp likewise rounds q to
+// int8 (q8_1) for a quantized K cache.
+template <int D_MAX>
 __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                                 const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                                 float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
                                                 int t, int64_t last, int64_t row_lo, int n_rows, bool early) {
+    using FORM = WideQ8;
+    using Raw = RawQ8x16;
     constexpr int EPL = FORM::kElements;
     constexpr int kLanes = D_MAX / EPL;
     constexpr int kRowsPerWarp = 32 / kLanes;
@@ -212,7 +214,7 @@ __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, con
     // The row group's next row. One row ahead per row group: two measured slower at 4,096 rows, for Q8_0 22.0 against
     // 20.4 us per layer (80 registers), for v44's Q4_0 register form 16.0 against 15.2 (127 registers), as did 64
     // registers for 8 blocks per SM with Q8_0 (24.0; 20.2 with twice the parts).
-    typename FORM::Raw k_raw[1], v_raw[1];
+    Raw k_raw[1], v_raw[1];
     if (early) {
         load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, row_bytes, col, group_id, n_rows, lane_has_dims,
                                     static_cast<int>(last - row_lo));
@@ -236,7 +238,7 @@ __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, con
     for (int step = 0; step * kRowGroups < n_rows; ++step) {  // block-uniform bound: shuffles run converged
         const int r = group_id + step * kRowGroups;
         const bool valid = r < n_rows && lane_has_dims;
-        const typename FORM::Raw k_row = k_raw[0], v_row = v_raw[0];
+        const Raw k_row = k_raw[0], v_row = v_raw[0];
         if (r + kRowGroups < n_rows && lane_has_dims) {
             k_raw[0].load(k_rows + (r + kRowGroups) * static_cast<int64_t>(row_bytes), col);
             v_raw[0].load(v_rows + (r + kRowGroups) * static_cast<int64_t>(row_bytes), col);
