@@ -93,30 +93,30 @@ PerplexityResult run_perplexity(const Engine& engine, std::span<const int32_t> t
         session.truncate(0);
         // The context half: no logit rows are scored here, so keep only the last.
         session.prefill(std::span<const int32_t>(chunk).first(static_cast<size_t>(plan.first_scored)), Logits::last);
-        // The scored half, a batch at a time: the row of position p predicts the token at p + 1. Its last token
-        // predicts nothing, so the decode form stops before it.
-        const int64_t step = options.score_by_decode ? 1 : options.batch_size;
-        const int64_t end = options.score_by_decode ? plan.n_ctx - 1 : plan.n_ctx;
-        for (int64_t p = plan.first_scored; p < end; p += step) {
-            if (options.score_by_decode) {
+        // The scored half: the row of position p predicts the token at p + 1.
+        if (options.score_by_decode) {
+            // The last token predicts nothing, so it is not decoded.
+            for (int64_t p = plan.first_scored; p < plan.n_ctx - 1; ++p) {
                 session.decode(chunk[static_cast<size_t>(p)]);
                 result.stats.add(token_nll(session.last_logits(), chunk[static_cast<size_t>(p + 1)]));
-                continue;
             }
-            const int64_t n = std::min(options.batch_size, plan.n_ctx - p);
-            session.prefill(std::span<const int32_t>(chunk).subspan(static_cast<size_t>(p), static_cast<size_t>(n)),
-                            Logits::all);
-            const int64_t n_scored = std::min(n, plan.n_ctx - 1 - p);
-            nll.resize(static_cast<size_t>(n_scored));
-            pool.parallel_for(n_scored, 8, [&](int64_t begin, int64_t end) {
-                for (int64_t r = begin; r < end; ++r) {
-                    nll[static_cast<size_t>(r)] =
-                        token_nll(session.logits_row(r), chunk[static_cast<size_t>(p + r + 1)]);
-                }
-            });
-            for (double v : nll) result.stats.add(v);
+        } else {
+            for (int64_t p = plan.first_scored; p < plan.n_ctx; p += options.batch_size) {
+                const int64_t n = std::min(options.batch_size, plan.n_ctx - p);
+                session.prefill(
+                    std::span<const int32_t>(chunk).subspan(static_cast<size_t>(p), static_cast<size_t>(n)),
+                    Logits::all);
+                nll.resize(static_cast<size_t>(std::min(n, plan.n_ctx - 1 - p)));
+                pool.parallel_for(static_cast<int64_t>(nll.size()), 8, [&](int64_t r0, int64_t r1) {
+                    for (int64_t r = r0; r < r1; ++r) {
+                        nll[static_cast<size_t>(r)] =
+                            token_nll(session.logits_row(r), chunk[static_cast<size_t>(p + r + 1)]);
+                    }
+                });
+                for (double v : nll) result.stats.add(v);
+            }
         }
-        result.tokens_evaluated += plan.n_ctx;
+        result.tokens_evaluated += session.n_past();
         result.running_ppl.push_back(result.stats.ppl());
         result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (progress) progress(c, result);

@@ -65,7 +65,7 @@ struct PerplexityResult {
     NllStats stats;
     std::vector<double> running_ppl;  // after each chunk, as llama-perplexity's "[k]" values
     double seconds = 0;               // model evaluation and scoring, all chunks
-    int64_t tokens_evaluated = 0;     // n_chunks * n_ctx
+    int64_t tokens_evaluated = 0;     // tokens the model ran: n_chunks * n_ctx (decode scoring: one fewer per chunk)
 };
 
 // Called after each chunk with its index (from 0) and the result so far.
