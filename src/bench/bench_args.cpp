@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "runtime/kv_cache.h"
 #include "spool/errors.h"
 
 namespace spool::bench {
@@ -22,11 +23,12 @@ std::vector<std::string> split_commas(const std::string& s) {
     return out;
 }
 
-// The KV cache types spool keeps (spool/session.h KvCacheType), spelled as llama-bench's -ctk / -ctv take them.
+// The KV cache types spool keeps (runtime/kv_cache.h), spelled exactly as llama-bench's -ctk / -ctv take them.
 void check_kv_type(const std::string& flag, const std::string& t) {
-    if (t != "f32" && t != "f16" && t != "q8_0" && t != "q4_0") {
-        throw UsageError(flag + " " + t + ": expected f32, f16, q8_0 or q4_0");
+    for (const auto& [type, name] : runtime::kKvCacheTypes) {
+        if (t == name) return;
     }
+    throw UsageError(flag + " " + t + ": expected one of " + runtime::kv_cache_type_names());
 }
 
 int to_int(const std::string& flag, const std::string& s) {

@@ -8,6 +8,7 @@
 #include "bench/harness.h"
 #include "bench/machine.h"
 #include "core/progress.h"
+#include "runtime/kv_cache.h"
 #include "spool/errors.h"
 
 namespace spool::bench {
@@ -44,7 +45,8 @@ void run_llama_bench(const LlamaBenchParams& params, const InstanceLoader& load,
     for (const LlamaBenchInstance& i : instances) {
         if (i.type_k != i.type_v) {
             throw UnsupportedError("spool keeps keys and values in one KV cache type; got -ctk " + i.type_k +
-                                   " and -ctv " + i.type_v + " (give both the same: f32, f16, q8_0 or q4_0)");
+                                   " and -ctv " + i.type_v + " (give both the same: one of " +
+                                   runtime::kv_cache_type_names() + ")");
         }
     }
     const std::string cpu = cpu_model();

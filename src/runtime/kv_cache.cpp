@@ -21,6 +21,12 @@ std::string kept_types(const Backend& backend) {
 
 }  // namespace
 
+std::string kv_cache_type_names() {
+    std::string names;
+    for (const auto& [type, name] : kKvCacheTypes) names += (names.empty() ? "" : ", ") + std::string(name);
+    return names;
+}
+
 KvCache::KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType type)
     : n_ctx_(n_ctx), type_(type) {
     const TypeInfo& info = type_info(type);

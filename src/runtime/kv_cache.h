@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -18,6 +19,8 @@ struct KvCacheTypeName {
 };
 inline constexpr KvCacheTypeName kKvCacheTypes[] = {
     {GgmlType::F32, "f32"}, {GgmlType::F16, "f16"}, {GgmlType::Q8_0, "q8_0"}, {GgmlType::Q4_0, "q4_0"}};
+// Their names for messages: "f32, f16, q8_0, q4_0".
+std::string kv_cache_type_names();
 
 class KvCache {
 public:

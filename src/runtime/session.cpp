@@ -50,12 +50,11 @@ int64_t resolve_n_ctx(const SessionOptions& options, const model::HParams& hp) {
 KvCacheType parse_kv_cache_type(std::string_view name) {
     std::string lower(name);
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string names;
     for (size_t i = 0; i < std::size(runtime::kKvCacheTypes); ++i) {
         if (lower == runtime::kKvCacheTypes[i].name) return static_cast<KvCacheType>(i);
-        names += (i == 0 ? "" : ", ") + std::string(runtime::kKvCacheTypes[i].name);
     }
-    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: " + names);
+    throw UsageError("unknown KV cache type '" + std::string(name) + "'; expected one of: " +
+                     runtime::kv_cache_type_names());
 }
 
 namespace {
