@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli_run.h"
+#include "model/reference.h"
 #include "test_support.h"
 #include "tolerances.h"
 
@@ -23,32 +24,22 @@ using nlohmann::json;
 std::string tiny(const std::string& type) { return (shared_dir() / ("models/tiny/tiny-" + type + ".gguf")).string(); }
 std::string ppl_text() { return (shared_dir() / "reference/ppl.txt").string(); }
 
-json reference_for(const std::string& type) {
-    std::ifstream in(shared_dir() / "reference/tiny/perplexity.json");
-    const json all = json::parse(in);
-    for (const json& r : all.at("results")) {
-        if (r.at("model") == "tiny-" + type + ".gguf") return r;
-    }
-    return {};
-}
-
 TEST(CliPerplexity, JsonEqualsLlamaPerplexity) {
     SPOOL_REQUIRE_SHARED("reference/tiny/perplexity.json");
     SPOOL_REQUIRE_SHARED("models/tiny/tiny-F32.gguf");
-    const json ref = reference_for("F32");
+    const PerplexityReference ref = load_perplexity_reference("F32");
     // The reference's command: llama-perplexity -m tiny-F32.gguf -f ppl.txt -c 128 -t 1 -ctk f32 -ctv f32
     const CliResult r = run_spool({"perplexity", "-m", tiny("F32"), "-f", ppl_text(), "-c", "128", "-t", "1", "-ctk",
                                    "f32", "-ctv", "f32", "--json"});
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     const json j = json::parse(r.out);
     EXPECT_EQ(j.at("n_ctx"), 128);
-    EXPECT_EQ(j.at("n_chunks"), ref.at("n_chunks"));
-    EXPECT_EQ(j.at("tokens_scored"), ref.at("tokens_scored"));
+    EXPECT_EQ(j.at("n_chunks"), ref.n_chunks);
+    EXPECT_EQ(j.at("tokens_scored"), ref.tokens_scored);
     EXPECT_EQ(j.at("text_tokens"), 1684);
     EXPECT_EQ(j.at("kv_cache_type"), "f32");
-    EXPECT_NEAR(j.at("ln_ppl_mean_nll_nats").get<double>(), ref.at("ln_ppl_mean_nll_nats").get<double>(),
-                tolerance::kLnPplF32);
-    EXPECT_EQ(j.at("running_ppl_after_chunk").size(), ref.at("running_ppl_after_chunk").size());
+    EXPECT_NEAR(j.at("ln_ppl_mean_nll_nats").get<double>(), ref.ln_ppl, tolerance::kLnPplF32);
+    EXPECT_EQ(j.at("running_ppl_after_chunk").size(), ref.running_ppl.size());
     EXPECT_GT(j.at("eval_tok_per_s").get<double>(), 0.0);
 }
 

@@ -1,4 +1,4 @@
-// Loads llama.cpp's reference outputs for the tiny models (../shared/reference/tiny, README sections 2-4)
+// Loads llama.cpp's reference outputs for the tiny models (../shared/reference/tiny, README sections 2-5)
 // and the per-file tolerances of tests/tolerances.h.
 #pragma once
 
@@ -94,6 +94,33 @@ inline ModelReference load_tiny_reference(const std::string& type) {
         ref.prompts.push_back(std::move(pr));
     }
     return ref;
+}
+
+// llama-perplexity's result for one tiny file (reference/tiny/perplexity.json, README section 5).
+struct PerplexityReference {
+    std::string kv_cache_type;
+    double ln_ppl = 0;
+    double ppl_pm_over_ppl = 0;
+    int64_t n_ctx = 0, n_chunks = 0, tokens_scored = 0;
+    std::vector<double> running_ppl;
+};
+
+inline PerplexityReference load_perplexity_reference(const std::string& type) {
+    std::ifstream in(shared_dir() / "reference/tiny/perplexity.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (const nlohmann::json& r : j.at("results")) {
+        if (r.at("model").get<std::string>() != "tiny-" + type + ".gguf") continue;
+        PerplexityReference ref;
+        ref.kv_cache_type = r.at("kv_cache_type").get<std::string>();
+        ref.ln_ppl = r.at("ln_ppl_mean_nll_nats").get<double>();
+        ref.ppl_pm_over_ppl = r.at("final_ppl_pm").get<double>() / r.at("final_ppl").get<double>();
+        ref.n_ctx = r.at("n_ctx").get<int64_t>();
+        ref.n_chunks = r.at("n_chunks").get<int64_t>();
+        ref.tokens_scored = r.at("tokens_scored").get<int64_t>();
+        ref.running_ppl = r.at("running_ppl_after_chunk").get<std::vector<double>>();
+        return ref;
+    }
+    throw std::runtime_error("no perplexity reference for tiny-" + type);
 }
 
 }  // namespace spool::testing

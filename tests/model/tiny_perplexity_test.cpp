@@ -24,32 +24,6 @@
 namespace spool::testing {
 namespace {
 
-struct PerplexityReference {
-    std::string kv_cache_type;
-    double ln_ppl = 0;
-    double ppl_pm_over_ppl = 0;
-    int64_t n_ctx = 0, n_chunks = 0, tokens_scored = 0;
-    std::vector<double> running_ppl;
-};
-
-PerplexityReference load_perplexity_reference(const std::string& type) {
-    std::ifstream in(shared_dir() / "reference/tiny/perplexity.json");
-    const nlohmann::json j = nlohmann::json::parse(in);
-    for (const nlohmann::json& r : j.at("results")) {
-        if (r.at("model").get<std::string>() != "tiny-" + type + ".gguf") continue;
-        PerplexityReference ref;
-        ref.kv_cache_type = r.at("kv_cache_type").get<std::string>();
-        ref.ln_ppl = r.at("ln_ppl_mean_nll_nats").get<double>();
-        ref.ppl_pm_over_ppl = r.at("final_ppl_pm").get<double>() / r.at("final_ppl").get<double>();
-        ref.n_ctx = r.at("n_ctx").get<int64_t>();
-        ref.n_chunks = r.at("n_chunks").get<int64_t>();
-        ref.tokens_scored = r.at("tokens_scored").get<int64_t>();
-        ref.running_ppl = r.at("running_ppl_after_chunk").get<std::vector<double>>();
-        return ref;
-    }
-    throw std::runtime_error("no perplexity reference for tiny-" + type);
-}
-
 double ln_ppl_tolerance(const std::string& type) {
     if (type == "F32") return tolerance::kLnPplF32;
     if (type == "F16") return tolerance::kLnPplF16;
