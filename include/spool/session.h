@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -41,10 +42,13 @@ struct SampleCounts {
 
 struct SessionOptions {
     int64_t n_ctx = 0;                      // positions the KV cache holds; 0 = the model's, at most 4096
-    KvCacheType kv_type = KvCacheType::f16;
+    KvCacheType kv_type = KvCacheType::f16;  // the keys' type, and the values' unless kv_type_v is set
     int64_t batch_size = 512;               // prefill runs in chunks of at most this many tokens
     uint64_t seed = 0;                      // sampling RNG seed: the same seed gives the same text
     SamplingPath sampling_path = SamplingPath::automatic;
+    // The values' type (-ctv) where it differs from the keys': the cpu and ref backends keep any pair, cuda only
+    // equal types (Session throws UnsupportedError).
+    std::optional<KvCacheType> kv_type_v;
 };
 
 // Which logit rows a prefill keeps.

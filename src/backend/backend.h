@@ -60,14 +60,17 @@ struct WeightView {
 };
 
 // One layer's KV cache. Row p holds the keys (values) of position p for all KV heads: [n_ctx, n_head_kv * head_dim]
-// rows of `type` (F32, F16, Q8_0 or Q4_0). Values are stored like keys, one row per position.
+// rows of `type` (F32, F16, Q8_0 or Q4_0) for keys and of `v_type` for values, one row per position. The two types
+// differ only where the backend keeps that pair (Backend::supports_kv_cache), as llama.cpp's -ctk q8_0 -ctv q4_0.
 struct KvView {
     void* k = nullptr;  // backend memory, [n_ctx][row_bytes]
-    void* v = nullptr;  // backend memory, [n_ctx][row_bytes]
-    GgmlType type{};
+    void* v = nullptr;  // backend memory, [n_ctx][v_row_bytes]
+    GgmlType type{};    // the keys' type
     int64_t n_ctx = 0;
     int64_t row_width = 0;  // n_head_kv * head_dim
-    size_t row_bytes = 0;
+    size_t row_bytes = 0;   // of a key row: row_bytes(type, row_width)
+    GgmlType v_type{};
+    size_t v_row_bytes = 0;  // row_bytes(v_type, row_width)
 };
 
 enum class RopeMode {
@@ -121,6 +124,11 @@ public:
     virtual MemoryInfo memory() const = 0;
     // Whether `op` runs with weights (matmul, embed) or a cache (kv_append, attention) of `type`.
     virtual bool supports(Op op, GgmlType type) const = 0;
+    // Whether the backend keeps a KV cache of keys of `k` and values of `v` (kv_append and attention). By default
+    // only one type for both halves; backends whose kernels read each half by its own type say so.
+    virtual bool supports_kv_cache(GgmlType k, GgmlType v) const {
+        return k == v && supports(Op::attention, k) && supports(Op::kv_append, k);
+    }
     // True when the backend computes on host memory (cpu, ref): mapped weights are used in place and
     // upload/download are copies. False for device memory: weights must be uploaded first.
     virtual bool uses_host_memory() const = 0;

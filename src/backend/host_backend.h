@@ -11,6 +11,11 @@ class HostBackend : public Backend {
 public:
     MemoryInfo memory() const override;  // free and total RAM, from sysinfo(2)
     bool uses_host_memory() const override { return true; }
+    // The cpu and ref kernels convert keys and values each by its own type, so any two kept types pair.
+    bool supports_kv_cache(GgmlType k, GgmlType v) const override {
+        return supports(Op::attention, k) && supports(Op::kv_append, k) && supports(Op::attention, v) &&
+               supports(Op::kv_append, v);
+    }
     Buffer allocate(size_t bytes) override;  // throws ResourceError
     void upload(void* dst, const void* host_src, size_t bytes) override;
     void download(void* host_dst, const void* src, size_t bytes) override;

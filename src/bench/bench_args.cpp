@@ -234,7 +234,7 @@ BenchArgs parse_bench_args(const std::vector<std::string>& raw) {
     single(a.lb.n_gen.size(), "-n");
     single(a.lb.n_batch.size(), "-b");
     single(a.lb.type_k.size(), "-ctk");
-    if (a.lb.type_k != a.lb.type_v) throw UsageError("spool keeps one KV cache type: give -ctk and -ctv the same value");
+    single(a.lb.type_v.size(), "-ctv");
     single(a.lb.n_gpu_layers.size(), "-ngl");
     if (ubatch_given) throw UsageError("-ub belongs to llama-bench mode (add -o md)");
     return a;

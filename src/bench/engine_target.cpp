@@ -71,7 +71,7 @@ public:
 
     void reset(const SequenceOptions& o) override {
         const bool same = session_ && o.n_ctx == options_.n_ctx && o.batch_size == options_.batch_size &&
-                          o.kv_type == options_.kv_type;
+                          o.kv_type == options_.kv_type && o.kv_type_v == options_.kv_type_v;
         if (same) {
             session_->truncate(0);
         } else {
@@ -80,6 +80,7 @@ public:
             so.n_ctx = o.n_ctx;
             so.batch_size = o.batch_size;
             so.kv_type = parse_kv_cache_type(o.kv_type);
+            if (!o.kv_type_v.empty()) so.kv_type_v = parse_kv_cache_type(o.kv_type_v);
             so.seed = o.seed;
             session_ = std::make_unique<Session>(engine_, so);
         }

@@ -87,6 +87,7 @@ BenchResult run_bench(const TargetLoader& load, const std::filesystem::path& mod
                                   static_cast<int64_t>(r.quality_prompt_ids.size()) + kQualityTokens);
     seq.batch_size = settings.batch_size;
     seq.kv_type = settings.kv_type;
+    seq.kv_type_v = settings.kv_type_v;
     seq.temperature = 0;
 
     // Warm-up (excluded): faults the weights in and lets caches, allocators and clocks settle.

@@ -8,7 +8,6 @@
 #include "bench/harness.h"
 #include "bench/machine.h"
 #include "core/progress.h"
-#include "runtime/kv_cache.h"
 #include "spool/errors.h"
 
 namespace spool::bench {
@@ -42,13 +41,6 @@ void run_llama_bench(const LlamaBenchParams& params, const InstanceLoader& load,
                      bool progress_enabled) {
     check_params(params);
     const std::vector<LlamaBenchInstance> instances = make_llama_bench_instances(params);
-    for (const LlamaBenchInstance& i : instances) {
-        if (i.type_k != i.type_v) {
-            throw UnsupportedError("spool keeps keys and values in one KV cache type; got -ctk " + i.type_k +
-                                   " and -ctv " + i.type_v + " (give both the same: one of " +
-                                   runtime::kv_cache_type_names() + ")");
-        }
-    }
     const std::string cpu = cpu_model();
     Progress progress("bench", static_cast<uint64_t>(instances.size()) * static_cast<uint64_t>(params.reps + 1),
                       Progress::Unit::count, progress_enabled);
@@ -89,6 +81,7 @@ void run_llama_bench(const LlamaBenchParams& params, const InstanceLoader& load,
         seq.n_ctx = static_cast<int64_t>(inst.n_depth) + inst.n_prompt + inst.n_gen + 1;
         seq.batch_size = std::min(inst.n_batch, inst.n_ubatch);
         seq.kv_type = inst.type_k;
+        seq.kv_type_v = inst.type_v;
 
         // Warm-up, as llama-bench: the prompt, then one generated token.
         target->reset(seq);

@@ -16,8 +16,8 @@ namespace spool::bench {
 using InstanceLoader = std::function<std::unique_ptr<BenchTarget>(const LlamaBenchInstance&)>;
 
 // Runs every test of make_llama_bench_instances(params) in order and passes the printer's text to `emit`
-// (header first, each test as it finishes, footer last). Throws UsageError for reps < 1 or negative sizes,
-// UnsupportedError when type_k != type_v (spool keeps one KV type), and whatever the target throws.
+// (header first, each test as it finishes, footer last). Throws UsageError for reps < 1 or negative sizes, and
+// whatever the target throws (UnsupportedError for a -ctk/-ctv pair its backend does not keep).
 void run_llama_bench(const LlamaBenchParams& params, const InstanceLoader& load, const BuildInfo& build,
                      LlamaBenchPrinter& printer, const std::function<void(const std::string&)>& emit,
                      bool progress);

@@ -77,6 +77,7 @@ PerplexityResult run_perplexity(const Engine& engine, std::span<const int32_t> t
     SessionOptions session_options;
     session_options.n_ctx = plan.n_ctx;
     session_options.kv_type = options.kv_type;
+    session_options.kv_type_v = options.kv_type_v;
     session_options.batch_size = options.batch_size;
     Session session(engine, session_options);
 

@@ -91,7 +91,7 @@ std::string format_report(const BenchResult& r) {
     line("spool", r.build.version + " (" + r.build.commit + ")");
     line("settings", "-p " + std::to_string(r.settings.n_prompt) + " -n " + std::to_string(r.settings.n_gen) + " -r " +
                          std::to_string(r.settings.reps) + ", batch " + std::to_string(r.settings.batch_size) +
-                         ", KV " + r.settings.kv_type + ngl_text(r.settings) + "; one warm-up run excluded");
+                         ", KV " + r.settings.kv_text() + ngl_text(r.settings) + "; one warm-up run excluded");
     s += "\n";
     line("page cache", std::string(r.cache_dropped ? "dropped (posix_fadvise DONTNEED), then " : "") +
                            residency_text(r.residency_before) + " before loading; " +
@@ -162,6 +162,7 @@ nlohmann::json to_json(const BenchResult& r) {
                    {"gpu", r.device.gpu}, {"gpu_driver", r.device.gpu_driver}};
     j["settings"] = {{"n_prompt", r.settings.n_prompt}, {"n_gen", r.settings.n_gen}, {"reps", r.settings.reps},
                      {"batch_size", r.settings.batch_size}, {"kv_type", r.settings.kv_type},
+                     {"kv_type_v", r.settings.kv_type_v.empty() ? r.settings.kv_type : r.settings.kv_type_v},
                      {"n_gpu_layers", r.settings.n_gpu_layers}, {"drop_cache", r.settings.drop_cache}};
     j["load"] = {{"first_ms", r.first_load_ms},
                  {"cache_dropped", r.cache_dropped},

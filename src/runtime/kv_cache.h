@@ -1,5 +1,6 @@
 // The KV cache of one sequence: per layer, one row of keys and one of values per position, in backend memory,
-// stored as F32, F16 (default), Q8_0 or Q4_0.
+// stored as F32, F16 (default), Q8_0 or Q4_0; keys and values may differ in type where the backend keeps the pair
+// (llama.cpp's -ctk q8_0 -ctv q4_0).
 #pragma once
 
 #include <cstdint>
@@ -24,19 +25,24 @@ std::string kv_cache_type_names();
 
 class KvCache {
 public:
-    // Throws UnsupportedError when the backend lacks `type` for attention or a head is not a whole number of
-    // the type's blocks (Q8_0 and Q4_0 need head_dim % 32 == 0); ResourceError when the memory cannot be allocated.
-    KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType type);
+    // Keys of k_type, values of v_type. Throws UnsupportedError when the backend does not keep that pair
+    // (Backend::supports_kv_cache) or a head is not a whole number of a type's blocks (Q8_0 and Q4_0 need
+    // head_dim % 32 == 0); ResourceError when the memory cannot be allocated.
+    KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType k_type,
+            GgmlType v_type);
+    KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, GgmlType type)
+        : KvCache(backend, n_layer, n_head_kv, head_dim, n_ctx, type, type) {}
 
     std::span<const KvView> layers() const noexcept { return layers_; }  // [n_layer]
     int64_t n_ctx() const noexcept { return n_ctx_; }
-    GgmlType type() const noexcept { return type_; }
+    GgmlType k_type() const noexcept { return k_type_; }
+    GgmlType v_type() const noexcept { return v_type_; }
     size_t bytes() const noexcept { return buffer_.bytes(); }
 
 private:
     int64_t n_ctx_;
-    GgmlType type_;
-    Buffer buffer_;               // all layers: [n_layer][2][n_ctx][row_bytes]
+    GgmlType k_type_, v_type_;
+    Buffer buffer_;               // all layers: [n_layer][K, V][n_ctx][that half's row bytes], planes 64-byte aligned
     std::vector<KvView> layers_;
 };
 

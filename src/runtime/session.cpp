@@ -66,9 +66,10 @@ struct StageState {
     model::Activations act;
     Buffer positions;  // [batch_size] int32
 
-    StageState(const model::Stage& st, const model::HParams& hp, int64_t n_ctx, int64_t batch_size, GgmlType kv_type)
+    StageState(const model::Stage& st, const model::HParams& hp, int64_t n_ctx, int64_t batch_size, GgmlType k_type,
+               GgmlType v_type)
         : stage(st),
-          kv(*st.backend, st.layer_end - st.layer_begin, hp.n_head_kv, hp.head_dim, n_ctx, kv_type),
+          kv(*st.backend, st.layer_end - st.layer_begin, hp.n_head_kv, hp.head_dim, n_ctx, k_type, v_type),
           act(*st.backend, hp, batch_size),
           positions(st.backend->allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))) {}
 };
@@ -110,7 +111,8 @@ struct Session::State {
         : model(e.model()),
           hp(e.hparams()),
           batch_size(std::clamp<int64_t>(options.batch_size, 1, n_ctx)),
-          stages(make_stages(model, n_ctx, batch_size, to_ggml(options.kv_type))),
+          stages(make_stages(model, n_ctx, batch_size, to_ggml(options.kv_type),
+                             to_ggml(options.kv_type_v.value_or(options.kv_type)))),
           backend(*stages.back()->stage.backend),
           ids(stages.front()->stage.backend->allocate(static_cast<size_t>(batch_size) * sizeof(int32_t))),
           argmax_device(backend.allocate(sizeof(int32_t))),
@@ -122,10 +124,11 @@ struct Session::State {
     }
 
     static std::vector<std::unique_ptr<StageState>> make_stages(const model::Model& model, int64_t n_ctx,
-                                                                int64_t batch_size, GgmlType kv_type) {
+                                                                int64_t batch_size, GgmlType k_type,
+                                                                GgmlType v_type) {
         std::vector<std::unique_ptr<StageState>> out;
         for (const model::Stage& st : model.stages()) {
-            out.push_back(std::make_unique<StageState>(st, model.hparams(), n_ctx, batch_size, kv_type));
+            out.push_back(std::make_unique<StageState>(st, model.hparams(), n_ctx, batch_size, k_type, v_type));
         }
         return out;
     }

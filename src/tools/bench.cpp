@@ -74,6 +74,7 @@ void run_spool_mode(const BenchArgs& a) {
     s.reps = a.lb.reps;
     s.batch_size = a.batch_given ? a.lb.n_batch.front() : 512;
     s.kv_type = a.lb.type_k.front();
+    if (a.lb.type_v.front() != s.kv_type) s.kv_type_v = a.lb.type_v.front();
     if (a.ngl_given) s.n_gpu_layers = a.lb.n_gpu_layers.front();
     s.drop_cache = a.drop_cache;
     s.reload = !a.no_reload;

@@ -76,8 +76,12 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
     cmd.add_option("--cpu-layers-backend", f.cpu_layers_backend,
                    "Backend of the layers -ngl keeps off --backend (tests and diagnostics); default: cpu")
         ->group("");
-    cmd.add_option("--cache-type-k", f.cache_type, "KV cache type (K and V alike): f16, f32, q8_0 or q4_0")
+    cmd.add_option("--cache-type-k", f.cache_type,
+                   "-ctk: KV cache type of the keys (and of the values without -ctv): f16, f32, q8_0 or q4_0")
         ->capture_default_str();
+    cmd.add_option("--cache-type-v", f.cache_type_v,
+                   "-ctv: KV cache type of the values, as -ctk (default: -ctk's); cpu keeps any pair, cuda equal "
+                   "types only");
     cmd.add_option("--cpu-isa", f.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512, amx (default: auto)");
     cmd.add_option("--system", f.system, "System message for the chat template");
     cmd.add_option("--chat-template", f.chat_template,
@@ -106,8 +110,15 @@ void check_generation_flags(const GenerationFlags& f) {
         throw UsageError("model file '" + f.model + "' does not exist or is not a file; give a GGUF model with -m");
     }
     parse_kv_cache_type(f.cache_type);  // throws UsageError listing the accepted types
+    if (!f.cache_type_v.empty()) parse_kv_cache_type(f.cache_type_v);
     // Sampling ranges are checked by SamplerChain (UsageError naming the parameter); do it now, before loading.
     sampling::SamplerChain check(generation_options(f).sampling);
+}
+
+std::string kv_cache_text(const GenerationFlags& f) {
+    if (f.cache_type_v.empty() || parse_kv_cache_type(f.cache_type_v) == parse_kv_cache_type(f.cache_type))
+        return f.cache_type;
+    return "K " + f.cache_type + ", V " + f.cache_type_v;
 }
 
 uint64_t resolve_seed(const GenerationFlags& f) {
@@ -134,6 +145,7 @@ SessionOptions session_options(const GenerationFlags& f, uint64_t seed) {
     SessionOptions o;
     o.n_ctx = f.n_ctx;
     o.kv_type = parse_kv_cache_type(f.cache_type);
+    if (!f.cache_type_v.empty()) o.kv_type_v = parse_kv_cache_type(f.cache_type_v);
     o.batch_size = f.batch_size;
     o.seed = seed;
     return o;

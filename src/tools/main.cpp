@@ -19,8 +19,8 @@ std::vector<std::string> with_long_flag_names(int argc, char** argv) {
     const bool perplexity = argc > 1 && args[1] == "perplexity";
     for (std::string& a : args) {
         if ((generation || perplexity) && a == "-ngl") a = "--n-gpu-layers";
-        if (perplexity && a == "-ctk") a = "--cache-type-k";
-        if (perplexity && a == "-ctv") a = "--cache-type-v";
+        if ((generation || perplexity) && a == "-ctk") a = "--cache-type-k";
+        if ((generation || perplexity) && a == "-ctv") a = "--cache-type-v";
     }
     return args;
 }

@@ -27,7 +27,6 @@ namespace {
 struct PerplexityFlags {
     GenerationFlags gen;  // model, threads, context, batch, backend, -ngl, cache type, cpu isa
     std::string file;
-    std::string cache_type_v;
     int64_t chunks = -1;
     bool json = false;
     bool decode = false;
@@ -41,6 +40,7 @@ nlohmann::ordered_json result_json(const PerplexityFlags& f, const Engine& engin
     j["text_file"] = f.file;
     j["backend"] = engine.backend().name();
     j["kv_cache_type"] = f.gen.cache_type;
+    j["kv_cache_type_v"] = f.gen.cache_type_v.empty() ? f.gen.cache_type : f.gen.cache_type_v;
     j["n_ctx"] = r.plan.n_ctx;
     j["n_batch"] = options.batch_size;
     j["scored_by"] = options.score_by_decode ? "decode" : "prefill";
@@ -59,10 +59,6 @@ nlohmann::ordered_json result_json(const PerplexityFlags& f, const Engine& engin
 
 void run_perplexity_tool(const PerplexityFlags& f) {
     if (f.file.empty()) throw UsageError("perplexity needs a text: -f FILE");
-    if (!f.cache_type_v.empty() && parse_kv_cache_type(f.cache_type_v) != parse_kv_cache_type(f.gen.cache_type)) {
-        throw UsageError("spool keeps one KV cache type: give --cache-type-k (-ctk) and --cache-type-v (-ctv) the "
-                         "same value");
-    }
     check_generation_flags(f.gen);
     const std::string text = read_prompt_file(f.file);
 
@@ -81,6 +77,7 @@ void run_perplexity_tool(const PerplexityFlags& f) {
     options.max_chunks = f.chunks;
     options.batch_size = std::min(f.gen.batch_size, n_ctx);
     options.kv_type = parse_kv_cache_type(f.gen.cache_type);
+    if (!f.gen.cache_type_v.empty()) options.kv_type_v = parse_kv_cache_type(f.gen.cache_type_v);
     options.score_by_decode = f.decode;
     options.n_threads = static_cast<size_t>(f.gen.n_threads);
     const bench::PerplexityPlan plan = bench::plan_perplexity(static_cast<int64_t>(tokens.size()), options.n_ctx,
@@ -93,7 +90,7 @@ void run_perplexity_tool(const PerplexityFlags& f) {
                      "%s, KV cache %s, backend %s\n",
                      static_cast<long long>(plan.n_chunks), static_cast<long long>(plan.n_ctx),
                      static_cast<long long>(tokens.size()), static_cast<long long>(plan.scored_per_chunk()),
-                     scoring.c_str(), f.gen.cache_type.c_str(), engine->backend().name().c_str());
+                     scoring.c_str(), kv_cache_text(f.gen).c_str(), engine->backend().name().c_str());
     }
 
     // llama-perplexity's progress: the running values as each chunk ends, and an ETA after the first.
@@ -152,9 +149,11 @@ void register_perplexity(CLI::App& app) {
     cmd->add_option("--n-gpu-layers", f->gen.n_gpu_layers,
                     "-ngl N: layers on the GPU (cuda backend), the last N and the output head; -1 = all")
         ->capture_default_str();
-    cmd->add_option("--cache-type-k", f->gen.cache_type, "-ctk: KV cache type: f16, f32, q8_0 or q4_0")
+    cmd->add_option("--cache-type-k", f->gen.cache_type,
+                    "-ctk: KV cache type of the keys (and of the values without -ctv): f16, f32, q8_0 or q4_0")
         ->capture_default_str();
-    cmd->add_option("--cache-type-v", f->cache_type_v, "-ctv: must equal -ctk (spool keeps one KV cache type)");
+    cmd->add_option("--cache-type-v", f->gen.cache_type_v,
+                    "-ctv: KV cache type of the values (default: -ctk's); cpu keeps any pair, cuda equal types only");
     cmd->add_option("--cpu-isa", f->gen.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512, amx (default: auto)");
     cmd->add_flag("--decode", f->decode,
                   "Score each chunk's second half by one decode step per token (the decode kernels) instead of "

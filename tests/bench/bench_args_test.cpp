@@ -54,13 +54,17 @@ TEST(BenchArgs, LlamaBenchModeListsAndRepeats) {
     EXPECT_EQ(make_llama_bench_instances(a.lb).size(), 2u * 2u * 2u * (3u + 1u));
 }
 
-// -ctk / -ctv take the KV cache types spool keeps (spool/session.h), one value each in spool mode.
+// -ctk / -ctv take the KV cache types spool keeps (spool/session.h), one value each in spool mode, equal or not.
 TEST(BenchArgs, KvCacheTypes) {
     for (const std::string type : {"f32", "f16", "q8_0", "q4_0"}) {
         const BenchArgs a = parse_bench_args({"-m", "x", "-ctk", type, "-ctv", type});
         EXPECT_EQ(a.lb.type_k, std::vector<std::string>{type});
         EXPECT_EQ(a.lb.type_v, std::vector<std::string>{type});
     }
+    const BenchArgs mixed = parse_bench_args({"-m", "x", "-ctk", "q8_0", "-ctv", "q4_0"});  // keys and values apart
+    EXPECT_EQ(mixed.lb.type_k, std::vector<std::string>{"q8_0"});
+    EXPECT_EQ(mixed.lb.type_v, std::vector<std::string>{"q4_0"});
+    EXPECT_THROW(parse_bench_args({"-m", "x", "-ctk", "q8_0", "-ctv", "q4_0,f16"}), UsageError);  // llama-bench mode
     try {
         parse_bench_args({"-m", "x", "-ctk", "q4_1", "-ctv", "q4_1"});
         ADD_FAILURE() << "q4_1 accepted";

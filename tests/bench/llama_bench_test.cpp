@@ -186,15 +186,26 @@ TEST(LlamaBench, RunnerTimesEachTestAndReloadsOnlyWhenNeeded) {
     EXPECT_EQ(counters.decodes, 44);
 }
 
-TEST(LlamaBench, DifferentKeyAndValueTypesAreRefused) {
+// -ctk and -ctv apart reach each sequence as they were given (whether a backend keeps the pair is the session's
+// question: it throws UnsupportedError on cuda), in llama-bench's cross-product order, and the table shows both.
+TEST(LlamaBench, KeyAndValueTypesReachTheSequence) {
     LlamaBenchParams p;
     p.models = {"m.gguf"};
+    p.n_prompt = {4};
+    p.n_gen = {0};
+    p.reps = 1;
     p.type_k = {"q8_0"};
-    auto printer = make_llama_bench_printer("csv", p, false);
+    p.type_v = {"q4_0", "f16"};
+    auto printer = make_llama_bench_printer("md", p, false);
     testing::FakeCounters counters;
-    EXPECT_THROW(run_llama_bench(p, [&](const LlamaBenchInstance&) { return std::make_unique<testing::FakeTarget>(&counters); },
-                                 BuildInfo{}, *printer, [](const std::string&) {}, false),
-                 UnsupportedError);
+    std::string out;
+    run_llama_bench(p, [&](const LlamaBenchInstance&) { return std::make_unique<testing::FakeTarget>(&counters); },
+                    BuildInfo{}, *printer, [&](const std::string& s) { out += s; }, false);
+    ASSERT_FALSE(counters.reset_options.empty());
+    EXPECT_EQ(counters.reset_options.front().kv_type, "q8_0");
+    EXPECT_EQ(counters.reset_options.front().kv_type_v, "q4_0");
+    EXPECT_EQ(counters.reset_options.back().kv_type_v, "f16");
+    EXPECT_NE(out.find("q4_0"), std::string::npos) << out;
 }
 
 }  // namespace

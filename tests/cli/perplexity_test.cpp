@@ -74,7 +74,7 @@ TEST(CliPerplexity, BadInputGivesOneClearError) {
         {{"perplexity", "-m", m, "-f", f, "-c", "2"}, "at least 4"},
         {{"perplexity", "-m", m, "-f", f, "-c", "4096"}, "training context (2048)"},
         {{"perplexity", "-m", m, "-f", f, "--chunks", "0"}, "--chunks"},
-        {{"perplexity", "-m", m, "-f", f, "-ctk", "q8_0", "-ctv", "f16"}, "same value"},
+        {{"perplexity", "-m", m, "-f", f, "-ctk", "q8_0", "-ctv", "q5_0"}, "f32, f16, q8_0, q4_0"},
         {{"perplexity", "-m", m, "-f", f, "-ctk", "q4_1"}, "f32, f16, q8_0, q4_0"},
         {{"perplexity", "-m", m, "-f", dir / "missing.txt"}, "missing.txt"},
         {{"perplexity", "-m", dir / "missing.gguf", "-f", f}, "missing.gguf"},
@@ -89,29 +89,37 @@ TEST(CliPerplexity, BadInputGivesOneClearError) {
 }
 
 // The KV cache's rounding on real weights, where it matters (the random tiny models say nothing about quality).
-// Measured (cpu backend, ppl.txt, -c 256, 6 chunks): f32 8.617, q8_0 8.685 (+0.8%), q4_0 10.592 (+22.9%); a
-// random model of this vocabulary would be near 49,152. The bounds leave room for kernel changes, not for a broken
-// cache: a scale or level read wrongly moves these by far more.
+// Measured (cpu backend, ppl.txt, -c 256, 6 chunks): f32 8.617, q8_0 8.685 (+0.8%), q4_0 10.592 (+22.9%), keys q8_0
+// with values q4_0 8.623 (+0.1%: the q4_0 cache's cost is its keys'); a random model of this vocabulary would be near
+// 49,152. The bounds leave room for kernel changes, not for a broken cache: a scale or level read wrongly moves these
+// by far more.
 TEST(CliPerplexity, SmolLM2CacheTypesCostWhatTheyShould) {
     const std::filesystem::path model = source_dir() / "models/SmolLM2-135M-Instruct.Q4_1.gguf";
     if (!std::filesystem::exists(model)) {
         GTEST_SKIP() << "needs " << model.string() << " (scripts/setup.sh downloads it)";
     }
     SPOOL_REQUIRE_SHARED("reference/ppl.txt");
-    auto ppl = [&](const std::string& cache) {
-        const CliResult r = run_spool(
-            {"perplexity", "-m", model.string(), "-f", ppl_text(), "-c", "256", "-ctk", cache, "--json"});
+    auto ppl = [&](const std::string& k, const std::string& v) {
+        const CliResult r = run_spool({"perplexity", "-m", model.string(), "-f", ppl_text(), "-c", "256", "-ctk", k,
+                                       "-ctv", v, "--json"});
         EXPECT_EQ(r.exit_code, 0) << describe(r);
-        return r.exit_code == 0 ? json::parse(r.out).at("final_ppl").get<double>() : NAN;
+        if (r.exit_code != 0) return double{NAN};
+        const json j = json::parse(r.out);
+        EXPECT_EQ(j.at("kv_cache_type").get<std::string>(), k);
+        EXPECT_EQ(j.at("kv_cache_type_v").get<std::string>(), v);
+        return j.at("final_ppl").get<double>();
     };
-    const double f32 = ppl("f32"), q8_0 = ppl("q8_0"), q4_0 = ppl("q4_0");
-    std::printf("SmolLM2-135M Q4_1, ppl.txt, -c 256: PPL f32 %.4f, q8_0 %.4f (%+.2f%%), q4_0 %.4f (%+.2f%%)\n", f32,
-                q8_0, 100 * (q8_0 / f32 - 1), q4_0, 100 * (q4_0 / f32 - 1));
+    const double f32 = ppl("f32", "f32"), q8_0 = ppl("q8_0", "q8_0"), q4_0 = ppl("q4_0", "q4_0");
+    const double k8_v4 = ppl("q8_0", "q4_0");
+    std::printf("SmolLM2-135M Q4_1, ppl.txt, -c 256: PPL f32 %.4f, q8_0 %.4f (%+.2f%%), q4_0 %.4f (%+.2f%%), "
+                "K q8_0 V q4_0 %.4f (%+.2f%%)\n",
+                f32, q8_0, 100 * (q8_0 / f32 - 1), q4_0, 100 * (q4_0 / f32 - 1), k8_v4, 100 * (k8_v4 / f32 - 1));
     EXPECT_GT(f32, 3.0);
     EXPECT_LT(f32, 20.0);
     EXPECT_LT(std::fabs(q8_0 / f32 - 1), 0.03);
     EXPECT_GT(q4_0 / f32, 1.0);
     EXPECT_LT(q4_0 / f32, 1.4);
+    EXPECT_LT(std::fabs(k8_v4 / f32 - 1), 0.03);
 }
 
 }  // namespace

@@ -227,7 +227,7 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
                 for (Backend* b : {&ref(), &test()}) {
                     Buffer cache = b->allocate(row * static_cast<size_t>(n_ctx) * 2);
                     const KvView view{cache.data(), static_cast<uint8_t*>(cache.data()) + row * static_cast<size_t>(n_ctx),
-                                      cache_type, n_ctx, kv_width, row};
+                                      cache_type, n_ctx, kv_width, row, cache_type, row};
                     DeviceArray<float> kod(*b, std::span<const float>(k_old)), vod(*b, std::span<const float>(v_old));
                     DeviceArray<float> kd(*b, std::span<const float>(k)), vd(*b, std::span<const float>(v));
                     DeviceArray<float> qd(*b, std::span<const float>(q));
@@ -366,7 +366,7 @@ TEST_P(Parity, FusedOpsEqualTheirComposition) {
             for (Backend* b : {&ref(), &test()}) {
                 Buffer cache = b->allocate(row * static_cast<size_t>(n_ctx) * 2);
                 const KvView view{cache.data(), static_cast<uint8_t*>(cache.data()) + row * static_cast<size_t>(n_ctx),
-                                  cache_type, n_ctx, kv_width, row};
+                                  cache_type, n_ctx, kv_width, row, cache_type, row};
                 DeviceArray<float> qd(*b, std::span<const float>(q)), kd(*b, std::span<const float>(k));
                 DeviceArray<float> vd(*b, std::span<const float>(v));
                 DeviceArray<int32_t> pd(*b, std::span<const int32_t>(pos));

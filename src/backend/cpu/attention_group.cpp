@@ -44,13 +44,15 @@ AttentionSpan part_span(const Task& t, int64_t part, const float* q, const KvVie
                         const AttentionParams& params) {
     const int64_t begin = t.first_row + part * kAttentionPartRows;
     const int64_t end = std::min(t.first_row + t.n_rows, begin + kAttentionPartRows);
-    const size_t first_byte = static_cast<size_t>(begin) * cache.row_bytes +
-                              row_bytes(cache.type, static_cast<int64_t>(t.kv_head) * params.head_dim);
+    const int64_t head_column = static_cast<int64_t>(t.kv_head) * params.head_dim;
     AttentionSpan span;
     span.q = q + q_offset(t, params);
-    span.k = static_cast<const unsigned char*>(cache.k) + first_byte;
-    span.v = static_cast<const unsigned char*>(cache.v) + first_byte;
-    span.row_stride = cache.row_bytes;
+    span.k = static_cast<const unsigned char*>(cache.k) + static_cast<size_t>(begin) * cache.row_bytes +
+             row_bytes(cache.type, head_column);
+    span.v = static_cast<const unsigned char*>(cache.v) + static_cast<size_t>(begin) * cache.v_row_bytes +
+             row_bytes(cache.v_type, head_column);
+    span.k_stride = cache.row_bytes;
+    span.v_stride = cache.v_row_bytes;
     span.n_rows = end - begin;
     span.n_q = t.n_q;
     span.head_dim = params.head_dim;

@@ -44,7 +44,7 @@ TEST(CpuAttention, MatchesFloat64ReferenceOnEveryThreadCount) {
                     type_info(type).dequantize_row(bytes->data() + r * stride, floats->data() + r * width, width);
                 }
             }
-            const KvView cache{k.data(), v.data(), type, n_ctx, width, stride};
+            const KvView cache{k.data(), v.data(), type, n_ctx, width, stride, type, stride};
             const float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
             const AttentionParams params{shape.n_head, shape.n_head_kv, shape.head_dim, scale, shape.window};
             // Decode at positions 0, 33, 1000 and 1099; a prefill of 17 tokens ending at 1099; a speculative batch.
@@ -132,7 +132,7 @@ TEST(CpuAttention, DecodeRowEqualsPrefillRow) {
         type_info(GgmlType::F16).quantize_row(x.data() + r * width, k.data() + r * stride, width);
         type_info(GgmlType::F16).quantize_row(x.data() + (n_ctx + r) * width, v.data() + r * stride, width);
     }
-    const KvView cache{k.data(), v.data(), GgmlType::F16, n_ctx, width, stride};
+    const KvView cache{k.data(), v.data(), GgmlType::F16, n_ctx, width, stride, GgmlType::F16, stride};
     const std::vector<float> q = testing::random_floats(static_cast<size_t>(n_tokens * 8 * 64), 92, 2.0f);
     std::vector<int32_t> positions(n_tokens);
     for (int i = 0; i < n_tokens; ++i) positions[static_cast<size_t>(i)] = 600 + i;  // 3 parts each

@@ -15,11 +15,11 @@ constexpr int64_t kInlineElements = 1 << 15;
 constexpr int kMaxRopePairs = 256;
 
 // Stores token t of k and v, rounded to the cache type, in cache row `position`.
-void append_kv_row(const KvView& cache, QuantizeRowFn quantize, const float* k, const float* v, int64_t t,
-                   int32_t position) {
-    const size_t offset = static_cast<size_t>(position) * cache.row_bytes;
-    quantize(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + offset, cache.row_width);
-    quantize(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + offset, cache.row_width);
+void append_kv_row(const KvView& cache, QuantizeRowFn quantize_k, QuantizeRowFn quantize_v, const float* k,
+                   const float* v, int64_t t, int32_t position) {
+    const auto p = static_cast<size_t>(position);
+    quantize_k(k + t * cache.row_width, static_cast<uint8_t*>(cache.k) + p * cache.row_bytes, cache.row_width);
+    quantize_v(v + t * cache.row_width, static_cast<uint8_t*>(cache.v) + p * cache.v_row_bytes, cache.row_width);
 }
 }  // namespace
 
@@ -280,9 +280,9 @@ void CpuBackend::rope(float* x, const int32_t* positions, int64_t n_tokens, int 
 
 void CpuBackend::kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                            int64_t n_tokens) {
-    const QuantizeRowFn quantize = cache_quantizer(cache.type);
+    const QuantizeRowFn quantize_k = cache_quantizer(cache.type), quantize_v = cache_quantizer(cache.v_type);
     parallel(n_tokens, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) append_kv_row(cache, quantize, k, v, t, positions[t]);
+        for (int64_t t = begin; t < end; ++t) append_kv_row(cache, quantize_k, quantize_v, k, v, t, positions[t]);
     });
 }
 
@@ -290,7 +290,8 @@ void CpuBackend::attention(const float* q, const KvView& cache, const int32_t* p
                            const AttentionParams& params, float* out) {
     // One task per (token, KV head, slice of at most kAttentionMaxGroup query heads): each cache row is converted
     // once per task and shared by the query heads of its group (ops.h, attention_group.cpp).
-    const cpu::AttentionSpanFn kernel = cpu::cpu_attention_kernel(cache.type, isa_);  // supports() checked at bind
+    // supports_kv_cache() checked when the cache was made
+    const cpu::AttentionSpanFn kernel = cpu::cpu_attention_kernel(cache.type, cache.v_type, isa_);
     const cpu::AttentionPlan plan = cpu::plan_attention(params, positions, n_tokens);
     if (!plan.by_parts) {
         // Last task first: under the causal mask later tokens read more rows, so the longest tasks start first.
@@ -368,7 +369,7 @@ void CpuBackend::matmul_glu(const WeightView& gate, const WeightView& up, const 
 void CpuBackend::rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens,
                                 int n_head, int n_head_kv, int head_dim, const RopeParams& rope_params,
                                 const KvView& cache) {
-    const QuantizeRowFn quantize = cache_quantizer(cache.type);
+    const QuantizeRowFn quantize_k = cache_quantizer(cache.type), quantize_v = cache_quantizer(cache.v_type);
     parallel(n_tokens, 4, [&](int64_t begin, int64_t end) {
         float cos_theta[kMaxRopePairs], sin_theta[kMaxRopePairs];
         for (int64_t t = begin; t < end; ++t) {
@@ -377,7 +378,7 @@ void CpuBackend::rope_kv_append(float* q, float* k, const float* v, const int32_
                             cos_theta, sin_theta);
             cpu::rope_heads(k + t * n_head_kv * head_dim, n_head_kv, head_dim, rope_params.mode, rope_params.n_dims,
                             cos_theta, sin_theta);
-            append_kv_row(cache, quantize, k, v, t, positions[t]);
+            append_kv_row(cache, quantize_k, quantize_v, k, v, t, positions[t]);
         }
     });
 }

@@ -135,7 +135,7 @@ TEST(CpuFusedOps, RopeKvAppendEqualsItsParts) {
             for (const bool fused : {false, true}) {
                 std::vector<uint8_t> cache(row * static_cast<size_t>(n_ctx) * 2, 0);
                 const KvView view{cache.data(), cache.data() + row * static_cast<size_t>(n_ctx), cache_type, n_ctx,
-                                  kv_width, row};
+                                  kv_width, row, cache_type, row};
                 std::vector<float> qf = q, kf = k;
                 if (fused) {
                     backend.rope_kv_append(qf.data(), kf.data(), v.data(), positions.data(), n_tokens, n_head,
@@ -178,7 +178,7 @@ TEST(CpuFusedOps, KvAppendStoresReferenceBytesOnEveryIsa) {
         for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
             const size_t row = row_bytes(cache_type, kv_width), plane = row * static_cast<size_t>(n_ctx);
             std::vector<uint8_t> got(2 * plane, 0xa5), want(2 * plane, 0xa5);  // untouched rows keep 0xa5
-            backend.kv_append(KvView{got.data(), got.data() + plane, cache_type, n_ctx, kv_width, row}, k.data(),
+            backend.kv_append(KvView{got.data(), got.data() + plane, cache_type, n_ctx, kv_width, row, cache_type, row}, k.data(),
                               v.data(), positions.data(), n_tokens);
             const QuantizeRowFn quantize = type_info(cache_type).quantize_row;
             for (int64_t t = 0; t < n_tokens; ++t) {

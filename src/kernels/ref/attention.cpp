@@ -34,8 +34,8 @@ void attention(const float* q, const KvView& cache, const int32_t* positions, in
             for (double& s : scores) sum += (s = std::exp(s - max_score));
             std::fill(acc.begin(), acc.end(), 0.0);
             for (int64_t j = first; j <= last; ++j) {
-                dequantize_row(cache.type, static_cast<const uint8_t*>(cache.v) + j * cache.row_bytes, v_row.data(),
-                               cache.row_width);
+                dequantize_row(cache.v_type, static_cast<const uint8_t*>(cache.v) + j * cache.v_row_bytes,
+                               v_row.data(), cache.row_width);
                 const double p = scores[j - first] / sum;
                 for (int d = 0; d < params.head_dim; ++d) acc[d] += p * v_row[kv_offset + d];
             }

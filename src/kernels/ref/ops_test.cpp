@@ -81,7 +81,8 @@ struct TestCache {
     std::vector<float> k, v;
     KvView view;
     TestCache(int64_t n_ctx, int64_t width) : k(static_cast<size_t>(n_ctx * width)), v(k.size()) {
-        view = KvView{k.data(), v.data(), GgmlType::F32, n_ctx, width, static_cast<size_t>(width) * 4};
+        view = KvView{k.data(), v.data(), GgmlType::F32, n_ctx, width, static_cast<size_t>(width) * 4, GgmlType::F32,
+                      static_cast<size_t>(width) * 4};
     }
 };
 
@@ -119,7 +120,8 @@ TEST(RefOps, KvAppendRoundsToTheCacheType) {
     const int64_t width = 64, n_ctx = 3;
     const std::vector<float> k = random_floats(width, 11), v = random_floats(width, 12);
     std::vector<uint16_t> kh(static_cast<size_t>(width * n_ctx)), vh(kh.size());
-    const KvView view{kh.data(), vh.data(), GgmlType::F16, n_ctx, width, static_cast<size_t>(width) * 2};
+    const KvView view{kh.data(), vh.data(), GgmlType::F16, n_ctx, width, static_cast<size_t>(width) * 2, GgmlType::F16,
+                      static_cast<size_t>(width) * 2};
     const int32_t pos = 2;
     kv_append(view, k.data(), v.data(), &pos, 1);
     for (int64_t i = 0; i < width; ++i) {

@@ -152,18 +152,9 @@ struct Avx2Ops {
 
 }  // namespace
 
-void attention_f32_avx2(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx2Ops, GgmlType::F32>(span, out);
+const AttentionKernels& attention_kernels_avx2() noexcept {
+    static constexpr AttentionKernels kKernels = make_attention_kernels<Avx2Ops>();
+    return kKernels;
 }
-void attention_f16_avx2(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx2Ops, GgmlType::F16>(span, out);
-}
-void attention_q8_0_avx2(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx2Ops, GgmlType::Q8_0>(span, out);
-}
-void attention_q4_0_avx2(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx2Ops, GgmlType::Q4_0>(span, out);
-}
-void exp_row_avx2(const float* x, float* out, int64_t n) { exp_row<Avx2Ops>(x, out, n); }
 
 }  // namespace spool::cpu

@@ -119,18 +119,9 @@ struct Avx512Ops {
 
 }  // namespace
 
-void attention_f32_avx512(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx512Ops, GgmlType::F32>(span, out);
+const AttentionKernels& attention_kernels_avx512() noexcept {
+    static constexpr AttentionKernels kKernels = make_attention_kernels<Avx512Ops>();
+    return kKernels;
 }
-void attention_f16_avx512(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx512Ops, GgmlType::F16>(span, out);
-}
-void attention_q8_0_avx512(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx512Ops, GgmlType::Q8_0>(span, out);
-}
-void attention_q4_0_avx512(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<Avx512Ops, GgmlType::Q4_0>(span, out);
-}
-void exp_row_avx512(const float* x, float* out, int64_t n) { exp_row<Avx512Ops>(x, out, n); }
 
 }  // namespace spool::cpu

@@ -1,5 +1,5 @@
-// Declarations of the per-ISA attention kernels (defined in attention_<isa>.cpp, each built with that ISA's flags)
-// for the table in attention_dispatch.cpp. Declarations only: including this is safe anywhere; calling needs the ISA.
+// Declarations of the per-ISA attention kernel tables (defined in attention_<isa>.cpp, each built with that ISA's
+// flags) for cpu_attention_kernels in attention_dispatch.cpp. Declarations only: including this is safe anywhere; calling needs the ISA.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +8,7 @@
 
 namespace spool::cpu {
 
-#define SPOOL_CPU_DECLARE_ATTENTION(isa)                                           \
-    void attention_f32_##isa(const AttentionSpan& span, const AttentionOut& out);  \
-    void attention_f16_##isa(const AttentionSpan& span, const AttentionOut& out);  \
-    void attention_q8_0_##isa(const AttentionSpan& span, const AttentionOut& out); \
-    void attention_q4_0_##isa(const AttentionSpan& span, const AttentionOut& out); \
-    void exp_row_##isa(const float* x, float* out, int64_t n);
+#define SPOOL_CPU_DECLARE_ATTENTION(isa) const AttentionKernels& attention_kernels_##isa() noexcept;
 
 SPOOL_CPU_DECLARE_ATTENTION(scalar)
 SPOOL_CPU_DECLARE_ATTENTION(avx2)

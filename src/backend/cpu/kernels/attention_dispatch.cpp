@@ -8,36 +8,23 @@
 #include "backend/cpu/kernels/attention_decls.h"
 
 namespace spool::cpu {
-namespace {
-
-constexpr AttentionKernels kScalarKernels{attention_f32_scalar, attention_f16_scalar, attention_q8_0_scalar,
-                                          attention_q4_0_scalar, exp_row_scalar};
-#if SPOOL_CPU_X86_KERNELS
-constexpr AttentionKernels kAvx2Kernels{attention_f32_avx2, attention_f16_avx2, attention_q8_0_avx2,
-                                        attention_q4_0_avx2, exp_row_avx2};
-constexpr AttentionKernels kAvx512Kernels{attention_f32_avx512, attention_f16_avx512, attention_q8_0_avx512,
-                                          attention_q4_0_avx512, exp_row_avx512};
-#endif
-
-}  // namespace
-
 const AttentionKernels& cpu_attention_kernels(CpuIsa isa) noexcept {
 #if SPOOL_CPU_X86_KERNELS
-    if (isa == CpuIsa::avx2) return kAvx2Kernels;
-    if (isa == CpuIsa::avx512 || isa == CpuIsa::amx) return kAvx512Kernels;
+    if (isa == CpuIsa::avx2) return attention_kernels_avx2();
+    if (isa == CpuIsa::avx512 || isa == CpuIsa::amx) return attention_kernels_avx512();
 #endif
-    return kScalarKernels;
+    return attention_kernels_scalar();
 }
 
-AttentionSpanFn cpu_attention_kernel(GgmlType t, CpuIsa isa) noexcept {
-    const AttentionKernels& k = cpu_attention_kernels(isa);
-    switch (t) {
-        case GgmlType::F32: return k.f32;
-        case GgmlType::F16: return k.f16;
-        case GgmlType::Q8_0: return k.q8_0;
-        case GgmlType::Q4_0: return k.q4_0;
-        default: return nullptr;
-    }
+AttentionSpanFn cpu_attention_kernel(GgmlType k, GgmlType v, CpuIsa isa) noexcept {
+    auto index = [](GgmlType t) {
+        for (int i = 0; i < kAttentionCacheTypeCount; ++i) {
+            if (kAttentionCacheTypes[i] == t) return i;
+        }
+        return -1;
+    };
+    const int ki = index(k), vi = index(v);
+    return ki < 0 || vi < 0 ? nullptr : cpu_attention_kernels(isa).span[ki][vi];
 }
 
 void attention_merge(const AttentionOut& into, const AttentionOut& part, int n_q, int head_dim) noexcept {

@@ -1,10 +1,12 @@
 // The CPU attention kernels, chosen at run time by instruction set like the matmul ones (dispatch.h): the query
-// heads of one token that share a KV head against a span of KV-cache rows (F32, F16, Q8_0 or Q4_0), plus the
+// heads of one token that share a KV head against a span of KV-cache rows (F32, F16, Q8_0 or Q4_0 keys and values,
+// each of its own type), plus the
 // vectorized expf.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 #include "backend/cpu/kernels/dispatch.h"
 #include "quant/types.h"
@@ -19,9 +21,10 @@ inline constexpr int kAttentionMaxHeadDim = 512;
 // consecutive cache rows.
 struct AttentionSpan {
     const float* q = nullptr;  // [n_q][head_dim]
-    const void* k = nullptr;   // this KV head's part of the span's first K row; rows lie row_stride bytes apart
-    const void* v = nullptr;   // likewise for V
-    size_t row_stride = 0;     // bytes from one cache row to the next (KvView::row_bytes)
+    const void* k = nullptr;   // this KV head's part of the span's first K row; rows lie k_stride bytes apart
+    const void* v = nullptr;   // likewise for V, v_stride bytes apart
+    size_t k_stride = 0;       // bytes from one K row to the next (KvView::row_bytes)
+    size_t v_stride = 0;       // bytes from one V row to the next (KvView::v_row_bytes)
     int64_t n_rows = 0;        // >= 0
     int n_q = 0;               // 1..kAttentionMaxGroup
     int head_dim = 0;          // 1..kAttentionMaxHeadDim; a multiple of 32 for Q8_0, Q4_0 (whole blocks)
@@ -46,18 +49,22 @@ using AttentionSpanFn = void (*)(const AttentionSpan& span, const AttentionOut& 
 // that 0, above +inf, NaN for NaN. out may alias x.
 using ExpRowFn = void (*)(const float* x, float* out, int64_t n);
 
+// The cache types the span kernels read, for keys and values alike; any two of them pair.
+inline constexpr GgmlType kAttentionCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0};
+inline constexpr int kAttentionCacheTypeCount = static_cast<int>(std::size(kAttentionCacheTypes));
+
 struct AttentionKernels {
-    AttentionSpanFn f32;
-    AttentionSpanFn f16;
-    AttentionSpanFn q8_0;
-    AttentionSpanFn q4_0;
+    // span[i][j]: keys of kAttentionCacheTypes[i], values of kAttentionCacheTypes[j]
+    AttentionSpanFn span[kAttentionCacheTypeCount][kAttentionCacheTypeCount];
     ExpRowFn exp_row;
 };
 
 // The kernels of set isa. Precondition: cpu_isa_available(isa).
 const AttentionKernels& cpu_attention_kernels(CpuIsa isa) noexcept;
-// The span kernel for a cache of type t on isa; nullptr for a type other than F32, F16, Q8_0 and Q4_0.
-AttentionSpanFn cpu_attention_kernel(GgmlType t, CpuIsa isa) noexcept;
+// The span kernel for keys of type k and values of type v on isa; nullptr where either is not one of
+// kAttentionCacheTypes.
+AttentionSpanFn cpu_attention_kernel(GgmlType k, GgmlType v, CpuIsa isa) noexcept;
+inline AttentionSpanFn cpu_attention_kernel(GgmlType t, CpuIsa isa) noexcept { return cpu_attention_kernel(t, t, isa); }
 
 // Folds the partial result `part` into `into` (both with max and sum set, for the same n_q heads and head_dim): `into`
 // then holds the partial result of both spans. Folding the same parts in the same order gives the same bits, so a

@@ -1,6 +1,6 @@
-// The attention span algorithm of attention_dispatch.h, written once over an ISA's vector operations (Ops) and
-// included by attention_scalar.cpp, attention_avx2.cpp and attention_avx512.cpp. Internal linkage throughout, so each
-// file's copy is built with its own ISA flags (see simd_avx2.h on the ODR trap).
+// The attention span algorithm of attention_dispatch.h, written once over an ISA's vector operations (Ops) and the
+// key and value types, and included by attention_scalar.cpp, attention_avx2.cpp and attention_avx512.cpp. Internal
+// linkage throughout, so each file's copy is built with its own ISA flags (see simd_avx2.h on the ODR trap).
 //
 // Rows go in blocks of kBlockRows: all scores of a block first (each converted K row shared by every query head),
 // then the block's max and exp (a two-pass softmax), then the V rows weighted by them. Between blocks the running
@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "backend/cpu/kernels/attention_dispatch.h"
 #include "quant/blocks_legacy.h"
@@ -148,7 +149,7 @@ void accumulate_values_group(const float* const* p, FloatRows rows, int n, int p
     }
 }
 
-template <class Ops, GgmlType kType>
+template <class Ops, GgmlType kKType, GgmlType kVType>
 void attention_span(const AttentionSpan& span, const AttentionOut& result) {
     using V = typename Ops::V;
     constexpr int L = Ops::kLanes;
@@ -184,7 +185,7 @@ void attention_span(const AttentionSpan& span, const AttentionOut& result) {
         for (int t = 0; t < n_block; t += tile_rows) {
             const int n_tile = std::min(tile_rows, n_block - t);
             const FloatRows k =
-                load_rows<Ops, kType>(span.k, span.row_stride, block + t, n_tile, tile_rows, head_dim, padded, tile);
+                load_rows<Ops, kKType>(span.k, span.k_stride, block + t, n_tile, tile_rows, head_dim, padded, tile);
             for (int r = 0; r < n_tile; r += 8) {
                 const float* rows = k.data + static_cast<size_t>(r) * k.stride;
                 int h = 0;
@@ -232,7 +233,7 @@ void attention_span(const AttentionSpan& span, const AttentionOut& result) {
         for (int t = 0; t < n_block; t += tile_rows) {
             const int n_tile = std::min(tile_rows, n_block - t);
             const FloatRows v =
-                load_rows<Ops, kType>(span.v, span.row_stride, block + t, n_tile, tile_rows, head_dim, padded, tile);
+                load_rows<Ops, kVType>(span.v, span.v_stride, block + t, n_tile, tile_rows, head_dim, padded, tile);
             for (int h = 0; h < n_q; ++h) p_rows[h] = scores[h] + t;
             accumulate_values_group<Ops>(p_rows, v, n_tile, padded, acc_rows, n_q);
         }
@@ -249,6 +250,21 @@ void attention_span(const AttentionSpan& span, const AttentionOut& result) {
             for (int d = 0; d < head_dim; ++d) out[d] = acc[h][d] * inv;
         }
     }
+}
+
+// The span kernels for every pair of kAttentionCacheTypes and the vectorized expf of Ops: an ISA file's table.
+template <class Ops, size_t... I>
+constexpr AttentionKernels make_attention_kernels(std::index_sequence<I...>) {
+    constexpr int n = kAttentionCacheTypeCount;
+    AttentionKernels kernels{};
+    ((kernels.span[I / n][I % n] = &attention_span<Ops, kAttentionCacheTypes[I / n], kAttentionCacheTypes[I % n]>),
+     ...);
+    kernels.exp_row = &exp_row<Ops>;
+    return kernels;
+}
+template <class Ops>
+constexpr AttentionKernels make_attention_kernels() {
+    return make_attention_kernels<Ops>(std::make_index_sequence<kAttentionCacheTypeCount * kAttentionCacheTypeCount>());
 }
 
 }  // namespace

@@ -74,18 +74,9 @@ struct ScalarOps {
 
 }  // namespace
 
-void attention_f32_scalar(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<ScalarOps, GgmlType::F32>(span, out);
+const AttentionKernels& attention_kernels_scalar() noexcept {
+    static constexpr AttentionKernels kKernels = make_attention_kernels<ScalarOps>();
+    return kKernels;
 }
-void attention_f16_scalar(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<ScalarOps, GgmlType::F16>(span, out);
-}
-void attention_q8_0_scalar(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<ScalarOps, GgmlType::Q8_0>(span, out);
-}
-void attention_q4_0_scalar(const AttentionSpan& span, const AttentionOut& out) {
-    attention_span<ScalarOps, GgmlType::Q4_0>(span, out);
-}
-void exp_row_scalar(const float* x, float* out, int64_t n) { exp_row<ScalarOps>(x, out, n); }
 
 }  // namespace spool::cpu

@@ -29,34 +29,39 @@ constexpr double kExpMaxUlps = 2.0;
 constexpr float kExpLow = -87.33654f;            // below: flushed to 0 (attention_dispatch.h)
 constexpr float kExpHigh = 88.72283935546875f;  // above: +inf
 
-// Cache rows of one type: n_rows rows of n_kv_heads * head_dim values, reference-quantized from seeded normals.
+// Cache rows: n_rows rows of n_kv_heads * head_dim keys of k_type and values of v_type, reference-quantized from
+// seeded normals.
 struct Cache {
-    GgmlType type;
+    GgmlType k_type, v_type;
     int64_t n_rows;
     int64_t width;
-    size_t stride;
+    size_t k_stride, v_stride;
     std::vector<uint8_t> k, v;
     std::vector<float> k_float, v_float;  // the stored rows, dequantized: what the kernel must see
 };
 
-Cache make_cache(GgmlType type, int64_t n_rows, int n_kv_heads, int head_dim, uint64_t seed) {
-    Cache c{type, n_rows, static_cast<int64_t>(n_kv_heads) * head_dim, 0, {}, {}, {}, {}};
-    c.stride = row_bytes(type, c.width);
-    const TypeInfo& info = type_info(type);
-    for (auto [bytes, floats, s] : {std::tuple{&c.k, &c.k_float, seed}, std::tuple{&c.v, &c.v_float, seed + 1}}) {
+Cache make_cache(GgmlType k_type, GgmlType v_type, int64_t n_rows, int n_kv_heads, int head_dim, uint64_t seed) {
+    Cache c{k_type, v_type, n_rows, static_cast<int64_t>(n_kv_heads) * head_dim, 0, 0, {}, {}, {}, {}};
+    c.k_stride = row_bytes(k_type, c.width);
+    c.v_stride = row_bytes(v_type, c.width);
+    for (auto [bytes, floats, s, type, stride] : {std::tuple{&c.k, &c.k_float, seed, k_type, c.k_stride},
+                                                  std::tuple{&c.v, &c.v_float, seed + 1, v_type, c.v_stride}}) {
+        const TypeInfo& info = type_info(type);
         const std::vector<float> x = spool::testing::random_floats(static_cast<size_t>(n_rows * c.width), s);
-        bytes->resize(c.stride * static_cast<size_t>(n_rows));
+        bytes->resize(stride * static_cast<size_t>(n_rows));
         floats->resize(x.size());
         for (int64_t r = 0; r < n_rows; ++r) {
-            info.quantize_row(x.data() + r * c.width, bytes->data() + static_cast<size_t>(r) * c.stride, c.width);
-            info.dequantize_row(bytes->data() + static_cast<size_t>(r) * c.stride, floats->data() + r * c.width,
+            info.quantize_row(x.data() + r * c.width, bytes->data() + static_cast<size_t>(r) * stride, c.width);
+            info.dequantize_row(bytes->data() + static_cast<size_t>(r) * stride, floats->data() + r * c.width,
                                 c.width);
         }
     }
     return c;
 }
+Cache make_cache(GgmlType type, int64_t n_rows, int n_kv_heads, int head_dim, uint64_t seed) {
+    return make_cache(type, type, n_rows, n_kv_heads, head_dim, seed);
+}
 
-// softmax(scale * q . K_j) V_j over rows [first, first + n) of KV head kv_head, in float64. out: [n_q][head_dim].
 std::vector<double> reference(const Cache& c, const float* q, int n_q, int head_dim, int kv_head, int64_t first,
                               int64_t n, float scale) {
     std::vector<double> out(static_cast<size_t>(n_q * head_dim), 0.0), scores(static_cast<size_t>(n));
@@ -91,8 +96,11 @@ double max_abs_v(const Cache& c, int head_dim, int kv_head, int64_t first, int64
 
 AttentionSpan span_of(const Cache& c, const float* q, int n_q, int head_dim, int kv_head, int64_t first, int64_t n,
                       float scale) {
-    const size_t offset = static_cast<size_t>(first) * c.stride + row_bytes(c.type, int64_t{kv_head} * head_dim);
-    return AttentionSpan{q, c.k.data() + offset, c.v.data() + offset, c.stride, n, n_q, head_dim, scale};
+    const int64_t column = int64_t{kv_head} * head_dim;
+    const size_t k_offset = static_cast<size_t>(first) * c.k_stride + row_bytes(c.k_type, column);
+    const size_t v_offset = static_cast<size_t>(first) * c.v_stride + row_bytes(c.v_type, column);
+    return AttentionSpan{q, c.k.data() + k_offset, c.v.data() + v_offset, c.k_stride, c.v_stride, n, n_q, head_dim,
+                         scale};
 }
 
 class AttentionSpanTest : public ::testing::TestWithParam<std::tuple<GgmlType, CpuIsa>> {};
@@ -214,19 +222,23 @@ INSTANTIATE_TEST_SUITE_P(All, AttentionSpanTest,
 // A quantized cache's kernel runs the F32 kernel's arithmetic on its rows converted to float32, so if that conversion
 // gives exactly quant/'s dequantized floats, both kernels give the same bits. Over one row the output is that V row
 // itself (its weight is exactly 1), so a V element converted differently fails there; a K element moves a score and,
-// over 300 rows of unit-normal data, some output. Spans over whole and partial tiles, one and several heads.
-class QuantizedCacheTest : public ::testing::TestWithParam<std::tuple<GgmlType, CpuIsa>> {};
+// over 300 rows of unit-normal data, some output. Spans over whole and partial tiles, one and several heads. Every
+// pair of key and value types but F32 with F32, so each half is read by its own type (a mixed cache, -ctk q8_0
+// -ctv q4_0): a V half read as K's type, or at K's row stride, fails.
+class CacheTypePairTest : public ::testing::TestWithParam<std::tuple<std::tuple<GgmlType, GgmlType>, CpuIsa>> {};
 
-TEST_P(QuantizedCacheTest, RowsConvertExactly) {
-    const auto [type, isa] = GetParam();
+TEST_P(CacheTypePairTest, RowsConvertExactly) {
+    const auto [types, isa] = GetParam();
+    const auto [k_type, v_type] = types;
     SPOOL_REQUIRE_ISA(isa);
-    const AttentionSpanFn kernel = cpu_attention_kernel(type, isa);
+    const AttentionSpanFn kernel = cpu_attention_kernel(k_type, v_type, isa);
     const AttentionSpanFn f32_kernel = cpu_attention_kernel(GgmlType::F32, isa);
+    ASSERT_NE(kernel, nullptr);
     for (const int head_dim : {64, 96, 128}) {
-        const Cache cache = make_cache(type, 300, 2, head_dim, 900 + static_cast<uint64_t>(head_dim));
+        const Cache cache = make_cache(k_type, v_type, 300, 2, head_dim, 900 + static_cast<uint64_t>(head_dim));
         Cache floats = cache;  // the dequantized rows stored as an F32 cache
-        floats.type = GgmlType::F32;
-        floats.stride = static_cast<size_t>(cache.width) * sizeof(float);
+        floats.k_type = floats.v_type = GgmlType::F32;
+        floats.k_stride = floats.v_stride = static_cast<size_t>(cache.width) * sizeof(float);
         for (auto [bytes, values] : {std::pair{&floats.k, &cache.k_float}, std::pair{&floats.v, &cache.v_float}}) {
             bytes->resize(values->size() * sizeof(float));
             std::memcpy(bytes->data(), values->data(), bytes->size());
@@ -242,21 +254,41 @@ TEST_P(QuantizedCacheTest, RowsConvertExactly) {
                 f32_kernel(span_of(floats, q.data(), n_q, head_dim, 1, 0, n, scale),
                            AttentionOut{want.data(), nullptr, nullptr});
                 for (size_t i = 0; i < got.size(); ++i) {
-                    ASSERT_EQ(got[i], want[i]) << type_name(type) << " head_dim " << head_dim << " n_q " << n_q
-                                               << " rows " << n << " at " << i;
+                    ASSERT_EQ(got[i], want[i]) << "K " << type_name(k_type) << " V " << type_name(v_type)
+                                               << " head_dim " << head_dim << " n_q " << n_q << " rows " << n
+                                               << " at " << i;
                 }
             }
         }
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, QuantizedCacheTest,
-                         ::testing::Combine(::testing::Values(GgmlType::Q8_0, GgmlType::Q4_0),
-                                            ::testing::ValuesIn(kAllIsas)),
+// The pairs of kAttentionCacheTypes but (F32, F32), the reference itself.
+std::vector<std::tuple<GgmlType, GgmlType>> cache_type_pairs() {
+    std::vector<std::tuple<GgmlType, GgmlType>> pairs;
+    for (const GgmlType k : kAttentionCacheTypes) {
+        for (const GgmlType v : kAttentionCacheTypes) {
+            if (k != GgmlType::F32 || v != GgmlType::F32) pairs.emplace_back(k, v);
+        }
+    }
+    return pairs;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, CacheTypePairTest,
+                         ::testing::Combine(::testing::ValuesIn(cache_type_pairs()), ::testing::ValuesIn(kAllIsas)),
                          [](const auto& info) {
-                             return std::string(type_name(std::get<0>(info.param))) + "_" +
+                             const auto& types = std::get<0>(info.param);
+                             return std::string(type_name(std::get<0>(types))) + "_" +
+                                    std::string(type_name(std::get<1>(types))) + "_" +
                                     isa_param_name(std::get<1>(info.param));
                          });
+
+// Any other type has no kernel, on either half.
+TEST(CacheTypePairs, OthersHaveNoKernel) {
+    EXPECT_EQ(cpu_attention_kernel(GgmlType::Q8_0, GgmlType::Q5_0, CpuIsa::scalar), nullptr);
+    EXPECT_EQ(cpu_attention_kernel(GgmlType::BF16, GgmlType::F16, CpuIsa::scalar), nullptr);
+    EXPECT_NE(cpu_attention_kernel(GgmlType::Q8_0, GgmlType::Q4_0, CpuIsa::scalar), nullptr);
+}
 
 class ExpRowTest : public ::testing::TestWithParam<CpuIsa> {};
 

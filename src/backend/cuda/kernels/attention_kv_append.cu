@@ -46,9 +46,7 @@ void launch_kv_append_for(const KvView& cache, const float* k, const float* v, c
 
 void launch_kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                       int64_t n_tokens, cudaStream_t stream) {
-    if (!kv_cache_type_supported(cache.type))
-        throw UnsupportedError("cuda kv_append: KV cache type id " + std::to_string(static_cast<uint32_t>(cache.type)) +
-                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
+    check_kv_cache_types(cache, "cuda kv_append");
     with_kv_cache_type(cache.type, [&](auto type) {
         launch_kv_append_for<decltype(type)::value>(cache, k, v, positions, n_tokens, stream);
     });

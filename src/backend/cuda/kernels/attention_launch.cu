@@ -36,9 +36,7 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
         throw UnsupportedError("cuda attention: head_dim " + std::to_string(params.head_dim) +
                                " is not supported; the CUDA kernels take multiples of 8 up to " +
                                std::to_string(kMaxHeadDim) + " (use the cpu backend for this model)");
-    if (!kv_cache_type_supported(cache.type))
-        throw UnsupportedError("cuda attention: KV cache type id " + std::to_string(static_cast<uint32_t>(cache.type)) +
-                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
+    check_kv_cache_types(cache, "cuda attention");
     if (cache.row_width != static_cast<int64_t>(params.n_head_kv) * params.head_dim || cache.n_ctx < 1)
         throw UsageError("cuda attention: KV view row_width " + std::to_string(cache.row_width) +
                          " does not match n_head_kv * head_dim for " + shape_text(params));
@@ -92,12 +90,24 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
 
 }  // namespace attn
 
+void check_kv_cache_types(const KvView& cache, const char* op) {
+    if (!kv_cache_type_supported(cache.type))
+        throw UnsupportedError(std::string(op) + ": KV cache type id " +
+                               std::to_string(static_cast<uint32_t>(cache.type)) +
+                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
+    if (cache.v_type != cache.type || cache.v_row_bytes != cache.row_bytes)
+        throw UnsupportedError(std::string(op) + ": values of type id " +
+                               std::to_string(static_cast<uint32_t>(cache.v_type)) + " beside keys of type id " +
+                               std::to_string(static_cast<uint32_t>(cache.type)) +
+                               ": the CUDA kernels keep one type for both halves of the KV cache");
+}
+
 namespace {
 
 // The plan for a cache of n_ctx rows of the given type (row bytes do not change the split or the workspace).
 attn::Plan plan_for_shape(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx, GgmlType type) {
     KvView view;
-    view.type = type;
+    view.type = view.v_type = type;
     view.n_ctx = cache_n_ctx;
     view.row_width = static_cast<int64_t>(params.n_head_kv) * params.head_dim;
     return attn::make_plan(n_tokens, params, view);

@@ -76,6 +76,8 @@ struct DeviceCache {
         view.n_ctx = c.n_ctx;
         view.row_width = c.row_width;
         view.row_bytes = c.row_bytes;
+        view.v_type = c.type;
+        view.v_row_bytes = c.row_bytes;
     }
 };
 
@@ -453,6 +455,8 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
                 view.n_ctx = n_ctx;
                 view.row_width = row_width;
                 view.row_bytes = row;
+                view.v_type = type;
+                view.v_row_bytes = row;
                 launch_attention(dq.data(), view, dpos.data(), 1, params, dout.data(), ws.data(), ws_bytes, stream);
             }
             SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));

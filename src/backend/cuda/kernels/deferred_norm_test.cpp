@@ -166,7 +166,7 @@ Reads run_reads(const WeightFormat& format, const WeightFormat& v_format, int64_
     rk.positions = position.data();
     rk.rope = RopeParams{RopeMode::norm, 64, 10000.0f, 1.0f, nullptr};
     rk.head_dim = 64;
-    rk.cache.type = GgmlType::F16;
+    rk.cache.type = rk.cache.v_type = GgmlType::F16;
     rk.role[0] = MatvecRole::q;
     n = next_norm();
     launch_matvec(view, x_of(n), 1, nullptr, y.data(), nullptr, kInt8, &rk, made, n);

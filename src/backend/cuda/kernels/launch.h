@@ -272,6 +272,9 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
 inline constexpr bool kv_cache_type_supported(GgmlType type) {
     return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
 }
+// Throws UnsupportedError naming `op` unless cache.type is kv_cache_type_supported and the values have the keys' type
+// and row size: the CUDA kernels read both halves by one type (Backend::supports_kv_cache's default).
+void check_kv_cache_types(const KvView& cache, const char* op);
 // f(std::integral_constant<GgmlType, T>{}) for the cache type T == type, to instantiate a kernel per cache type.
 // Precondition: kv_cache_type_supported(type) (checked by the callers' plans and argument checks).
 template <class F>

@@ -170,7 +170,7 @@ Forms run_forms(const FormWeights& fw, int64_t n_tokens, const float* x, const v
         rk.positions = position.data();
         rk.rope = RopeParams{RopeMode::norm, static_cast<int>(FormWeights::kHeadDim), 10000.0f, 1.0f, nullptr};
         rk.head_dim = static_cast<int>(FormWeights::kHeadDim);
-        rk.cache.type = GgmlType::F16;
+        rk.cache.type = rk.cache.v_type = GgmlType::F16;
         rk.role[0] = MatvecRole::q;
         DeviceVector<float> rq = out(rows);
         launch_matvec(w, x, 1, nullptr, rq.data(), nullptr, kInt8, &rk, made);
@@ -277,6 +277,8 @@ TEST(CudaAttentionMadeInt8X, CombineWritesTheRoundingOfItsOutput) {
         cache.type = GgmlType::F32;
         cache.n_ctx = n_ctx, cache.row_width = row_width;
         cache.row_bytes = static_cast<size_t>(row_width) * sizeof(float);
+        cache.v_type = GgmlType::F32;
+        cache.v_row_bytes = cache.row_bytes;
         AttentionParams params;
         params.n_head = h.n_head, params.n_head_kv = h.n_head_kv, params.head_dim = h.head_dim;
         params.scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));

@@ -147,7 +147,8 @@ bool matvec_rope_kv_fusable(const MatvecRopeKv& rope_kv, const WeightView& w, co
     const RopeParams& r = rope_kv.rope;
     const int hd = rope_kv.head_dim;
     if (role == MatvecRole::none) return n_tokens == 1 && matvec_fusable(w, x);
-    const bool cache_ok = rope_kv.cache.type == GgmlType::F32 || rope_kv.cache.type == GgmlType::F16;
+    const KvView& c = rope_kv.cache;
+    const bool cache_ok = (c.type == GgmlType::F32 || c.type == GgmlType::F16) && c.v_type == c.type;
     const bool rows_ok = hd >= 2 && hd % 2 == 0 && w.n_rows % hd == 0 &&
                          (role == MatvecRole::q || w.n_rows == rope_kv.cache.row_width);
     return n_tokens == 1 && matvec_fusable(w, x) && rope_kv.positions != nullptr && r.mode == RopeMode::norm &&

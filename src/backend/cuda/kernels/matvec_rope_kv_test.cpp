@@ -88,7 +88,7 @@ Result run(const Projections& s, const Case& c, Layout layout, bool fused) {
     rk.rope.freq_scale = 0.5f;
     rk.rope.freq_factors = c.factors ? s.factors.data() : nullptr;
     rk.head_dim = kHeadDim;
-    rk.cache = KvView{kc.data(), vc.data(), c.cache_type, kCtx, kv_rows, row_bytes_kv};
+    rk.cache = KvView{kc.data(), vc.data(), c.cache_type, kCtx, kv_rows, row_bytes_kv, c.cache_type, row_bytes_kv};
     const MatvecRole roles[3] = {MatvecRole::q, MatvecRole::k, MatvecRole::v};
     float* ys[3] = {q.data(), k.data(), v.data()};
     const float* bias[3] = {c.bias ? s.bias_q.data() : nullptr, nullptr, nullptr};
@@ -236,7 +236,8 @@ TEST(CudaMatvecRopeKv, LaunchesThatCannotTakeTheEpilogueAreRefused) {
     rk.rope.mode = RopeMode::norm;
     rk.rope.n_dims = kHeadDim;
     rk.head_dim = kHeadDim;
-    rk.cache = KvView{kc.data(), vc.data(), GgmlType::F16, kCtx, kv_rows, static_cast<size_t>(kv_rows * 2)};
+    rk.cache = KvView{kc.data(), vc.data(), GgmlType::F16, kCtx, kv_rows, static_cast<size_t>(kv_rows * 2),
+                      GgmlType::F16, static_cast<size_t>(kv_rows * 2)};
     rk.role[0] = MatvecRole::q;
     const WeightView q = s.view(0), k = s.view(1);
     EXPECT_TRUE(matvec_rope_kv_fusable(rk, q, s.x.data(), 1, MatvecRole::q));

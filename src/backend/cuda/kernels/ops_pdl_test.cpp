@@ -163,7 +163,8 @@ TEST(CudaPdl, CapturedGraphReplaysLikeEagerLaunches) {
             std::vector<uint8_t> cache_init;
             {
                 DeviceVector<uint8_t> kc(cache_bytes), vc(cache_bytes);
-                KvView view{kc.data(), vc.data(), type, n_ctx, row_width, row_bytes(type, row_width)};
+                KvView view{kc.data(), vc.data(), type, n_ctx, row_width, row_bytes(type, row_width), type,
+                            row_bytes(type, row_width)};
                 std::vector<int32_t> all_rows(static_cast<size_t>(n_ctx));
                 for (int64_t i = 0; i < n_ctx; ++i) all_rows[i] = static_cast<int32_t>(i);
                 DeviceVector<float> k(testing::random_floats(static_cast<size_t>(n_ctx * row_width), ++seed));
@@ -181,7 +182,8 @@ TEST(CudaPdl, CapturedGraphReplaysLikeEagerLaunches) {
                     : x(static_cast<size_t>(n_tokens * n_embd)), norm_w(static_cast<size_t>(n_embd)),
                       q(x.size()), k(static_cast<size_t>(n_tokens * row_width)), v(k.size()), attn_out(x.size()),
                       out(x.size()), positions(static_cast<size_t>(n_tokens)), kc(cache), vc(cache), ws(ws_bytes) {
-                    view = KvView{kc.data(), vc.data(), type, n_ctx, row_width, row_bytes(type, row_width)};
+                    view = KvView{kc.data(), vc.data(), type, n_ctx, row_width, row_bytes(type, row_width), type,
+                                  row_bytes(type, row_width)};
                 }
             };
             State eager(n_tokens, n_embd, row_width, cache_init, ws_bytes, type, n_ctx);
@@ -305,7 +307,8 @@ TEST(CudaPdlBench, DISABLED_GraphChains) {
     DeviceVector<uint8_t> ws(ws_bytes), kc(static_cast<size_t>(n_ctx * row_width * 2)), vc(kc.size());
     SPOOL_CUDA_CHECK(cudaMemset(kc.data(), 0x11, kc.size()));
     SPOOL_CUDA_CHECK(cudaMemset(vc.data(), 0x11, vc.size()));
-    const KvView view{kc.data(), vc.data(), GgmlType::F16, n_ctx, row_width, static_cast<size_t>(row_width * 2)};
+    const KvView view{kc.data(), vc.data(), GgmlType::F16, n_ctx, row_width, static_cast<size_t>(row_width * 2),
+                      GgmlType::F16, static_cast<size_t>(row_width * 2)};
     DeviceVector<float> q(x), k(static_cast<size_t>(row_width)), v(k.size()), att(x.size()), h(x.size());
     DeviceVector<float> gate(testing::random_floats(n_ff, 3)), up(testing::random_floats(n_ff, 4)), ff(gate.size());
     DeviceVector<int32_t> pos(std::vector<int32_t>{511});

@@ -88,10 +88,7 @@ __global__ void __launch_bounds__(kThreads)
 void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* positions, int64_t n_tokens,
                            int n_head, int n_head_kv, int head_dim, const RopeParams& params, const KvView& cache,
                            cudaStream_t stream) {
-    if (!kv_cache_type_supported(cache.type))
-        throw UnsupportedError("cuda rope_kv_append: KV cache type id " +
-                               std::to_string(static_cast<uint32_t>(cache.type)) +
-                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
+    check_kv_cache_types(cache, "cuda rope_kv_append");
     const bool blocks = cache.type == GgmlType::Q8_0 || cache.type == GgmlType::Q4_0;
     if (cache.row_width != static_cast<int64_t>(n_head_kv) * head_dim || (blocks && cache.row_width % 32 != 0))
         throw UsageError("cuda rope_kv_append: KV row_width " + std::to_string(cache.row_width) +

@@ -118,6 +118,8 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
                             view.n_ctx = n_ctx;
                             view.row_width = row_width;
                             view.row_bytes = row_bytes(type, row_width);
+                            view.v_type = type;
+                            view.v_row_bytes = view.row_bytes;
                             return view;
                         };
 
@@ -164,6 +166,8 @@ TEST(CudaRopeKvAppend, RejectsViewsThatDoNotMatchTheHeads) {
     view.n_ctx = 4;
     view.row_width = 48;  // n_head_kv * head_dim is 64
     view.row_bytes = 96;
+    view.v_type = GgmlType::F16;
+    view.v_row_bytes = 96;
     RopeParams params;
     params.n_dims = 32;
     EXPECT_THROW(launch_rope_kv_append(q.data(), k.data(), v.data(), pos.data(), 1, 2, 2, 32, params, view, nullptr),
