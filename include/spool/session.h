@@ -48,7 +48,7 @@ struct SessionOptions {
     SamplingPath sampling_path = SamplingPath::automatic;
     // The values' type (-ctv) where it differs from the keys': the cpu and ref backends keep any pair, cuda only
     // equal types (Session throws UnsupportedError).
-    std::optional<KvCacheType> kv_type_v;
+    std::optional<KvCacheType> kv_type_v = std::nullopt;
 };
 
 // Which logit rows a prefill keeps.

@@ -51,7 +51,7 @@ struct PerplexityOptions {
     int64_t max_chunks = -1;  // -1: every whole chunk of the text
     int64_t batch_size = 512;
     KvCacheType kv_type = KvCacheType::f16;
-    std::optional<KvCacheType> kv_type_v;  // the values' type where it differs (-ctv)
+    std::optional<KvCacheType> kv_type_v = std::nullopt;  // the values' type where it differs (-ctv)
     // Score the second half of each chunk with one decode step per token (the decode path's kernels: on a GPU the
     // split attention and the one-token matvecs) instead of prefill batches. Slower; the same text and scores.
     bool score_by_decode = false;

@@ -29,7 +29,7 @@ struct SequenceOptions {
     int64_t n_ctx = 0;           // positions needed (prompt + generated + depth)
     int64_t batch_size = 512;    // prefill chunk
     std::string kv_type = "f16"; // "f32", "f16", "q8_0", "q4_0": the keys', and the values' unless kv_type_v is set
-    std::string kv_type_v;       // the values' type (-ctv); "" = kv_type
+    std::string kv_type_v = "";  // the values' type (-ctv); "" = kv_type
     float temperature = 0;       // <= 0: greedy; else llama.cpp's default chain (top-k 40, top-p 0.95, min-p 0.05)
     uint64_t seed = 0;           // sampling RNG seed
 };
