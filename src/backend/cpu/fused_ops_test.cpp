@@ -178,8 +178,8 @@ TEST(CpuFusedOps, KvAppendStoresReferenceBytesOnEveryIsa) {
         for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
             const size_t row = row_bytes(cache_type, kv_width), plane = row * static_cast<size_t>(n_ctx);
             std::vector<uint8_t> got(2 * plane, 0xa5), want(2 * plane, 0xa5);  // untouched rows keep 0xa5
-            backend.kv_append(KvView{got.data(), got.data() + plane, cache_type, n_ctx, kv_width, row, cache_type, row}, k.data(),
-                              v.data(), positions.data(), n_tokens);
+            const KvView view{got.data(), got.data() + plane, cache_type, n_ctx, kv_width, row, cache_type, row};
+            backend.kv_append(view, k.data(), v.data(), positions.data(), n_tokens);
             const QuantizeRowFn quantize = type_info(cache_type).quantize_row;
             for (int64_t t = 0; t < n_tokens; ++t) {
                 const size_t offset = static_cast<size_t>(positions[static_cast<size_t>(t)]) * row;

@@ -1,5 +1,6 @@
 // Declarations of the per-ISA attention kernel tables (defined in attention_<isa>.cpp, each built with that ISA's
-// flags) for cpu_attention_kernels in attention_dispatch.cpp. Declarations only: including this is safe anywhere; calling needs the ISA.
+// flags) for cpu_attention_kernels in attention_dispatch.cpp. Declarations only: including this is safe anywhere;
+// calling needs the ISA.
 #pragma once
 
 #include <cstdint>
