@@ -13,8 +13,7 @@ public:
     bool uses_host_memory() const override { return true; }
     // The cpu and ref kernels convert keys and values each by its own type, so any two kept types pair.
     bool supports_kv_cache(GgmlType k, GgmlType v) const override {
-        return supports(Op::attention, k) && supports(Op::kv_append, k) && supports(Op::attention, v) &&
-               supports(Op::kv_append, v);
+        return Backend::supports_kv_cache(k, k) && Backend::supports_kv_cache(v, v);
     }
     Buffer allocate(size_t bytes) override;  // throws ResourceError
     void upload(void* dst, const void* host_src, size_t bytes) override;

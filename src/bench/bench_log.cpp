@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "bench/quality_hash.h"
+#include "runtime/kv_cache.h"
 #include "bench/report.h"
 #include "spool/errors.h"
 #include "tokenizer/utf8.h"
@@ -130,7 +131,8 @@ std::vector<std::pair<std::string, std::string>> log_metrics(const BenchResult& 
     m.emplace_back("Threads", std::to_string(r.device.n_threads));
     m.emplace_back("Settings", "-p " + std::to_string(r.settings.n_prompt) + " -n " + std::to_string(r.settings.n_gen) +
                                    " -r " + std::to_string(r.settings.reps) + ", batch " +
-                                   std::to_string(r.settings.batch_size) + ", KV " + r.settings.kv_text() +
+                                   std::to_string(r.settings.batch_size) + ", KV " +
+                                   runtime::kv_cache_text(r.settings.kv_type, r.settings.kv_type_v) +
                                    ngl_text(r.settings) + ", warm-up excluded");
     std::string load = r.reload_ms.empty() ? fmt("%.2f ms", r.first_load_ms) + " (first load only)"
                                            : format_mean_sd(r.load_stats(), 2) + " ms (warm reloads, n=" +

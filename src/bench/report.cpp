@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "bench/quality_hash.h"
+#include "runtime/kv_cache.h"
 #include "tokenizer/utf8.h"
 
 namespace spool::bench {
@@ -91,7 +92,8 @@ std::string format_report(const BenchResult& r) {
     line("spool", r.build.version + " (" + r.build.commit + ")");
     line("settings", "-p " + std::to_string(r.settings.n_prompt) + " -n " + std::to_string(r.settings.n_gen) + " -r " +
                          std::to_string(r.settings.reps) + ", batch " + std::to_string(r.settings.batch_size) +
-                         ", KV " + r.settings.kv_text() + ngl_text(r.settings) + "; one warm-up run excluded");
+                         ", KV " + runtime::kv_cache_text(r.settings.kv_type, r.settings.kv_type_v) +
+                         ngl_text(r.settings) + "; one warm-up run excluded");
     s += "\n";
     line("page cache", std::string(r.cache_dropped ? "dropped (posix_fadvise DONTNEED), then " : "") +
                            residency_text(r.residency_before) + " before loading; " +

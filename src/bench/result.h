@@ -33,8 +33,6 @@ struct BenchSettings {
     int64_t batch_size = 512;  // prefill chunk
     std::string kv_type = "f16";
     std::string kv_type_v = ""; // -ctv where it differs from kv_type (-ctk); "" = kv_type
-    // "q8_0", or "K q8_0, V q4_0" with kv_type_v set: for headers and logs.
-    std::string kv_text() const { return kv_type_v.empty() ? kv_type : "K " + kv_type + ", V " + kv_type_v; }
     int n_gpu_layers = -1;     // -ngl as given (-1: not given, every layer on the backend)
     bool drop_cache = false;   // posix_fadvise(DONTNEED) on the model file before the first load
     bool reload = true;        // time `reps` reloads after the runs (warm page cache)

@@ -1,6 +1,8 @@
 // KV cache allocation: one backend buffer split into per-layer key and value planes.
 #include "runtime/kv_cache.h"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "quant/types.h"
@@ -32,6 +34,14 @@ std::string kv_cache_type_names() {
     std::string names;
     for (const auto& [type, name] : kKvCacheTypes) names += (names.empty() ? "" : ", ") + std::string(name);
     return names;
+}
+
+std::string kv_cache_text(std::string_view k, std::string_view v) {
+    const auto same_letter = [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    };
+    if (v.empty() || std::ranges::equal(k, v, same_letter)) return std::string(k);
+    return "K " + std::string(k) + ", V " + std::string(v);
 }
 
 KvCache::KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx,

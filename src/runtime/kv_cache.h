@@ -4,8 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/backend.h"
@@ -22,6 +23,9 @@ inline constexpr KvCacheTypeName kKvCacheTypes[] = {
     {GgmlType::F32, "f32"}, {GgmlType::F16, "f16"}, {GgmlType::Q8_0, "q8_0"}, {GgmlType::Q4_0, "q4_0"}};
 // Their names for messages: "f32, f16, q8_0, q4_0".
 std::string kv_cache_type_names();
+// A cache as -ctk k -ctv v name it, for headers and logs: "q8_0", or "K q8_0, V q4_0" where v names another type
+// (v empty: the keys' type). Names compare as parse_kv_cache_type does, case aside.
+std::string kv_cache_text(std::string_view k, std::string_view v);
 
 class KvCache {
 public:

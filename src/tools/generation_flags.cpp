@@ -115,12 +115,6 @@ void check_generation_flags(const GenerationFlags& f) {
     sampling::SamplerChain check(generation_options(f).sampling);
 }
 
-std::string kv_cache_text(const GenerationFlags& f) {
-    if (f.cache_type_v.empty() || parse_kv_cache_type(f.cache_type_v) == parse_kv_cache_type(f.cache_type))
-        return f.cache_type;
-    return "K " + f.cache_type + ", V " + f.cache_type_v;
-}
-
 uint64_t resolve_seed(const GenerationFlags& f) {
     if (f.seed >= 0) return static_cast<uint64_t>(f.seed);
     std::random_device device;

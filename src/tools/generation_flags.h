@@ -58,8 +58,6 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& flags);
 // Checks what CLI11's types cannot (ranges, the model file); throws UsageError naming the flag.
 void check_generation_flags(const GenerationFlags& flags);
 
-// "q8_0", or "K q8_0, V q4_0" where -ctv differs from -ctk: for headers and logs.
-std::string kv_cache_text(const GenerationFlags& f);
 uint64_t resolve_seed(const GenerationFlags& flags);  // --seed, or a random one when -1
 EngineOptions engine_options(const GenerationFlags& flags);
 SessionOptions session_options(const GenerationFlags& flags, uint64_t seed);

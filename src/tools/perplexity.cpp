@@ -15,6 +15,7 @@
 #include "bench/perplexity.h"
 #include "core/progress.h"
 #include "model/hparams.h"
+#include "runtime/kv_cache.h"
 #include "spool/engine.h"
 #include "spool/errors.h"
 #include "tokenizer/tokenizer.h"
@@ -90,7 +91,8 @@ void run_perplexity_tool(const PerplexityFlags& f) {
                      "%s, KV cache %s, backend %s\n",
                      static_cast<long long>(plan.n_chunks), static_cast<long long>(plan.n_ctx),
                      static_cast<long long>(tokens.size()), static_cast<long long>(plan.scored_per_chunk()),
-                     scoring.c_str(), kv_cache_text(f.gen).c_str(), engine->backend().name().c_str());
+                     scoring.c_str(), runtime::kv_cache_text(f.gen.cache_type, f.gen.cache_type_v).c_str(),
+                     engine->backend().name().c_str());
     }
 
     // llama-perplexity's progress: the running values as each chunk ends, and an ETA after the first.
