@@ -21,6 +21,20 @@ std::string kept_types(const Backend& backend) {
     return names;
 }
 
+// The pairs of different types of kKvCacheTypes that `backend` keeps ("q8_0 keys with q4_0 values, ..."); empty
+// where it keeps one type for both halves only.
+std::string kept_pairs(const Backend& backend) {
+    std::string names;
+    for (const auto& [k, k_name] : kKvCacheTypes) {
+        for (const auto& [v, v_name] : kKvCacheTypes) {
+            if (k == v || !backend.supports_kv_cache(k, v)) continue;
+            names += (names.empty() ? "" : ", ") + std::string(k_name) + " keys with " + std::string(v_name) +
+                     " values";
+        }
+    }
+    return names;
+}
+
 std::string cache_type_name(GgmlType type) {
     for (const auto& [t, name] : kKvCacheTypes) {
         if (t == type) return name;
@@ -52,9 +66,13 @@ KvCache::KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t h
         const std::string what = k_type == v_type ? "a KV cache of type " + cache_type_name(k_type)
                                                   : "keys of type " + cache_type_name(k_type) +
                                                         " beside values of type " + cache_type_name(v_type);
-        throw UnsupportedError("the " + backend.name() + " backend cannot keep " + what +
-                               (each_kept && k_type != v_type ? "; it keeps one type for both (-ctk equal to -ctv)"
-                                                              : "") +
+        const std::string pairs = kept_pairs(backend);
+        std::string pair_text;
+        if (each_kept && k_type != v_type) {
+            pair_text = pairs.empty() ? "; it keeps one type for both (-ctk equal to -ctv)"
+                                      : "; besides one type for both, it keeps " + pairs;
+        }
+        throw UnsupportedError("the " + backend.name() + " backend cannot keep " + what + pair_text +
                                "; KV cache types it keeps: " + kept_types(backend));
     }
     for (const GgmlType type : {k_type, v_type}) {

@@ -137,33 +137,36 @@ TEST_P(SessionOnTiny, EveryKvCacheTypeRuns) {
 // within the F16 logit tolerance (measured: 3e-5 to 6e-4; a half read by the other half's type or row size gives
 // garbage); on quantized weights the cpu backend's int8 activations already put it further from the ref than that, so
 // there only the second check runs: a pair differs from either type alone (each half's type was used).
-TEST_P(SessionOnTiny, MixedKvCacheTypesMatchTheReference) {
+// The last logits row after a 12-token prefill and decode steps over the rest of prompt_tokens() (decode steps read
+// the cache), with keys of type k and values of v (k's without one).
+std::vector<float> last_row_with_cache(const Engine& engine, KvCacheType k, std::optional<KvCacheType> v) {
     const std::vector<int32_t> tokens = prompt_tokens();
+    SessionOptions options;
+    options.kv_type = k;
+    options.kv_type_v = v;
+    Session session(engine, options);
+    session.prefill(std::span<const int32_t>(tokens).first(12));
+    for (size_t i = 12; i < tokens.size(); ++i) session.decode(tokens[i]);
+    return std::vector<float>(session.last_logits().begin(), session.last_logits().end());
+}
+
+TEST_P(SessionOnTiny, MixedKvCacheTypesMatchTheReference) {
     EngineOptions ref_options;
     ref_options.backend = "ref";
     const Engine ref_engine(tiny_model_path(GetParam()), ref_options);
-    auto last_row = [&](const Engine& engine, KvCacheType k, std::optional<KvCacheType> v) {
-        SessionOptions options;
-        options.kv_type = k;
-        options.kv_type_v = v;
-        Session session(engine, options);
-        session.prefill(std::span<const int32_t>(tokens).first(12));
-        for (size_t i = 12; i < tokens.size(); ++i) session.decode(tokens[i]);  // decode steps read the cache
-        return std::vector<float>(session.last_logits().begin(), session.last_logits().end());
-    };
     struct Pair {
         KvCacheType k, v;
     };
     for (const Pair pair : {Pair{KvCacheType::q8_0, KvCacheType::q4_0}, Pair{KvCacheType::q4_0, KvCacheType::f32},
                             Pair{KvCacheType::f16, KvCacheType::q8_0}}) {
-        const std::vector<float> cpu = last_row(*engine_, pair.k, pair.v);
+        const std::vector<float> cpu = last_row_with_cache(*engine_, pair.k, pair.v);
         if (GetParam() == "F32") {
-            const std::vector<float> ref = last_row(ref_engine, pair.k, pair.v);
+            const std::vector<float> ref = last_row_with_cache(ref_engine, pair.k, pair.v);
             const Comparison c = compare(std::span<const float>(ref), std::span<const float>(cpu));
             EXPECT_LT(c.max_abs, tolerance::kLogitsF16.max_abs) << "cpu vs ref: " << c.report();
         }
         for (const KvCacheType alone : {pair.k, pair.v}) {
-            const std::vector<float> one_type = last_row(*engine_, alone, std::nullopt);
+            const std::vector<float> one_type = last_row_with_cache(*engine_, alone, std::nullopt);
             EXPECT_GT(compare(std::span<const float>(one_type), std::span<const float>(cpu)).max_abs, 1e-4)
                 << "the pair gave what one type alone gives";
         }
@@ -310,6 +313,27 @@ TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
         return out;
     };
     EXPECT_EQ(mixed(SamplingPath::automatic), mixed(SamplingPath::full_row));
+}
+
+// Q8_0 keys with Q4_0 values on a GPU: the CUDA kernels read each half by its own type and row size, so the last row
+// is the cpu backend's within the tolerance of a Q8_0 cache (F32 file) or of the file's type; and it differs from a
+// Q8_0 cache's and a Q4_0 cache's (both halves were read as stored). Skipped without a CUDA build and a GPU.
+TEST_P(SessionOnTiny, CudaMixedKvCacheMatchesTheCpu) {
+    if (!cuda_available()) GTEST_SKIP() << "needs a CUDA build and a GPU";
+    const Engine cuda_engine(tiny_model_path(GetParam()), cuda_options());
+    const std::vector<float> cuda = last_row_with_cache(cuda_engine, KvCacheType::q8_0, KvCacheType::q4_0);
+    const std::vector<float> cpu = last_row_with_cache(*engine_, KvCacheType::q8_0, KvCacheType::q4_0);
+    const Comparison c = compare(std::span<const float>(cpu), std::span<const float>(cuda));
+    const double limit =
+        GetParam() == "F32" ? tolerance::kLogitsQ8_0.max_abs : tiny_tolerance(GetParam()).max_abs;
+    EXPECT_LT(c.max_abs, limit) << "cuda vs cpu, K q8_0 V q4_0: " << c.report();
+    for (const KvCacheType alone : {KvCacheType::q8_0, KvCacheType::q4_0}) {
+        const std::vector<float> one_type = last_row_with_cache(cuda_engine, alone, std::nullopt);
+        EXPECT_GT(compare(std::span<const float>(one_type), std::span<const float>(cuda)).max_abs, 1e-4)
+            << "the pair gave what one type alone gives";
+    }
+    std::printf("[ tiny-%s ] cuda vs cpu, K q8_0 V q4_0: max_abs %.4g (limit %.3g)\n", GetParam().c_str(), c.max_abs,
+                limit);
 }
 
 // A CUDA backend repeats a session's decode steps without recording them (StepGraph repeat keys). Two sessions

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/backend_cpu.h"
@@ -197,9 +198,18 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
     // cache staged at 128. (Few heads keep the reference backend fast: it converts whole cache rows.)
     const Shape shapes[] = {{8, 2, 0, 11, 64}, {4, 4, 0, 11, 64},  {16, 1, 0, 11, 64},
                             {8, 2, 5, 11, 64}, {4, 4, 0, 200, 64}, {2, 2, 0, 13000, 128}};
-    for (const GgmlType cache_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
-        ASSERT_TRUE(test().supports(Op::attention, cache_type)) << type_name(cache_type);
-        WorstCase worst{"attn " + std::string(type_name(cache_type)), {}, {}};
+    // Each type for both halves, and Q8_0 keys with Q4_0 values (-ctk q8_0 -ctv q4_0), which every backend keeps.
+    const std::pair<GgmlType, GgmlType> pairs[] = {{GgmlType::F32, GgmlType::F32},
+                                                   {GgmlType::F16, GgmlType::F16},
+                                                   {GgmlType::Q8_0, GgmlType::Q8_0},
+                                                   {GgmlType::Q4_0, GgmlType::Q4_0},
+                                                   {GgmlType::Q8_0, GgmlType::Q4_0}};
+    for (const auto& [cache_type, v_type] : pairs) {
+        ASSERT_TRUE(test().supports_kv_cache(cache_type, v_type)) << type_name(cache_type) << "/" << type_name(v_type);
+        const std::string cache_name = cache_type == v_type ? std::string(type_name(cache_type))
+                                                            : "K " + std::string(type_name(cache_type)) + " V " +
+                                                                  std::string(type_name(v_type));
+        WorstCase worst{"attn " + cache_name, {}, {}};
         // An F16 or Q8_0 cache's products may round q, the probabilities (and Q8_0 rows) to fp16, as llama.cpp's do;
         // a quantized cache's scores may take q rounded to int8, as llama.cpp's q8_1.
         const bool quantized = cache_type == GgmlType::Q8_0 || cache_type == GgmlType::Q4_0;
@@ -222,12 +232,12 @@ TEST_P(Parity, KvAppendAndAttentionEveryCacheType) {
                 std::vector<int32_t> pos_old(static_cast<size_t>(n_past)), pos(static_cast<size_t>(n_tokens));
                 for (size_t i = 0; i < pos_old.size(); ++i) pos_old[i] = static_cast<int32_t>(i);
                 for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int32_t>(n_past + static_cast<int64_t>(i));
-                const size_t row = row_bytes(cache_type, kv_width);
+                const size_t row = row_bytes(cache_type, kv_width), v_row = row_bytes(v_type, kv_width);
                 std::vector<std::vector<float>> results;
                 for (Backend* b : {&ref(), &test()}) {
-                    Buffer cache = b->allocate(row * static_cast<size_t>(n_ctx) * 2);
+                    Buffer cache = b->allocate((row + v_row) * static_cast<size_t>(n_ctx));
                     const KvView view{cache.data(), static_cast<uint8_t*>(cache.data()) + row * static_cast<size_t>(n_ctx),
-                                      cache_type, n_ctx, kv_width, row, cache_type, row};
+                                      cache_type, n_ctx, kv_width, row, v_type, v_row};
                     DeviceArray<float> kod(*b, std::span<const float>(k_old)), vod(*b, std::span<const float>(v_old));
                     DeviceArray<float> kd(*b, std::span<const float>(k)), vd(*b, std::span<const float>(v));
                     DeviceArray<float> qd(*b, std::span<const float>(q));

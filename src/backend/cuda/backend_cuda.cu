@@ -102,6 +102,8 @@ public:
         }
     }
 
+    bool supports_kv_cache(GgmlType k, GgmlType v) const override { return kv_cache_pair_supported(k, v); }
+
     bool uses_host_memory() const override { return false; }
 
     Buffer allocate(size_t bytes) override {
@@ -191,8 +193,8 @@ public:
 
     void kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                    int64_t n_tokens) override {
-        issue({kKvAppend, word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx), word(cache.row_width),
-               word(k), word(v), word(positions), word(n_tokens)},
+        issue({kKvAppend, word(cache.k), word(cache.v), word(cache.type), word(cache.v_type), word(cache.n_ctx),
+               word(cache.row_width), word(k), word(v), word(positions), word(n_tokens)},
               [=](cudaStream_t s) { launch_kv_append(cache, k, v, positions, n_tokens, s); });
     }
 
@@ -206,10 +208,10 @@ public:
         const bool makes =
             make_int8_x_ && n_out % 8 == 0 && attention_writes_int8(n_tokens, params, cache.n_ctx, ws_bytes);
         void* out_int8 = makes ? claim_int8_x(int8_x_bytes(n_out)) : nullptr;
-        issue({kAttention, word(q), word(cache.k), word(cache.v), word(cache.type), word(cache.n_ctx),
-               word(cache.row_width), word(positions), word(n_tokens), word(params.n_head), word(params.n_head_kv),
-               word(params.head_dim), word(params.scale), word(params.window), word(out), word(ws), word(ws_bytes),
-               word(out_int8)},
+        issue({kAttention, word(q), word(cache.k), word(cache.v), word(cache.type), word(cache.v_type),
+               word(cache.n_ctx), word(cache.row_width), word(positions), word(n_tokens), word(params.n_head),
+               word(params.n_head_kv), word(params.head_dim), word(params.scale), word(params.window), word(out),
+               word(ws), word(ws_bytes), word(out_int8)},
               [=](cudaStream_t s) {
                   launch_attention(q, cache, positions, n_tokens, params, out, ws, ws_bytes, s, out_int8);
               });
@@ -330,7 +332,7 @@ public:
         issue({kRopeKvAppend, word(q), word(k), word(v), word(positions), word(n_tokens), word(n_head),
                word(n_head_kv), word(head_dim), word(params.mode), word(params.n_dims), word(params.freq_base),
                word(params.freq_scale), word(params.freq_factors), word(cache.k), word(cache.v), word(cache.type),
-               word(cache.n_ctx), word(cache.row_width)},
+               word(cache.v_type), word(cache.n_ctx), word(cache.row_width)},
               [=](cudaStream_t s) {
                   launch_rope_kv_append(q, k, v, positions, n_tokens, n_head, n_head_kv, head_dim, params, cache, s);
               });

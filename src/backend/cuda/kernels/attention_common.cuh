@@ -65,7 +65,8 @@ struct Shape {
     int group = 0;  // n_head / n_head_kv: query heads sharing one KV head
     int window = 0;
     float scale = 1.0f;
-    size_t row_bytes = 0;
+    size_t row_bytes = 0;    // a K cache row's
+    size_t v_row_bytes = 0;  // a V cache row's
 };
 
 // How the split path divides a token's attended rows into parts (split_parts): at most `grid` (the grid's blocks
@@ -85,7 +86,8 @@ struct SplitArgs {
 
 struct Plan {
     Shape shape;
-    GgmlType type{};
+    GgmlType type{};    // the keys'
+    GgmlType v_type{};  // the values': type, or Q4_0 beside Q8_0 keys (kv_cache_pair_supported)
     int d_max = 0;  // 64, 128 or 256: the kernel instance's head_dim bound
     bool split = false;
     // Split path only.

@@ -48,11 +48,13 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
     plan.shape.window = params.window;
     plan.shape.scale = params.scale;
     plan.shape.row_bytes = cache.row_bytes;
+    plan.shape.v_row_bytes = cache.v_row_bytes;
     plan.type = cache.type;
+    plan.v_type = cache.v_type;
     plan.d_max = params.head_dim <= 64 ? 64 : (params.head_dim <= 128 ? 128 : 256);
     plan.split = n_tokens <= kSplitMaxTokens;
 
-    plan.mma_rows = tensor_cores && attention_split_uses_half_products(cache.type, params);
+    plan.mma_rows = tensor_cores && attention_split_uses_half_products(cache.type, cache.v_type, params);
     if (plan.mma_rows) {
         // All of a KV head's query heads in one block (the mma's rows); a warp takes 16-row tiles.
         plan.heads_per_block = plan.shape.group;
@@ -70,7 +72,7 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
         // Only for one query head per KV head: for two heads per block the float32 wide form (v41) held 149
         // registers (128 bounded, with spills) and measured slower or mixed (docs/cuda-performance.md, v41
         // follow-ups).
-        plan.wide_rows = attention_split_rounds_q_to_int8(cache.type, params);
+        plan.wide_rows = attention_split_rounds_q_to_int8(cache.type, cache.v_type, params);
         plan.parts.min_rows = min_rows_per_part(plan.d_max);
     }
 
@@ -90,16 +92,27 @@ Plan make_plan(int64_t n_tokens, const AttentionParams& params, const KvView& ca
 
 }  // namespace attn
 
+namespace {
+
+// A cache type's name as -ctk spells it, or its id where no kernel keeps it.
+std::string cache_type_text(GgmlType type) {
+    switch (type) {
+        case GgmlType::F32: return "f32";
+        case GgmlType::F16: return "f16";
+        case GgmlType::Q8_0: return "q8_0";
+        case GgmlType::Q4_0: return "q4_0";
+        default: return "type id " + std::to_string(static_cast<uint32_t>(type));
+    }
+}
+
+}  // namespace
+
 void check_kv_cache_types(const KvView& cache, const char* op) {
-    if (!kv_cache_type_supported(cache.type))
-        throw UnsupportedError(std::string(op) + ": KV cache type id " +
-                               std::to_string(static_cast<uint32_t>(cache.type)) +
-                               " is not supported; expected F32, F16, Q8_0 or Q4_0");
-    if (cache.v_type != cache.type || cache.v_row_bytes != cache.row_bytes)
-        throw UnsupportedError(std::string(op) + ": values of type id " +
-                               std::to_string(static_cast<uint32_t>(cache.v_type)) + " beside keys of type id " +
-                               std::to_string(static_cast<uint32_t>(cache.type)) +
-                               ": the CUDA kernels keep one type for both halves of the KV cache");
+    if (!kv_cache_pair_supported(cache.type, cache.v_type))
+        throw UnsupportedError(std::string(op) + ": a KV cache of keys " + cache_type_text(cache.type) +
+                               " and values " + cache_type_text(cache.v_type) +
+                               " is not supported; the CUDA kernels keep f32, f16, q8_0 or q4_0 for both halves, or "
+                               "q8_0 keys with q4_0 values");
 }
 
 namespace {
@@ -140,10 +153,12 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
     return plan.split && workspace_bytes >= split_workspace_for_shape(n_tokens, params, cache_n_ctx);
 }
 
-bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params) {
+bool attention_split_rounds_q_to_int8(GgmlType k_type, GgmlType v_type, const AttentionParams& params) {
     if (params.n_head != params.n_head_kv) return false;
-    return (cache_type == GgmlType::Q8_0 && params.head_dim % 16 == 0) ||
-           (cache_type == GgmlType::Q4_0 && params.head_dim % 128 == 0);
+    if (k_type != v_type)
+        return k_type == GgmlType::Q8_0 && v_type == GgmlType::Q4_0 && params.head_dim % 128 == 0;
+    return (k_type == GgmlType::Q8_0 && params.head_dim % 16 == 0) ||
+           (k_type == GgmlType::Q4_0 && params.head_dim % 128 == 0);
 }
 
 int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,

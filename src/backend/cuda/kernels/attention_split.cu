@@ -4,9 +4,9 @@
 // (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only;
 // which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
 // position. A Q8_0 cache with 2 to 8 query heads per KV head takes the tensor-core form of the partials instead
-// (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache with one query head per KV head the integer wide
-// form for blocks of many rows (attention_split_wide.cuh; staged in shared memory at head_dim 128 and 256,
-// attention_split_staged.cuh; Plan::wide_rows); the combine is the same.
+// (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache (or Q8_0 keys with Q4_0 values) with one query
+// head per KV head the integer wide form for blocks of many rows (attention_split_wide.cuh; staged in shared memory
+// at head_dim 128 and 256, attention_split_staged.cuh; Plan::wide_rows); the combine is the same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/attention_split_blocks.cuh"
@@ -35,7 +35,7 @@ constexpr int kWideMinRows = 48;
 // group per step. Each row group keeps its own running max, sum and accumulators in registers (no shared memory or
 // barrier in the row loop). The K and V rows of the next step are loaded while the current step computes, so a block
 // always has a step of loads in flight.
-template <GgmlType TYPE, int D_MAX, int HEADS, int UNROLL>
+template <GgmlType K, GgmlType V, int D_MAX, int HEADS, int UNROLL>
 __device__ __forceinline__ void split_rows(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                            const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                            float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
@@ -58,24 +58,28 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
     const int e0 = li * EPL;  // head_dim is a multiple of EPL (make_plan)
     const bool lane_has_dims = e0 < D;
     const int64_t col = static_cast<int64_t>(kv_head) * D + e0;  // this lane's dims within a cache row
-    const uint8_t* k_rows = k_cache + row_lo * static_cast<int64_t>(s.row_bytes);
-    const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(s.row_bytes);
+    // One type: one stride for both halves (the same registers and code as before the halves had their own).
+    const int64_t k_row_bytes = static_cast<int64_t>(s.row_bytes);
+    const int64_t v_row_bytes = K == V ? k_row_bytes : static_cast<int64_t>(s.v_row_bytes);
+    const uint8_t* k_rows = k_cache + row_lo * k_row_bytes;
+    const uint8_t* v_rows = v_cache + row_lo * v_row_bytes;
 
     // Raw K/V of one step; rows past the part or dims past head_dim are never loaded (their values are unused).
-    Raw8<TYPE> k_raw[kUnroll], v_raw[kUnroll];
+    Raw8<K> k_raw[kUnroll];
+    Raw8<V> v_raw[kUnroll];
     auto issue = [&](int step) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int r = group_id + (step + u) * kRowGroups;
             if (r < n_rows && lane_has_dims) {
-                k_raw[u].load(k_rows + r * static_cast<int64_t>(s.row_bytes), col);
-                v_raw[u].load(v_rows + r * static_cast<int64_t>(s.row_bytes), col);
+                k_raw[u].load(k_rows + r * k_row_bytes, col);
+                v_raw[u].load(v_rows + r * v_row_bytes, col);
             }
         }
     };
     if (early) {
-        load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, s.row_bytes, col, group_id, n_rows, lane_has_dims,
-                                    static_cast<int>(last - row_lo));
+        load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, k_row_bytes, v_row_bytes, col, group_id, n_rows,
+                                    lane_has_dims, static_cast<int>(last - row_lo));
     } else {
         issue(0);
     }
@@ -152,14 +156,14 @@ __device__ __forceinline__ void split_rows(const float* __restrict__ q, const ui
 }
 
 // WIDE (Plan::wide_rows): blocks of kWideMinRows rows or more take the wide form (split_rows_wide); the others
-// the narrow form. Both forms in one kernel are bounded to wide_blocks_per_sm(TYPE) blocks per SM. The narrow kernels
+// the narrow form. Both forms in one kernel are bounded to wide_blocks_per_sm(K) blocks per SM. The narrow kernels
 // stay unbounded (0: no minimum): a minimum of 1 already moves ptxas's allocation, the F16 7B kernel from 93 registers
 // to 112 and so to 4 blocks per SM.
-template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
-__global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE, D_MAX) : 0)
+template <GgmlType K, GgmlType V, int D_MAX, int HEADS, bool WIDE>
+__global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(K, D_MAX) : 0)
     attention_split_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
                            const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes]
-                           const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes]
+                           const uint8_t* __restrict__ v_cache,     // [n_ctx][v_row_bytes]
                            const int32_t* __restrict__ positions,   // [n_tokens]
                            SplitArgs args,
                            float* __restrict__ partial_acc,         // [n_tokens, n_head, grid_parts, head_dim]
@@ -184,17 +188,18 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE,
     const int64_t row_lo = first + blockIdx.x * n_attended / n_parts;
     const int n_rows = static_cast<int>(first + (blockIdx.x + 1) * n_attended / n_parts - row_lo);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // cp.async; below, the narrow form takes every block
-    // Rows staged in shared memory where a head is D_MAX wide: a Q4_0 cache always (attention_split_rounds_q_to_int8),
-    // a Q8_0 cache at head_dim 128 or 256; other Q8_0 head sizes (80, 96, ...) keep the register form below.
+    // Rows staged in shared memory where a head is D_MAX wide: a Q4_0 cache, or Q8_0 keys with Q4_0 values, always
+    // (attention_split_rounds_q_to_int8), a Q8_0 cache at head_dim 128 or 256; other Q8_0 head sizes (80, 96, ...)
+    // keep the register form below.
     if constexpr (WIDE && D_MAX % 128 == 0) {
         if (n_rows >= kWideMinRows && s.head_dim == D_MAX) {
-            split_rows_staged<TYPE, D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
+            split_rows_staged<K, V, D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo,
                                            n_rows, early);
             return;
         }
     }
 #endif
-    if constexpr (WIDE && TYPE == GgmlType::Q8_0) {
+    if constexpr (WIDE && K == GgmlType::Q8_0 && V == GgmlType::Q8_0) {
         if (n_rows >= kWideMinRows) {
             split_rows_wide<D_MAX>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
                                    early);
@@ -202,7 +207,7 @@ __global__ void __launch_bounds__(kSplitThreads, WIDE ? wide_blocks_per_sm(TYPE,
         }
     }
     // Two rows per row group and step (four cost 40 registers: 3 blocks per SM instead of 4).
-    split_rows<TYPE, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
+    split_rows<K, V, D_MAX, HEADS, 2>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, last, row_lo, n_rows,
                                       early);
 }
 
@@ -306,49 +311,51 @@ __global__ void __launch_bounds__(kCombineThreads)
     }
 }
 
-template <GgmlType TYPE, int D_MAX, int HEADS, bool WIDE>
+template <GgmlType K, GgmlType V, int D_MAX, int HEADS, bool WIDE>
 void launch_split_kernel(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                          const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                          cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(plan.parts.grid),
                     static_cast<unsigned>(plan.shape.n_head_kv * plan.head_batches), static_cast<unsigned>(n_tokens));
-    ops::launch_pdl(attention_split_kernel<TYPE, D_MAX, HEADS, WIDE>, grid, dim3(kSplitThreads), 0, stream, q,
+    ops::launch_pdl(attention_split_kernel<K, V, D_MAX, HEADS, WIDE>, grid, dim3(kSplitThreads), 0, stream, q,
                     static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, args,
                     partial_acc, partial_max_sum);
 }
 
-template <GgmlType TYPE, int D_MAX>
+template <GgmlType K, GgmlType V, int D_MAX>
 void launch_split_for_heads(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                             const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                             cudaStream_t stream) {
     static_assert(kMaxHeadsPerBlock == 2, "instantiate the kernel for every heads_per_block make_plan picks");
     if (plan.heads_per_block == 2) {
-        launch_split_kernel<TYPE, D_MAX, 2, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
+        launch_split_kernel<K, V, D_MAX, 2, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                    partial_max_sum, stream);
         return;
     }
-    // make_plan sets wide_rows for these only (Q4_0: head_dim 128 or 256)
-    if constexpr (TYPE == GgmlType::Q8_0 || (TYPE == GgmlType::Q4_0 && D_MAX % 128 == 0)) {
+    // make_plan sets wide_rows for these only (Q4_0 values: head_dim 128 or 256)
+    constexpr bool kQ8 = K == GgmlType::Q8_0 && V == GgmlType::Q8_0;
+    constexpr bool kQ4Values = (K == GgmlType::Q4_0 || K == GgmlType::Q8_0) && V == GgmlType::Q4_0;
+    if constexpr (kQ8 || (kQ4Values && D_MAX % 128 == 0)) {
         if (plan.wide_rows) {
-            launch_split_kernel<TYPE, D_MAX, 1, true>(plan, args, q, cache, positions, n_tokens, partial_acc,
+            launch_split_kernel<K, V, D_MAX, 1, true>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                       partial_max_sum, stream);
             return;
         }
     }
-    launch_split_kernel<TYPE, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
+    launch_split_kernel<K, V, D_MAX, 1, false>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                partial_max_sum, stream);
 }
 
-template <GgmlType TYPE>
-void launch_split_for_type(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
-                           const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
-                           cudaStream_t stream) {
+template <GgmlType K, GgmlType V>
+void launch_split_for_types(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
+                            const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
+                            cudaStream_t stream) {
     switch (plan.d_max) {
-        case 64: return launch_split_for_heads<TYPE, 64>(plan, args, q, cache, positions, n_tokens, partial_acc,
+        case 64: return launch_split_for_heads<K, V, 64>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                          partial_max_sum, stream);
-        case 128: return launch_split_for_heads<TYPE, 128>(plan, args, q, cache, positions, n_tokens, partial_acc,
+        case 128: return launch_split_for_heads<K, V, 128>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                            partial_max_sum, stream);
-        default: return launch_split_for_heads<TYPE, 256>(plan, args, q, cache, positions, n_tokens, partial_acc,
+        default: return launch_split_for_heads<K, V, 256>(plan, args, q, cache, positions, n_tokens, partial_acc,
                                                           partial_max_sum, stream);
     }
 }
@@ -368,9 +375,9 @@ void launch_split(const Plan& plan, const float* q, const KvView& cache, const i
     if (plan.mma_rows) {
         launch_split_mma(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
     } else {
-        with_kv_cache_type(plan.type, [&](auto type) {
-            launch_split_for_type<decltype(type)::value>(plan, args, q, cache, positions, n_tokens, partial_acc,
-                                                         partial_max_sum, stream);
+        with_kv_cache_types(plan.type, plan.v_type, [&](auto k, auto v) {
+            launch_split_for_types<decltype(k)::value, decltype(v)::value>(plan, args, q, cache, positions, n_tokens,
+                                                                           partial_acc, partial_max_sum, stream);
         });
     }
     // The combine's blocks may be scheduled while the split kernel's last blocks drain; wait_for_producers() holds

@@ -12,25 +12,25 @@ namespace spool::cuda::attn {
 // rows now, then ops::wait_for_producers(), then the token's own row (`own`, >= n_rows when it is in a later part).
 // Rows ending less than a line (128 bytes) before the token's row come through L2 only, so that no line holding part
 // of it enters L1 before the wait (the loop reads it through L1 when it falls in a later step).
-template <int ROW_GROUPS, class Raw, int UNROLL>
-__device__ __forceinline__ void load_first_step(Raw (&k_raw)[UNROLL], Raw (&v_raw)[UNROLL], const uint8_t* k_rows,
-                                                const uint8_t* v_rows, size_t row_bytes, int64_t col, int group_id,
-                                                int n_rows, bool lane_has_dims, int own) {
+// K rows are k_row_bytes apart, V rows v_row_bytes.
+template <int ROW_GROUPS, class KRaw, class VRaw, int UNROLL>
+__device__ __forceinline__ void load_first_step(KRaw (&k_raw)[UNROLL], VRaw (&v_raw)[UNROLL], const uint8_t* k_rows,
+                                                const uint8_t* v_rows, int64_t k_row_bytes, int64_t v_row_bytes,
+                                                int64_t col, int group_id, int n_rows, bool lane_has_dims, int own) {
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
         const int r = group_id + u * ROW_GROUPS;
         if (r < n_rows && r != own && lane_has_dims) {
-            const bool near_own = near_own_row(r, own, static_cast<int64_t>(row_bytes));
-            k_raw[u].load(k_rows + r * static_cast<int64_t>(row_bytes), col, near_own);
-            v_raw[u].load(v_rows + r * static_cast<int64_t>(row_bytes), col, near_own);
+            k_raw[u].load(k_rows + r * k_row_bytes, col, near_own_row(r, own, k_row_bytes));
+            v_raw[u].load(v_rows + r * v_row_bytes, col, near_own_row(r, own, v_row_bytes));
         }
     }
     ops::wait_for_producers();
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
         if (group_id + u * ROW_GROUPS == own && lane_has_dims) {
-            k_raw[u].load(k_rows + own * static_cast<int64_t>(row_bytes), col);
-            v_raw[u].load(v_rows + own * static_cast<int64_t>(row_bytes), col);
+            k_raw[u].load(k_rows + own * k_row_bytes, col);
+            v_raw[u].load(v_rows + own * v_row_bytes, col);
         }
     }
 }

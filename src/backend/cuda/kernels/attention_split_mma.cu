@@ -405,8 +405,9 @@ void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, c
 
 namespace spool::cuda {
 
-bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params) {
-    return cache_type == GgmlType::Q8_0 && (params.head_dim == 64 || params.head_dim == 128) &&
+bool attention_split_uses_half_products(GgmlType k_type, GgmlType v_type, const AttentionParams& params) {
+    // Both halves Q8_0: split_rows_mma copies a row's K and V segments by one set of offsets.
+    return k_type == GgmlType::Q8_0 && v_type == GgmlType::Q8_0 && (params.head_dim == 64 || params.head_dim == 128) &&
            params.n_head_kv > 0 && params.n_head % params.n_head_kv == 0 &&
            params.n_head / params.n_head_kv >= 2 && params.n_head / params.n_head_kv <= attn::kMaxMmaQueries;
 }

@@ -39,7 +39,6 @@ struct StagedTile {
     // The word holding the start of block li of a row (its scale; an odd block starts 2 bytes into it).
     __host__ __device__ static constexpr int lane_word(int li) { return BLOCK_BYTES * li / 4; }
     static constexpr int kTileWords = row_word(kRows - 1) + kSegmentWords;
-    static constexpr int kStageWords = 2 * kTileWords;
     // Whether the words a warp reads at once (word j of each lane's block: row_word(row) + lane_word(li) + j) fall in
     // 32 different banks.
     static constexpr bool reads_free_of_bank_conflicts() {
@@ -84,80 +83,120 @@ struct RawStaged {
     }
 };
 
-// The staged form of each cache type: its tile, arithmetic, block words (the 16 or 32 quant bytes, the scale and the
-// 2-byte shift of an odd block) and stages per warp (kDepth: the step being computed and the copies of the next
-// kDepth - 1 steps in flight).
+// The staged form of one half's cache type: its tile, its arithmetic and its block words (the 16 or 32 quant bytes,
+// the scale and the 2-byte shift of an odd block).
 template <GgmlType TYPE, int D_MAX>
-struct Staged;
+struct StagedHalf;
 template <int D_MAX>
-struct Staged<GgmlType::Q4_0, D_MAX> {
+struct StagedHalf<GgmlType::Q4_0, D_MAX> {
     using Tile = StagedQ4Tile<D_MAX>;
     using Form = WideQ4;
     using Raw = RawStaged<5>;
-    // H100, 7B heads at 4,096 rows: 2 stages 14.7 us per layer, 3 stages 14.3, 4 stages 14.65 (at 5 blocks per SM:
-    // 14.8, 14.6).
-    static constexpr int kDepth = 3;
 };
 template <int D_MAX>
-struct Staged<GgmlType::Q8_0, D_MAX> {
+struct StagedHalf<GgmlType::Q8_0, D_MAX> {
     using Tile = StagedQ8Tile<D_MAX>;
     using Form = WideQ8Block;
     using Raw = RawStaged<9>;
-    // Two stages: less shared memory per block (24 KB against 33 KB), so that the kernels after it find room on the
-    // SMs sooner (end to end, 7B Q4_K_M at depth 4096: 395.8 tok/s against 389.4 with 3 stages, both at 4 per SM).
-    static constexpr int kDepth = 2;
 };
 
-template <GgmlType TYPE, int D_MAX>
+// Stages per warp: the step being computed and the copies of the next kDepth - 1 steps in flight. Q4_0 (H100, 7B heads
+// at 4,096 rows): 2 stages 14.7 us per layer, 3 stages 14.3, 4 stages 14.65 (at 5 blocks per SM: 14.8, 14.6). Q8_0:
+// two, for less shared memory per block (24 KB against 33 KB), so that the kernels after it find room on the SMs
+// sooner (end to end, 7B Q4_K_M at depth 4096: 395.8 tok/s against 389.4 with 3 stages, both at 4 per SM).
+__host__ __device__ constexpr int staged_depth(GgmlType k, GgmlType v) {
+    return k == GgmlType::Q4_0 && v == GgmlType::Q4_0 ? 3 : 2;
+}
+
+// A stage holds a warp's K tile, then its V tile (the same rows); K and V of one type share one set of copies.
+template <GgmlType K, GgmlType V, int D_MAX>
+struct Staged {
+    using KHalf = StagedHalf<K, D_MAX>;
+    using VHalf = StagedHalf<V, D_MAX>;
+    using Form = PairForm<typename KHalf::Form, typename VHalf::Form>;
+    static constexpr int kDepth = staged_depth(K, V);
+    static constexpr int kLanes = KHalf::Tile::kLanes;
+    static constexpr int kRows = KHalf::Tile::kRows;
+    static_assert(kLanes == VHalf::Tile::kLanes && kRows == VHalf::Tile::kRows, "one row per lane group in both");
+    static constexpr int kVWord = KHalf::Tile::kTileWords;  // the V tile's first word in a stage
+    static constexpr int kStageWords = kVWord + VHalf::Tile::kTileWords;
+    static_assert(kVWord % 2 == 0 && kStageWords % 2 == 0, "tiles at 8-byte boundaries, for cp.async's 8-byte copies");
+};
+
+// A lane's cp.async copies of one tile: chunks lane, lane + 32, .. (chunk c: 8 bytes at 8 (c % kChunks) of row
+// c / kChunks); their offsets and rows are the same in every step, so they are worked out once.
+template <class Tile>
+struct TileCopies {
+    uint32_t src[Tile::kCopiesPerLane];  // from the tile's first row in the cache
+    uint32_t dst[Tile::kCopiesPerLane];  // shared address in stage 0
+    int row[Tile::kCopiesPerLane];       // from the tile's first row; past the tile's chunks, never copied
+    __device__ __forceinline__ TileCopies(int lane, int64_t row_bytes, const uint32_t* tile) {
+#pragma unroll
+        for (int i = 0; i < Tile::kCopiesPerLane; ++i) {
+            const int c = lane + 32 * i;
+            const int r = c / Tile::kChunks, chunk = c - r * Tile::kChunks;
+            row[i] = c < Tile::kTileChunks ? r : INT_MAX;
+            src[i] = static_cast<uint32_t>(r * row_bytes + 8 * chunk);
+            dst[i] = tc::shared_address(tile + Tile::row_word(r)) + 8 * chunk;
+        }
+    }
+    // Copies the chunks of rows below rows_left from each of the N tiles at src_tiles[n] (rows row_bytes apart, as
+    // the constructor's) into the stage dst_bytes[n] past stage 0's tile. which: 0 every row; 1 the rows other than
+    // the token's own (`own`, in the tile's numbering) and those ending less than a line (128 bytes) before it (their
+    // lines may hold part of the own row, which the kernels ahead write); 2 those (as split_rows_mma).
+    template <int N>
+    __device__ __forceinline__ void issue(const uint8_t* const (&src_tiles)[N], const uint32_t (&dst_bytes)[N],
+                                          int rows_left, int which, int own, int64_t row_bytes) const {
+#pragma unroll
+        for (int i = 0; i < Tile::kCopiesPerLane; ++i) {
+            if (row[i] >= rows_left) continue;
+            if (which != 0) {
+                if ((which == 1) == near_own_row(row[i], own, row_bytes)) continue;
+            }
+#pragma unroll
+            for (int n = 0; n < N; ++n) tc::copy_async<8>(dst[i] + dst_bytes[n], src_tiles[n] + src[i], true);
+        }
+    }
+};
+
+template <GgmlType K, GgmlType V, int D_MAX>
 __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                                   const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                                   float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
                                                   int t, int64_t last, int64_t row_lo, int n_rows, bool early) {
-    using Tile = typename Staged<TYPE, D_MAX>::Tile;
-    using Form = typename Staged<TYPE, D_MAX>::Form;
-    using Raw = typename Staged<TYPE, D_MAX>::Raw;
-    constexpr int kDepth = Staged<TYPE, D_MAX>::kDepth;
-    constexpr int kRowGroups = kSplitWarps * Tile::kRows;
-    __shared__ __align__(16) uint32_t stages_s[kSplitWarps][kDepth][Tile::kStageWords];
+    using S = Staged<K, V, D_MAX>;
+    using KTile = typename S::KHalf::Tile;
+    using VTile = typename S::VHalf::Tile;
+    using Form = typename S::Form;
+    constexpr bool kOneType = K == V;
+    constexpr int kDepth = S::kDepth;
+    constexpr int kRowGroups = kSplitWarps * S::kRows;
+    __shared__ __align__(16) uint32_t stages_s[kSplitWarps][kDepth][S::kStageWords];
     const Shape& s = args.shape;
     const int kv_head = blockIdx.y, head = kv_head;  // one query head per KV head (Plan::wide_rows), one per block
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int sub = lane / Tile::kLanes, li = lane - sub * Tile::kLanes;  // row sub of each tile, block li
-    const int64_t row_bytes = static_cast<int64_t>(s.row_bytes);
-    const int64_t warp_row0 = row_lo + warp * Tile::kRows;  // this warp's rows: step * kRowGroups + 0 .. kRows - 1
-    const uint8_t* k_tiles = k_cache + warp_row0 * row_bytes + kv_head * static_cast<int64_t>(Tile::kSegmentBytes);
-    const uint8_t* v_tiles = v_cache + warp_row0 * row_bytes + kv_head * static_cast<int64_t>(Tile::kSegmentBytes);
+    const int sub = lane / S::kLanes, li = lane - sub * S::kLanes;  // row sub of each tile, block li
+    const int64_t k_row_bytes = static_cast<int64_t>(s.row_bytes);
+    const int64_t v_row_bytes = kOneType ? k_row_bytes : static_cast<int64_t>(s.v_row_bytes);
+    const int64_t warp_row0 = row_lo + warp * S::kRows;  // this warp's rows: step * kRowGroups + 0 .. kRows - 1
+    const uint8_t* k_tiles = k_cache + warp_row0 * k_row_bytes + kv_head * static_cast<int64_t>(KTile::kSegmentBytes);
+    const uint8_t* v_tiles = v_cache + warp_row0 * v_row_bytes + kv_head * static_cast<int64_t>(VTile::kSegmentBytes);
     uint32_t* stages = &stages_s[warp][0][0];
 
-    // Lane l copies chunks l, l + 32, .. of each tile (chunk c: 8 bytes at 8 (c % kChunks) of row c / kChunks); the
-    // chunks' offsets and rows are the same in every tile, so they are worked out once.
-    uint32_t copy_src[Tile::kCopiesPerLane], copy_dst[Tile::kCopiesPerLane];
-    int copy_row[Tile::kCopiesPerLane];  // from the tile's first row; past the tile's chunks, never copied
-#pragma unroll
-    for (int i = 0; i < Tile::kCopiesPerLane; ++i) {
-        const int c = lane + 32 * i;
-        const int row = c / Tile::kChunks, chunk = c - row * Tile::kChunks;
-        copy_row[i] = c < Tile::kTileChunks ? row : INT_MAX;
-        copy_src[i] = static_cast<uint32_t>(row * row_bytes + 8 * chunk);
-        copy_dst[i] = tc::shared_address(stages + Tile::row_word(row)) + 8 * chunk;
-    }
-    // which: 0 every row; 1 the rows other than the token's own and those ending less than a line (128 bytes) before
-    // it (their lines may hold part of the own row, which the kernels ahead write); 2 those (as split_rows_mma).
-    const int64_t tile_bytes = kRowGroups * row_bytes;
+    const TileCopies<KTile> k_copies(lane, k_row_bytes, stages);
+    const TileCopies<VTile> v_copies(lane, v_row_bytes, stages + S::kVWord);  // unused for one type
     auto copy_tile = [&](int step, int stage, int which) {
-        const uint8_t* k_src = k_tiles + step * tile_bytes;
-        const uint8_t* v_src = v_tiles + step * tile_bytes;
-        const int first = step * kRowGroups + warp * Tile::kRows;  // the tile's first row, from row_lo
-        const int own = static_cast<int>(last - row_lo) - first;   // in the tile's numbering
-        const uint32_t stage_bytes = 4 * stage * Tile::kStageWords;
-#pragma unroll
-        for (int i = 0; i < Tile::kCopiesPerLane; ++i) {
-            if (copy_row[i] >= n_rows - first) continue;
-            if (which != 0) {
-                if ((which == 1) == near_own_row(copy_row[i], own, row_bytes)) continue;
-            }
-            tc::copy_async<8>(copy_dst[i] + stage_bytes, k_src + copy_src[i], true);
-            tc::copy_async<8>(copy_dst[i] + stage_bytes + 4 * Tile::kTileWords, v_src + copy_src[i], true);
+        const uint8_t* k_src = k_tiles + step * (kRowGroups * k_row_bytes);
+        const uint8_t* v_src = v_tiles + step * (kRowGroups * v_row_bytes);
+        const int first = step * kRowGroups + warp * S::kRows;  // the tile's first row, from row_lo
+        const int own = static_cast<int>(last - row_lo) - first;  // in the tile's numbering
+        const uint32_t stage_bytes = 4 * stage * S::kStageWords;
+        if constexpr (kOneType) {
+            k_copies.issue({k_src, v_src}, {stage_bytes, stage_bytes + 4 * S::kVWord}, n_rows - first, which, own,
+                           k_row_bytes);
+        } else {
+            k_copies.issue({k_src}, {stage_bytes}, n_rows - first, which, own, k_row_bytes);
+            v_copies.issue({v_src}, {stage_bytes}, n_rows - first, which, own, v_row_bytes);
         }
     };
     const int n_steps = (n_rows + kRowGroups - 1) / kRowGroups;  // block-uniform
@@ -184,10 +223,12 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         query = Form::round_query(x);
     }
 
-    Raw k_row, v_row;
+    typename S::KHalf::Raw k_row;
+    typename S::VHalf::Raw v_row;
     k_row.set_block(li);
     v_row.set_block(li);
-    const int read_word = Tile::row_word(sub) + Tile::lane_word(li);
+    const int k_word = KTile::row_word(sub) + KTile::lane_word(li);
+    const int v_word = S::kVWord + VTile::row_word(sub) + VTile::lane_word(li);
     float m[1] = {-INFINITY}, l[1] = {0.0f};
     typename Form::Acc acc{};
     int stage = 0;
@@ -198,17 +239,17 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         if (step + kDepth - 1 < n_steps)
             copy_tile(step + kDepth - 1, stage == 0 ? kDepth - 1 : stage - 1, 0);
         tc::commit_copies();
-        const uint32_t* k_words = stages + stage * Tile::kStageWords + read_word;
-        k_row.load(k_words);
-        v_row.load(k_words + Tile::kTileWords);
+        const uint32_t* stage_words = stages + stage * S::kStageWords;
+        k_row.load(stage_words + k_word);
+        v_row.load(stage_words + v_word);
         stage = stage == kDepth - 1 ? 0 : stage + 1;
 
-        const bool in_rows = step * kRowGroups + warp * Tile::kRows + sub < n_rows;
-        wide_row_step<Form, Tile::kLanes>(k_row, v_row, query, in_rows, in_rows, m[0], l[0], acc);
+        const bool in_rows = step * kRowGroups + warp * S::kRows + sub < n_rows;
+        wide_row_step<Form, S::kLanes>(k_row, v_row, query, in_rows, in_rows, m[0], l[0], acc);
     }
     acc.to_plain();
-    finish_block<1, Form::kElements, Tile::kLanes, D_MAX>(m, l, acc.v, args, t, head, 1, e0, partial_acc,
-                                                          partial_max_sum);
+    finish_block<1, Form::kElements, S::kLanes, D_MAX>(m, l, acc.v, args, t, head, 1, e0, partial_acc,
+                                                       partial_max_sum);
 }
 
 #endif  // __CUDA_ARCH__ >= 800

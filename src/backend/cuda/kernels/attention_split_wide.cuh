@@ -159,11 +159,30 @@ struct WideQ4 {
     }
 };
 
+// Scores by KEYS's form and values by VALUES's, for a cache whose halves have two types (Q8_0 keys beside Q4_0 values:
+// WideQ8Block's score, WideQ4's accumulate); both take the same elements per lane. KEYS and VALUES one form: that form.
+template <class KEYS, class VALUES>
+struct PairForm {
+    static_assert(KEYS::kElements == VALUES::kElements, "a lane takes the same elements of a K row and a V row");
+    static constexpr int kElements = KEYS::kElements;
+    using Query = typename KEYS::Query;
+    using Acc = typename VALUES::Acc;
+    __device__ __forceinline__ static Query round_query(const float (&x)[kElements]) { return KEYS::round_query(x); }
+    template <class Raw>
+    __device__ __forceinline__ static float score(const Raw& k, const Query& q) {
+        return KEYS::score(k, q);
+    }
+    template <class Raw>
+    __device__ __forceinline__ static void accumulate(const Raw& v, float p, Acc& acc) {
+        VALUES::accumulate(v, p, acc);
+    }
+};
+
 // One row of a wide form's row group: the row's LANES lanes sum their parts of the score, the running max follows it
 // lazily (kLazyMaxMargin; shuffles and the vote run converged), and the lane weights its part of V. in_rows: the row
 // is one of the block's; has_part: also this lane's part of it holds dims.
-template <class FORM, int LANES, class Raw>
-__device__ __forceinline__ void wide_row_step(const Raw& k_row, const Raw& v_row, const typename FORM::Query& query,
+template <class FORM, int LANES, class KRaw, class VRaw>
+__device__ __forceinline__ void wide_row_step(const KRaw& k_row, const VRaw& v_row, const typename FORM::Query& query,
                                               bool in_rows, bool has_part, float& m, float& l,
                                               typename FORM::Acc& acc) {
     float dot = has_part ? FORM::score(k_row, query) : 0.0f;
@@ -207,20 +226,20 @@ __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, con
     const int e0 = li * EPL;                         // head_dim is a multiple of EPL (Plan::wide_rows)
     const bool lane_has_dims = e0 < D;
     const int64_t col = static_cast<int64_t>(kv_head) * D + e0;
-    const size_t row_bytes = s.row_bytes;
-    const uint8_t* k_rows = k_cache + row_lo * static_cast<int64_t>(row_bytes);
-    const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(row_bytes);
+    const int64_t k_row_bytes = static_cast<int64_t>(s.row_bytes), v_row_bytes = k_row_bytes;  // a Q8_0 cache
+    const uint8_t* k_rows = k_cache + row_lo * k_row_bytes;
+    const uint8_t* v_rows = v_cache + row_lo * v_row_bytes;
 
     // The row group's next row. One row ahead per row group: two measured slower at 4,096 rows, for Q8_0 22.0 against
     // 20.4 us per layer (80 registers), for v44's Q4_0 register form 16.0 against 15.2 (127 registers), as did 64
     // registers for 8 blocks per SM with Q8_0 (24.0; 20.2 with twice the parts).
     Raw k_raw[1], v_raw[1];
     if (early) {
-        load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, row_bytes, col, group_id, n_rows, lane_has_dims,
-                                    static_cast<int>(last - row_lo));
+        load_first_step<kRowGroups>(k_raw, v_raw, k_rows, v_rows, k_row_bytes, v_row_bytes, col, group_id, n_rows,
+                                    lane_has_dims, static_cast<int>(last - row_lo));
     } else if (group_id < n_rows && lane_has_dims) {
-        k_raw[0].load(k_rows + group_id * static_cast<int64_t>(row_bytes), col);
-        v_raw[0].load(v_rows + group_id * static_cast<int64_t>(row_bytes), col);
+        k_raw[0].load(k_rows + group_id * k_row_bytes, col);
+        v_raw[0].load(v_rows + group_id * v_row_bytes, col);
     }
     ops::allow_dependents();  // as split_rows
 
@@ -240,8 +259,8 @@ __device__ __forceinline__ void split_rows_wide(const float* __restrict__ q, con
         const bool valid = r < n_rows && lane_has_dims;
         const Raw k_row = k_raw[0], v_row = v_raw[0];
         if (r + kRowGroups < n_rows && lane_has_dims) {
-            k_raw[0].load(k_rows + (r + kRowGroups) * static_cast<int64_t>(row_bytes), col);
-            v_raw[0].load(v_rows + (r + kRowGroups) * static_cast<int64_t>(row_bytes), col);
+            k_raw[0].load(k_rows + (r + kRowGroups) * k_row_bytes, col);
+            v_raw[0].load(v_rows + (r + kRowGroups) * v_row_bytes, col);
         }
         wide_row_step<FORM, kLanes>(k_row, v_row, query, r < n_rows, valid, m[0], l[0], acc);
     }

@@ -1,5 +1,5 @@
 // The CUDA KV append and attention kernels (attention_*.cu) against the host quantizers (bit-exact cache bytes)
-// and a float64 attention written here with the ref's semantics (kernels/ref/attention.cpp): every cache type,
+// and a float64 attention written here with the ref's semantics (kernels/ref/attention.cpp): every cache type pair,
 // GQA shapes, windows, decode across split boundaries of a 4096-row cache, prefill, and CUDA graph replay.
 #include <gtest/gtest.h>
 
@@ -30,32 +30,44 @@ using gpu_test::DeviceVector;
 
 // A KV cache on the host: stored bytes (what the GPU gets) and their exact dequantized values (what the float64
 // reference reads). Rows at or past `filled` hold NaN, so any kernel that reads them poisons its output.
+// The keys' and the values' cache types.
+struct CacheTypes {
+    GgmlType k{}, v{};
+};
+
+std::string cache_text(CacheTypes types) {
+    if (types.k == types.v) return std::string(type_name(types.k));
+    return "K " + std::string(type_name(types.k)) + " V " + std::string(type_name(types.v));
+}
+
 struct HostCache {
-    GgmlType type{};
+    CacheTypes types;
     int64_t n_ctx = 0, row_width = 0;
-    size_t row_bytes = 0;
+    size_t k_row_bytes = 0, v_row_bytes = 0;
     std::vector<uint8_t> k_bytes, v_bytes;
     std::vector<float> k, v;  // [n_ctx, row_width], dequantized
 
     void store_row(int64_t row, const float* k_src, const float* v_src) {
-        const TypeInfo& info = type_info(type);
-        uint8_t* kb = k_bytes.data() + row * row_bytes;
-        uint8_t* vb = v_bytes.data() + row * row_bytes;
-        info.quantize_row(k_src, kb, row_width);
-        info.quantize_row(v_src, vb, row_width);
-        info.dequantize_row(kb, k.data() + row * row_width, row_width);
-        info.dequantize_row(vb, v.data() + row * row_width, row_width);
+        const TypeInfo& k_info = type_info(types.k);
+        const TypeInfo& v_info = type_info(types.v);
+        uint8_t* kb = k_bytes.data() + row * k_row_bytes;
+        uint8_t* vb = v_bytes.data() + row * v_row_bytes;
+        k_info.quantize_row(k_src, kb, row_width);
+        v_info.quantize_row(v_src, vb, row_width);
+        k_info.dequantize_row(kb, k.data() + row * row_width, row_width);
+        v_info.dequantize_row(vb, v.data() + row * row_width, row_width);
     }
 };
 
-HostCache make_cache(GgmlType type, int64_t n_ctx, int64_t row_width, int64_t filled, uint64_t seed) {
+HostCache make_cache(CacheTypes types, int64_t n_ctx, int64_t row_width, int64_t filled, uint64_t seed) {
     HostCache c;
-    c.type = type;
+    c.types = types;
     c.n_ctx = n_ctx;
     c.row_width = row_width;
-    c.row_bytes = row_bytes(type, row_width);
-    c.k_bytes.assign(static_cast<size_t>(n_ctx) * c.row_bytes, 0);
-    c.v_bytes.assign(c.k_bytes.size(), 0);
+    c.k_row_bytes = row_bytes(types.k, row_width);
+    c.v_row_bytes = row_bytes(types.v, row_width);
+    c.k_bytes.assign(static_cast<size_t>(n_ctx) * c.k_row_bytes, 0);
+    c.v_bytes.assign(static_cast<size_t>(n_ctx) * c.v_row_bytes, 0);
     c.k.assign(static_cast<size_t>(n_ctx * row_width), 0.0f);
     c.v.assign(c.k.size(), 0.0f);
     const auto k_src = testing::random_floats(static_cast<size_t>(filled * row_width), seed);
@@ -72,12 +84,12 @@ struct DeviceCache {
     explicit DeviceCache(const HostCache& c) : k(c.k_bytes), v(c.v_bytes) {
         view.k = k.data();
         view.v = v.data();
-        view.type = c.type;
+        view.type = c.types.k;
         view.n_ctx = c.n_ctx;
         view.row_width = c.row_width;
-        view.row_bytes = c.row_bytes;
-        view.v_type = c.type;
-        view.v_row_bytes = c.row_bytes;
+        view.row_bytes = c.k_row_bytes;
+        view.v_type = c.types.v;
+        view.v_row_bytes = c.v_row_bytes;
     }
 };
 
@@ -131,9 +143,9 @@ struct HeadShape {
     int n_head, n_head_kv, head_dim;
 };
 
-std::string describe(const HeadShape& s, GgmlType type, int window, const std::vector<int32_t>& positions,
+std::string describe(const HeadShape& s, CacheTypes types, int window, const std::vector<int32_t>& positions,
                      bool split) {
-    std::string text = std::string(type_name(type)) + " heads " + std::to_string(s.n_head) + "/" +
+    std::string text = cache_text(types) + " heads " + std::to_string(s.n_head) + "/" +
                        std::to_string(s.n_head_kv) + " dim " + std::to_string(s.head_dim) + " window " +
                        std::to_string(window) + (split ? " split" : " tiled") + " positions";
     for (size_t i = 0; i < positions.size() && i < 4; ++i) text += " " + std::to_string(positions[i]);
@@ -152,9 +164,10 @@ AttentionParams params_for(const HeadShape& s, int window) {
 }
 
 // The split path's NMSE limit against the float64 reference, by how it rounds its products.
-double split_limit(GgmlType type, const AttentionParams& params) {
-    if (attention_split_rounds_q_to_int8(type, params)) return tolerance::kParityNmseAttentionInt8Query;
-    if (attention_split_uses_half_products(type, params)) return tolerance::kParityNmseAttentionHalfProducts;
+double split_limit(CacheTypes types, const AttentionParams& params) {
+    if (attention_split_rounds_q_to_int8(types.k, types.v, params)) return tolerance::kParityNmseAttentionInt8Query;
+    if (attention_split_uses_half_products(types.k, types.v, params))
+        return tolerance::kParityNmseAttentionHalfProducts;
     return tolerance::kParityNmseAttention;
 }
 
@@ -177,16 +190,21 @@ void check_attention(const HostCache& host, const DeviceCache& dev, const HeadSh
     const auto expected = ref_attention(q, host, positions, params);
     const double e = nmse(expected, got);
     const bool split = use_workspace && n_tokens <= 8;
-    const double limit = split ? split_limit(host.type, params)
-                         : attention_tiled_uses_half_products(host.type, shape.head_dim)
+    const double limit = split ? split_limit(host.types, params)
+                         : attention_tiled_uses_half_products(host.types.k, host.types.v, shape.head_dim)
                              ? tolerance::kParityNmseAttentionHalfProducts
                              : tolerance::kParityNmseAttention;
     EXPECT_TRUE(e <= limit)
-        << describe(shape, host.type, window, positions, split) << ": nmse " << e << "; "
+        << describe(shape, host.types, window, positions, split) << ": nmse " << e << "; "
         << testing::compare(std::span<const double>(expected), std::span<const float>(got)).report();
 }
 
-constexpr GgmlType kCacheTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0};
+// Each type for both halves, and Q8_0 keys with Q4_0 values (kv_cache_pair_supported).
+constexpr CacheTypes kCacheTypes[] = {{GgmlType::F32, GgmlType::F32},
+                                      {GgmlType::F16, GgmlType::F16},
+                                      {GgmlType::Q8_0, GgmlType::Q8_0},
+                                      {GgmlType::Q4_0, GgmlType::Q4_0},
+                                      {GgmlType::Q8_0, GgmlType::Q4_0}};
 // With a Q8_0 cache, groups of 2, 4, 7 and 8 query heads per KV head at head_dim 64 and 128 take the tensor-core split
 // path (attention_split_uses_half_products); with a Q8_0 cache, or a Q4_0 cache at head_dim 128 or 256, one query head
 // per KV head takes the integer wide form in blocks of 48 rows or more (attention_split_rounds_q_to_int8); the rest
@@ -203,11 +221,11 @@ std::vector<int32_t> consecutive(int32_t first, int64_t n) {
 TEST(CudaKvAppend, CacheBytesEqualTheHostQuantizer) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 1000;
-    for (GgmlType type : kCacheTypes) {
+    for (CacheTypes types : kCacheTypes) {
         for (int64_t row_width : {64, 256, 4096}) {
             for (int64_t n_tokens : {1, 3, 17}) {
                 const int64_t n_ctx = 40;
-                HostCache host = make_cache(type, n_ctx, row_width, n_ctx, ++seed);
+                HostCache host = make_cache(types, n_ctx, row_width, n_ctx, ++seed);
                 DeviceCache dev(host);
                 auto k = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 3.0f);
                 auto v = testing::random_floats(static_cast<size_t>(n_tokens * row_width), ++seed, 0.01f);
@@ -230,12 +248,18 @@ TEST(CudaKvAppend, CacheBytesEqualTheHostQuantizer) {
                 launch_kv_append(dev.view, dk.data(), dv.data(), dpos.data(), n_tokens, nullptr);
                 for (int64_t t = 0; t < n_tokens; ++t)
                     host.store_row(positions[t], k.data() + t * row_width, v.data() + t * row_width);
-                const std::string what = std::string(type_name(type)) + " width " + std::to_string(row_width) +
+                const std::string what = cache_text(types) + " width " + std::to_string(row_width) +
                                          " tokens " + std::to_string(n_tokens);
                 const auto k_bytes = dev.k.download(), v_bytes = dev.v.download();
+                ASSERT_EQ(k_bytes.size(), host.k_bytes.size());
+                ASSERT_EQ(v_bytes.size(), host.v_bytes.size());
                 for (size_t i = 0; i < k_bytes.size(); ++i) {
-                    ASSERT_EQ(k_bytes[i], host.k_bytes[i]) << what << ": K byte " << i << " (row " << i / host.row_bytes << ")";
-                    ASSERT_EQ(v_bytes[i], host.v_bytes[i]) << what << ": V byte " << i << " (row " << i / host.row_bytes << ")";
+                    ASSERT_EQ(k_bytes[i], host.k_bytes[i])
+                        << what << ": K byte " << i << " (row " << i / host.k_row_bytes << ")";
+                }
+                for (size_t i = 0; i < v_bytes.size(); ++i) {
+                    ASSERT_EQ(v_bytes[i], host.v_bytes[i])
+                        << what << ": V byte " << i << " (row " << i / host.v_row_bytes << ")";
                 }
             }
         }
@@ -245,10 +269,10 @@ TEST(CudaKvAppend, CacheBytesEqualTheHostQuantizer) {
 TEST(CudaAttention, SmallBatchesEveryShapeAndType) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 2000;
-    for (GgmlType type : kCacheTypes) {
+    for (CacheTypes types : kCacheTypes) {
         for (const HeadShape& shape : kShapes) {
             const int64_t n_ctx = 64, filled = 28;  // 11 earlier rows + up to 17 new ones
-            const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
+            const HostCache host = make_cache(types, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
                                               filled, ++seed);
             const DeviceCache dev(host);
             for (int window : {0, 5}) {
@@ -268,10 +292,10 @@ TEST(CudaAttention, SmallBatchesEveryShapeAndType) {
 TEST(CudaAttention, PrefillOf128After11Rows) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 3000;
-    for (GgmlType type : kCacheTypes) {
+    for (CacheTypes types : kCacheTypes) {
         for (const HeadShape& shape : kShapes) {
             const int64_t n_ctx = 160, filled = 139;
-            const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
+            const HostCache host = make_cache(types, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
                                               filled, ++seed);
             const DeviceCache dev(host);
             for (int window : {0, 5, 50}) check_attention(host, dev, shape, window, consecutive(11, 128), true, ++seed);
@@ -282,14 +306,14 @@ TEST(CudaAttention, PrefillOf128After11Rows) {
 TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 4000;
-    for (GgmlType type : kCacheTypes) {
+    for (CacheTypes types : kCacheTypes) {
         // One query head per KV head takes the wide form for a Q8_0 cache, or a Q4_0 cache at head_dim 128 or 256,
         // where blocks hold 48 rows or more: staged in shared memory at 128 and 256, in registers for Q8_0 at 64 and
         // 80 (80 leaves lanes without dims, and its rows of 5 Q8_0 blocks, 170 bytes, alternate in alignment).
         for (const HeadShape& shape : {HeadShape{32, 4, 64}, HeadShape{32, 32, 128}, HeadShape{16, 1, 64},
                                        HeadShape{8, 8, 64}, HeadShape{2, 2, 80}, HeadShape{2, 2, 256}}) {
             const int64_t n_ctx = 4096;
-            const HostCache host = make_cache(type, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
+            const HostCache host = make_cache(types, n_ctx, static_cast<int64_t>(shape.n_head_kv) * shape.head_dim,
                                               n_ctx, ++seed);
             const DeviceCache dev(host);
             for (int window : {0, 300}) {
@@ -306,10 +330,10 @@ TEST(CudaAttention, DecodeAcrossSplitBoundariesOf4096Rows) {
 TEST(CudaAttention, GraphReplaysAtEveryPosition) {
     SPOOL_REQUIRE_GPU();
     uint64_t seed = 5000;
-    for (GgmlType type : kCacheTypes) {
+    for (CacheTypes types : kCacheTypes) {
         const HeadShape shape{32, 4, 64};
         const int64_t n_ctx = 2048, row_width = static_cast<int64_t>(shape.n_head_kv) * shape.head_dim;
-        HostCache host = make_cache(type, n_ctx, row_width, n_ctx, ++seed);
+        HostCache host = make_cache(types, n_ctx, row_width, n_ctx, ++seed);
         DeviceCache dev(host);
         const AttentionParams params = params_for(shape, 0);
         const size_t ws_bytes = attention_workspace_bytes(1, params, n_ctx);
@@ -342,9 +366,9 @@ TEST(CudaAttention, GraphReplaysAtEveryPosition) {
             const auto got = dout.download();
             const auto expected = ref_attention(q, host, {position}, params);
             const double e = nmse(expected, got);
-            const double limit = split_limit(type, params);
+            const double limit = split_limit(types, params);
             EXPECT_TRUE(e <= limit)
-                << "graph replay, " << type_name(type) << " position " << position << ": nmse " << e << "; "
+                << "graph replay, " << cache_text(types) << " position " << position << ": nmse " << e << "; "
                 << testing::compare(std::span<const double>(expected), std::span<const float>(got)).report();
         }
         SPOOL_CUDA_CHECK(cudaGraphExecDestroy(exec));
@@ -414,6 +438,37 @@ TEST(CudaAttentionPlan, UnsupportedShapesThrowAtPlanTime) {
     EXPECT_THROW(attention_workspace_bytes(1, params_for({8, 3, 64}, 0), 128), UsageError);
 }
 
+// The benches' caches: F16, Q8_0 and Q4_0 for both halves, and Q8_0 keys with Q4_0 values.
+constexpr CacheTypes kBenchCacheTypes[] = {{GgmlType::F16, GgmlType::F16},
+                                           {GgmlType::Q8_0, GgmlType::Q8_0},
+                                           {GgmlType::Q4_0, GgmlType::Q4_0},
+                                           {GgmlType::Q8_0, GgmlType::Q4_0}};
+
+// Host-only: a pair of types the kernels are not built for is refused before anything is launched.
+TEST(CudaAttentionPlan, UnkeptTypePairsThrow) {
+    const HeadShape shape{8, 8, 64};
+    KvView view;
+    view.type = GgmlType::Q4_0;  // Q4_0 keys beside Q8_0 values: the reverse of the kept pair
+    view.v_type = GgmlType::Q8_0;
+    view.n_ctx = 16;
+    view.row_width = static_cast<int64_t>(shape.n_head_kv) * shape.head_dim;
+    view.row_bytes = row_bytes(view.type, view.row_width);
+    view.v_row_bytes = row_bytes(view.v_type, view.row_width);
+    const AttentionParams params = params_for(shape, 0);
+    try {
+        launch_attention(nullptr, view, nullptr, 1, params, nullptr, nullptr, 0, nullptr);
+        ADD_FAILURE() << "launch_attention accepted Q4_0 keys with Q8_0 values";
+    } catch (const UnsupportedError& e) {
+        EXPECT_NE(std::string(e.what()).find("keys q4_0 and values q8_0"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(launch_kv_append(view, nullptr, nullptr, nullptr, 1, nullptr), UnsupportedError);
+    EXPECT_THROW(launch_rope_kv_append(nullptr, nullptr, nullptr, nullptr, 1, shape.n_head, shape.n_head_kv,
+                                       shape.head_dim, RopeParams{}, view, nullptr),
+                 UnsupportedError);
+    EXPECT_TRUE(kv_cache_pair_supported(GgmlType::Q8_0, GgmlType::Q4_0));
+    EXPECT_FALSE(kv_cache_pair_supported(GgmlType::F16, GgmlType::F32));
+}
+
 // Decode attention time by context, F16, Q8_0 and Q4_0 caches: each "layer" has its own cache, so rows come from DRAM,
 // not L2. Run with --gtest_also_run_disabled_tests --gtest_filter=CudaAttentionBench.*
 TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
@@ -424,14 +479,13 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
         int layers;
     };
     const int64_t n_ctx = 4096;
-    std::printf("%-10s %-5s %8s %10s %10s %12s\n", "model", "cache", "context", "us/layer", "GB/s", "KV MB/layer");
-    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+    std::printf("%-10s %-12s %8s %10s %10s %12s\n", "model", "cache", "context", "us/layer", "GB/s", "KV MB/layer");
+    for (const CacheTypes types : kBenchCacheTypes) {
         for (const Model& m : {Model{"tinyllama", {32, 4, 64}, 22}, Model{"llama2-7b", {32, 32, 128}, 8},
                                Model{"llama3-8b", {32, 8, 128}, 16}}) {
             const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
             const AttentionParams params = params_for(m.shape, 0);
-            const HostCache host = make_cache(type, n_ctx, row_width, n_ctx, 77);
-            const size_t row = host.row_bytes;
+            const HostCache host = make_cache(types, n_ctx, row_width, n_ctx, 77);
             std::vector<std::unique_ptr<DeviceVector<uint8_t>>> caches;
             for (int l = 0; l < m.layers; ++l) {
                 caches.push_back(std::make_unique<DeviceVector<uint8_t>>(host.k_bytes));
@@ -451,12 +505,12 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
                 KvView view;
                 view.k = caches[2 * l]->data();
                 view.v = caches[2 * l + 1]->data();
-                view.type = type;
+                view.type = types.k;
                 view.n_ctx = n_ctx;
                 view.row_width = row_width;
-                view.row_bytes = row;
-                view.v_type = type;
-                view.v_row_bytes = row;
+                view.row_bytes = host.k_row_bytes;
+                view.v_type = types.v;
+                view.v_row_bytes = host.v_row_bytes;
                 launch_attention(dq.data(), view, dpos.data(), 1, params, dout.data(), ws.data(), ws_bytes, stream);
             }
             SPOOL_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
@@ -475,9 +529,10 @@ TEST(CudaAttentionBench, DISABLED_DecodeByContext) {
                 float ms = 0;
                 SPOOL_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
                 const double us = 1000.0 * ms / (reps * m.layers);
-                const double kv_bytes = 2.0 * static_cast<double>(context) * static_cast<double>(row);
-                const std::string cache(type_name(type));
-                std::printf("%-10s %-5s %8d %10.2f %10.1f %12.2f\n", m.name, cache.c_str(), context, us,
+                const double kv_bytes =
+                    static_cast<double>(context) * static_cast<double>(host.k_row_bytes + host.v_row_bytes);
+                const std::string cache = cache_text(types);
+                std::printf("%-10s %-12s %8d %10.2f %10.1f %12.2f\n", m.name, cache.c_str(), context, us,
                             kv_bytes / (us * 1e3), kv_bytes / 1e6);
             }
             SPOOL_CUDA_CHECK(cudaEventDestroy(start));
@@ -500,14 +555,14 @@ TEST(CudaAttentionBench, DISABLED_Prefill) {
     struct Batch {
         int64_t n_tokens, depth;
     };
-    std::printf("%-10s %-5s %8s %8s %10s %10s\n", "model", "cache", "tokens", "depth", "us/layer", "TFLOP/s");
-    for (const GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+    std::printf("%-10s %-12s %8s %8s %10s %10s\n", "model", "cache", "tokens", "depth", "us/layer", "TFLOP/s");
+    for (const CacheTypes types : kBenchCacheTypes) {
         for (const Model& m : {Model{"tinyllama", {32, 4, 64}}, Model{"llama2-7b", {32, 32, 128}}}) {
             for (const Batch& b : {Batch{128, 0}, Batch{512, 0}, Batch{2048, 0}, Batch{512, 4096}}) {
                 const int64_t n_ctx = b.depth + b.n_tokens;
                 const int64_t row_width = static_cast<int64_t>(m.shape.n_head_kv) * m.shape.head_dim;
                 const AttentionParams params = params_for(m.shape, 0);
-                const DeviceCache dev(make_cache(type, n_ctx, row_width, n_ctx, 79));
+                const DeviceCache dev(make_cache(types, n_ctx, row_width, n_ctx, 79));
                 const auto q =
                     testing::random_floats(static_cast<size_t>(b.n_tokens * m.shape.n_head * m.shape.head_dim), 80);
                 DeviceVector<float> dq(q), dout(q.size());
@@ -531,8 +586,8 @@ TEST(CudaAttentionBench, DISABLED_Prefill) {
                 const double rows =
                     static_cast<double>(b.n_tokens) * (static_cast<double>(b.depth) + (b.n_tokens + 1) / 2.0);
                 const double flops = 4.0 * m.shape.n_head * m.shape.head_dim * rows;
-                const std::string cache(type_name(type));
-                std::printf("%-10s %-5s %8lld %8lld %10.1f %10.2f\n", m.name, cache.c_str(),
+                const std::string cache = cache_text(types);
+                std::printf("%-10s %-12s %8lld %8lld %10.1f %10.2f\n", m.name, cache.c_str(),
                             static_cast<long long>(b.n_tokens), static_cast<long long>(b.depth), us, flops / (us * 1e6));
                 SPOOL_CUDA_CHECK(cudaEventDestroy(start));
                 SPOOL_CUDA_CHECK(cudaEventDestroy(stop));

@@ -30,11 +30,11 @@ struct TileShape<256> {
     static constexpr int kQueries = 16, kKeys = 16;
 };
 
-template <GgmlType TYPE, int D_MAX>
+template <GgmlType K, GgmlType V, int D_MAX>
 __global__ void __launch_bounds__(kTiledThreads)
     attention_tiled_kernel(const float* __restrict__ q,            // [n_tokens, n_head, head_dim]
                            const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes]
-                           const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes]
+                           const uint8_t* __restrict__ v_cache,    // [n_ctx][v_row_bytes]
                            const int32_t* __restrict__ positions,  // [n_tokens]
                            Shape s, int64_t n_tokens,
                            float* __restrict__ out) {              // [n_tokens, n_head, head_dim]
@@ -77,19 +77,20 @@ __global__ void __launch_bounds__(kTiledThreads)
     // Item i of a tile is row (tid + i * threads) / (D_MAX / 8), dims 8 * ((tid + i * threads) % (D_MAX / 8)).
     constexpr int kItems = kKeys * (D_MAX / 8) / kTiledThreads;
     static_assert(kItems * kTiledThreads == kKeys * (D_MAX / 8), "tile loads must divide evenly");
-    Raw8<TYPE> k_raw[kItems], v_raw[kItems];
+    Raw8<K> k_raw[kItems];
+    Raw8<V> v_raw[kItems];
     auto item_row = [&](int i) { return (tid + i * kTiledThreads) / (D_MAX / 8); };
     auto item_dim = [&](int i) { return ((tid + i * kTiledThreads) % (D_MAX / 8)) * 8; };
     auto item_loaded = [&](int tile, int i) { return tile + item_row(i) <= hi && item_dim(i) < D; };
-    auto load = [&](Raw8<TYPE> (&raw)[kItems], const uint8_t* cache, int tile) {
+    auto load = [&](auto& raw, const uint8_t* cache, size_t row_bytes, int tile) {
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
             if (item_loaded(tile, i))
-                raw[i].load(cache + static_cast<int64_t>(tile + item_row(i)) * s.row_bytes, col0 + item_dim(i));
+                raw[i].load(cache + static_cast<int64_t>(tile + item_row(i)) * row_bytes, col0 + item_dim(i));
         }
     };
     // Rows past hi and dims past D are stored as 0.
-    auto store = [&](const Raw8<TYPE> (&raw)[kItems], int tile) {
+    auto store = [&](const auto& raw, int tile) {
 #pragma unroll
         for (int i = 0; i < kItems; ++i) {
             float v[8] = {};
@@ -99,14 +100,14 @@ __global__ void __launch_bounds__(kTiledThreads)
             *reinterpret_cast<float4*>(dst + 4) = make_float4(v[4], v[5], v[6], v[7]);
         }
     };
-    load(k_raw, k_cache, lo);
-    load(v_raw, v_cache, lo);
+    load(k_raw, k_cache, s.row_bytes, lo);
+    load(v_raw, v_cache, s.v_row_bytes, lo);
 
     for (int tile = lo; tile <= hi; tile += kKeys) {
         const bool has_next = tile + kKeys <= hi;
         store(k_raw, tile);
         __syncthreads();
-        if (has_next) load(k_raw, k_cache, tile + kKeys);
+        if (has_next) load(k_raw, k_cache, s.row_bytes, tile + kKeys);
 
         // Scores of query rows ty + 16 i against keys tx + 8 j.
         float score[kRowsPerThread][kKeysPerThread] = {};
@@ -166,7 +167,7 @@ __global__ void __launch_bounds__(kTiledThreads)
 
         store(v_raw, tile);
         __syncthreads();
-        if (has_next) load(v_raw, v_cache, tile + kKeys);
+        if (has_next) load(v_raw, v_cache, s.v_row_bytes, tile + kKeys);
 #pragma unroll 4
         for (int key = 0; key < kKeys; ++key) {
             float p[kRowsPerThread];
@@ -206,24 +207,24 @@ __global__ void __launch_bounds__(kTiledThreads)
     }
 }
 
-template <GgmlType TYPE, int D_MAX>
+template <GgmlType K, GgmlType V, int D_MAX>
 void launch_tiled_kernel(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
                          int64_t n_tokens, float* out, cudaStream_t stream) {
     constexpr int kQueries = TileShape<D_MAX>::kQueries;
     const int64_t rows = n_tokens * plan.shape.group;
     const dim3 grid(static_cast<unsigned>((rows + kQueries - 1) / kQueries), static_cast<unsigned>(plan.shape.n_head_kv));
-    attention_tiled_kernel<TYPE, D_MAX><<<grid, kTiledThreads, 0, stream>>>(
+    attention_tiled_kernel<K, V, D_MAX><<<grid, kTiledThreads, 0, stream>>>(
         q, static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, plan.shape, n_tokens,
         out);
 }
 
-template <GgmlType TYPE>
-void launch_tiled_for_type(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
-                           int64_t n_tokens, float* out, cudaStream_t stream) {
+template <GgmlType K, GgmlType V>
+void launch_tiled_for_types(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
+                            int64_t n_tokens, float* out, cudaStream_t stream) {
     switch (plan.d_max) {
-        case 64: return launch_tiled_kernel<TYPE, 64>(plan, q, cache, positions, n_tokens, out, stream);
-        case 128: return launch_tiled_kernel<TYPE, 128>(plan, q, cache, positions, n_tokens, out, stream);
-        default: return launch_tiled_kernel<TYPE, 256>(plan, q, cache, positions, n_tokens, out, stream);
+        case 64: return launch_tiled_kernel<K, V, 64>(plan, q, cache, positions, n_tokens, out, stream);
+        case 128: return launch_tiled_kernel<K, V, 128>(plan, q, cache, positions, n_tokens, out, stream);
+        default: return launch_tiled_kernel<K, V, 256>(plan, q, cache, positions, n_tokens, out, stream);
     }
 }
 
@@ -231,8 +232,9 @@ void launch_tiled_for_type(const Plan& plan, const float* q, const KvView& cache
 
 void launch_tiled(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream) {
-    with_kv_cache_type(plan.type, [&](auto type) {
-        launch_tiled_for_type<decltype(type)::value>(plan, q, cache, positions, n_tokens, out, stream);
+    with_kv_cache_types(plan.type, plan.v_type, [&](auto k, auto v) {
+        launch_tiled_for_types<decltype(k)::value, decltype(v)::value>(plan, q, cache, positions, n_tokens, out,
+                                                                       stream);
     });
     SPOOL_CUDA_CHECK(cudaGetLastError());
 }

@@ -25,21 +25,30 @@ namespace {
 constexpr int kTileKeys = 64;  // keys per K/V tile
 constexpr int kRowPad = 8;     // halves after each shared row: ldmatrix's 8 rows of a matrix land on distinct banks
 
-template <int D, int WARPS, GgmlType CACHE>
+// A Q8_0 or Q4_0 cache row's blocks of one KV head, as stored (4-byte aligned: launch_flash checks), and a tile of
+// them.
+template <int D, GgmlType CACHE>
+struct RawRows {
+    static constexpr uint32_t kBlockBytes = CACHE == GgmlType::Q4_0 ? 18 : 34;
+    static constexpr uint32_t kRow = D / 32 * kBlockBytes;
+    static constexpr uint32_t kTile = kTileKeys * kRow;
+};
+
+// K of type K_TYPE, V of V_TYPE: both F16, or both quantized (kv_cache_pair_supported).
+template <int D, int WARPS, GgmlType K_TYPE, GgmlType V_TYPE>
 struct FlashLayout {
     static constexpr int kThreads = 32 * WARPS;
     static constexpr int kQueries = 16 * WARPS;  // 16 query rows per warp
     static constexpr int kLd = D + kRowPad;      // halves per shared row
     static constexpr uint32_t kQ = uint32_t{kQueries} * kLd * 2;
     static constexpr uint32_t kTile = uint32_t{kTileKeys} * kLd * 2;  // one K or V tile in fp16
-    // A Q8_0 or Q4_0 cache row's blocks of one KV head, as stored (4-byte aligned: launch_flash checks), and a tile
-    // of them.
-    static constexpr uint32_t kBlockBytes = CACHE == GgmlType::Q4_0 ? 18 : 34;
-    static constexpr uint32_t kRawRow = D / 32 * kBlockBytes;
-    static constexpr uint32_t kRawTile = kTileKeys * kRawRow;
+    static constexpr bool kRaw = K_TYPE != GgmlType::F16;  // tiles arrive raw and are converted to fp16 in place
+    static_assert(kRaw == (V_TYPE != GgmlType::F16), "F16 for both halves or for neither");
+    using KRaw = RawRows<D, K_TYPE>;
+    using VRaw = RawRows<D, V_TYPE>;
     // F16: Q, then K[2], V[2] in fp16. Q8_0 / Q4_0: Q, K, V in fp16, then raw K[2], V[2]. Then each query row's first
     // and last attended cache row and the block's range.
-    static constexpr uint32_t kRows = CACHE == GgmlType::F16 ? kQ + 4 * kTile : kQ + 2 * kTile + 4 * kRawTile;
+    static constexpr uint32_t kRows = kRaw ? kQ + 2 * kTile + 2 * KRaw::kTile + 2 * VRaw::kTile : kQ + 4 * kTile;
     static constexpr size_t kBytes = kRows + (2 * kQueries + 2) * sizeof(int);
 };
 
@@ -82,35 +91,35 @@ __device__ __forceinline__ void for_each_tile_piece(int tid, F&& f) {
 // The cache rows [tile, tile + kTileKeys) of one KV head into shared memory at `dst` by cp.async, zeros past `hi`:
 // F16 rows (dims col0 ..) as the fp16 tile itself, Q8_0 / Q4_0 rows as their raw blocks (from byte `head0` of the
 // row), which convert_tile then turns into fp16.
-template <int D, int WARPS, GgmlType CACHE>
+template <int D, int THREADS, GgmlType CACHE>
 __device__ __forceinline__ void copy_tile(uint32_t dst, const uint8_t* cache, size_t row_bytes, int64_t col0,
                                           int tile, int hi, int tid) {
-    using L = FlashLayout<D, WARPS, CACHE>;
     if constexpr (CACHE == GgmlType::F16) {
-        for_each_tile_piece<D, L::kThreads>(tid, [&](int r, int c) {  // 16 bytes each
+        for_each_tile_piece<D, THREADS>(tid, [&](int r, int c) {  // 16 bytes each
             const bool valid = tile + r <= hi;
             const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
-            copy_async<16>(dst + static_cast<uint32_t>(r * L::kLd + c) * 2, row + (col0 + c) * 2, valid);
+            copy_async<16>(dst + static_cast<uint32_t>(r * (D + kRowPad) + c) * 2, row + (col0 + c) * 2, valid);
         });
     } else {
-        constexpr int kWords = L::kRawRow / 4;  // 4-byte pieces per row
-        const int64_t head0 = col0 / 32 * L::kBlockBytes;
-        for (int i = tid; i < kTileKeys * kWords; i += L::kThreads) {
+        using Raw = RawRows<D, CACHE>;
+        constexpr int kWords = Raw::kRow / 4;  // 4-byte pieces per row
+        const int64_t head0 = col0 / 32 * Raw::kBlockBytes;
+        for (int i = tid; i < kTileKeys * kWords; i += THREADS) {
             const int r = i / kWords, w = i % kWords;
             const bool valid = tile + r <= hi;
             const uint8_t* row = cache + static_cast<size_t>(valid ? tile + r : hi) * row_bytes;
-            copy_async<4>(dst + r * L::kRawRow + 4 * w, row + head0 + 4 * w, valid);
+            copy_async<4>(dst + r * Raw::kRow + 4 * w, row + head0 + 4 * w, valid);
         }
     }
 }
 
 // A raw Q8_0 or Q4_0 tile (at byte `raw` of smem) as fp16 into the tile at byte `tile`: each element dequantized
 // exactly and rounded to fp16, as llama.cpp converts a quantized cache for its tensor-core attention.
-template <int D, int WARPS, GgmlType CACHE>
+template <int D, int THREADS, GgmlType CACHE>
 __device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32_t tile, int tid) {
-    using L = FlashLayout<D, WARPS, CACHE>;
-    for_each_tile_piece<D, L::kThreads>(tid, [&](int r, int c) {
-        const uint8_t* block = smem + raw + r * L::kRawRow + (c / 32) * L::kBlockBytes;  // 2-byte aligned
+    using Raw = RawRows<D, CACHE>;
+    for_each_tile_piece<D, THREADS>(tid, [&](int r, int c) {
+        const uint8_t* block = smem + raw + r * Raw::kRow + (c / 32) * Raw::kBlockBytes;  // 2-byte aligned
         const float d = __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(block)));
         uint32_t h[4];
         if constexpr (CACHE == GgmlType::Q8_0) {
@@ -131,24 +140,25 @@ __device__ __forceinline__ void convert_tile(uint8_t* smem, uint32_t raw, uint32
                                                     static_cast<float>(static_cast<int>((pair >> 8) & 0xfu) - 8) * d));
             }
         }
-        *reinterpret_cast<uint4*>(smem + tile + static_cast<uint32_t>(r * L::kLd + c) * 2) =
+        *reinterpret_cast<uint4*>(smem + tile + static_cast<uint32_t>(r * (D + kRowPad) + c) * 2) =
             make_uint4(h[0], h[1], h[2], h[3]);
     });
 }
 
 #endif
 
-template <int D, int WARPS, GgmlType CACHE>
+template <int D, int WARPS, GgmlType K_TYPE, GgmlType V_TYPE>
 __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: two blocks per SM (128 registers)
     attention_flash_kernel(const float* __restrict__ q,            // [n_tokens, n_head, head_dim]
                            const uint8_t* __restrict__ k_cache,    // [n_ctx][row_bytes], F16, Q8_0 or Q4_0
-                           const uint8_t* __restrict__ v_cache,    // [n_ctx][row_bytes], F16, Q8_0 or Q4_0
+                           const uint8_t* __restrict__ v_cache,    // [n_ctx][v_row_bytes], F16, Q8_0 or Q4_0
                            const int32_t* __restrict__ positions,  // [n_tokens]
                            Shape s, int64_t n_tokens,
                            float* __restrict__ out) {              // [n_tokens, n_head, head_dim]
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    using L = FlashLayout<D, WARPS, CACHE>;
-    constexpr bool kRaw = CACHE != GgmlType::F16;  // Q8_0 / Q4_0 tiles arrive raw and are converted to fp16 in place
+    using L = FlashLayout<D, WARPS, K_TYPE, V_TYPE>;
+    constexpr bool kRaw = L::kRaw;
+    constexpr int kThreads = L::kThreads;
     extern __shared__ __align__(128) uint8_t smem[];
     auto* q_s = reinterpret_cast<__half*>(smem);
     const uint32_t q_address = shared_address(smem);
@@ -181,12 +191,13 @@ __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: t
 
     // F16: buffer b of the K tile at byte k_offset + b * kTile of smem, of V at v_offset + b * kTile, filled by
     // cp.async. Q8_0 / Q4_0: one fp16 K and V tile at k_offset / v_offset; buffer b of the raw tiles at
-    // raw_k + b * kRawTile, raw_v + b * kRawTile, filled by cp.async and converted when their turn comes.
+    // raw_k + b * KRaw::kTile, raw_v + b * VRaw::kTile, filled by cp.async and converted when their turn comes.
     constexpr uint32_t k_offset = L::kQ, v_offset = L::kQ + (kRaw ? 1 : 2) * L::kTile;
-    constexpr uint32_t raw_k = L::kQ + 2 * L::kTile, raw_v = raw_k + 2 * L::kRawTile;
+    constexpr uint32_t k_raw_tile = L::KRaw::kTile, v_raw_tile = L::VRaw::kTile;
+    constexpr uint32_t raw_k = L::kQ + 2 * L::kTile, raw_v = raw_k + 2 * k_raw_tile;
     const uint32_t k_address = q_address + k_offset, v_address = q_address + v_offset;
-    copy_tile<D, WARPS, CACHE>(q_address + (kRaw ? raw_k : k_offset), k_cache, s.row_bytes, col0, lo, hi, tid);
-    copy_tile<D, WARPS, CACHE>(q_address + (kRaw ? raw_v : v_offset), v_cache, s.row_bytes, col0, lo, hi, tid);
+    copy_tile<D, kThreads, K_TYPE>(q_address + (kRaw ? raw_k : k_offset), k_cache, s.row_bytes, col0, lo, hi, tid);
+    copy_tile<D, kThreads, V_TYPE>(q_address + (kRaw ? raw_v : v_offset), v_cache, s.v_row_bytes, col0, lo, hi, tid);
     commit_copies();
 
     // Fragment coordinates: this thread holds rows g and g + 8 of its warp's 16, columns 2 * c4 and 2 * c4 + 1 of
@@ -224,15 +235,16 @@ __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: t
         wait_all_copies();
         __syncthreads();  // tile `it` is in shared memory, and every warp is done with the other buffer
         if (it + 1 < n_tiles) {
-            const uint32_t next_k = kRaw ? raw_k + (~it & 1) * L::kRawTile : k_offset + (~it & 1) * L::kTile;
-            const uint32_t next_v = kRaw ? raw_v + (~it & 1) * L::kRawTile : v_offset + (~it & 1) * L::kTile;
-            copy_tile<D, WARPS, CACHE>(q_address + next_k, k_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
-            copy_tile<D, WARPS, CACHE>(q_address + next_v, v_cache, s.row_bytes, col0, tile + kTileKeys, hi, tid);
+            const uint32_t next_k = kRaw ? raw_k + (~it & 1) * k_raw_tile : k_offset + (~it & 1) * L::kTile;
+            const uint32_t next_v = kRaw ? raw_v + (~it & 1) * v_raw_tile : v_offset + (~it & 1) * L::kTile;
+            const int next = tile + kTileKeys;
+            copy_tile<D, kThreads, K_TYPE>(q_address + next_k, k_cache, s.row_bytes, col0, next, hi, tid);
+            copy_tile<D, kThreads, V_TYPE>(q_address + next_v, v_cache, s.v_row_bytes, col0, next, hi, tid);
             commit_copies();
         }
         if constexpr (kRaw) {
-            convert_tile<D, WARPS, CACHE>(smem, raw_k + (it & 1) * L::kRawTile, k_offset, tid);
-            convert_tile<D, WARPS, CACHE>(smem, raw_v + (it & 1) * L::kRawTile, v_offset, tid);
+            convert_tile<D, kThreads, K_TYPE>(smem, raw_k + (it & 1) * k_raw_tile, k_offset, tid);
+            convert_tile<D, kThreads, V_TYPE>(smem, raw_v + (it & 1) * v_raw_tile, v_offset, tid);
             __syncthreads();  // the fp16 tiles are complete
         }
 
@@ -342,25 +354,28 @@ __global__ void __launch_bounds__(32 * WARPS, WARPS == 8 ? 2 : 1)  // 8 warps: t
 #endif
 }
 
-template <int D, int WARPS, GgmlType CACHE>
+template <int D, int WARPS, GgmlType K_TYPE, GgmlType V_TYPE>
 bool launch_flash(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions, int64_t n_tokens,
                   float* out, cudaStream_t stream) {
-    using L = FlashLayout<D, WARPS, CACHE>;
+    using L = FlashLayout<D, WARPS, K_TYPE, V_TYPE>;
+    const auto kernel = attention_flash_kernel<D, WARPS, K_TYPE, V_TYPE>;
     // Q8_0 / Q4_0 rows are copied in 4-byte pieces: every row, and every KV head's blocks within it, must start
     // 4-aligned.
-    if (CACHE != GgmlType::F16 && (plan.shape.row_bytes % 4 != 0 || L::kRawRow % 4 != 0)) return false;
+    if (L::kRaw && (plan.shape.row_bytes % 4 != 0 || plan.shape.v_row_bytes % 4 != 0 || L::KRaw::kRow % 4 != 0 ||
+                    L::VRaw::kRow % 4 != 0))
+        return false;
     cudaFuncAttributes attributes{};
-    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_flash_kernel<D, WARPS, CACHE>));
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
     if (attributes.ptxVersion < 80) return false;  // built for an older GPU (no body): the float32 kernel runs
     const int64_t row_blocks = (n_tokens * plan.shape.group + L::kQueries - 1) / L::kQueries;
     if (row_blocks > 65535) return false;  // gridDim.y's limit; the float32 kernel takes such batches
     // Above the 48 KB default of dynamic shared memory: opt in (per device).
-    SPOOL_CUDA_CHECK(cudaFuncSetAttribute(attention_flash_kernel<D, WARPS, CACHE>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::kBytes)));
+    SPOOL_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::kBytes)));
     const dim3 grid(static_cast<unsigned>(plan.shape.n_head_kv), static_cast<unsigned>(row_blocks));
-    attention_flash_kernel<D, WARPS, CACHE><<<grid, L::kThreads, L::kBytes, stream>>>(
-        q, static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, plan.shape, n_tokens,
-        out);
+    kernel<<<grid, L::kThreads, L::kBytes, stream>>>(q, static_cast<const uint8_t*>(cache.k),
+                                                     static_cast<const uint8_t*>(cache.v), positions, plan.shape,
+                                                     n_tokens, out);
     SPOOL_CUDA_CHECK(cudaGetLastError());
     return true;
 }
@@ -369,26 +384,31 @@ bool launch_flash(const Plan& plan, const float* q, const KvView& cache, const i
 
 bool launch_tiled_tc(const Plan& plan, const float* q, const KvView& cache, const int32_t* positions,
                      int64_t n_tokens, float* out, cudaStream_t stream) {
-    if (!attention_tiled_uses_half_products(plan.type, plan.shape.head_dim)) return false;
+    if (!attention_tiled_uses_half_products(plan.type, plan.v_type, plan.shape.head_dim)) return false;
     // Blocks of 8 warps (128 query rows) for head_dim 64, of 4 for 128. Kernel bench (H100, us per layer at 128 / 512
     // / 2,048 tokens and 512 after 4,096 rows): TinyLlama heads 4 warps 10.9 / 19.2 / 111.4 / 111.1, 8 warps 11.4 /
     // 18.6 / 90.4 / 94.2; Llama-2-7B heads 4 warps 16.4 / 29.2 / 218.9 / 167.1, 8 warps 18.7 / 30.9 / 221.0 / 165.3.
-    const auto launch = [&](auto cache_type) {
-        constexpr GgmlType kCache = decltype(cache_type)::value;
-        if (plan.shape.head_dim == 64) return launch_flash<64, 8, kCache>(plan, q, cache, positions, n_tokens, out, stream);
-        return launch_flash<128, 4, kCache>(plan, q, cache, positions, n_tokens, out, stream);
-    };
-    if (plan.type == GgmlType::Q8_0) return launch(std::integral_constant<GgmlType, GgmlType::Q8_0>{});
-    if (plan.type == GgmlType::Q4_0) return launch(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
-    return launch(std::integral_constant<GgmlType, GgmlType::F16>{});
+    return with_kv_cache_types(plan.type, plan.v_type, [&](auto k, auto v) {
+        constexpr GgmlType kK = decltype(k)::value, kV = decltype(v)::value;
+        if constexpr (kK == GgmlType::F32) {
+            return false;  // attention_tiled_uses_half_products said no
+        } else {
+            if (plan.shape.head_dim == 64)
+                return launch_flash<64, 8, kK, kV>(plan, q, cache, positions, n_tokens, out, stream);
+            return launch_flash<128, 4, kK, kV>(plan, q, cache, positions, n_tokens, out, stream);
+        }
+    });
 }
 
 }  // namespace spool::cuda::attn
 
 namespace spool::cuda {
 
-bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim) {
-    return (cache_type == GgmlType::F16 || cache_type == GgmlType::Q8_0 || cache_type == GgmlType::Q4_0) &&
+bool attention_tiled_uses_half_products(GgmlType k_type, GgmlType v_type, int head_dim) {
+    const auto half_or_quantized = [](GgmlType type) {
+        return type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+    };
+    return half_or_quantized(k_type) && half_or_quantized(v_type) && kv_cache_pair_supported(k_type, v_type) &&
            (head_dim == 64 || head_dim == 128);
 }
 

@@ -272,8 +272,13 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
 inline constexpr bool kv_cache_type_supported(GgmlType type) {
     return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
 }
-// Throws UnsupportedError naming `op` unless cache.type is kv_cache_type_supported and the values have the keys' type
-// and row size: the CUDA kernels read both halves by one type (Backend::supports_kv_cache's default).
+// The (keys, values) type pairs the kernels are built for: each kept type for both halves, and Q8_0 keys beside Q4_0
+// values (llama.cpp's -ctk q8_0 -ctv q4_0: the 4-bit cache's quality cost is its keys', docs/cuda-performance.md).
+// Every pair would multiply the attention kernels' instances by four.
+inline constexpr bool kv_cache_pair_supported(GgmlType k, GgmlType v) {
+    return kv_cache_type_supported(k) && (v == k || (k == GgmlType::Q8_0 && v == GgmlType::Q4_0));
+}
+// Throws UnsupportedError naming `op` unless (cache.type, cache.v_type) is kv_cache_pair_supported.
 void check_kv_cache_types(const KvView& cache, const char* op);
 // f(std::integral_constant<GgmlType, T>{}) for the cache type T == type, to instantiate a kernel per cache type.
 // Precondition: kv_cache_type_supported(type) (checked by the callers' plans and argument checks).
@@ -286,9 +291,18 @@ decltype(auto) with_kv_cache_type(GgmlType type, F&& f) {
         default: return f(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
     }
 }
+// f(K{}, V{}) for the pair of integral constants matching (k, v), to instantiate a kernel per cache type pair.
+// Precondition: kv_cache_pair_supported(k, v) (check_kv_cache_types).
+template <class F>
+decltype(auto) with_kv_cache_types(GgmlType k, GgmlType v, F&& f) {
+    using Q8 = std::integral_constant<GgmlType, GgmlType::Q8_0>;
+    using Q4 = std::integral_constant<GgmlType, GgmlType::Q4_0>;
+    if (k == GgmlType::Q8_0 && v == GgmlType::Q4_0) return f(Q8{}, Q4{});
+    return with_kv_cache_type(k, [&](auto type) { return f(type, type); });
+}
 
-// Stores k[t], v[t] rounded to cache.type (F32, F16, or Q8_0 / Q4_0 with blocks of 32 along the row, as the CPU cache)
-// in cache row positions[t].
+// Stores k[t] rounded to cache.type and v[t] to cache.v_type (F32, F16, or Q8_0 / Q4_0 with blocks of 32 along the row,
+// as the CPU cache) in cache row positions[t].
 void launch_kv_append(const KvView& cache, const float* k, const float* v, const int32_t* positions,
                       int64_t n_tokens, cudaStream_t stream);
 
@@ -311,18 +325,20 @@ void launch_attention(const float* q,            // [n_tokens, n_head, head_dim]
 bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int64_t cache_n_ctx,
                            size_t workspace_bytes);
 // Whether launch_attention's tiled path (prefill, or any batch without a large enough workspace) runs on the tensor
-// cores for this cache type and head_dim (F16 or Q8_0, head_dim 64 or 128), rounding q, the probabilities and a Q8_0
-// cache's values to fp16 for its products as llama.cpp does (attention_tiled_tc.cu); elsewhere it computes in float32.
-bool attention_tiled_uses_half_products(GgmlType cache_type, int head_dim);
-// The same for the split path (decode-sized batches with a workspace): a Q8_0 cache with head_dim 64 or 128 and at
-// 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu), in builds with sm_80 code (in
-// others its float32 kernels run, and this still says true).
-bool attention_split_uses_half_products(GgmlType cache_type, const AttentionParams& params);
+// cores for this cache (keys of k_type, values of v_type) and head_dim (F16, Q8_0 or Q4_0 halves, head_dim 64 or 128),
+// rounding q, the probabilities and a quantized cache's values to fp16 for its products as llama.cpp does
+// (attention_tiled_tc.cu); elsewhere it computes in float32.
+bool attention_tiled_uses_half_products(GgmlType k_type, GgmlType v_type, int head_dim);
+// The same for the split path (decode-sized batches with a workspace): a Q8_0 cache (both halves) with head_dim 64 or
+// 128 and 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu), in builds with sm_80 code
+// (in others its float32 kernels run, and this still says true).
+bool attention_split_uses_half_products(GgmlType k_type, GgmlType v_type, const AttentionParams& params);
 // Whether the split path rounds q to int8 per 8-element group for its scores (the matvecs' formula, quantize_x.cuh)
-// and meets the cache's K quants in integer dot products: a Q8_0 (head_dim a multiple of 16) or Q4_0 (head_dim 128 or
-// 256: rows of a multiple of 8 bytes, staged by cp.async) cache with one query head per KV head
-// (attention_split_wide.cuh, attention_split_staged.cuh; blocks of 48 rows or more, shorter blocks compute in float32).
-bool attention_split_rounds_q_to_int8(GgmlType cache_type, const AttentionParams& params);
+// and meets the cache's K quants in integer dot products, with one query head per KV head: a Q8_0 cache (head_dim a
+// multiple of 16), or a Q4_0 cache or Q8_0 keys with Q4_0 values at head_dim 128 or 256 (rows of a multiple of 8
+// bytes, staged by cp.async; attention_split_wide.cuh, attention_split_staged.cuh; blocks of 48 rows or more,
+// shorter blocks compute in float32).
+bool attention_split_rounds_q_to_int8(GgmlType k_type, GgmlType v_type, const AttentionParams& params);
 // How many parts the split path divides a token's `attended` rows into (one block per part, KV head and head batch),
 // for a batch of n_tokens over a cache of this type and cache_n_ctx rows: the grid's parts are an upper bound.
 int attention_split_parts(int64_t n_tokens, const AttentionParams& params, GgmlType cache_type, int64_t cache_n_ctx,

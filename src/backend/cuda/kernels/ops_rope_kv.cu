@@ -28,21 +28,21 @@ struct RopeKvArgs {
     int q_heads_per_block = 0, q_blocks = 0;
     int kv_heads_per_block = 0;  // a multiple of 32 elements (one Q8_0 / Q4_0 block) unless it is the whole row
     int64_t row_width = 0;       // n_head_kv * head_dim
-    size_t row_bytes = 0;
+    size_t k_row_bytes = 0, v_row_bytes = 0;
 };
 
 // grid: (q_blocks + kv_blocks, n_tokens). A q block rotates q_heads_per_block heads of q in place. A kv block
 // rotates kv_heads_per_block heads of k in shared memory, writes them back to k, and stores them and the same
 // columns of v into cache row positions[t]. For Q8_0 / Q4_0 a kv block's columns are whole 32-element blocks, so each
 // warp of the store loop fills one block (store_element's rule).
-template <GgmlType TYPE>
+template <GgmlType K, GgmlType V>
 __global__ void __launch_bounds__(kThreads)
     rope_kv_append_kernel(float* __restrict__ q,                  // [n_tokens, n_head, head_dim]
                           float* __restrict__ k,                  // [n_tokens, n_head_kv, head_dim]
                           const float* __restrict__ v,            // [n_tokens, n_head_kv, head_dim]
                           const int32_t* __restrict__ positions,  // [n_tokens]
-                          uint8_t* __restrict__ k_cache,          // [n_ctx][row_bytes]
-                          uint8_t* __restrict__ v_cache,          // [n_ctx][row_bytes]
+                          uint8_t* __restrict__ k_cache,          // [n_ctx][k_row_bytes]
+                          uint8_t* __restrict__ v_cache,          // [n_ctx][v_row_bytes]
                           RopeKvArgs a) {
     extern __shared__ double2 cos_sin[];  // [max(n_dims/2, 1)], then float k_s[kv_heads_per_block * head_dim]
     // The decode attention follows, whose split kernel loads older cache rows before it waits.
@@ -72,14 +72,14 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
 
     const float* v_t = v + t * a.row_width + e0;
-    uint8_t* k_row = k_cache + static_cast<int64_t>(position) * a.row_bytes;
-    uint8_t* v_row = v_cache + static_cast<int64_t>(position) * a.row_bytes;
+    uint8_t* k_row = k_cache + static_cast<int64_t>(position) * a.k_row_bytes;
+    uint8_t* v_row = v_cache + static_cast<int64_t>(position) * a.v_row_bytes;
     // n_elements is a multiple of 32 for Q8_0 / Q4_0 and blockDim a multiple of 32: the loop condition is warp-uniform.
     for (int i = threadIdx.x; i < n_elements; i += blockDim.x) {
         const float x = k_s[i];
         k_t[i] = x;
-        kv::store_element<TYPE>(k_row, e0 + i, x);
-        kv::store_element<TYPE>(v_row, e0 + i, v_t[i]);
+        kv::store_element<K>(k_row, e0 + i, x);
+        kv::store_element<V>(v_row, e0 + i, v_t[i]);
     }
 }
 
@@ -89,7 +89,8 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
                            int n_head, int n_head_kv, int head_dim, const RopeParams& params, const KvView& cache,
                            cudaStream_t stream) {
     check_kv_cache_types(cache, "cuda rope_kv_append");
-    const bool blocks = cache.type == GgmlType::Q8_0 || cache.type == GgmlType::Q4_0;
+    const auto is_block_type = [](GgmlType type) { return type == GgmlType::Q8_0 || type == GgmlType::Q4_0; };
+    const bool blocks = is_block_type(cache.type) || is_block_type(cache.v_type);
     if (cache.row_width != static_cast<int64_t>(n_head_kv) * head_dim || (blocks && cache.row_width % 32 != 0))
         throw UsageError("cuda rope_kv_append: KV row_width " + std::to_string(cache.row_width) +
                          " must equal n_head_kv * head_dim = " + std::to_string(n_head_kv) + " * " +
@@ -111,7 +112,8 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
     while ((kv_heads * head_dim) % 32 != 0) ++kv_heads;  // whole Q8_0 / Q4_0 blocks (any type: it costs nothing)
     a.kv_heads_per_block = std::min(kv_heads, n_head_kv);
     a.row_width = cache.row_width;
-    a.row_bytes = cache.row_bytes;
+    a.k_row_bytes = cache.row_bytes;
+    a.v_row_bytes = cache.v_row_bytes;
     const int kv_blocks = (n_head_kv + a.kv_heads_per_block - 1) / a.kv_heads_per_block;
 
     const dim3 grid(static_cast<unsigned>(a.q_blocks + kv_blocks), static_cast<unsigned>(n_tokens));
@@ -119,9 +121,9 @@ void launch_rope_kv_append(float* q, float* k, const float* v, const int32_t* po
                           static_cast<size_t>(a.kv_heads_per_block) * static_cast<size_t>(head_dim) * sizeof(float);
     auto* k_cache = static_cast<uint8_t*>(cache.k);
     auto* v_cache = static_cast<uint8_t*>(cache.v);
-    with_kv_cache_type(cache.type, [&](auto type) {
-        ops::launch_pdl(rope_kv_append_kernel<decltype(type)::value>, grid, dim3(kThreads), shared, stream, q, k, v,
-                        positions, k_cache, v_cache, a);
+    with_kv_cache_types(cache.type, cache.v_type, [&](auto k_type, auto v_type) {
+        ops::launch_pdl(rope_kv_append_kernel<decltype(k_type)::value, decltype(v_type)::value>, grid, dim3(kThreads),
+                        shared, stream, q, k, v, positions, k_cache, v_cache, a);
     });
 }
 

@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_test_support.h"
@@ -73,17 +75,25 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
         const int64_t row_width = static_cast<int64_t>(s.n_head_kv) * s.head_dim;
         // Long enough for large angles; small enough that a 7B-sized F32 cache stays 2 MB.
         const int64_t n_ctx = std::clamp<int64_t>((int64_t{1} << 19) / row_width, 40, 4001);
-        for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+        // Keys' and values' types: each kept type for both, and Q8_0 keys with Q4_0 values.
+        for (const auto& [type, v_type] : std::initializer_list<std::pair<GgmlType, GgmlType>>{
+                 {GgmlType::F32, GgmlType::F32},
+                 {GgmlType::F16, GgmlType::F16},
+                 {GgmlType::Q8_0, GgmlType::Q8_0},
+                 {GgmlType::Q4_0, GgmlType::Q4_0},
+                 {GgmlType::Q8_0, GgmlType::Q4_0}}) {
             // Old rows: random bytes (only the appended rows may change).
-            const size_t cache_bytes = static_cast<size_t>(n_ctx) * row_bytes(type, row_width);
-            const auto k_cache = random_bytes(cache_bytes, ++seed), v_cache = random_bytes(cache_bytes, ++seed);
+            const size_t k_bytes = static_cast<size_t>(n_ctx) * row_bytes(type, row_width);
+            const size_t v_bytes = static_cast<size_t>(n_ctx) * row_bytes(v_type, row_width);
+            const auto k_cache = random_bytes(k_bytes, ++seed), v_cache = random_bytes(v_bytes, ++seed);
             for (RopeMode mode : {RopeMode::norm, RopeMode::neox}) {
                 for (bool with_factors : {false, true}) {
                     for (int64_t n_tokens : {1, 3, 17}) {
                         const std::string what = "heads " + std::to_string(s.n_head) + "/" +
                                                  std::to_string(s.n_head_kv) + " dim " + std::to_string(s.head_dim) +
                                                  " n_dims " + std::to_string(s.n_dims) + " " +
-                                                 std::string(type_name(type)) +
+                                                 std::string(type_name(type)) + "/" +
+                                                 std::string(type_name(v_type)) +
                                                  (mode == RopeMode::norm ? " norm" : " neox") +
                                                  (with_factors ? " factors" : "") + " tokens " +
                                                  std::to_string(n_tokens);
@@ -118,8 +128,8 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
                             view.n_ctx = n_ctx;
                             view.row_width = row_width;
                             view.row_bytes = row_bytes(type, row_width);
-                            view.v_type = type;
-                            view.v_row_bytes = view.row_bytes;
+                            view.v_type = v_type;
+                            view.v_row_bytes = row_bytes(v_type, row_width);
                             return view;
                         };
 
@@ -152,7 +162,7 @@ TEST(CudaRopeKvAppend, BitExactWithRopeRopeKvAppend) {
             }
         }
     }
-    EXPECT_EQ(cases, 6 * 4 * 2 * 2 * 3);
+    EXPECT_EQ(cases, 6 * 5 * 2 * 2 * 3);
 }
 
 TEST(CudaRopeKvAppend, RejectsViewsThatDoNotMatchTheHeads) {
