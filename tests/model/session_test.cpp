@@ -315,25 +315,33 @@ TEST_P(SessionOnTiny, CudaCandidatePathGivesTheFullRowsTokens) {
     EXPECT_EQ(mixed(SamplingPath::automatic), mixed(SamplingPath::full_row));
 }
 
-// Q8_0 keys with Q4_0 values on a GPU: the CUDA kernels read each half by its own type and row size, so the last row
-// is the cpu backend's within the tolerance of a Q8_0 cache (F32 file) or of the file's type; and it differs from a
-// Q8_0 cache's and a Q4_0 cache's (both halves were read as stored). Skipped without a CUDA build and a GPU.
+// Q8_0 keys with Q4_0 values on a GPU: the CUDA kernels read each half by its own type and row size. On the F32 file
+// the last row is the cpu backend's within the Q8_0 logit tolerance. On quantized weights the two backends' K and V
+// differ by their int8 activations, and the coarse steps of a 4-bit cache amplify that on the random tiny model, so
+// there the bound is a Q4_0 cache's (kLogitsQ4_0Cache), which reading a half by the other half's type or row size
+// exceeds (inf or NaN). H100, cuda against cpu, max_abs with the pair / Q8_0 for both / Q4_0 for both: tiny-Q4_K_M
+// 7.02 / 2.75 / 7.77; an F32 file made from tiny-F16 by spool quantize 0.26 / 0.09 / 3e-5. Either way the pair differs
+// from a Q8_0 and a Q4_0 cache on the same backend (both halves were read as stored). Skipped without a CUDA build and
+// a GPU.
 TEST_P(SessionOnTiny, CudaMixedKvCacheMatchesTheCpu) {
     if (!cuda_available()) GTEST_SKIP() << "needs a CUDA build and a GPU";
     const Engine cuda_engine(tiny_model_path(GetParam()), cuda_options());
     const std::vector<float> cuda = last_row_with_cache(cuda_engine, KvCacheType::q8_0, KvCacheType::q4_0);
     const std::vector<float> cpu = last_row_with_cache(*engine_, KvCacheType::q8_0, KvCacheType::q4_0);
     const Comparison c = compare(std::span<const float>(cpu), std::span<const float>(cuda));
-    const double limit =
-        GetParam() == "F32" ? tolerance::kLogitsQ8_0.max_abs : tiny_tolerance(GetParam()).max_abs;
+    const double limit = GetParam() == "F32" ? tolerance::kLogitsQ8_0.max_abs : tolerance::kLogitsQ4_0Cache;
     EXPECT_LT(c.max_abs, limit) << "cuda vs cpu, K q8_0 V q4_0: " << c.report();
-    for (const KvCacheType alone : {KvCacheType::q8_0, KvCacheType::q4_0}) {
+    double alone_max_abs[2] = {};
+    for (int i = 0; i < 2; ++i) {
+        const KvCacheType alone = i == 0 ? KvCacheType::q8_0 : KvCacheType::q4_0;
         const std::vector<float> one_type = last_row_with_cache(cuda_engine, alone, std::nullopt);
+        const std::vector<float> one_type_cpu = last_row_with_cache(*engine_, alone, std::nullopt);
         EXPECT_GT(compare(std::span<const float>(one_type), std::span<const float>(cuda)).max_abs, 1e-4)
             << "the pair gave what one type alone gives";
+        alone_max_abs[i] = compare(std::span<const float>(one_type_cpu), std::span<const float>(one_type)).max_abs;
     }
-    std::printf("[ tiny-%s ] cuda vs cpu, K q8_0 V q4_0: max_abs %.4g (limit %.3g)\n", GetParam().c_str(), c.max_abs,
-                limit);
+    std::printf("[ tiny-%s ] cuda vs cpu: K q8_0 V q4_0 max_abs %.4g (limit %.3g); q8_0 for both %.4g, q4_0 %.4g\n",
+                GetParam().c_str(), c.max_abs, limit, alone_max_abs[0], alone_max_abs[1]);
 }
 
 // A CUDA backend repeats a session's decode steps without recording them (StepGraph repeat keys). Two sessions

@@ -94,12 +94,12 @@ struct Plan {
     int heads_per_block = 0;  // query heads of one group handled by one block (1 or 2)
     int head_batches = 0;     // ceil(group / heads_per_block)
     PartRule parts;           // blocks along the sequence (partials per (token, head)), rows per part
-    // A Q8_0 cache, or a Q4_0 cache with head_dim 128 or 256, with one query head per KV head
-    // (attention_split_rounds_q_to_int8): the split kernel's blocks of many rows take the integer wide form
+    // A Q8_0 cache, or a Q4_0 cache or Q8_0 keys with Q4_0 values at head_dim 128 or 256, with one query head per KV
+    // head (attention_split_rounds_q_to_int8): the split kernel's blocks of many rows take the integer wide form
     // (attention_split_wide.cuh, attention_split_staged.cuh), the others read 8 elements of a row per lane in float32.
     bool wide_rows = false;
-    // A Q8_0 cache, head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take all of a KV
-    // head's query heads on the tensor cores (attention_split_mma.cu) instead.
+    // A Q8_0 cache (both halves), head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take
+    // all of a KV head's query heads on the tensor cores (attention_split_mma.cu) instead.
     bool mma_rows = false;
     size_t workspace_bytes = 0;
 };
