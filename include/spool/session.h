@@ -46,8 +46,8 @@ struct SessionOptions {
     int64_t batch_size = 512;               // prefill runs in chunks of at most this many tokens
     uint64_t seed = 0;                      // sampling RNG seed: the same seed gives the same text
     SamplingPath sampling_path = SamplingPath::automatic;
-    // The values' type (-ctv) where it differs from the keys': the cpu and ref backends keep any pair, cuda only
-    // equal types (Session throws UnsupportedError).
+    // The values' type (-ctv) where it differs from the keys': the cpu and ref backends keep any pair, cuda q8_0 keys
+    // with q4_0 values (Session throws UnsupportedError for a pair its backend does not keep).
     std::optional<KvCacheType> kv_type_v = std::nullopt;
 };
 

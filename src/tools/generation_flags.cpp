@@ -34,6 +34,15 @@ std::string rate_line(const char* label, double ms, int64_t n, const char* unit)
 
 }  // namespace
 
+void add_cache_type_flags(CLI::App& cmd, GenerationFlags& f) {
+    cmd.add_option("--cache-type-k", f.cache_type,
+                   "-ctk: KV cache type of the keys (and of the values without -ctv): f16, f32, q8_0 or q4_0")
+        ->capture_default_str();
+    cmd.add_option("--cache-type-v", f.cache_type_v,
+                   "-ctv: KV cache type of the values, as -ctk (default: -ctk's); cpu keeps any pair, cuda q8_0 "
+                   "keys with q4_0 values besides equal types");
+}
+
 void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
     cmd.add_option("-m,--model", f.model, "GGUF model file")->required();
     cmd.add_option("-n,--n-predict", f.n_predict,
@@ -76,12 +85,7 @@ void add_generation_flags(CLI::App& cmd, GenerationFlags& f) {
     cmd.add_option("--cpu-layers-backend", f.cpu_layers_backend,
                    "Backend of the layers -ngl keeps off --backend (tests and diagnostics); default: cpu")
         ->group("");
-    cmd.add_option("--cache-type-k", f.cache_type,
-                   "-ctk: KV cache type of the keys (and of the values without -ctv): f16, f32, q8_0 or q4_0")
-        ->capture_default_str();
-    cmd.add_option("--cache-type-v", f.cache_type_v,
-                   "-ctv: KV cache type of the values, as -ctk (default: -ctk's); cpu keeps any pair, cuda equal "
-                   "types only");
+    add_cache_type_flags(cmd, f);
     cmd.add_option("--cpu-isa", f.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512, amx (default: auto)");
     cmd.add_option("--system", f.system, "System message for the chat template");
     cmd.add_option("--chat-template", f.chat_template,

@@ -54,6 +54,8 @@ struct GenerationFlags {
 
 // Adds the shared flags to a subcommand; values land in `flags`, which must outlive parsing.
 void add_generation_flags(CLI::App& cmd, GenerationFlags& flags);
+// Adds only --cache-type-k / --cache-type-v (-ctk / -ctv), for subcommands that take no other generation flags.
+void add_cache_type_flags(CLI::App& cmd, GenerationFlags& flags);
 
 // Checks what CLI11's types cannot (ranges, the model file); throws UsageError naming the flag.
 void check_generation_flags(const GenerationFlags& flags);

@@ -151,11 +151,7 @@ void register_perplexity(CLI::App& app) {
     cmd->add_option("--n-gpu-layers", f->gen.n_gpu_layers,
                     "-ngl N: layers on the GPU (cuda backend), the last N and the output head; -1 = all")
         ->capture_default_str();
-    cmd->add_option("--cache-type-k", f->gen.cache_type,
-                    "-ctk: KV cache type of the keys (and of the values without -ctv): f16, f32, q8_0 or q4_0")
-        ->capture_default_str();
-    cmd->add_option("--cache-type-v", f->gen.cache_type_v,
-                    "-ctv: KV cache type of the values (default: -ctk's); cpu keeps any pair, cuda equal types only");
+    add_cache_type_flags(*cmd, f->gen);
     cmd->add_option("--cpu-isa", f->gen.cpu_isa, "CPU kernel set: auto, scalar, avx2, avx512, amx (default: auto)");
     cmd->add_flag("--decode", f->decode,
                   "Score each chunk's second half by one decode step per token (the decode kernels) instead of "
