@@ -53,6 +53,12 @@ inline constexpr int kMmaMinRowsPerPart = 64;
 // At head_dim 128 the tensor-core kernel holds 134 registers: 3 blocks of 128 threads per SM, one wave of 396 blocks
 // on an H100 (make_plan rounds the parts down, so that no second wave starts).
 inline constexpr int kMmaBlocksPerSm128 = 3;
+// At head_dim 64 its registers would let 5 (Q8_0 values, 90 registers) or 7 (Q4_0 values, 71) blocks share an SM; the
+// launcher holds it to 3 through the shared-memory carveout hint, and make_plan rounds the parts down to one wave of
+// them. Launched early (PDL) behind the rope and KV store, its blocks fill the SMs with room first: with 7 per SM a
+// TinyLlama step at 4,096 rows took 7.6 us per layer for the split (the kernel bench, with nothing running beside it,
+// 6.3), with 5 per SM 5.9, with 3 per SM 4.4 (docs/cuda-performance.md, v48).
+inline constexpr int kMmaBlocksPerSm64 = 3;
 inline constexpr int kMaxHeadsPerBlock = 2;
 // The kernels handle head_dim <= this, in steps of 8 (one 16-byte F16 load).
 inline constexpr int kMaxHeadDim = 256;
@@ -98,8 +104,8 @@ struct Plan {
     // head (attention_split_rounds_q_to_int8): the split kernel's blocks of many rows take the integer wide form
     // (attention_split_wide.cuh, attention_split_staged.cuh), the others read 8 elements of a row per lane in float32.
     bool wide_rows = false;
-    // A Q8_0 cache (both halves), head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's blocks take
-    // all of a KV head's query heads on the tensor cores (attention_split_mma.cu) instead.
+    // Q8_0 keys with Q8_0 or Q4_0 values, head_dim 64 or 128 and 2 to 8 query heads per KV head: the split path's
+    // blocks take all of a KV head's query heads on the tensor cores (attention_split_mma.cu) instead.
     bool mma_rows = false;
     size_t workspace_bytes = 0;
 };

@@ -13,10 +13,10 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Blocks of the plan's split kernel that fit one SM where its registers bound them (the tensor-core kernel at head_dim
-// 128, the wide forms); 0 where nothing does.
+// Blocks of the plan's split kernel that fit one SM where its registers or its launcher bound them (the tensor-core
+// kernel, the wide forms); 0 where nothing does.
 int bounded_blocks_per_sm(const Plan& plan) {
-    if (plan.mma_rows && plan.shape.head_dim == 128) return kMmaBlocksPerSm128;
+    if (plan.mma_rows) return plan.shape.head_dim == 128 ? kMmaBlocksPerSm128 : kMmaBlocksPerSm64;
     if (plan.wide_rows) return wide_blocks_per_sm(plan.type, plan.d_max);
     return 0;
 }

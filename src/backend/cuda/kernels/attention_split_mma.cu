@@ -1,4 +1,5 @@
-// Decode attention over a Q8_0 cache on the tensor cores (Plan::mma_rows): the split path's blocks and partials
+// Decode attention over Q8_0 keys with Q8_0 or Q4_0 values on the tensor cores (Plan::mma_rows): the split path's
+// blocks and partials
 // (attention_split.cu merges them), with the scores and the weighted V sums of each 16-row tile as mma.sync m16n8k16
 // products. One block per (part of the attended rows, KV head, token) takes all of the head's query heads (2 to 8,
 // the mma's rows 0-7), so a K/V row is read once for its whole group. (One query head per KV head, Llama-2-7B, was
@@ -17,9 +18,14 @@
 //
 // Values: q is rounded to fp16 once; K quants enter the product exactly (fp16 1152 + b; the 1152 sum of q over each
 // 32-element block is subtracted in the accumulator), then each block's product is scaled by its row's scale in
-// float32; the probabilities times each V block's scale are rounded to fp16 and the V quants enter exactly. These
-// are the roundings of llama.cpp's F16-cache products (tolerance kParityNmseAttentionHalfProducts).
+// float32; the probabilities times each V block's scale are rounded to fp16 and the V quants (Q8_0's bytes or Q4_0's
+// levels, MmaValues) enter exactly. These are the roundings of llama.cpp's F16-cache products (tolerance
+// kParityNmseAttentionHalfProducts). With Q4_0 values (session 40) the V half of a row is 36 or 72 bytes instead of
+// 68 or 136: 10.52 against 11.14 us per layer at 4,096 rows for the Llama-3-8B shape, 6.30 against 6.42 for
+// TinyLlama's (docs/cuda-performance.md, v48).
 #include <cuda_fp16.h>
+
+#include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
@@ -90,25 +96,123 @@ __device__ __forceinline__ PairSlot pair_slot(const uint32_t* w, int slot) {
     return r;
 }
 
+// A tile's V rows as the A fragments of out^T += V^T P^T, by the values' type. Each 32-element block gives two
+// m-tiles (16 dims each) of which a lane holds the dims at fragment rows g and g + 8 for cache rows 2c, 2c + 1,
+// 2c + 8 and 2c + 9; which dims those are is the form's (dim), and the accumulators are written back by it.
+template <int D, GgmlType VALUES>
+struct MmaValues;
+
+// Q8_0: the pair layout above; slot g of each block, its 4 quants as the two m-tiles' rows (bytes 0, 1 and 2, 3).
+template <int D>
+struct MmaValues<D, GgmlType::Q8_0> {
+    static constexpr int kPairWords = 17;  // 68 bytes: two blocks
+    static constexpr int kChunk = D == 128 ? 8 : 4;
+    static constexpr int kChunks = D / 64 * 68 / kChunk;
+
+    __device__ static PairSlot read(const uint32_t* pair, int g) { return pair_slot(pair, g); }
+
+    __device__ static void fragments(const PairSlot (&rows)[4], int odd, int /*g*/, uint32_t (&a0)[4],
+                                     uint32_t (&a1)[4]) {
+        // Bytes of rows (2c, 2c + 1) and (2c + 8, 2c + 9) interleaved: [r.b0, r'.b0, r.b1, r'.b1], [.. b2, b3]
+        const uint32_t xa = (odd ? rows[0].odd : rows[0].even) ^ kSignBits;
+        const uint32_t xb = (odd ? rows[1].odd : rows[1].even) ^ kSignBits;
+        const uint32_t xc = (odd ? rows[2].odd : rows[2].even) ^ kSignBits;
+        const uint32_t xd = (odd ? rows[3].odd : rows[3].even) ^ kSignBits;
+        exact_fragment(__byte_perm(xa, xb, 0x5140u), __byte_perm(xc, xd, 0x5140u), a0);
+        exact_fragment(__byte_perm(xa, xb, 0x7362u), __byte_perm(xc, xd, 0x7362u), a1);
+    }
+
+    // Dim of block j's m-tile h at fragment row g (e 0) or g + 8 (e 1).
+    __device__ static int dim(int j, int h, int g, int e) { return 32 * j + slot_dim(j & 1, g, 2 * h + e); }
+};
+
+// Q4_0 (18-byte blocks: fp16 d, 16 bytes of which byte i holds level i in its low nibble and level i + 16 in its
+// high one), read as pairs of blocks (36 bytes, 4-aligned: make_plan takes head_dim 64 or 128): word 0 = d0 and
+// bytes 0, 1; words 1-3 = bytes 2-13; word 4 = bytes 14, 15 and d1; words 5-8 = the odd block's bytes. Lane g takes
+// bytes 2g and 2g + 1 of each block (a half-word: the even block's at word (g + 1) / 2, high half for even g; the odd
+// block's at word 5 + g / 2, high half for odd g): dims 2g, 2g + 1 (low nibbles, m-tile 0) and 2g + 16, 2g + 17
+// (high nibbles, m-tile 1). A level n enters the product exactly as n - 8: the masked nibble as the low mantissa
+// byte of fp16 1024 + n (low nibble) or 64 + n (the high nibble, 16n, under the exponent whose mantissa step is 1/16),
+// minus 1032 or 72.
+template <int D>
+struct MmaValues<D, GgmlType::Q4_0> {
+    static constexpr int kPairWords = 9;  // 36 bytes: two blocks
+    static constexpr int kChunk = D == 128 ? 8 : 4;
+    static constexpr int kChunks = D / 64 * 36 / kChunk;
+
+    __device__ static PairSlot read(const uint32_t* pair, int g) {
+        PairSlot r;
+        r.even = pair[(g + 1) >> 1];
+        r.odd = pair[5 + (g >> 1)];
+        r.scales = __byte_perm(pair[0], pair[4], 0x7610u);
+        return r;
+    }
+
+    __device__ static uint32_t levels(uint32_t masked, uint32_t exponents, uint32_t selector, uint32_t bias) {
+        uint32_t r;
+        asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(__byte_perm(masked, exponents, selector)), "r"(bias));
+        return r;
+    }
+
+    __device__ static void fragments(const PairSlot (&rows)[4], int odd, int g, uint32_t (&a0)[4],
+                                     uint32_t (&a1)[4]) {
+        // The lane's half-words of rows (2c, 2c + 1) and (2c + 8, 2c + 9) interleaved: [r.b0, r'.b0, r.b1, r'.b1].
+        const uint32_t selector = ((odd ? g : g + 1) & 1) ? 0x7362u : 0x5140u;
+        const uint32_t x01 = __byte_perm(odd ? rows[0].odd : rows[0].even, odd ? rows[1].odd : rows[1].even, selector);
+        const uint32_t x89 = __byte_perm(odd ? rows[2].odd : rows[2].even, odd ? rows[3].odd : rows[3].even, selector);
+        constexpr uint32_t kLow = 0x0f0f0f0fu, kHigh = 0xf0f0f0f0u;
+        constexpr uint32_t kLowExponents = 0x64646464u, kHighExponents = 0x54545454u;
+        constexpr uint32_t kLowBias = 0x64086408u, kHighBias = 0x54805480u;  // fp16 pairs 1032 and 72
+        a0[0] = levels(x01 & kLow, kLowExponents, 0x4140u, kLowBias);
+        a0[1] = levels(x01 & kLow, kLowExponents, 0x4342u, kLowBias);
+        a0[2] = levels(x89 & kLow, kLowExponents, 0x4140u, kLowBias);
+        a0[3] = levels(x89 & kLow, kLowExponents, 0x4342u, kLowBias);
+        a1[0] = levels(x01 & kHigh, kHighExponents, 0x4140u, kHighBias);
+        a1[1] = levels(x01 & kHigh, kHighExponents, 0x4342u, kHighBias);
+        a1[2] = levels(x89 & kHigh, kHighExponents, 0x4140u, kHighBias);
+        a1[3] = levels(x89 & kHigh, kHighExponents, 0x4342u, kHighBias);
+    }
+
+    __device__ static int dim(int j, int h, int g, int e) { return 32 * j + 16 * h + 2 * g + e; }
+};
+
+// cp.async of a row segment's CHUNKS chunks of CHUNK bytes: this lane's are first, first + 2, ...
+template <int CHUNK, int CHUNKS>
+__device__ __forceinline__ void copy_segment(uint32_t dst, const uint8_t* src, bool valid, int first) {
+#pragma unroll
+    for (int i = 0; i < (CHUNKS + 1) / 2; ++i) {
+        const int chunk = first + 2 * i;
+        if (chunk < CHUNKS) tc::copy_async<CHUNK>(dst + chunk * CHUNK, src + chunk * CHUNK, valid);
+    }
+}
+
 using tc::commit_copies;
-using tc::copy_async;
 using tc::wait_all_copies;
 using tc::wait_copies_but_one;
 
-template <int D>
+template <int D, GgmlType VALUES>
 __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                                const uint8_t* __restrict__ v_cache, const SplitArgs& args,
                                                float* __restrict__ partial_acc, float2* __restrict__ partial_max_sum,
                                                int t, int kv_head, int part, int64_t last, int64_t row_lo,
                                                int n_rows, bool early) {
+    using Values = MmaValues<D, VALUES>;
     constexpr int kPairs = D / 64;
     constexpr int kBlocks = D / 32;
     constexpr int kMTiles = D / 16;
-    constexpr int kSegmentWords = kPairs * 17;         // a KV head's part of a row: 68 or 136 bytes
-    constexpr int kChunk = D == 128 ? 8 : 4;           // bytes per cp.async (the segment's alignment)
-    constexpr int kChunksPerSegment = 17;
+    constexpr int kKeyWords = kPairs * 17;  // a KV head's part of a K row: 68 or 136 bytes
+    constexpr int kKeyChunk = D == 128 ? 8 : 4;  // bytes per cp.async (the segment's alignment)
+    constexpr int kValueWords = kPairs * Values::kPairWords;
     // Per warp, two stages of a tile's K and V segments; after the row loop the same memory holds the warps' states.
-    constexpr int kStageWords = 2 * kTileRows * kSegmentWords;
+    // Rows in a stage: padded so that each shared-memory read of the loop below hits 32 different banks (K: rows g
+    // and g + 8 at words c and c + 4, a stride of 20 or 44 = 20 or 12 mod 32; V: rows 2c .. 2c + 9 at the words of
+    // slot g, 20 or 44 for Q8_0, 12 or 20 for Q4_0). Unpadded (17 / 34 words) the Llama-3-8B shape took 11.57
+    // against 11.29 us per layer at 4,096 rows with a Q8_0 cache, TinyLlama's no different.
+    constexpr int kKeyStride = D == 128 ? 44 : 20;
+    constexpr int kValueStride = VALUES == GgmlType::Q8_0 ? kKeyStride : (D == 128 ? 20 : 12);
+    static_assert(kKeyStride >= kKeyWords && kValueStride >= kValueWords, "a stage row holds its segment");
+    constexpr int kValueTileWords = kTileRows * kKeyStride;  // where a stage's V rows start
+    constexpr int kStageWords = kValueTileWords + kTileRows * kValueStride;
     constexpr int kStagingWords = kSplitWarps * 2 * kStageWords;
     constexpr int kStateWords = kSplitWarps * kMaxMmaQueries * D;
     __shared__ __align__(16) uint32_t smem[kStagingWords > kStateWords ? kStagingWords : kStateWords];
@@ -119,9 +223,11 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     const int n_q = s.group;  // <= kMaxMmaQueries (make_plan)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, c = lane & 3;  // the mma fragments' row group and column pair
-    const int64_t head_offset = static_cast<int64_t>(kv_head) * kPairs * 68;
-    const uint8_t* k_rows = k_cache + row_lo * static_cast<int64_t>(s.row_bytes) + head_offset;
-    const uint8_t* v_rows = v_cache + row_lo * static_cast<int64_t>(s.row_bytes) + head_offset;
+    const auto k_row_bytes = static_cast<int64_t>(s.row_bytes);
+    // One type for both halves: one stride (as the float32 split kernel, attention_split.cu).
+    const auto v_row_bytes = static_cast<int64_t>(VALUES == GgmlType::Q8_0 ? s.row_bytes : s.v_row_bytes);
+    const uint8_t* k_rows = k_cache + row_lo * k_row_bytes + static_cast<int64_t>(kv_head) * kKeyWords * 4;
+    const uint8_t* v_rows = v_cache + row_lo * v_row_bytes + static_cast<int64_t>(kv_head) * kValueWords * 4;
 
     float m_run = -INFINITY, l_run = 0.0f;  // query head g; l_run is this lane's part of the sum
     float acc[kMTiles][4];
@@ -140,20 +246,19 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     auto copy_tile = [&](int r0, uint32_t* stage, int which = 0) {
         const int r = r0 + copy_row;
         const bool valid = r < n_rows;
-        if (which != 0) {
-            const bool near_own = valid && near_own_row(r, own, static_cast<int64_t>(s.row_bytes));
-            if ((which == 1) == near_own) return;
+        const int64_t row = valid ? r : 0;
+        // Whether `which` takes this row's half of row_bytes (the halves' rows may differ in size).
+        auto wanted = [&](int64_t row_bytes) {
+            return which == 0 || (which == 1) != (valid && near_own_row(r, own, row_bytes));
+        };
+        if (wanted(k_row_bytes)) {
+            copy_segment<kKeyChunk, kKeyWords * 4 / kKeyChunk>(
+                tc::shared_address(stage + copy_row * kKeyStride), k_rows + row * k_row_bytes, valid, copy_first);
         }
-        const int64_t offset = static_cast<int64_t>(valid ? r : 0) * static_cast<int64_t>(s.row_bytes);
-        const uint32_t dst = tc::shared_address(stage + copy_row * kSegmentWords);
-#pragma unroll
-        for (int i = 0; i < (kChunksPerSegment + 1) / 2; ++i) {
-            const int chunk = copy_first + 2 * i;
-            if (chunk < kChunksPerSegment) {
-                copy_async<kChunk>(dst + chunk * kChunk, k_rows + offset + chunk * kChunk, valid);
-                copy_async<kChunk>(dst + (kTileRows * kSegmentWords) * 4 + chunk * kChunk,
-                                   v_rows + offset + chunk * kChunk, valid);
-            }
+        if (wanted(v_row_bytes)) {
+            copy_segment<Values::kChunk, Values::kChunks>(
+                tc::shared_address(stage + kValueTileWords + copy_row * kValueStride), v_rows + row * v_row_bytes,
+                valid, copy_first);
         }
     };
 
@@ -210,7 +315,7 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
         wait_copies_but_one();
         __syncwarp();
         const uint32_t* k_stage = stages + stage_index * kStageWords;
-        const uint32_t* v_stage = k_stage + kTileRows * kSegmentWords;
+        const uint32_t* v_stage = k_stage + kValueTileWords;
         // K: rows g and g + 8 of the tile (the B fragments of its two 8-row halves), slots c and c + 4. V: rows 2c,
         // 2c + 1, 2c + 8, 2c + 9 (the A fragments' k columns), slot g.
         PairSlot k_lo[2][kPairs], k_hi[2][kPairs], vs[4][kPairs];
@@ -218,16 +323,17 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
         for (int half = 0; half < 2; ++half) {
 #pragma unroll
             for (int p = 0; p < kPairs; ++p) {
-                const uint32_t* pair = k_stage + (g + 8 * half) * kSegmentWords + 17 * p;
+                const uint32_t* pair = k_stage + (g + 8 * half) * kKeyStride + 17 * p;
                 k_lo[half][p] = pair_slot(pair, c);
                 k_hi[half][p] = pair_slot(pair, c + 4);
             }
         }
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
+            const int row = 2 * c + (i & 1) + 8 * (i >> 1);
 #pragma unroll
             for (int p = 0; p < kPairs; ++p)
-                vs[i][p] = pair_slot(v_stage + (2 * c + (i & 1) + 8 * (i >> 1)) * kSegmentWords + 17 * p, g);
+                vs[i][p] = Values::read(v_stage + row * kValueStride + Values::kPairWords * p, g);
         }
         // Scores of query head g for rows 2c, 2c + 1 (half 0) and 2c + 8, 2c + 9 (half 1).
         float score[4];
@@ -290,18 +396,11 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
                                                prob[1] * scale_of(vs[1][p].scales, odd));
                 const uint32_t b1 = pack_half2(prob[2] * scale_of(vs[2][p].scales, odd),
                                                prob[3] * scale_of(vs[3][p].scales, odd));
-                // Bytes of rows (2c, 2c + 1) and (2c + 8, 2c + 9) interleaved: [r.b0, r'.b0, r.b1, r'.b1], [.. b2, b3]
-                const uint32_t xa = (odd ? vs[0][p].odd : vs[0][p].even) ^ kSignBits;
-                const uint32_t xb = (odd ? vs[1][p].odd : vs[1][p].even) ^ kSignBits;
-                const uint32_t xc = (odd ? vs[2][p].odd : vs[2][p].even) ^ kSignBits;
-                const uint32_t xd = (odd ? vs[3][p].odd : vs[3][p].even) ^ kSignBits;
-                const uint32_t lo01 = __byte_perm(xa, xb, 0x5140u), hi01 = __byte_perm(xa, xb, 0x7362u);
-                const uint32_t lo89 = __byte_perm(xc, xd, 0x5140u), hi89 = __byte_perm(xc, xd, 0x7362u);
-                uint32_t a_even[4], a_odd[4];
-                exact_fragment(lo01, lo89, a_even);
-                exact_fragment(hi01, hi89, a_odd);
-                tc::mma_16x8x16(acc[2 * j], a_even, b0, b1);
-                tc::mma_16x8x16(acc[2 * j + 1], a_odd, b0, b1);
+                const PairSlot rows[4] = {vs[0][p], vs[1][p], vs[2][p], vs[3][p]};
+                uint32_t a0[4], a1[4];
+                Values::fragments(rows, odd, g, a0, a1);
+                tc::mma_16x8x16(acc[2 * j], a0, b0, b1);
+                tc::mma_16x8x16(acc[2 * j + 1], a1, b0, b1);
             }
         }
         __syncwarp();  // every lane has read this stage before the next tile's copies overwrite it
@@ -323,7 +422,7 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
         const int j = mt / 2, h = mt % 2;
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-            const int d = 32 * j + slot_dim(j & 1, g, 2 * h + e);
+            const int d = Values::dim(j, h, g, e);
             if (2 * c < n_q) acc_s[warp][2 * c][d] = acc[mt][2 * e];
             if (2 * c + 1 < n_q) acc_s[warp][2 * c + 1][d] = acc[mt][2 * e + 1];
         }
@@ -335,11 +434,11 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
 
 #endif  // __CUDA_ARCH__ >= 800
 
-template <int D>
+template <int D, GgmlType VALUES>
 __global__ void __launch_bounds__(kSplitThreads)
     attention_split_mma_kernel(const float* __restrict__ q,             // [n_tokens, n_head, head_dim]
                                const uint8_t* __restrict__ k_cache,     // [n_ctx][row_bytes], Q8_0
-                               const uint8_t* __restrict__ v_cache,     // [n_ctx][row_bytes], Q8_0
+                               const uint8_t* __restrict__ v_cache,     // [n_ctx][v_row_bytes], VALUES
                                const int32_t* __restrict__ positions,   // [n_tokens]
                                SplitArgs args,
                                float* __restrict__ partial_acc,         // [n_tokens, n_head, grid_parts, head_dim]
@@ -365,25 +464,43 @@ __global__ void __launch_bounds__(kSplitThreads)
     }
     const int64_t row_lo = first + part * n_attended / n_parts;
     const int n_rows = static_cast<int>(first + (part + 1) * n_attended / n_parts - row_lo);
-    split_rows_mma<D>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, kv_head, part, last, row_lo, n_rows,
-                      early);
+    split_rows_mma<D, VALUES>(q, k_cache, v_cache, args, partial_acc, partial_max_sum, t, kv_head, part, last, row_lo,
+                              n_rows, early);
 #endif
 }
 
 template <int D>
 bool built_for_head_dim() {
     cudaFuncAttributes attributes{};
-    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_split_mma_kernel<D>));
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_split_mma_kernel<D, GgmlType::Q8_0>));
     return attributes.ptxVersion >= 80;
 }
 
-template <int D>
+// Holds `kernel` to at most `blocks` resident blocks per SM by asking for a shared-memory carveout that fits only
+// that many of its blocks (a hint: the driver takes the next configuration up, 64 KB for 3 blocks of either head_dim
+// 64 instance on an H100, where 4 would need 69 or 85 KB).
+template <class Kernel>
+void prefer_blocks_per_sm(Kernel kernel, int blocks) {
+    cudaFuncAttributes attributes{};
+    SPOOL_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+    int device = 0, per_sm = 0, reserved = 0;
+    SPOOL_CUDA_CHECK(cudaGetDevice(&device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+    SPOOL_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
+    const int64_t needed = static_cast<int64_t>(blocks) * static_cast<int64_t>(attributes.sharedSizeBytes + reserved);
+    const int64_t percent = per_sm > 0 ? std::min<int64_t>(100, (100 * needed + per_sm - 1) / per_sm) : 100;
+    SPOOL_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, static_cast<int>(percent)));
+}
+
+template <int D, GgmlType VALUES>
 void launch_for_head_dim(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                          const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                          cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(plan.shape.n_head_kv), static_cast<unsigned>(plan.parts.grid),
                     static_cast<unsigned>(n_tokens));
-    ops::launch_pdl(attention_split_mma_kernel<D>, grid, dim3(kSplitThreads), 0, stream, q,
+    if constexpr (D == 64) prefer_blocks_per_sm(attention_split_mma_kernel<D, VALUES>, kMmaBlocksPerSm64);
+    ops::launch_pdl(attention_split_mma_kernel<D, VALUES>, grid, dim3(kSplitThreads), 0, stream, q,
                     static_cast<const uint8_t*>(cache.k), static_cast<const uint8_t*>(cache.v), positions, args,
                     partial_acc, partial_max_sum);
 }
@@ -395,10 +512,19 @@ bool split_mma_built(int head_dim) { return head_dim == 64 ? built_for_head_dim<
 void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, const KvView& cache,
                       const int32_t* positions, int64_t n_tokens, float* partial_acc, float2* partial_max_sum,
                       cudaStream_t stream) {
-    if (plan.shape.head_dim == 64)
-        launch_for_head_dim<64>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
+    auto launch = [&](auto values) {
+        constexpr GgmlType kValues = decltype(values)::value;
+        if (plan.shape.head_dim == 64)
+            launch_for_head_dim<64, kValues>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum,
+                                             stream);
+        else
+            launch_for_head_dim<128, kValues>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum,
+                                              stream);
+    };
+    if (plan.v_type == GgmlType::Q4_0)
+        launch(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
     else
-        launch_for_head_dim<128>(plan, args, q, cache, positions, n_tokens, partial_acc, partial_max_sum, stream);
+        launch(std::integral_constant<GgmlType, GgmlType::Q8_0>{});
 }
 
 }  // namespace spool::cuda::attn
@@ -406,8 +532,9 @@ void launch_split_mma(const Plan& plan, const SplitArgs& args, const float* q, c
 namespace spool::cuda {
 
 bool attention_split_uses_half_products(GgmlType k_type, GgmlType v_type, const AttentionParams& params) {
-    // Both halves Q8_0: split_rows_mma copies a row's K and V segments by one set of offsets.
-    return k_type == GgmlType::Q8_0 && v_type == GgmlType::Q8_0 && (params.head_dim == 64 || params.head_dim == 128) &&
+    // Q8_0 keys, and Q8_0 or Q4_0 values (MmaValues).
+    return k_type == GgmlType::Q8_0 && (v_type == GgmlType::Q8_0 || v_type == GgmlType::Q4_0) &&
+           (params.head_dim == 64 || params.head_dim == 128) &&
            params.n_head_kv > 0 && params.n_head % params.n_head_kv == 0 &&
            params.n_head / params.n_head_kv >= 2 && params.n_head / params.n_head_kv <= attn::kMaxMmaQueries;
 }

@@ -329,9 +329,9 @@ bool attention_writes_int8(int64_t n_tokens, const AttentionParams& params, int6
 // rounding q, the probabilities and a quantized cache's values to fp16 for its products as llama.cpp does
 // (attention_tiled_tc.cu); elsewhere it computes in float32.
 bool attention_tiled_uses_half_products(GgmlType k_type, GgmlType v_type, int head_dim);
-// The same for the split path (decode-sized batches with a workspace): a Q8_0 cache (both halves) with head_dim 64 or
-// 128 and 2 to 8 query heads per KV head runs on the tensor cores (attention_split_mma.cu), in builds with sm_80 code
-// (in others its float32 kernels run, and this still says true).
+// The same for the split path (decode-sized batches with a workspace): Q8_0 keys with Q8_0 or Q4_0 values, head_dim 64
+// or 128 and 2 to 8 query heads per KV head run on the tensor cores (attention_split_mma.cu), in builds with sm_80
+// code (in others its float32 kernels run, and this still says true).
 bool attention_split_uses_half_products(GgmlType k_type, GgmlType v_type, const AttentionParams& params);
 // Whether the split path rounds q to int8 per 8-element group for its scores (the matvecs' formula, quantize_x.cuh)
 // and meets the cache's K quants in integer dot products, with one query head per KV head: a Q8_0 cache (head_dim a
