@@ -1,11 +1,10 @@
 // Decode attention over Q8_0 keys with Q8_0 or Q4_0 values on the tensor cores (Plan::mma_rows): the split path's
-// blocks and partials
-// (attention_split.cu merges them), with the scores and the weighted V sums of each 16-row tile as mma.sync m16n8k16
-// products. One block per (part of the attended rows, KV head, token) takes all of the head's query heads (2 to 8,
-// the mma's rows 0-7), so a K/V row is read once for its whole group. (One query head per KV head, Llama-2-7B, was
-// slower than the float32 kernel's wide form at every length: 7.06 / 8.94 / 10.93 / 24.53 against 4.65 / 6.72 /
-// 9.10 / 22.19 us per layer at 128 / 512 / 1,024 / 4,096 rows.) Each warp takes every 4th tile of the block's
-// rows and keeps an online softmax per query head over its tiles.
+// blocks and partials (attention_split.cu merges them), with the scores and the weighted V sums of each 16-row tile as
+// mma.sync m16n8k16 products. One block per (part of the attended rows, KV head, token) takes all of the head's query
+// heads (2 to 8, the mma's rows 0-7), so a K/V row is read once for its whole group. (One query head per KV head,
+// Llama-2-7B, was slower than the float32 kernel's wide form at every length: 7.06 / 8.94 / 10.93 / 24.53 against
+// 4.65 / 6.72 / 9.10 / 22.19 us per layer at 128 / 512 / 1,024 / 4,096 rows.) Each warp takes every 4th tile of the
+// block's rows and keeps an online softmax per query head over its tiles.
 //
 // Why: the float32 split kernel spends ~11 instructions per cached element on a Q8_0 cache (conversion, FMA, the
 // per-row softmax and rescale on every lane of the row) and is issue-bound at depth (docs/cuda-performance.md, v41
@@ -21,8 +20,8 @@
 // float32; the probabilities times each V block's scale are rounded to fp16 and the V quants (Q8_0's bytes or Q4_0's
 // levels, MmaValues) enter exactly. These are the roundings of llama.cpp's F16-cache products (tolerance
 // kParityNmseAttentionHalfProducts). With Q4_0 values (session 40) the V half of a row is 36 or 72 bytes instead of
-// 68 or 136: 10.52 against 11.14 us per layer at 4,096 rows for the Llama-3-8B shape, 6.30 against 6.42 for
-// TinyLlama's (docs/cuda-performance.md, v48).
+// 68 or 136: the kernel bench at 4,096 rows, Llama-3-8B shape 10.45 against 11.17 us per layer, TinyLlama's 6.70
+// against 6.82 (docs/cuda-performance.md, v48).
 #include <cuda_fp16.h>
 
 #include <algorithm>
