@@ -60,7 +60,7 @@ std::string kv_cache_text(std::string_view k, std::string_view v) {
 
 KvCache::KvCache(Backend& backend, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx,
                  GgmlType k_type, GgmlType v_type)
-    : n_ctx_(n_ctx), k_type_(k_type), v_type_(v_type) {
+    : n_ctx_(n_ctx) {
     if (!backend.supports_kv_cache(k_type, v_type)) {
         const bool each_kept = backend.supports_kv_cache(k_type, k_type) && backend.supports_kv_cache(v_type, v_type);
         const std::string what = k_type == v_type ? "a KV cache of type " + cache_type_name(k_type)

@@ -39,13 +39,10 @@ public:
 
     std::span<const KvView> layers() const noexcept { return layers_; }  // [n_layer]
     int64_t n_ctx() const noexcept { return n_ctx_; }
-    GgmlType k_type() const noexcept { return k_type_; }
-    GgmlType v_type() const noexcept { return v_type_; }
     size_t bytes() const noexcept { return buffer_.bytes(); }
 
 private:
     int64_t n_ctx_;
-    GgmlType k_type_, v_type_;
     Buffer buffer_;               // all layers: [n_layer][K, V][n_ctx][that half's row bytes], planes 64-byte aligned
     std::vector<KvView> layers_;
 };

@@ -132,11 +132,6 @@ TEST_P(SessionOnTiny, EveryKvCacheTypeRuns) {
                 GetParam().c_str(), f16.max_abs, q8.max_abs, q4.max_abs, tolerance::kLogitsQ4_0Cache);
 }
 
-// Keys and values of different types (-ctk q8_0 -ctv q4_0): the cpu backend reads each half by its own type and
-// row size, and so does the float64 ref backend on its own code path. On the F32 file both give the same last row
-// within the F16 logit tolerance (measured: 3e-5 to 6e-4; a half read by the other half's type or row size gives
-// garbage); on quantized weights the cpu backend's int8 activations already put it further from the ref than that, so
-// there only the second check runs: a pair differs from either type alone (each half's type was used).
 // The last logits row after a 12-token prefill and decode steps over the rest of prompt_tokens() (decode steps read
 // the cache), with keys of type k and values of v (k's without one).
 std::vector<float> last_row_with_cache(const Engine& engine, KvCacheType k, std::optional<KvCacheType> v) {
@@ -150,6 +145,11 @@ std::vector<float> last_row_with_cache(const Engine& engine, KvCacheType k, std:
     return std::vector<float>(session.last_logits().begin(), session.last_logits().end());
 }
 
+// Keys and values of different types (-ctk q8_0 -ctv q4_0): the cpu backend reads each half by its own type and
+// row size, and so does the float64 ref backend on its own code path. On the F32 file both give the same last row
+// within the F16 logit tolerance (measured: 3e-5 to 6e-4; a half read by the other half's type or row size gives
+// garbage); on quantized weights the cpu backend's int8 activations already put it further from the ref than that, so
+// there only the second check runs: a pair differs from either type alone (each half's type was used).
 TEST_P(SessionOnTiny, MixedKvCacheTypesMatchTheReference) {
     EngineOptions ref_options;
     ref_options.backend = "ref";

@@ -1,7 +1,6 @@
 // The CPU attention kernels, chosen at run time by instruction set like the matmul ones (dispatch.h): the query
 // heads of one token that share a KV head against a span of KV-cache rows (F32, F16, Q8_0 or Q4_0 keys and values,
-// each of its own type), plus the
-// vectorized expf.
+// each of its own type), plus the vectorized expf.
 #pragma once
 
 #include <cstddef>

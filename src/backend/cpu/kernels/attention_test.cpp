@@ -62,6 +62,7 @@ Cache make_cache(GgmlType type, int64_t n_rows, int n_kv_heads, int head_dim, ui
     return make_cache(type, type, n_rows, n_kv_heads, head_dim, seed);
 }
 
+// softmax(scale * q . K_j) V_j over rows [first, first + n) of KV head kv_head, in float64. out: [n_q][head_dim].
 std::vector<double> reference(const Cache& c, const float* q, int n_q, int head_dim, int kv_head, int64_t first,
                               int64_t n, float scale) {
     std::vector<double> out(static_cast<size_t>(n_q * head_dim), 0.0), scores(static_cast<size_t>(n));

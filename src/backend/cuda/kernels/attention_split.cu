@@ -3,10 +3,11 @@
 // its heads (a K/V row is read once per batch; the group's other batches mostly find it in L2) and writes a
 // (max, sum, accumulator) partial per head; a combine kernel merges the partials. The grid depends on shapes only;
 // which rows a block takes comes from positions[] on the device, so a captured CUDA graph replays correctly at every
-// position. A Q8_0 cache with 2 to 8 query heads per KV head takes the tensor-core form of the partials instead
-// (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache (or Q8_0 keys with Q4_0 values) with one query
-// head per KV head the integer wide form for blocks of many rows (attention_split_wide.cuh; staged in shared memory
-// at head_dim 128 and 256, attention_split_staged.cuh; Plan::wide_rows); the combine is the same.
+// position. Q8_0 keys (with Q8_0 or Q4_0 values) and 2 to 8 query heads per KV head take the tensor-core form of the
+// partials instead (attention_split_mma.cu, Plan::mma_rows), and a Q8_0 or Q4_0 cache (or Q8_0 keys with Q4_0
+// values) with one query head per KV head the integer wide form for blocks of many rows (attention_split_wide.cuh;
+// staged in shared memory at head_dim 128 and 256, attention_split_staged.cuh; Plan::wide_rows); the combine is the
+// same.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention_common.cuh"
 #include "backend/cuda/kernels/attention_split_blocks.cuh"

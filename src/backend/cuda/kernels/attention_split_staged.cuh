@@ -1,8 +1,7 @@
 // The split path's wide forms for a Q4_0 or Q8_0 cache (or Q8_0 keys with Q4_0 values) with one query head per KV head
 // and head_dim 128 or 256 (Plan::wide_rows, MHA shapes such as Llama-2-7B): each warp's K and V rows are copied into
 // shared memory by cp.async, one or two steps ahead, and each lane reads one whole block of a row (18 or 34 bytes) of
-// each from there. Included by
-// attention_split.cu, whose kernel picks it for blocks of kWideMinRows rows or more.
+// each from there. Included by attention_split.cu, whose kernel picks it for blocks of kWideMinRows rows or more.
 //
 // Why staged: with each lane loading its own part of a row from global memory, a warp's load touched 4-8 rows (4-8
 // lines of L1) for 16 bytes each, and the L1 data pipe was the limit: ncu, 7B heads at 4,096 rows (H100), 2.38 M L1
