@@ -215,6 +215,14 @@ __host__ __device__ __forceinline__ bool near_own_row(int r, int own, int64_t ro
     return static_cast<int64_t>(own - r - 1) * row_bytes < 128;
 }
 
+// The rows a pass of a block's cp.async tile copies takes (split_rows_mma, split_rows_staged): every row, or, where
+// the block starts before the kernels ahead (one token), the rows other than near_own_row ones before
+// ops::wait_for_producers() and those after it.
+enum class CopyPass { all, before_wait, after_wait };
+__host__ __device__ __forceinline__ bool copied_in(CopyPass pass, bool near_own) {
+    return pass == CopyPass::all || (pass == CopyPass::before_wait) != near_own;
+}
+
 // How many of the rule's grid blocks share a token's n_rows attended rows (the rest exit at once; PartRule). Part p
 // takes rows [p * n_rows / parts, (p + 1) * n_rows / parts): balanced, never empty. Used by the split kernels and the
 // combine.

@@ -239,16 +239,14 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     // l & 1, (l & 1) + 2, .. of row l >> 1 of K and of V; rows past the part are zero-filled.
     uint32_t* stages = smem + warp * 2 * kStageWords;
     const int copy_row = lane >> 1, copy_first = lane & 1;
-    // which: 0 every row, 1 the rows other than the token's own and those ending less than a line (128 bytes)
-    // before it (their lines may hold part of the own row, which is written by the kernels ahead), 2 those.
     const int own = static_cast<int>(last - row_lo);  // >= n_rows when the row is in a later part
-    auto copy_tile = [&](int r0, uint32_t* stage, int which = 0) {
+    auto copy_tile = [&](int r0, uint32_t* stage, CopyPass pass = CopyPass::all) {
         const int r = r0 + copy_row;
         const bool valid = r < n_rows;
         const int64_t row = valid ? r : 0;
-        // Whether `which` takes this row's half of row_bytes (the halves' rows may differ in size).
+        // Whether `pass` takes this row's half of row_bytes (the halves' rows may differ in size).
         auto wanted = [&](int64_t row_bytes) {
-            return which == 0 || (which == 1) != (valid && near_own_row(r, own, row_bytes));
+            return copied_in(pass, valid && near_own_row(r, own, row_bytes));
         };
         if (wanted(k_row_bytes)) {
             copy_segment<kKeyChunk, kKeyWords * 4 / kKeyChunk>(
@@ -265,9 +263,9 @@ __device__ __forceinline__ void split_rows_mma(const float* __restrict__ q, cons
     if (early) {
         // The first tile's older rows before the wait (ops_common.cuh, the early-read exception, as the float32
         // split kernel does), the rest after it; one group, committed below.
-        if (warp < n_tiles) copy_tile(warp * kTileRows, stages, 1);
+        if (warp < n_tiles) copy_tile(warp * kTileRows, stages, CopyPass::before_wait);
         ops::wait_for_producers();
-        if (warp < n_tiles) copy_tile(warp * kTileRows, stages, 2);
+        if (warp < n_tiles) copy_tile(warp * kTileRows, stages, CopyPass::after_wait);
     } else if (warp < n_tiles) {
         copy_tile(warp * kTileRows, stages);
     }

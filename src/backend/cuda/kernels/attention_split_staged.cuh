@@ -141,18 +141,15 @@ struct TileCopies {
         }
     }
     // Copies the chunks of rows below rows_left from each of the N tiles at src_tiles[n] (rows row_bytes apart, as
-    // the constructor's) into the stage dst_bytes[n] past stage 0's tile. which: 0 every row; 1 the rows other than
-    // the token's own (`own`, in the tile's numbering) and those ending less than a line (128 bytes) before it (their
-    // lines may hold part of the own row, which the kernels ahead write); 2 those (as split_rows_mma).
+    // the constructor's) into the stage dst_bytes[n] past stage 0's tile: the rows `pass` takes (CopyPass; `own`, the
+    // token's row, in the tile's numbering).
     template <int N>
     __device__ __forceinline__ void issue(const uint8_t* const (&src_tiles)[N], const uint32_t (&dst_bytes)[N],
-                                          int rows_left, int which, int own, int64_t row_bytes) const {
+                                          int rows_left, CopyPass pass, int own, int64_t row_bytes) const {
 #pragma unroll
         for (int i = 0; i < Tile::kCopiesPerLane; ++i) {
             if (row[i] >= rows_left) continue;
-            if (which != 0) {
-                if ((which == 1) == near_own_row(row[i], own, row_bytes)) continue;
-            }
+            if (!copied_in(pass, near_own_row(row[i], own, row_bytes))) continue;
 #pragma unroll
             for (int n = 0; n < N; ++n) tc::copy_async<8>(dst[i] + dst_bytes[n], src_tiles[n] + src[i], true);
         }
@@ -185,29 +182,29 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
 
     const TileCopies<KTile> k_copies(lane, k_row_bytes, stages);
     const TileCopies<VTile> v_copies(lane, v_row_bytes, stages + S::kVWord);  // unused for one type
-    auto copy_tile = [&](int step, int stage, int which) {
+    auto copy_tile = [&](int step, int stage, CopyPass pass) {
         const uint8_t* k_src = k_tiles + step * (kRowGroups * k_row_bytes);
         const uint8_t* v_src = v_tiles + step * (kRowGroups * v_row_bytes);
         const int first = step * kRowGroups + warp * S::kRows;  // the tile's first row, from row_lo
         const int own = static_cast<int>(last - row_lo) - first;  // in the tile's numbering
         const uint32_t stage_bytes = 4 * stage * S::kStageWords;
         if constexpr (kOneType) {
-            k_copies.issue({k_src, v_src}, {stage_bytes, stage_bytes + 4 * S::kVWord}, n_rows - first, which, own,
+            k_copies.issue({k_src, v_src}, {stage_bytes, stage_bytes + 4 * S::kVWord}, n_rows - first, pass, own,
                            k_row_bytes);
         } else {
-            k_copies.issue({k_src}, {stage_bytes}, n_rows - first, which, own, k_row_bytes);
-            v_copies.issue({v_src}, {stage_bytes}, n_rows - first, which, own, v_row_bytes);
+            k_copies.issue({k_src}, {stage_bytes}, n_rows - first, pass, own, k_row_bytes);
+            v_copies.issue({v_src}, {stage_bytes}, n_rows - first, pass, own, v_row_bytes);
         }
     };
     const int n_steps = (n_rows + kRowGroups - 1) / kRowGroups;  // block-uniform
     // The first kDepth - 1 steps form one group, followed by empty groups, so that the loop's wait (all groups
     // but the newest kDepth - 2) always completes the step it reads.
     if (early) {
-        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 1);
+        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, CopyPass::before_wait);
         ops::wait_for_producers();
-        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 2);
+        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, CopyPass::after_wait);
     } else {
-        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, 0);
+        for (int step = 0; step < kDepth - 1 && step < n_steps; ++step) copy_tile(step, step, CopyPass::all);
     }
 #pragma unroll
     for (int i = 0; i < kDepth - 1; ++i) tc::commit_copies();
@@ -237,7 +234,7 @@ __device__ __forceinline__ void split_rows_staged(const float* __restrict__ q, c
         __syncwarp();  // every lane's copies of this step have landed, and every lane is done with the last stage
         // The stage read at the last step takes the step kDepth - 1 ahead.
         if (step + kDepth - 1 < n_steps)
-            copy_tile(step + kDepth - 1, stage == 0 ? kDepth - 1 : stage - 1, 0);
+            copy_tile(step + kDepth - 1, stage == 0 ? kDepth - 1 : stage - 1, CopyPass::all);
         tc::commit_copies();
         const uint32_t* stage_words = stages + stage * S::kStageWords;
         k_row.load(stage_words + k_word);
